@@ -1,0 +1,86 @@
+/* ctl.h - postroomctl internals: context, sub-commands, output helpers. */
+#ifndef POSTROOM_CTL_H
+#define POSTROOM_CTL_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "conf.h"
+#include "db.h"
+
+/* exit statuses (documented in postroomctl(1)) */
+#define CTL_OK		0
+#define CTL_REFUSED	1	/* not found, duplicate, already done */
+#define CTL_USAGE	64	/* EX_USAGE: bad command line or argument */
+#define CTL_UNAVAILABLE	69	/* EX_UNAVAILABLE: database unreachable */
+#define CTL_SOFTWARE	70	/* EX_SOFTWARE: unexpected database error */
+#define CTL_CONFIG	78	/* EX_CONFIG: configuration invalid */
+
+struct ctl {
+	const char *conf_path;
+	struct conf *conf;
+	struct db *db;
+	int json;
+};
+
+typedef int ctl_cmd_fn(struct ctl *ctl, int argc, char **argv);
+
+int ctl_cmd_db(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_domain(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_user(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_alias(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_key(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+
+/* ctl_db - the database connection, opened on first use (exits 69 when
+ * unreachable) */
+struct db *ctl_db(struct ctl *ctl);
+/* ctl_query - run a statement; on failure print the error and exit with a
+ * status chosen from the SQLSTATE (the caller may catch expected states
+ * first with ctl_query_try). */
+PGresult *ctl_query(struct ctl *ctl, const char *sql, int n, const char *const *params);
+/* ctl_query_try - as ctl_query but returns NULL and the SQLSTATE in
+ * *state_r (static) for the caller to explain. */
+PGresult *ctl_query_try(struct ctl *ctl, const char *sql, int n,
+			const char *const *params, const char **state_r);
+
+/* ctl_fail - print "postroomctl: msg" to stderr, return status */
+int ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* ctl_usage - print the usage of a sub-command, return CTL_USAGE */
+int ctl_usage(const char *text);
+
+/* ctl_print_json - print a JSON value (stolen reference) */
+void ctl_print_json(json_t *v);
+/* ctl_json_text - a JSON string, or null for a SQL NULL column */
+json_t *ctl_json_text(const PGresult *res, int row, int col);
+json_t *ctl_json_bool(const PGresult *res, int row, int col);
+json_t *ctl_json_int(const PGresult *res, int row, int col);
+/* ctl_json_parsed - a column holding JSON text, parsed */
+json_t *ctl_json_parsed(const PGresult *res, int row, int col);
+/* ctl_val - column text, or "-" for NULL (human output) */
+const char *ctl_val(const PGresult *res, int row, int col);
+
+/* ctl_canonical_address - canonical form of a user-given address, or
+ * exit 64 with a clear message (caller frees) */
+char *ctl_canonical_address(const char *in);
+/* ctl_is_uuid - looks like a UUID (so SQL never sees a malformed one) */
+int ctl_is_uuid(const char *s);
+/* ctl_user_id - id of the user owning address (primary or alias), or
+ * NULL (caller frees) */
+char *ctl_user_id(struct ctl *ctl, const char *canon_address);
+
+/* Sub-command arguments: options taking a value, and positionals. A
+ * repeated multi option joins its values with commas. */
+struct ctl_opt {
+	const char *name;	/* "--name" */
+	char **value;		/* set to the value (caller frees) */
+	int multi;
+};
+/* ctl_parse_args - 0 ok; -1 on an unknown option, a missing value, or a
+ * positional count outside [minpos, maxpos] */
+int ctl_parse_args(int argc, char **argv, const struct ctl_opt *opts,
+		   char **pos, int minpos, int maxpos);
+
+#endif

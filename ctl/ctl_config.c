@@ -1,0 +1,68 @@
+/*
+ * NAME
+ *	ctl_config - postroomctl config check|params
+ * DESCRIPTION
+ *	"check" proves the configuration loads (main.c already refused a bad
+ *	one) and that the database answers; "params" lists the parameter
+ *	table, which tests compare with doc/postroom.conf.5.
+ * NEVER
+ *	prints the value of a secret parameter.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "migrate.h"
+
+static int ctl_config_params(struct ctl *ctl)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < cfg_nparams; i++) {
+		const struct cfg_param *p = &cfg_params[i];
+
+		if (ctl->json)
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:b, s:s}",
+				"name", p->name, "type", cfg_type_name(p->type),
+				"default", p->def ? json_string(p->def) : json_null(),
+				"secret", (p->flags & (CFG_SECRET | CFG_SECRET_PW)) != 0, "doc", p->doc));
+		else
+			printf("%s\t%s\t%s\t%s\n", p->name, cfg_type_name(p->type),
+			       p->def ? p->def : "-", p->doc);
+	}
+	if (ctl->json)
+		ctl_print_json(arr);
+	else
+		json_decref(arr);
+	return CTL_OK;
+}
+
+static int ctl_config_check(struct ctl *ctl)
+{
+	char *err = NULL;
+	int version = migrate_current(ctl_db(ctl), &err);
+
+	if (version < 0) {
+		int rc = ctl_fail(CTL_UNAVAILABLE, "database reachable but not migrated: %s", err);
+		free(err);
+		return rc;
+	}
+	if (ctl->json)
+		ctl_print_json(json_pack("{s:s, s:b, s:i}", "config", conf_path(ctl->conf),
+					 "database", 1, "schema_version", version));
+	else
+		printf("configuration %s: OK; database reachable, schema version %d (latest %d)\n",
+		       conf_path(ctl->conf), version, migrations[migrations_count - 1].version);
+	return CTL_OK;
+}
+
+int ctl_cmd_config(struct ctl *ctl, int argc, char **argv)
+{
+	if (argc == 1 && strcmp(argv[0], "check") == 0)
+		return ctl_config_check(ctl);
+	if (argc == 1 && strcmp(argv[0], "params") == 0)
+		return ctl_config_params(ctl);
+	return ctl_usage("config check | config params");
+}

@@ -1,0 +1,113 @@
+/*
+ * NAME
+ *	ctl_domain - postroomctl domain add|list|remove
+ * DESCRIPTION
+ *	Hosted domains: the source of truth for MX mode. Names are checked
+ *	with the RFC 5321 parser and stored in lower case without a trailing
+ *	dot. A change notifies the daemons (trigger in sql/001_init.sql).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "address.h"
+#include "xalloc.h"
+
+/* ctl_domain_canonical - validated lower-case domain (caller frees) */
+static char *ctl_domain_canonical(const char *name)
+{
+	struct mailbox mb;
+	const char *err = NULL;
+	char *probe = xasprintf("postmaster@%s", name), *out;
+
+	if (addr_parse(probe, strlen(probe), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &err) < 0 ||
+	    (mb.flags & ADDR_F_LITERAL)) {
+		if (err == NULL)
+			err = "address literals cannot be hosted domains";
+		if (mb.local)
+			addr_free(&mb);
+		free(probe);
+		exit(ctl_fail(CTL_USAGE, "invalid domain '%s': %s", name, err));
+	}
+	out = xstrdup(mb.domain);
+	addr_free(&mb);
+	free(probe);
+	return out;
+}
+
+static int ctl_domain_add(struct ctl *ctl, const char *name)
+{
+	char *dom = ctl_domain_canonical(name);
+	const char *params[1] = { dom }, *state = NULL;
+	PGresult *res = ctl_query_try(ctl, "INSERT INTO domains (name) VALUES ($1) RETURNING id",
+				      1, params, &state);
+	int rc = CTL_OK;
+
+	if (res == NULL)
+		rc = ctl_fail(strcmp(state, "23505") == 0 ? CTL_REFUSED : CTL_SOFTWARE,
+			      strcmp(state, "23505") == 0 ? "domain %s already exists"
+							  : "cannot add domain %s", dom);
+	else if (ctl->json)
+		ctl_print_json(json_pack("{s:s, s:s}", "id", PQgetvalue(res, 0, 0), "name", dom));
+	else
+		printf("added domain %s\n", dom);
+	PQclear(res);
+	free(dom);
+	return rc;
+}
+
+static int ctl_domain_remove(struct ctl *ctl, const char *name)
+{
+	char *dom = ctl_domain_canonical(name);
+	const char *params[1] = { dom };
+	PGresult *res = ctl_query(ctl, "DELETE FROM domains WHERE lower(name) = $1 RETURNING id", 1, params);
+	int rc = CTL_OK;
+
+	if (PQntuples(res) == 0)
+		rc = ctl_fail(CTL_REFUSED, "no such domain: %s", dom);
+	else if (!ctl->json)
+		printf("removed domain %s\n", dom);
+	else
+		ctl_print_json(json_pack("{s:s}", "removed", dom));
+	PQclear(res);
+	free(dom);
+	return rc;
+}
+
+static int ctl_domain_list(struct ctl *ctl)
+{
+	PGresult *res = ctl_query(ctl,
+		"SELECT id, name, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+		" FROM domains ORDER BY name", 0, NULL);
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		if (ctl->json)
+			json_array_append_new(arr, json_pack("{s:o, s:o, s:o}",
+				"id", ctl_json_text(res, i, 0), "name", ctl_json_text(res, i, 1),
+				"created_at", ctl_json_text(res, i, 2)));
+		else
+			printf("%s\n", PQgetvalue(res, i, 1));
+	}
+	if (ctl->json)
+		ctl_print_json(arr);
+	else
+		json_decref(arr);
+	PQclear(res);
+	return CTL_OK;
+}
+
+int ctl_cmd_domain(struct ctl *ctl, int argc, char **argv)
+{
+	const char *usage = "domain add NAME | domain list | domain remove NAME";
+
+	if (argc == 2 && strcmp(argv[0], "add") == 0)
+		return ctl_domain_add(ctl, argv[1]);
+	if (argc == 2 && strcmp(argv[0], "remove") == 0)
+		return ctl_domain_remove(ctl, argv[1]);
+	if (argc == 1 && strcmp(argv[0], "list") == 0)
+		return ctl_domain_list(ctl);
+	return ctl_usage(usage);
+}

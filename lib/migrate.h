@@ -1,0 +1,23 @@
+/* migrate.h - numbered schema migrations compiled into the binary. */
+#ifndef POSTROOM_MIGRATE_H
+#define POSTROOM_MIGRATE_H
+
+#include "db.h"
+
+struct migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+extern const struct migration migrations[];	/* ascending versions */
+extern const unsigned migrations_count;
+
+/* migrate_apply - apply every migration not yet recorded, each in its own
+ * transaction under an advisory lock (concurrent runs are safe). Sets
+ * *applied_r and *version_r (schema version afterwards). 0 ok, -1 error. */
+int migrate_apply(struct db *db, int *applied_r, int *version_r, char **error_r);
+/* migrate_current - the highest applied version (0 for none), -1 on error */
+int migrate_current(struct db *db, char **error_r);
+
+#endif

@@ -1,0 +1,37 @@
+# ports.sh - free_port: print a TCP port that is free on 127.0.0.1.
+# Source after tap.sh. Ports are picked at random below the kernel's
+# ephemeral range (so outgoing connections do not steal them before the
+# test binds them) and each is handed out at most once per script: the
+# ports already given are remembered in a file under $TAP_TMP, because
+# free_port is usually called in a $(...) subshell.
+# Never binds anything but 127.0.0.1 and keeps no socket open.
+
+free_port() {
+	local used=${TAP_TMP:-/tmp}/.ports-used port
+	port=$(python3 - "$used" <<'PY'
+import random, socket, sys
+used_file = sys.argv[1]
+try:
+    used = set(open(used_file).read().split())
+except OSError:
+    used = set()
+for _ in range(200):
+    p = random.randint(20000, 32000)
+    if str(p) in used:
+        continue
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    sys.exit("free_port: no free port found")
+PY
+) || return 1
+	echo "$port" >>"$used"
+	echo "$port"
+}
