@@ -4,7 +4,9 @@
  * DESCRIPTION
  *	Each parameter is declared here once: name, type, default, bounds,
  *	flags, one line of documentation. doc/postroom.conf.5 must document
- *	every name (tests/unit/test-config-doc.sh fails otherwise).
+ *	every name (tests/unit/test-config-doc.sh fails otherwise). The
+ *	sections of each program live in PROGRAM/conf_params.def (rules/ is
+ *	the envelope rules shared by milter and policyd), included below.
  * NEVER
  *	declares a parameter anywhere else.
  */
@@ -32,6 +34,14 @@ const struct cfg_param cfg_params[] = {
 	/* secrets shared by the daemons */
 	{ "security.hmac_secret", CFG_STRING, NULL, 0, 0, CFG_SECRET,
 	  "server secret for HMACs (auth cache keys, signed internal headers); at least 32 characters" },
+
+	/* Each program declares its own section in its own fragment, included
+	 * here so that this stays the one table. */
+#include "rules/conf_params.def"
+#include "deliver/conf_params.def"
+#include "authd/conf_params.def"
+#include "milter/conf_params.def"
+#include "policyd/conf_params.def"
 };
 
 const size_t cfg_nparams = sizeof(cfg_params) / sizeof(cfg_params[0]);

@@ -1,0 +1,79 @@
+/* rules.h - the envelope rules engine (MISSION.md "Envelope rules"),
+ * shared by postroom-milter and postroom-policyd.
+ *
+ * CONTRACT (fixed before the implementations; milter owns rules.c and may
+ * add to this header, never break it): a pure function of (port role,
+ * authenticated user, sender/recipient, size, lookups) -> verdict. No I/O
+ * other than through the lookup callbacks; no logging (the caller logs,
+ * with its queue id). */
+#ifndef POSTROOM_RULES_H
+#define POSTROOM_RULES_H
+
+#include <stddef.h>
+
+enum rules_role {
+	RULES_ROLE_MX,		/* port 25: inbound from the world */
+	RULES_ROLE_SUBMISSION,	/* 587 / 465: authenticated clients */
+	RULES_ROLE_OTHER	/* anything else: refused unless authenticated */
+};
+
+enum rules_verdict_kind {
+	RULES_ACCEPT,
+	RULES_REJECT,		/* permanent: code 5xx */
+	RULES_TEMPFAIL		/* temporary: code 4xx (lookup failure) */
+};
+
+struct rules_verdict {
+	enum rules_verdict_kind kind;
+	const char *code;	/* "550" (static) or NULL for accept */
+	const char *enhanced;	/* "5.1.1" (static) or NULL */
+	const char *text;	/* "User unknown" (static) or NULL */
+	int relay_attempt;	/* the caller logs it as a warning */
+};
+
+enum rules_lookup {
+	RULES_FOUND,
+	RULES_NOT_FOUND,
+	RULES_LOOKUP_ERROR	/* database down: never accept, never 5xx */
+};
+
+/* Lookups, as a struct of function pointers (a test stands in a static
+ * table; the daemons use PostgreSQL with caches). Addresses passed are
+ * canonical lower-case "local@domain", sub-address already removed;
+ * domains are lower-case without trailing dot. */
+struct rules_lookups {
+	void *ctx;
+	enum rules_lookup (*domain_hosted)(void *ctx, const char *domain);
+	/* an address some user owns (primary or alias) */
+	enum rules_lookup (*address_exists)(void *ctx, const char *address);
+	/* address is one of login's own addresses (login = the SASL user) */
+	enum rules_lookup (*address_owned_by)(void *ctx, const char *address, const char *login);
+};
+
+struct rules_config {
+	int mx_enabled;			/* MX mode (port 25) on */
+	int recipient_validation;	/* unknown user at a hosted domain -> 550 */
+	int sender_login_match;		/* authenticated MAIL FROM must be own address or <> */
+	const char *subaddress_delims;	/* e.g. "+"; NULL/"" = none */
+	long long message_size_max;	/* bytes (limits.message_size_max) */
+};
+
+struct rules_session {
+	enum rules_role role;
+	const char *auth_user;	/* SASL user, NULL or "" = not authenticated */
+	int smtputf8;		/* client sent SMTPUTF8 */
+};
+
+/* rules_check_mail - MAIL FROM: sender is the path as sent ("<a@b>", "<>");
+ * size is the SIZE= value or -1. */
+void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups *lk,
+		      const struct rules_session *s, const char *sender, long long size,
+		      struct rules_verdict *out);
+/* rules_check_rcpt - RCPT TO: rcpt is the path as sent ("<a@b>"). */
+void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
+		      const struct rules_session *s, const char *rcpt,
+		      struct rules_verdict *out);
+/* rules_check_size - end of data: size counted per MISSION.md (CRLF). */
+void rules_check_size(const struct rules_config *cfg, long long size, struct rules_verdict *out);
+
+#endif
