@@ -1,4 +1,4 @@
-# tests/fuzz/lib.sh - shared helpers for the libFuzzer suite.
+# tests/lib/fuzz.sh - shared helpers for the libFuzzer suite (tests/fuzz/*.sh).
 #   fuzz_build NAME SOURCES...   compile tests/fuzz/NAME.c with the given
 #                                lib sources; prints the binary path
 #   fuzz_run BIN SEEDDIR DESC    run for $POSTROOM_FUZZ_SECONDS (default 30)
