@@ -53,6 +53,11 @@ int ctl_usage(const char *text);
 
 /* ctl_print_json - print a JSON value (stolen reference) */
 void ctl_print_json(json_t *v);
+/* ctl_print_list - print arr when --json, else just release it */
+void ctl_print_list(struct ctl *ctl, json_t *arr);
+/* ctl_remove_one - run a "DELETE ... WHERE ... = $1 RETURNING" statement;
+ * report "removed WHAT KEY", or "no such WHAT: KEY" with CTL_REFUSED */
+int ctl_remove_one(struct ctl *ctl, const char *sql, const char *key, const char *what);
 /* ctl_json_text - a JSON string, or null for a SQL NULL column */
 json_t *ctl_json_text(const PGresult *res, int row, int col);
 json_t *ctl_json_bool(const PGresult *res, int row, int col);

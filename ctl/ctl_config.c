@@ -32,10 +32,7 @@ static int ctl_config_params(struct ctl *ctl)
 			printf("%s\t%s\t%s\t%s\n", p->name, cfg_type_name(p->type),
 			       p->def ? p->def : "-", p->doc);
 	}
-	if (ctl->json)
-		ctl_print_json(arr);
-	else
-		json_decref(arr);
+	ctl_print_list(ctl, arr);
 	return CTL_OK;
 }
 

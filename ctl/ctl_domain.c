@@ -60,17 +60,8 @@ static int ctl_domain_add(struct ctl *ctl, const char *name)
 static int ctl_domain_remove(struct ctl *ctl, const char *name)
 {
 	char *dom = ctl_domain_canonical(name);
-	const char *params[1] = { dom };
-	PGresult *res = ctl_query(ctl, "DELETE FROM domains WHERE lower(name) = $1 RETURNING id", 1, params);
-	int rc = CTL_OK;
+	int rc = ctl_remove_one(ctl, "DELETE FROM domains WHERE lower(name) = $1 RETURNING id", dom, "domain");
 
-	if (PQntuples(res) == 0)
-		rc = ctl_fail(CTL_REFUSED, "no such domain: %s", dom);
-	else if (!ctl->json)
-		printf("removed domain %s\n", dom);
-	else
-		ctl_print_json(json_pack("{s:s}", "removed", dom));
-	PQclear(res);
 	free(dom);
 	return rc;
 }
@@ -91,10 +82,7 @@ static int ctl_domain_list(struct ctl *ctl)
 		else
 			printf("%s\n", PQgetvalue(res, i, 1));
 	}
-	if (ctl->json)
-		ctl_print_json(arr);
-	else
-		json_decref(arr);
+	ctl_print_list(ctl, arr);
 	PQclear(res);
 	return CTL_OK;
 }

@@ -181,10 +181,7 @@ static int ctl_key_list(struct ctl *ctl, const char *user_in)
 			printf("%s\tpr_%s...\t%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
 			       PQgetvalue(res, i, 8), PQgetvalue(res, i, 3), ctl_val(res, i, 1));
 	}
-	if (ctl->json)
-		ctl_print_json(arr);
-	else
-		json_decref(arr);
+	ctl_print_list(ctl, arr);
 	PQclear(res);
 	free(user);
 	free(user_id);

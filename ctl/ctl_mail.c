@@ -65,10 +65,7 @@ static void ctl_print_emails(struct ctl *ctl, const PGresult *res)
 			printf("%s  %s  %-30s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 6),
 			       PQgetvalue(res, i, 4), PQgetvalue(res, i, 3));
 	}
-	if (ctl->json)
-		ctl_print_json(arr);
-	else
-		json_decref(arr);
+	ctl_print_list(ctl, arr);
 }
 
 static int ctl_mail_list(struct ctl *ctl, int argc, char **argv)

@@ -77,10 +77,7 @@ static int ctl_user_list(struct ctl *ctl)
 		else
 			printf("%s\t%s\t%s\n", PQgetvalue(res, i, 1), ctl_val(res, i, 2), PQgetvalue(res, i, 0));
 	}
-	if (ctl->json)
-		ctl_print_json(arr);
-	else
-		json_decref(arr);
+	ctl_print_list(ctl, arr);
 	PQclear(res);
 	return CTL_OK;
 }
@@ -88,17 +85,8 @@ static int ctl_user_list(struct ctl *ctl)
 static int ctl_user_remove(struct ctl *ctl, const char *in)
 {
 	char *addr = ctl_canonical_address(in);
-	const char *params[1] = { addr };
-	PGresult *res = ctl_query(ctl, "DELETE FROM users WHERE lower(address) = $1 RETURNING id", 1, params);
-	int rc = CTL_OK;
+	int rc = ctl_remove_one(ctl, "DELETE FROM users WHERE lower(address) = $1 RETURNING id", addr, "user");
 
-	if (PQntuples(res) == 0)
-		rc = ctl_fail(CTL_REFUSED, "no such user: %s", addr);
-	else if (ctl->json)
-		ctl_print_json(json_pack("{s:s}", "removed", addr));
-	else
-		printf("removed user %s\n", addr);
-	PQclear(res);
 	free(addr);
 	return rc;
 }
@@ -146,19 +134,9 @@ static int ctl_alias_add(struct ctl *ctl, const char *alias_in, const char *user
 static int ctl_alias_remove(struct ctl *ctl, const char *alias_in)
 {
 	char *alias = ctl_canonical_address(alias_in);
-	const char *params[1] = { alias };
-	PGresult *res = ctl_query(ctl,
-		"DELETE FROM user_addresses WHERE lower(address) = $1 AND kind = 'alias' RETURNING id",
-		1, params);
-	int rc = CTL_OK;
+	int rc = ctl_remove_one(ctl, "DELETE FROM user_addresses WHERE lower(address) = $1"
+				" AND kind = 'alias' RETURNING id", alias, "alias");
 
-	if (PQntuples(res) == 0)
-		rc = ctl_fail(CTL_REFUSED, "no such alias: %s", alias);
-	else if (ctl->json)
-		ctl_print_json(json_pack("{s:s}", "removed", alias));
-	else
-		printf("removed alias %s\n", alias);
-	PQclear(res);
 	free(alias);
 	return rc;
 }

@@ -86,6 +86,30 @@ void ctl_print_json(json_t *v)
 	json_decref(v);
 }
 
+void ctl_print_list(struct ctl *ctl, json_t *arr)
+{
+	if (ctl->json)
+		ctl_print_json(arr);
+	else
+		json_decref(arr);
+}
+
+int ctl_remove_one(struct ctl *ctl, const char *sql, const char *key, const char *what)
+{
+	const char *params[1] = { key };
+	PGresult *res = ctl_query(ctl, sql, 1, params);
+	int found = PQntuples(res) > 0;
+
+	PQclear(res);
+	if (!found)
+		return ctl_fail(CTL_REFUSED, "no such %s: %s", what, key);
+	if (ctl->json)
+		ctl_print_json(json_pack("{s:s}", "removed", key));
+	else
+		printf("removed %s %s\n", what, key);
+	return CTL_OK;
+}
+
 json_t *ctl_json_text(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
