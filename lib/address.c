@@ -288,6 +288,12 @@ static int addr_parse_inner(struct addr_cursor *c, struct mailbox *mb, const cha
 		*error_r = local.len > ADDR_LOCAL_MAX ? "local part too long" : "domain too long";
 		rc = -1;
 	}
+	/* a path is at most 256 octets with its brackets (RFC 5321
+	 * 4.5.3.1.3): the mailbox at most 254, whatever the part lengths */
+	if (rc == 0 && local.len + 1 + domain.len > ADDR_PATH_MAX - 2) {
+		*error_r = "address too long";
+		rc = -1;
+	}
 	if (rc < 0) {
 		buf_free(&local);
 		buf_free(&domain);

@@ -76,4 +76,28 @@ void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups
 /* rules_check_size - end of data: size counted per MISSION.md (CRLF). */
 void rules_check_size(const struct rules_config *cfg, long long size, struct rules_verdict *out);
 
+/* ---- additions (milter issue): port roles and configuration ---------- */
+
+struct conf;
+
+/* rules_role_name - "mx", "submission" or "other" (static) */
+const char *rules_role_name(enum rules_role r);
+
+/* rules_role_map_check - validate a port-role map (rules.port_roles):
+ * entries "KEY=ROLE" separated by spaces or commas; KEY is a port number
+ * (Postfix {daemon_port}, policy server_port) or a service name (Postfix
+ * {daemon_name} from milter_macro_daemon_name, policy_context), ROLE is
+ * mx, submission or other. 0 ok, -1 with *error_r (caller frees). */
+int rules_role_map_check(const char *map, char **error_r);
+
+/* rules_role_resolve - the role of a service: the entry for name wins
+ * (case-insensitive), then the entry for port; neither (or NULL/empty
+ * arguments) gives RULES_ROLE_OTHER, which refuses the unauthenticated. */
+enum rules_role rules_role_resolve(const char *map, const char *name, const char *port);
+
+/* rules_config_from_conf - fill cfg from rules.* and limits.message_size_max;
+ * strings point into conf (valid while conf lives). The port-role map is
+ * conf_str(conf, "rules.port_roles"). */
+void rules_config_from_conf(const struct conf *conf, struct rules_config *cfg);
+
 #endif

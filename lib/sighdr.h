@@ -63,4 +63,13 @@ int sighdr_verify(const char *secret, const char *header_name, const char *value
 /* sighdr_get - a field's value or NULL */
 const char *sighdr_get(const struct sighdr *h, const char *name);
 
+/* ---- additions (milter issue) ---------------------------------------
+ * Details of sighdr_verify: b == NULL checks the signature and that ts=
+ * is neither older than SIGHDR_DEFAULT_MAX_AGE nor in the future; a
+ * max_age <= 0 means SIGHDR_DEFAULT_MAX_AGE; now == 0 means time(NULL).
+ * Message-Ids are compared with white space removed (folding) and without
+ * their angle brackets ("<a@b>" matches "a@b"), queue ids exactly. sighdr_sign returns NULL when secret is NULL/empty or a field
+ * is invalid (bad or duplicate name, "v"/"sig" used, NULL value). */
+#define SIGHDR_DEFAULT_MAX_AGE	432000L	/* 5 days: Postfix maximal_queue_lifetime */
+
 #endif

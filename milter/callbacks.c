@@ -1,0 +1,604 @@
+/*
+ * NAME
+ *	callbacks - postroom-milter's libmilter callbacks
+ * DESCRIPTION
+ *	Per connection: the port role from {daemon_name} / {daemon_port}
+ *	(rules.port_roles), the client address. Per message: the
+ *	authenticated user from {auth_authen} at MAIL FROM, the rules
+ *	engine at MAIL FROM (role, sender ownership, SIZE=) and at each RCPT
+ *	TO (relay, hosted domains, recipient validation), the size of the
+ *	message counted as MISSION.md defines it, and at end of message:
+ *	  - 552 5.3.4 when the counted size exceeds limits.message_size_max;
+ *	  - every incoming X-Postroom-Submission header removed, and every
+ *	    X-Postroom-Verdict that does not verify for this queue id;
+ *	  - for an authenticated session: a Message-Id when the message has
+ *	    none, a signed X-Postroom-Submission (user, mid, qid, ts) at the
+ *	    top, and the sent-copy recipient (milter.sent_recipient).
+ *	One log line per rejection (a warning for a relay attempt).
+ *	State lives in smfi_setpriv memory only: libmilter runs one thread
+ *	per connection.
+ * NEVER
+ *	accepts on a lookup failure, lets an incoming submission header
+ *	through, signs for an unauthenticated session, logs the secret.
+ */
+#include "milter.h"
+
+#include <arpa/inet.h>
+#include <libmilter/mfapi.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "buf.h"
+#include "crypto.h"
+#include "log.h"
+#include "sighdr.h"
+#include "xalloc.h"
+
+#define MILTER_VERDICTS_MAX 32 /* X-Postroom-Verdict copies remembered */
+
+struct milter_conn {
+	char client[64];
+	unsigned long proto; /* negotiated protocol flags */
+	int can_edit;        /* may add/change headers */
+	/* the message */
+	char *auth; /* {auth_authen}, NULL = not authenticated */
+	char *qid;
+	char *sender;
+	int smtputf8; /* MAIL FROM carried SMTPUTF8 */
+	struct msgsize size;
+	int n_submission; /* incoming X-Postroom-Submission copies */
+	int n_verdict;    /* X-Postroom-Verdict copies */
+	char *verdicts[MILTER_VERDICTS_MAX];
+	int n_msgid;      /* Message-Id headers */
+	char *message_id; /* the first one's value */
+};
+
+static const struct milter_settings *S;
+
+static struct {
+	struct metric *mail[3], *rcpt[3], *eom[3];
+	struct metric *relay, *removed, *marked, *msgid_added, *errors;
+	struct metric *rcpt_seconds;
+} M;
+
+static const double milter_rcpt_buckets[] = {0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.00075,
+                                             0.001,   0.0025, 0.005,  0.01,   0.1,    1};
+
+void milter_metrics_init(void)
+{
+	static const char *v[3] = {"verdict=\"accept\"", "verdict=\"reject\"",
+	                           "verdict=\"tempfail\""};
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		M.mail[i] =
+		    metrics_counter("postroom_milter_mail_total", "MAIL FROM decisions", v[i]);
+		M.rcpt[i] =
+		    metrics_counter("postroom_milter_rcpt_total", "RCPT TO decisions", v[i]);
+		M.eom[i] = metrics_counter("postroom_milter_messages_total",
+		                           "End-of-message decisions", v[i]);
+	}
+	M.relay =
+	    metrics_counter("postroom_milter_relay_attempts_total", "Relay attempts refused", NULL);
+	M.removed = metrics_counter("postroom_milter_headers_removed_total",
+	                            "Incoming internal headers removed", NULL);
+	M.marked = metrics_counter("postroom_milter_submissions_marked_total",
+	                           "Authenticated submissions given a signed header", NULL);
+	M.msgid_added = metrics_counter("postroom_milter_message_ids_added_total",
+	                                "Message-Ids added to submissions without one", NULL);
+	M.errors =
+	    metrics_counter("postroom_milter_errors_total", "Internal errors (tempfailed)", NULL);
+	M.rcpt_seconds = metrics_histogram(
+	    "postroom_milter_rcpt_decision_seconds", "Time to decide one RCPT TO", NULL,
+	    milter_rcpt_buckets, sizeof(milter_rcpt_buckets) / sizeof(milter_rcpt_buckets[0]));
+}
+
+/* ---- state ------------------------------------------------------------------ */
+
+static struct milter_conn *milter_conn(SMFICTX *ctx)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+
+	if (c == NULL) {
+		c = xcalloc(1, sizeof(*c));
+		snprintf(c->client, sizeof(c->client), "unknown");
+		smfi_setpriv(ctx, c);
+	}
+	return c;
+}
+
+/* milter_msg_reset - forget the message (the connection stays) */
+static void milter_msg_reset(struct milter_conn *c)
+{
+	int i;
+
+	xfree(&c->auth);
+	xfree(&c->qid);
+	xfree(&c->sender);
+	xfree(&c->message_id);
+	for (i = 0; i < c->n_verdict && i < MILTER_VERDICTS_MAX; i++)
+		xfree(&c->verdicts[i]);
+	memset(&c->size, 0, sizeof(c->size));
+	c->smtputf8 = 0;
+	c->n_submission = 0;
+	c->n_verdict = 0;
+	c->n_msgid = 0;
+}
+
+static const char *milter_sym(SMFICTX *ctx, const char *name)
+{
+	const char *v = smfi_getsymval(ctx, (char *)name);
+
+	return v && *v ? v : NULL;
+}
+
+/* milter_refresh_qid - the queue id, when the MTA has told it */
+static void milter_refresh_qid(SMFICTX *ctx, struct milter_conn *c)
+{
+	const char *q = milter_sym(ctx, "i");
+
+	if (q && (c->qid == NULL || strcmp(q, c->qid) != 0)) {
+		free(c->qid);
+		c->qid = xstrdup(q);
+	}
+}
+
+/* milter_path - the path as the rules engine wants it: in angle brackets */
+static char *milter_path(const char *arg)
+{
+	if (arg == NULL)
+		return xstrdup("");
+	if (arg[0] == '<')
+		return xstrdup(arg);
+	return xasprintf("<%s>", arg);
+}
+
+/* milter_printable - control characters of a client-given path replaced in
+ * place, after the rules have judged it: log lines stay single lines */
+static void milter_printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+/* milter_vi - metric index of a verdict: accept, reject, tempfail */
+static int milter_vi(const struct rules_verdict *v)
+{
+	return v->kind == RULES_ACCEPT ? 0 : v->kind == RULES_REJECT ? 1 : 2;
+}
+
+/* milter_refuse - set the reply and the return status of a refusal */
+static sfsistat milter_refuse(SMFICTX *ctx, const struct rules_verdict *v)
+{
+	if (smfi_setreply(ctx, (char *)v->code, (char *)v->enhanced, (char *)v->text) != MI_SUCCESS)
+		log_warn("cannot set reply %s %s", v->code, v->enhanced);
+	return v->kind == RULES_TEMPFAIL ? SMFIS_TEMPFAIL : SMFIS_REJECT;
+}
+
+static double milter_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* milter_noreply - no reply for steps negotiated with SMFIP_NR_* */
+static sfsistat milter_noreply(const struct milter_conn *c, unsigned long flag)
+{
+	return (c->proto & flag) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+/* ---- the callbacks ------------------------------------------------------- */
+
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+                             unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+                             unsigned long *pf2, unsigned long *pf3)
+{
+	struct milter_conn *c = milter_conn(ctx);
+	const unsigned long edit = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT;
+	const unsigned long proto = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
+	                            SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN | SMFIP_NR_HDR |
+	                            SMFIP_NR_BODY;
+
+	*pf0 = f0 & (edit | SMFIF_SETSYMLIST);
+	*pf1 = f1 & proto;
+	*pf2 = *pf3 = 0;
+	c->proto = *pf1;
+	c->can_edit = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) == (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+	if (!c->can_edit)
+		log_warn("the MTA does not let the milter change headers: internal headers cannot "
+		         "be removed");
+	if (f0 & SMFIF_SETSYMLIST) {
+		smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name} {daemon_port} {client_addr}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {auth_type}");
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
+{
+	struct milter_conn *c = milter_conn(ctx);
+	const char *addr = milter_sym(ctx, "{client_addr}");
+
+	if (addr)
+		snprintf(c->client, sizeof(c->client), "%s", addr);
+	else if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->client,
+		          sizeof(c->client));
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->client,
+		          sizeof(c->client));
+	else if (hostname)
+		snprintf(c->client, sizeof(c->client), "%s", hostname);
+	return milter_noreply(c, SMFIP_NR_CONN);
+}
+
+/* milter_session - the rules engine's view of this session */
+static void milter_session(SMFICTX *ctx, const struct milter_conn *c, int smtputf8,
+                           struct rules_session *s)
+{
+	s->role = rules_role_resolve(S->role_map, milter_sym(ctx, "{daemon_name}"),
+	                             milter_sym(ctx, "{daemon_port}"));
+	s->auth_user = c->auth;
+	s->smtputf8 = smtputf8;
+}
+
+/* milter_esmtp_args - SIZE= (or -1) and SMTPUTF8 from MAIL FROM's arguments */
+static long long milter_esmtp_args(char **argv, int *smtputf8)
+{
+	long long size = -1;
+	int i;
+
+	*smtputf8 = 0;
+	for (i = 1; argv[i]; i++) {
+		if (strncasecmp(argv[i], "SIZE=", 5) == 0) {
+			char *end;
+			size = strtoll(argv[i] + 5, &end, 10);
+			if (end == argv[i] + 5 || *end != '\0' || size < 0)
+				size = -1;
+		} else if (strcasecmp(argv[i], "SMTPUTF8") == 0) {
+			*smtputf8 = 1;
+		}
+	}
+	return size;
+}
+
+static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct milter_conn *c = milter_conn(ctx);
+	struct rules_session s;
+	struct rules_verdict v;
+	const char *auth;
+	long long size;
+	int smtputf8;
+
+	milter_msg_reset(c);
+	if ((auth = milter_sym(ctx, "{auth_authen}")) != NULL)
+		c->auth = xstrdup(auth);
+	milter_refresh_qid(ctx, c);
+	c->sender = milter_path(argv[0]);
+	size = milter_esmtp_args(argv, &smtputf8);
+	c->smtputf8 = smtputf8; /* a MAIL FROM parameter, valid for the recipients */
+	milter_session(ctx, c, smtputf8, &s);
+	rules_check_mail(&S->rules, milter_lookups(), &s, c->sender, size, &v);
+	milter_printable(c->sender);
+	metric_inc(M.mail[milter_vi(&v)]);
+	if (v.kind == RULES_ACCEPT)
+		return SMFIS_CONTINUE;
+	log_info("%s: reject: MAIL FROM %s from %s: %s %s %s; role=%s auth=%s size=%lld",
+	         c->qid ? c->qid : "NOQUEUE", c->sender, c->client, v.code, v.enhanced, v.text,
+	         rules_role_name(s.role), c->auth ? c->auth : "-", size);
+	return milter_refuse(ctx, &v);
+}
+
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct milter_conn *c = milter_conn(ctx);
+	struct rules_session s;
+	struct rules_verdict v;
+	double t0 = milter_now();
+	char *rcpt = milter_path(argv[0]);
+
+	milter_refresh_qid(ctx, c);
+	milter_session(ctx, c, c->smtputf8, &s);
+	rules_check_rcpt(&S->rules, milter_lookups(), &s, rcpt, &v);
+	metric_observe(M.rcpt_seconds, milter_now() - t0);
+	milter_printable(rcpt);
+	metric_inc(M.rcpt[milter_vi(&v)]);
+	if (v.kind == RULES_ACCEPT) {
+		free(rcpt);
+		return SMFIS_CONTINUE;
+	}
+	if (v.relay_attempt) {
+		metric_inc(M.relay);
+		log_warn("%s: relay attempt refused: RCPT TO %s from %s, MAIL FROM %s: %s %s %s; "
+		         "role=%s",
+		         c->qid ? c->qid : "NOQUEUE", rcpt, c->client, c->sender ? c->sender : "?",
+		         v.code, v.enhanced, v.text, rules_role_name(s.role));
+	} else {
+		log_info("%s: reject: RCPT TO %s from %s, MAIL FROM %s: %s %s %s; role=%s auth=%s",
+		         c->qid ? c->qid : "NOQUEUE", rcpt, c->client, c->sender ? c->sender : "?",
+		         v.code, v.enhanced, v.text, rules_role_name(s.role),
+		         c->auth ? c->auth : "-");
+	}
+	free(rcpt);
+	return milter_refuse(ctx, &v);
+}
+
+static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct milter_conn *c = milter_conn(ctx);
+
+	msgsize_header(&c->size, name, value, (c->proto & SMFIP_HDR_LEADSPC) != 0);
+	if (strcasecmp(name, SIGHDR_SUBMISSION) == 0) {
+		c->n_submission++;
+	} else if (strcasecmp(name, SIGHDR_VERDICT) == 0) {
+		if (c->n_verdict < MILTER_VERDICTS_MAX)
+			c->verdicts[c->n_verdict] = xstrdup(value);
+		c->n_verdict++;
+	} else if (strcasecmp(name, "Message-Id") == 0) {
+		if (c->n_msgid++ == 0 && value[strspn(value, " \t\r\n")] != '\0')
+			c->message_id = xstrdup(value); /* a blank one is replaced at eom */
+	}
+	return milter_noreply(c, SMFIP_NR_HDR);
+}
+
+static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct milter_conn *c = milter_conn(ctx);
+
+	msgsize_add(&c->size, chunk, len);
+	return milter_noreply(c, SMFIP_NR_BODY);
+}
+
+/* ---- end of message ------------------------------------------------------ */
+
+/* milter_verdict_ok - a verdict header policyd made for this very message */
+static int milter_verdict_ok(const struct milter_conn *c, const char *value)
+{
+	struct sighdr_binding b = {NULL, c->qid, 0, S->header_max_age};
+	struct sighdr h;
+	char *storage = NULL;
+	const char *err;
+	int rc = sighdr_verify(S->secret, SIGHDR_VERDICT, value, &b, &h, &storage, &err);
+
+	free(storage);
+	return rc == 0;
+}
+
+/* milter_strip - remove incoming submission headers and verdict headers
+ * that do not verify; -1 when the MTA refused a change */
+static int milter_strip(SMFICTX *ctx, const struct milter_conn *c)
+{
+	int i;
+
+	for (i = c->n_submission; i >= 1; i--) {
+		if (smfi_chgheader(ctx, SIGHDR_SUBMISSION, i, NULL) != MI_SUCCESS)
+			return -1;
+		metric_inc(M.removed);
+	}
+	for (i = c->n_verdict; i >= 1; i--) {
+		if (i <= MILTER_VERDICTS_MAX && milter_verdict_ok(c, c->verdicts[i - 1]))
+			continue;
+		if (smfi_chgheader(ctx, SIGHDR_VERDICT, i, NULL) != MI_SUCCESS)
+			return -1;
+		metric_inc(M.removed);
+	}
+	if (c->n_submission > 0)
+		log_info("%s: removed %d incoming %s header(s) from %s",
+		         c->qid ? c->qid : "NOQUEUE", c->n_submission, SIGHDR_SUBMISSION,
+		         c->client);
+	return 0;
+}
+
+/* milter_new_msgid - "<time.random@host>" for a message without one */
+static char *milter_new_msgid(SMFICTX *ctx)
+{
+	unsigned char rnd[12];
+	char hex[2 * sizeof(rnd) + 1];
+	const char *host = milter_sym(ctx, "j");
+
+	if (crypto_random(rnd, sizeof(rnd)) < 0)
+		return NULL;
+	crypto_hex(rnd, sizeof(rnd), hex);
+	return xasprintf(
+	    "<%llx.%s@%s>", (unsigned long long)time(NULL), hex,
+	    host && strspn(host,
+	                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+	                strlen(host)
+	        ? host
+	        : "postroom.invalid");
+}
+
+/* milter_trim - value without surrounding white space (caller frees) */
+static char *milter_trim(const char *v)
+{
+	size_t n;
+
+	v += strspn(v, " \t\r\n");
+	n = strlen(v);
+	while (n > 0 && strchr(" \t\r\n", v[n - 1]))
+		n--;
+	return xstrndup(v, n);
+}
+
+/* milter_sign - the signed submission header value (caller frees) */
+static char *milter_sign(const struct milter_conn *c, const char *mid)
+{
+	struct sighdr f;
+	char *m = milter_trim(mid), *v;
+
+	memset(&f, 0, sizeof(f));
+	f.fields[f.nfields].name = "user";
+	f.fields[f.nfields++].value = c->auth;
+	f.fields[f.nfields].name = "mid";
+	f.fields[f.nfields++].value = m;
+	if (c->qid) {
+		f.fields[f.nfields].name = "qid";
+		f.fields[f.nfields++].value = c->qid;
+	}
+	v = sighdr_sign(S->secret, SIGHDR_SUBMISSION, &f, time(NULL));
+	free(m);
+	return v;
+}
+
+/* milter_header_size - what adding "name: value" CRLF adds */
+static long long milter_header_size(const char *name, const char *value)
+{
+	struct msgsize m = {0, 0};
+
+	msgsize_header(&m, name, value, 0);
+	return m.bytes;
+}
+
+/* milter_error - an internal failure at end of message: tempfail */
+static sfsistat milter_error(SMFICTX *ctx, struct milter_conn *c, const char *what)
+{
+	struct rules_verdict v = {RULES_TEMPFAIL, "451", "4.3.0",
+	                          "Temporary local problem, try again later", 0};
+
+	log_error("%s: %s; tempfailing the message from %s", c->qid ? c->qid : "NOQUEUE", what,
+	          c->client);
+	metric_inc(M.errors);
+	metric_inc(M.eom[2]);
+	milter_msg_reset(c);
+	return milter_refuse(ctx, &v);
+}
+
+/* milter_mark - Message-Id when missing, signed header, sent copy */
+static int milter_mark(SMFICTX *ctx, struct milter_conn *c, const char *msgid, const char *sig,
+                       const char **what)
+{
+	int lead = (c->proto & SMFIP_HDR_LEADSPC) != 0;
+	char *v;
+	int rc;
+
+	if (msgid) {
+		v = xasprintf("%s%s", lead ? " " : "", msgid);
+		rc = c->n_msgid > 0 ? smfi_chgheader(ctx, "Message-Id", 1, v) /* a blank one */
+		                    : smfi_addheader(ctx, "Message-Id", v);
+		free(v);
+		if (rc != MI_SUCCESS) {
+			*what = "cannot add Message-Id";
+			return -1;
+		}
+		metric_inc(M.msgid_added);
+	}
+	v = xasprintf("%s%s", lead ? " " : "", sig);
+	rc = smfi_insheader(ctx, 0, SIGHDR_SUBMISSION, v);
+	free(v);
+	if (rc != MI_SUCCESS) {
+		*what = "cannot add " SIGHDR_SUBMISSION;
+		return -1;
+	}
+	metric_inc(M.marked);
+	if (S->sent_recipient) {
+		v = milter_path(S->sent_recipient);
+		rc = smfi_addrcpt(ctx, v);
+		free(v);
+		if (rc != MI_SUCCESS) {
+			*what = "cannot add the sent-copy recipient";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+	struct milter_conn *c = milter_conn(ctx);
+	struct rules_verdict v;
+	char *msgid = NULL, *sig = NULL;
+	const char *what = NULL;
+	long long size = c->size.bytes + 2; /* the empty line after the headers */
+
+	milter_refresh_qid(ctx, c);
+	if (!c->can_edit && (c->auth || c->n_submission > 0 || c->n_verdict > 0))
+		return milter_error(ctx, c, "the MTA does not allow header changes");
+	if (c->auth) {
+		if (c->message_id == NULL && (msgid = milter_new_msgid(ctx)) == NULL)
+			return milter_error(ctx, c, "no randomness for a Message-Id");
+		if ((sig = milter_sign(c, msgid ? msgid : c->message_id)) == NULL)
+			return milter_error(ctx, c, "cannot sign the submission header");
+		size += milter_header_size(SIGHDR_SUBMISSION, sig);
+		if (msgid)
+			size += milter_header_size("Message-Id", msgid);
+	}
+	rules_check_size(&S->rules, size, &v);
+	if (v.kind != RULES_ACCEPT) {
+		log_info("%s: reject: end of data from %s: %s %s %s; size=%lld max=%lld",
+		         c->qid ? c->qid : "NOQUEUE", c->client, v.code, v.enhanced, v.text, size,
+		         S->rules.message_size_max);
+		metric_inc(M.eom[milter_vi(&v)]);
+		free(msgid);
+		free(sig);
+		milter_msg_reset(c);
+		return milter_refuse(ctx, &v);
+	}
+	if (milter_strip(ctx, c) < 0)
+		what = "cannot remove an incoming internal header";
+	else if (sig)
+		(void)milter_mark(ctx, c, msgid, sig, &what); /* sets what on failure */
+	free(msgid);
+	free(sig);
+	if (what)
+		return milter_error(ctx, c, what);
+	metric_inc(M.eom[0]);
+	milter_msg_reset(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_abort(SMFICTX *ctx)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+
+	if (c)
+		milter_msg_reset(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_close(SMFICTX *ctx)
+{
+	struct milter_conn *c = smfi_getpriv(ctx);
+
+	if (c) {
+		milter_msg_reset(c);
+		free(c);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc milter_desc = {
+    "postroom-milter",
+    SMFI_VERSION,
+    SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_SETSYMLIST,
+    cb_connect,
+    NULL, /* helo */
+    cb_envfrom,
+    cb_envrcpt,
+    cb_header,
+    NULL, /* eoh */
+    cb_body,
+    cb_eom,
+    cb_abort,
+    cb_close,
+    NULL, /* unknown */
+    NULL, /* data */
+    cb_negotiate,
+};
+
+struct smfiDesc *milter_callbacks(const struct milter_settings *settings)
+{
+	S = settings;
+	return &milter_desc;
+}

@@ -1,0 +1,212 @@
+/*
+ * NAME
+ *	postroom-milter - per-port envelope rules for Postfix (libmilter)
+ * SYNOPSIS
+ *	postroom-milter [-c FILE] [-f] [-t] [-d]
+ * DESCRIPTION
+ *	Start-up: read and check the configuration (a bad port-role map, a
+ *	missing or short security.hmac_secret are fatal); in MX mode,
+ *	refuse to start when the database is reachable and holds no hosted
+ *	domain (no accidental open relay; unreachable: start and tempfail
+ *	until it answers); open the milter socket as root, give a unix
+ *	socket to milter.user / milter.socket_group with mode 0660, drop
+ *	privileges, start the /metrics endpoint and the LISTEN thread, and
+ *	hand over to smfi_main (which owns SIGHUP/SIGTERM/SIGINT).
+ * NEVER
+ *	keeps root while serving, starts in MX mode with no hosted domain.
+ * PARAMETERS
+ *	milter.socket, milter.user, milter.group, milter.socket_group,
+ *	milter.metrics_listen, milter.sent_recipient, milter.timeout,
+ *	security.hmac_secret, rules.*, limits.message_size_max (and those
+ *	of lookup.c).
+ */
+#include "milter.h"
+
+#include <grp.h>
+#include <pthread.h>
+#include <libmilter/mfapi.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "daemon.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define MILTER_PROG "postroom-milter"
+#define MILTER_SECRET_MIN 32
+
+static struct milter_settings settings;
+
+/* milter_settings_load - the settings, checked; fatal on a bad value */
+static void milter_settings_load(const struct conf *cfg)
+{
+	char *err = NULL;
+	const char *sent = conf_str(cfg, "milter.sent_recipient");
+
+	rules_config_from_conf(cfg, &settings.rules);
+	settings.role_map = conf_str(cfg, "rules.port_roles");
+	settings.secret = conf_str(cfg, "security.hmac_secret");
+	settings.header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
+	settings.sent_recipient = sent && *sent ? sent : NULL;
+	if (rules_role_map_check(settings.role_map, &err) < 0)
+		log_fatal(EX_CONFIG, "configuration error: rules.port_roles: %s", err);
+	if (settings.secret == NULL || strlen(settings.secret) < MILTER_SECRET_MIN)
+		log_fatal(EX_CONFIG,
+		          "configuration error: security.hmac_secret must be set "
+		          "(at least %d characters) to sign submissions",
+		          MILTER_SECRET_MIN);
+	if (settings.sent_recipient) {
+		const char *aerr = NULL;
+		char *canon = addr_canonicalize(settings.sent_recipient, &aerr);
+		if (canon == NULL)
+			log_fatal(EX_CONFIG, "configuration error: milter.sent_recipient: %s",
+			          aerr);
+		free(canon);
+	}
+	if (conf_str(cfg, "milter.socket") == NULL || *conf_str(cfg, "milter.socket") == '\0')
+		log_fatal(EX_CONFIG, "configuration error: milter.socket is empty");
+}
+
+/* milter_check_domains - MX mode needs hosted domains */
+static void milter_check_domains(void)
+{
+	char *err = NULL;
+	int n;
+
+	if (!settings.rules.mx_enabled)
+		return;
+	n = milter_lookup_load_domains(&err);
+	if (n == 0)
+		log_fatal(EX_CONFIG,
+		          "configuration error: rules.mx_enabled is on but no hosted "
+		          "domain exists (postroomctl domain add DOMAIN): refusing to start");
+	if (n < 0) {
+		log_warn("cannot read hosted domains (%s): starting; every unauthenticated "
+		         "recipient is tempfailed until the database answers",
+		         err);
+		free(err);
+	}
+}
+
+/* milter_socket_path - the file of a unix socket spec, or NULL */
+static const char *milter_socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	if (spec[0] == '/')
+		return spec;
+	return NULL;
+}
+
+/* milter_open_socket - create the socket as root, give it to the daemon */
+static void milter_open_socket(const struct conf *cfg)
+{
+	const char *spec = conf_str(cfg, "milter.socket"), *path = milter_socket_path(spec);
+	const char *user = conf_str(cfg, "milter.user"),
+	           *group = conf_str(cfg, "milter.socket_group");
+	mode_t old;
+
+	if (smfi_setconn((char *)spec) != MI_SUCCESS)
+		log_fatal(EX_CONFIG, "configuration error: milter.socket %s is not a socket spec",
+		          spec);
+	if (smfi_settimeout((int)conf_int(cfg, "milter.timeout")) != MI_SUCCESS)
+		log_fatal(EX_SOFTWARE, "cannot set the milter timeout");
+	old = umask(0117); /* unix socket: 0660 */
+	if (smfi_opensocket(1) != MI_SUCCESS)
+		log_fatal(EX_UNAVAILABLE, "cannot open milter socket %s", spec);
+	umask(old);
+	if (path && geteuid() == 0) {
+		struct passwd *pw = user && *user ? getpwnam(user) : NULL;
+		struct group *gr = group && *group ? getgrnam(group) : NULL;
+
+		if (group && *group && gr == NULL)
+			log_fatal(EX_CONFIG,
+			          "configuration error: milter.socket_group %s does not exist",
+			          group);
+		if (chown(path, pw ? pw->pw_uid : (uid_t)-1,
+		          gr   ? gr->gr_gid
+		          : pw ? pw->pw_gid
+		               : (gid_t)-1) < 0)
+			log_fatal(EX_OSERR, "cannot give %s to %s:%s", path, user ? user : "",
+			          group ? group : "");
+	}
+}
+
+/* milter_block_signals - libmilter's signal thread takes SIGHUP, SIGTERM
+ * and SIGINT with sigwait: every thread started before smfi_main (LISTEN,
+ * metrics) must have them blocked, or one of them would be killed by it */
+static void milter_block_signals(void)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		log_fatal(EX_OSERR, "cannot block signals");
+}
+
+/* milter_drop - become milter.user when started as root */
+static void milter_drop(const struct conf *cfg)
+{
+	char *err = NULL;
+
+	if (geteuid() != 0)
+		return;
+	if (daemon_drop_privileges(conf_str(cfg, "milter.user"), conf_str(cfg, "milter.group"), 0,
+	                           &err) < 0)
+		log_fatal(EX_CONFIG, "cannot drop privileges: %s", err);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_args a;
+	struct conf *cfg;
+	const char *metrics_listen;
+	char *err = NULL;
+	int rc;
+
+	daemon_parse_args(argc, argv, MILTER_PROG, &a);
+	cfg = daemon_load_conf(&a, EX_CONFIG);
+	milter_settings_load(cfg);
+	if (a.check_only)
+		daemon_check_exit(MILTER_PROG, cfg);
+	milter_metrics_init();
+	milter_lookup_init(cfg);
+	milter_check_domains();
+	if (smfi_register(*milter_callbacks(&settings)) != MI_SUCCESS)
+		log_fatal(EX_SOFTWARE, "smfi_register failed");
+	milter_open_socket(cfg);
+	if (!a.foreground && daemon(0, 0) < 0)
+		log_fatal(EX_OSERR, "cannot go to the background");
+	milter_drop(cfg);
+	milter_block_signals();
+	metrics_listen = conf_str(cfg, "milter.metrics_listen");
+	if (metrics_listen && *metrics_listen &&
+	    metrics_http_start(metrics_listen, milter_lookup_healthy, &settings.rules.mx_enabled,
+	                       &err) < 0)
+		log_fatal(EX_UNAVAILABLE, "metrics: %s", err);
+	if (milter_lookup_start(&err) < 0)
+		log_fatal(EX_OSERR, "%s", err);
+	log_info("started on %s: MX mode %s, recipient validation %s, sender login match %s",
+	         conf_str(cfg, "milter.socket"), settings.rules.mx_enabled ? "on" : "off",
+	         settings.rules.recipient_validation ? "on" : "off",
+	         settings.rules.sender_login_match ? "on" : "off");
+	rc = smfi_main();
+	log_info("stopping");
+	milter_lookup_stop();
+	if (metrics_listen && *metrics_listen)
+		metrics_http_stop();
+	conf_free(&cfg);
+	return rc == MI_SUCCESS ? 0 : EX_SOFTWARE;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# milter-protocol.sh - postroom-milter through the milter protocol
+# (miltertest plays Postfix): the envelope-rule rows, the internal headers,
+# the size limit at end of message.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$POSTROOM_SRCDIR/tests/lib/pg.sh"
+. "$POSTROOM_SRCDIR/tests/milter/milter.sh"
+
+pg_start || { fail "PostgreSQL starts"; done_testing; }
+pg_fresh_db milter || { fail "database created"; done_testing; }
+pctl domain add example.com >/dev/null
+pctl user add alice@example.com >/dev/null
+pctl user add bob@example.com >/dev/null
+pctl alias add alice.alias@example.com alice@example.com >/dev/null
+ok '[ "$(psqlc "SELECT count(*) FROM user_addresses")" = 3 ]' "fixture: three addresses"
+
+milter_conf "security = { hmac_secret = \"$MILTER_SECRET\"; };" \
+	'limits = { message_size_max = 65536; };' \
+	'rules = { mx_enabled = true; };' \
+	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; sent_recipient = \"sent@postroom.invalid\"; };"
+milter_start || { fail "postroom-milter starts"; done_testing; }
+pass "postroom-milter starts"
+
+mt_run rows.lua
+export SIGHDR_TOOL="$POSTROOM_BUILDDIR/tests/milter/sighdr-tool" MILTER_SECRET
+mt_run headers.lua
+
+like "$(cat "$MILTER_LOG")" "warning: 4QTEST[0-9]+: relay attempt refused: RCPT TO <victim@foreign.org> from 192.0.2.10" \
+	"relay attempt logged as a warning with queue id, client, recipient"
+like "$(cat "$MILTER_LOG")" "reject: RCPT TO <nobody@example.com> from 192.0.2.10, MAIL FROM <someone@foreign.org>: 550 5.1.1 User unknown" \
+	"rejection logged once with client, sender, recipient and reply"
+n=$(grep -c "RCPT TO <nobody@example.com> from 192.0.2.10, MAIL FROM <someone@foreign.org>" "$MILTER_LOG")
+is "$n" 1 "exactly one log line for that rejection"
+ok '! grep -q "^forged log line" "$MILTER_LOG" && grep -q "RCPT TO <evil??forged log line@foreign.org>" "$MILTER_LOG"' \
+	"a CR LF in a logged address cannot start a log line of its own"
+milter_stop_check
+done_testing
