@@ -1,0 +1,119 @@
+/* test-verdict - deliver's reading of the spam verdict: a genuine verdict
+ * added at this hop counts; a forged one, a genuine one copied from
+ * another message (other queue id, or old), one below the Received:
+ * header, and Authentication-Results of another authserv-id or from the
+ * sender have no effect. */
+#include <stdlib.h>
+#include "sighdr.h"
+#include "unit.h"
+
+/* T - UNIT_OK evaluating cond once (the assertions here have side effects) */
+#define T(cond, ...) do { int t_ = !!(cond); UNIT_OK(t_, __VA_ARGS__); } while (0)
+#include "verdict.h"
+#include "xalloc.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef-test"
+
+static char *sign(const char *spam, const char *reason, const char *qid, time_t ts)
+{
+	struct sighdr h = { 0 };
+
+	h.fields[0] = (struct sighdr_field){ "spam", spam };
+	h.fields[1] = (struct sighdr_field){ "reason", reason };
+	h.fields[2] = (struct sighdr_field){ "spf", "fail" };
+	h.fields[3] = (struct sighdr_field){ "qid", qid };
+	h.nfields = 4;
+	return sighdr_sign(SECRET, SIGHDR_VERDICT, &h, ts);
+}
+
+int main(void)
+{
+	time_t now = 1763870000;
+	struct verdict_config cfg = { SECRET, "mx.postroom.test", "4ABC123", 0, now };
+	struct verdict_result r;
+	char *yes = sign("yes", "spf=fail,dnsbl=bl.example", "4ABC123", now - 5);
+	char *no = sign("no", "none", "4ABC123", now - 5);
+	char *other_qid = sign("no", "none", "9OTHER", now - 5);
+	char *old = sign("no", "none", "4ABC123", now - 30 * 86400);
+	char *forged = xstrdup(no);
+	struct verdict_header received = { "Received", "from client.example (client.example [192.0.2.7])\r\n\tby mx" };
+
+	forged[strlen(forged) - 3] = forged[strlen(forged) - 3] == 'a' ? 'b' : 'a';
+	T(yes && no && other_qid && old, "test headers signed");
+
+	{
+		struct verdict_header h[] = { { SIGHDR_VERDICT, yes }, received, { "Subject", "hi" } };
+		verdict_from_headers(&cfg, h, 3, &r);
+		T(r.spam == 1 && r.verdict_valid, "genuine spam verdict at the top: flagged");
+		UNIT_STR_EQ(r.reason, "spf=fail,dnsbl=bl.example", "reason taken from the verdict");
+		UNIT_STR_EQ(r.spf, "fail", "SPF result reported");
+	}
+	{
+		struct verdict_header h[] = { { SIGHDR_VERDICT, no }, received, { SIGHDR_VERDICT, yes } };
+		verdict_from_headers(&cfg, h, 3, &r);
+		T(r.spam == 0 && r.verdict_valid, "topmost (spam=no) wins over a copy below");
+	}
+	{
+		struct verdict_header h[] = { received, { SIGHDR_VERDICT, no } };
+		verdict_from_headers(&cfg, h, 2, &r);
+		T(!r.verdict_valid && r.spam == 0, "a verdict below Received: is the sender's: ignored");
+	}
+	{
+		struct verdict_header h[] = { { SIGHDR_VERDICT, forged }, received };
+		verdict_from_headers(&cfg, h, 2, &r);
+		T(!r.verdict_valid && r.ignored != NULL, "forged verdict ignored (%s)", r.ignored ? r.ignored : "");
+	}
+	{
+		struct verdict_header h[] = { { SIGHDR_VERDICT, forged }, { SIGHDR_VERDICT, yes }, received };
+		verdict_from_headers(&cfg, h, 3, &r);
+		T(!r.verdict_valid && r.spam == 0, "only the topmost counts: a bad one on top hides the rest");
+	}
+	{
+		struct verdict_header h[] = { { SIGHDR_VERDICT, other_qid }, received };
+		verdict_from_headers(&cfg, h, 2, &r);
+		T(!r.verdict_valid, "genuine verdict of another queue id (copied) ignored");
+	}
+	{
+		struct verdict_header h[] = { { SIGHDR_VERDICT, old }, received };
+		verdict_from_headers(&cfg, h, 2, &r);
+		T(!r.verdict_valid, "genuine but 30 days old (replayed) ignored");
+	}
+	{
+		struct verdict_config c2 = cfg;
+		struct verdict_header h[] = { { SIGHDR_VERDICT, yes }, received };
+
+		c2.hmac_secret = "another-secret-another-secret-another";
+		verdict_from_headers(&c2, h, 2, &r);
+		T(!r.verdict_valid, "verdict signed with another secret ignored");
+	}
+	{
+		struct verdict_header h[] = {
+			{ "Authentication-Results", "mx.postroom.test;\r\n\tdkim=pass header.d=example.org;\r\n\tdmarc=fail (p=reject) header.from=example.org" },
+			{ SIGHDR_VERDICT, no }, received };
+		verdict_from_headers(&cfg, h, 3, &r);
+		T(r.spam == 1 && r.verdict_valid, "trusted A-R dmarc=fail tags spam");
+		UNIT_STR_EQ(r.reason, "dmarc=fail", "reason dmarc=fail");
+		UNIT_STR_EQ(r.dkim, "pass", "dkim result read");
+	}
+	{
+		struct verdict_header h[] = {
+			{ "Authentication-Results", "evil.example; dmarc=fail" },
+			{ "Authentication-Results", "mx.postroom.test.evil.example; dmarc=fail" },
+			{ "Authentication-Results", "(comment) mx.postroom.test 1; dmarc=pass" }, received,
+			{ "Authentication-Results", "mx.postroom.test; dmarc=fail" } };
+		verdict_from_headers(&cfg, h, 5, &r);
+		T(r.spam == 0, "A-R of other ids and below Received: ignored");
+		UNIT_STR_EQ(r.dmarc, "pass", "authserv-id with version and comment matched");
+	}
+	{
+		struct verdict_header h[] = { { "Subject", "no headers of ours" } };
+		verdict_from_headers(&cfg, h, 1, &r);
+		T(r.spam == 0 && !r.verdict_valid && r.ignored == NULL, "no Received: header, no verdict: not spam");
+	}
+	free(yes);
+	free(no);
+	free(other_qid);
+	free(old);
+	free(forged);
+	return unit_done();
+}
