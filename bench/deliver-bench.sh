@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# bench/deliver-bench.sh - postroom-deliver against Dovecot's dovecot-lda on
+# the same machine, in one run (not a test; results go to doc/BENCHMARKS.md).
+#
+#   POSTROOM_BUILDDIR=build bench/deliver-bench.sh [--quick]
+#
+# 1. Throughput: the shared corpus (378 messages) and a synthetic mix of
+#    1,000 messages (2-60 KB, one in five with an attachment, fixed seed),
+#    delivered sequentially, one process per message, by each program:
+#    postroom-deliver into a private PostgreSQL (fsync and synchronous_commit
+#    ON, as in production), dovecot-lda into a Maildir (its default fsync
+#    policy) with its own tiny configuration. Both run as the same
+#    unprivileged user, both loops fork nothing else. Reports messages per
+#    second and the ratio (target: postroom >= 1.0x dovecot-lda).
+# 2. Memory: peak RSS (GNU time %M) of one 45 MiB message carrying a 24 MiB
+#    attachment (target: <= 2 x the message size).
+# --quick: the synthetic mix only, 300 messages.
+set -u
+POSTROOM_SRCDIR=${POSTROOM_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export POSTROOM_SRCDIR
+. "$POSTROOM_SRCDIR/tests/lib/tap.sh"
+PG_FSYNC=on
+. "$POSTROOM_SRCDIR/tests/lib/pg.sh"
+quick=0
+[ "${1:-}" = --quick ] && quick=1
+LDA=/usr/lib/dovecot/dovecot-lda
+BENCH_USER=postroom-bench
+DELIVER="$POSTROOM_BUILDDIR/postroom-deliver"
+[ -x "$DELIVER" ] || { echo "no $DELIVER: build first" >&2; exit 1; }
+[ -x "$LDA" ] || { echo "no $LDA: apt-get install dovecot-core" >&2; exit 1; }
+id "$BENCH_USER" >/dev/null 2>&1 ||
+	useradd --system --no-create-home --shell /usr/sbin/nologin "$BENCH_USER" || exit 1
+
+pg_start && pg_fresh_db bench || { echo "PostgreSQL did not start" >&2; exit 1; }
+chmod 711 "$PG_DIR"
+chmod 644 "$POSTROOM_CONF"	# trust authentication: no secret in it
+pctl user add rcpt@example.com >/dev/null
+
+# the messages: corpus + synthetic, as files in one directory
+msgs="$TAP_TMP/msgs"
+mkdir -p "$msgs"
+n_synth=1000
+[ "$quick" = 1 ] && n_synth=300
+if [ "$quick" = 0 ]; then
+	i=0
+	while IFS=$'\t' read -r path _; do
+		[ "$path" = path ] && continue
+		i=$((i + 1))
+		cp "$POSTROOM_SRCDIR/../shared/corpus/$path" "$msgs/c$(printf %04d $i)"
+	done <"$POSTROOM_SRCDIR/../shared/corpus/MANIFEST.tsv"
+fi
+python3 - "$msgs" "$n_synth" <<'PY'
+import base64, random, sys
+out, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(20261123)
+words = "the of and to in is for on with that mail store thread reply attach".split()
+for k in range(n):
+    size = rnd.randint(2 * 1024, 60 * 1024)
+    head = ("From: Sender %d <sender%d@example.org>\nTo: rcpt@example.com\n"
+            "Subject: synthetic message %d\nMessage-ID: <synth-%d@example.org>\n"
+            "Date: Mon, 23 Nov 2026 00:00:00 +0000\nMIME-Version: 1.0\n") % (k, k % 50, k, k)
+    if k % 5 == 0:
+        att = rnd.randbytes(size // 2)
+        text_len = size - len(head) - len(att) * 4 // 3 - 400
+        text = " ".join(rnd.choice(words) for _ in range(max(text_len, 100) // 5))
+        b64 = base64.encodebytes(att).decode()
+        body = ("Content-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n"
+                "Content-Type: text/plain; charset=utf-8\n\n%s\n--b%d\n"
+                "Content-Type: application/pdf; name=\"doc%d.pdf\"\n"
+                "Content-Disposition: attachment; filename=\"doc%d.pdf\"\n"
+                "Content-Transfer-Encoding: base64\n\n%s--b%d--\n") % (k, k, text, k, k, k, b64, k)
+    else:
+        text = " ".join(rnd.choice(words) for _ in range((size - len(head)) // 5))
+        body = "Content-Type: text/plain; charset=utf-8\n\n" + "\n".join(
+            text[i:i + 72] for i in range(0, len(text), 72)) + "\n"
+    open("%s/s%04d" % (out, k), "w").write(head + body)
+PY
+chmod -R a+rX "$TAP_TMP"
+count=$(ls "$msgs" | wc -l)
+bytes=$(cat "$msgs"/* | wc -c)
+
+# dovecot-lda: its own configuration, a Maildir, the same user
+lda_dir="$TAP_TMP/lda"
+mkdir -p "$lda_dir/home" "$lda_dir/run"
+cat >"$lda_dir/dovecot.conf" <<EOF
+base_dir = $lda_dir/run
+log_path = $lda_dir/dovecot.log
+ssl = no
+protocols =
+postmaster_address = postmaster@example.com
+mail_location = maildir:$lda_dir/home/Maildir
+userdb {
+  driver = static
+  args = uid=$BENCH_USER gid=$BENCH_USER home=$lda_dir/home
+}
+passdb {
+  driver = static
+  args = nopassword
+}
+EOF
+touch "$lda_dir/dovecot.log"
+chown -R "$BENCH_USER" "$lda_dir"
+
+# run_loop NAME CMD... - deliver every message with CMD (stdin = message)
+# as the bench user; prints the seconds taken
+run_loop() {
+	local name=$1; shift
+	mkdir -p "$TAP_TMP/$name" && chown "$BENCH_USER" "$TAP_TMP/$name"
+	runuser -u "$BENCH_USER" -- bash -c '
+		msgs=$1 out=$2; shift 2; fails=0
+		start=$(date +%s.%N)
+		for f in "$msgs"/*; do
+			"$@" <"$f" >"$out/last" 2>&1 || { fails=$((fails + 1)); echo "${f##*/}: $(head -c 300 "$out/last")" >>"$out/failures"; }
+		done
+		end=$(date +%s.%N)
+		echo "$(echo "$end - $start" | bc) $fails"' _ "$msgs" "$TAP_TMP/$name" "$@"
+	[ -s "$TAP_TMP/$name/failures" ] && head -n 5 "$TAP_TMP/$name/failures" >&2
+}
+
+echo "== $count messages, $bytes bytes; $(nproc) cores; $(uname -r)"
+read -r t_pr f_pr < <(run_loop postroom "$DELIVER" -c "$POSTROOM_CONF" -f sender@example.org -- rcpt@example.com)
+read -r t_lda f_lda < <(run_loop dovecot-lda "$LDA" -c "$lda_dir/dovecot.conf" -f sender@example.org)
+stored=$(psqlc "SELECT count(*) FROM emails")
+maildir=$(ls "$lda_dir/home/Maildir/new" | wc -l)
+rate_pr=$(echo "scale=1; $count / $t_pr" | bc)
+rate_lda=$(echo "scale=1; $count / $t_lda" | bc)
+echo "postroom-deliver: ${t_pr}s, $rate_pr msg/s, $f_pr failures, $stored emails stored"
+echo "dovecot-lda:      ${t_lda}s, $rate_lda msg/s, $f_lda failures, $maildir files in the Maildir"
+echo "ratio postroom / dovecot-lda: $(echo "scale=2; $rate_pr / $rate_lda" | bc)x"
+
+# one 45 MiB message with a 24 MiB attachment
+big="$TAP_TMP/big.eml"
+python3 - "$big" <<'PY'
+import base64, os, sys
+MiB = 1024 * 1024
+att = os.urandom(24 * MiB)
+head = ("From: big@example.org\nTo: rcpt@example.com\nSubject: 45 MiB\n"
+        "Message-ID: <big-45@example.org>\nMIME-Version: 1.0\n"
+        "Content-Type: multipart/mixed; boundary=\"BIG\"\n\n")
+b64 = base64.encodebytes(att).decode()
+tail = "\n--BIG--\n"
+part_att = ("--BIG\nContent-Type: application/octet-stream; name=\"big.bin\"\n"
+            "Content-Disposition: attachment; filename=\"big.bin\"\n"
+            "Content-Transfer-Encoding: base64\n\n")
+part_text = "--BIG\nContent-Type: text/plain; charset=utf-8\n\n"
+room = 45 * MiB - len(head) - len(part_text) - len(part_att) - len(b64) - len(tail) - 1
+line = "All work and no play makes a big message, line by line, seventy chars.\n"
+text = (line * (room // len(line) + 1))[:room]
+with open(sys.argv[1], "w") as f:
+    f.write(head + part_text + text + "\n" + part_att + b64 + tail)
+PY
+chmod 644 "$big"
+size=$(wc -c <"$big")
+lines=$(wc -l <"$big")
+rss() { /usr/bin/time -f %M "$@" <"$big" 2>&1 >/dev/null | tail -n 1; }
+rss_pr=$(runuser -u "$BENCH_USER" -- /usr/bin/time -f %M "$DELIVER" -c "$POSTROOM_CONF" -f big@example.org -- rcpt@example.com <"$big" 2>&1 >/dev/null | tail -n 1)
+rss_lda=$(runuser -u "$BENCH_USER" -- /usr/bin/time -f %M "$LDA" -c "$lda_dir/dovecot.conf" -f big@example.org <"$big" 2>&1 >/dev/null | tail -n 1)
+stored_big=$(psqlc "SELECT e.size_bytes || ' bytes, attachment ' || a.size_bytes || ' bytes' FROM emails e JOIN email_attachments a ON a.email_id = e.id WHERE e.message_id = 'big-45@example.org'")
+echo "big message: $size bytes ($((size + lines)) with CRLF), 24 MiB attachment; stored: ${stored_big:-NOT STORED}"
+echo "peak RSS postroom-deliver: $rss_pr KiB = $(echo "scale=2; $rss_pr * 1024 / $size" | bc) x the message size"
+echo "peak RSS dovecot-lda:      $rss_lda KiB = $(echo "scale=2; $rss_lda * 1024 / $size" | bc) x the message size"

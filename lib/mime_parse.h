@@ -1,0 +1,79 @@
+/* mime_parse.h - a message as the rows postroom stores (GMime 3 does all
+ * MIME work: headers, RFC 2047 words, RFC 2231 parameters, charsets,
+ * transfer decoding).
+ *
+ * CONTRACT: mime_parse never fails because of the message: whatever GMime
+ * cannot make sense of is reported in parse_problem and the fields are
+ * best effort. All strings are valid UTF-8 without NUL bytes (what a
+ * PostgreSQL text column takes); the caller frees the result with
+ * mime_msg_free. Attachment contents are decoded into one memfd
+ * (att_fd) at [offset, offset + size), not into the heap. */
+#ifndef POSTROOM_MIME_PARSE_H
+#define POSTROOM_MIME_PARSE_H
+
+#include <stddef.h>
+
+#include "verdict.h"
+
+#include "crypto.h"
+
+enum mime_rcpt_type { MIME_TO, MIME_CC, MIME_BCC };
+
+struct mime_rcpt {
+	char *address;		/* addr-spec as written */
+	char *display;		/* decoded display name or NULL */
+	enum mime_rcpt_type type;
+};
+
+struct mime_attachment {
+	char *filename;		/* decoded, or generated from the content type */
+	char *content_type;	/* lower-case type/subtype */
+	char *content_id;	/* without angle brackets, or NULL */
+	int is_inline;
+	long long offset;	/* decoded content in the message's att_fd */
+	long long size;
+	unsigned char sha256[SHA256_LEN];
+};
+
+struct mime_msg {
+	char *message_id;	/* without angle brackets; generated when missing */
+	int message_id_generated;
+	char *from_address;	/* "" when missing */
+	char *from_display;	/* NULL when none */
+	char *subject;		/* "(No Subject)" when missing or empty */
+	char *text_body, *html_body;	/* NULL when none */
+	char *in_reply_to;	/* NULL when none */
+	char **references;	/* in header order */
+	size_t nreferences;
+	struct mime_rcpt *rcpts;	/* distinct addresses: first of To, Cc, Bcc */
+	size_t nrcpts;
+	struct mime_attachment *atts;
+	size_t natts;
+	int att_fd;		/* memfd with the decoded attachments, -1 when none */
+	char *parse_problem;	/* NULL when the structure parsed cleanly */
+	/* raw value of the milter's signed submission header (topmost), or NULL */
+	char *submission_hdr;
+	/* the top-level headers in message order, down to and including the
+	 * first Received: (what lib/verdict.c reads: this hop's headers) */
+	struct verdict_header *top_headers;
+	size_t ntop_headers;
+};
+
+/* mime_parse - parse the message at [start, end) of fd (end -1 = to EOF).
+ * id is the message's identity (used for a generated Message-Id).
+ * Returns 0 with *msg_r set, or -1 with *error_r (caller frees) on a
+ * system error (memory file, I/O), never because of the content. */
+int mime_parse(int fd, long long start, long long end, const unsigned char id[SHA256_LEN],
+	       struct mime_msg **msg_r, char **error_r);
+void mime_msg_free(struct mime_msg **msg);
+
+/* mime_default_filename - the generated name for a part without one
+ * (static): image/jpeg -> attachment.jpg ... anything else -> attachment */
+const char *mime_default_filename(const char *content_type);
+
+/* mime_clean_utf8 - a copy of s (len bytes) that is valid UTF-8 with no
+ * NUL bytes (invalid sequences become U+FFFD, NULs are dropped),
+ * truncated to at most max bytes on a character boundary (0 = no limit) */
+char *mime_clean_utf8(const char *s, size_t len, size_t max);
+
+#endif

@@ -1,0 +1,791 @@
+/*
+ * NAME
+ *	store_mail - one transaction per message: rows, blobs, raw, thread
+ * DESCRIPTION
+ *	The identity lock (an advisory transaction lock on the content hash)
+ *	serialises deliveries of one message, so that an MTA retry or a
+ *	per-recipient call finds the stored email and only marks its
+ *	envelope recipient delivered. A new email is inserted with all its
+ *	recipient rows in one statement; attachment contents and the raw
+ *	message are streamed with COPY ... (FORMAT binary) from their memory
+ *	files in 64 KiB pieces, so a 45 MB message never sits in libpq's
+ *	buffer. Blobs are content-addressed: an advisory lock per digest
+ *	(taken in sorted order) makes "insert unless present" safe between
+ *	concurrent deliveries. Threading runs in the database
+ *	(postroom_thread_email, sql/002_deliver.sql) under its own locks.
+ *	Deadlocks and serialization failures are retried (3 attempts).
+ *	Parameters come from the caller (deliver/main.c reads
+ *	rules.recipient_validation, rules.subaddress_delimiters,
+ *	rules.internal_header_max_age and security.hmac_secret).
+ * NEVER
+ *	leaves half a message behind; logs; trusts a signed header that does
+ *	not verify.
+ */
+#include "store_mail.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "buf.h"
+#include "sighdr.h"
+#include "xalloc.h"
+
+#define STORE_COPY_CHUNK	65536
+#define STORE_BYTEA_MAX		0x3fffffffLL	/* PostgreSQL's 1 GB field limit */
+#define STORE_ATTEMPTS		3
+
+#define STORE_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* One envelope recipient, resolved before the transaction. */
+struct store_rcpt {
+	const char *address;
+	char *user_id;		/* NULL: no user owns it */
+};
+
+/* Everything one transaction needs. */
+struct store_ctx {
+	struct db *db;
+	const struct store_spool *sp;
+	const struct mime_msg *m;
+	const struct store_request *rq;
+	struct store_result *res;
+	struct store_rcpt *rcpts;	/* distinct envelope recipients (none with --sent) */
+	size_t nrcpts;
+	char *sent_by;		/* user id or NULL */
+	char *spam_reason;
+	enum db_err_class cls;
+	char *error;
+	int too_big;		/* beyond what PostgreSQL can store: permanent */
+};
+
+long long store_lock_key(const unsigned char *d)
+{
+	uint64_t k = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		k = (k << 8) | d[i];
+	return (long long)k;
+}
+
+char *store_pg_array(const char *const *v, size_t n)
+{
+	struct buf b = BUF_INIT;
+	const char *p;
+	size_t i;
+
+	buf_append_char(&b, '{');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_append_char(&b, ',');
+		if (v[i] == NULL) {
+			buf_append_str(&b, "NULL");
+			continue;
+		}
+		buf_append_char(&b, '"');
+		for (p = v[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_append_char(&b, '\\');
+			buf_append_char(&b, *p);
+		}
+		buf_append_char(&b, '"');
+	}
+	buf_append_char(&b, '}');
+	return buf_steal(&b);
+}
+
+/* store_fail - record a failure (first one wins) */
+static int store_fail(struct store_ctx *c, enum db_err_class cls, char *error)
+{
+	if (c->error == NULL) {
+		c->cls = cls;
+		c->error = error;
+	} else {
+		free(error);
+	}
+	return -1;
+}
+
+/* store_q - run a statement; NULL (and the failure recorded) on error */
+static PGresult *store_q(struct store_ctx *c, const char *sql, int n, const char *const *params)
+{
+	enum db_err_class cls;
+	char *err = NULL;
+	PGresult *res = db_exec(c->db, sql, n, params, &cls, &err);
+
+	if (res == NULL)
+		store_fail(c, cls, err);
+	return res;
+}
+
+/* store_cmd - a statement whose result is not needed: 0 or -1 */
+static int store_cmd(struct store_ctx *c, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = store_q(c, sql, n, params);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* store_user_of - id of the user owning address (exact, then without a
+ * sub-address); 0 found, 1 none, -1 database error */
+static int store_user_of(struct store_ctx *c, const char *address, int strip, char **user_id_r)
+{
+	struct mailbox mb;
+	const char *perr, *params[2];
+	char *stripped = NULL;
+	PGresult *res;
+	int rc;
+
+	*user_id_r = NULL;
+	if (strip && addr_parse(address, strlen(address), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) == 0) {
+		stripped = addr_strip_subaddress(&mb, c->rq->subaddress_delims ? c->rq->subaddress_delims : "");
+		addr_free(&mb);
+	}
+	params[0] = address;
+	params[1] = stripped ? stripped : address;
+	res = store_q(c, "SELECT user_id FROM user_addresses WHERE lower(address) IN (lower($1), lower($2))"
+		      " ORDER BY lower(address) = lower($1) DESC LIMIT 1", 2, params);
+	free(stripped);
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) > 0 ? 0 : 1;
+	if (rc == 0)
+		*user_id_r = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return rc;
+}
+
+/* store_resolve_rcpts - distinct envelope recipients and their owners */
+static int store_resolve_rcpts(struct store_ctx *c)
+{
+	const struct store_envelope *env = c->rq->env;
+	size_t i, j;
+
+	if (c->rq->sent)
+		return 0;	/* the route's marker, not a recipient */
+	c->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*c->rcpts));
+	for (i = 0; i < env->nrcpts; i++) {
+		for (j = 0; j < c->nrcpts; j++)
+			if (strcasecmp(c->rcpts[j].address, env->rcpts[i]) == 0)
+				break;
+		if (j < c->nrcpts)
+			continue;
+		c->rcpts[c->nrcpts].address = env->rcpts[i];
+		if (store_user_of(c, env->rcpts[i], 1, &c->rcpts[c->nrcpts].user_id) < 0)
+			return -1;
+		if (c->rcpts[c->nrcpts].user_id == NULL) {
+			c->res->unknown = xrealloc(c->res->unknown,
+						   (c->res->nunknown + 1) * sizeof(char *));
+			c->res->unknown[c->res->nunknown++] = xstrdup(env->rcpts[i]);
+		}
+		c->nrcpts++;
+	}
+	return 0;
+}
+
+/* store_verify - a signed header of kind name; 0 and *h filled, or -1 */
+static int store_verify(struct store_ctx *c, const char *name, const char *value,
+			struct sighdr *h, char **storage_r, const char **why_r)
+{
+	struct sighdr_binding b;
+	char *mid = NULL;
+	int rc;
+
+	*storage_r = NULL;
+	if (value == NULL || c->rq->hmac_secret == NULL || *c->rq->hmac_secret == '\0') {
+		*why_r = value ? "no security.hmac_secret to verify the signed header" : NULL;
+		return -1;
+	}
+	memset(&b, 0, sizeof(b));
+	b.max_age = c->rq->header_max_age;
+	/* a submission header is bound to its message */
+	if (!c->m->message_id_generated)
+		b.message_id = mid = xasprintf("<%s>", c->m->message_id);
+	rc = sighdr_verify(c->rq->hmac_secret, name, value, &b, h, storage_r, why_r);
+	free(mid);
+	return rc;
+}
+
+/* store_resolve_verdict - spam flag and reason from this hop's headers
+ * (lib/verdict.c: topmost verifying policyd verdict above the first
+ * Received:, trusted Authentication-Results) */
+static void store_resolve_verdict(struct store_ctx *c)
+{
+	struct verdict_config vc;
+	struct verdict_result vr;
+
+	memset(&vc, 0, sizeof(vc));
+	vc.hmac_secret = c->rq->hmac_secret;
+	vc.authserv_id = c->rq->authserv_id;
+	vc.queue_id = c->rq->queue_id;
+	vc.max_age = c->rq->header_max_age;
+	verdict_from_headers(&vc, c->m->top_headers, c->m->ntop_headers, &vr);
+	c->res->verdict_note = vr.ignored;
+	if (vr.spam) {
+		c->res->spam = 1;
+		c->spam_reason = xstrdup(vr.reason[0] ? vr.reason : "policy verdict");
+	}
+}
+
+/* store_resolve_sender - sent by: the SASL user, else a verified
+ * submission header; and the spam verdict */
+static int store_resolve_sender(struct store_ctx *c)
+{
+	struct sighdr h;
+	const char *user = NULL, *why = NULL;
+	char *storage = NULL;
+	int rc = 0;
+
+	if (c->rq->sasl_user && *c->rq->sasl_user)
+		user = c->rq->sasl_user;
+	else if (store_verify(c, SIGHDR_SUBMISSION, c->m->submission_hdr, &h, &storage, &why) == 0)
+		user = sighdr_get(&h, "user");
+	else if (why)
+		c->res->sent_by_note = why;
+	if (user && *user) {
+		rc = store_user_of(c, user, 0, &c->sent_by);
+		if (rc == 1)
+			c->res->sent_by_note = "the authenticated user is not a known user";
+		rc = rc < 0 ? -1 : 0;
+		c->res->sent_by_linked = c->sent_by != NULL;
+	}
+	free(storage);
+	store_resolve_verdict(c);
+	return rc;
+}
+
+/* store_find - the stored email with this identity: 1 found, 0 not, -1 */
+static int store_find(struct store_ctx *c)
+{
+	const char *params[2];
+	int lens[2] = { 0, SHA256_LEN }, fmts[2] = { 0, 1 };
+	char key[32];
+	enum db_err_class cls;
+	char *err = NULL;
+	PGresult *res;
+	int found;
+
+	snprintf(key, sizeof(key), "%lld", store_lock_key(c->sp->id));
+	params[0] = key;
+	if (store_cmd(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, params) < 0)
+		return -1;
+	params[0] = (const char *)c->sp->id;
+	res = db_exec_bin(c->db, "SELECT id, " STORE_TS("received_at")
+			  " FROM emails WHERE content_sha256 = $1", 1, params, lens + 1, fmts + 1,
+			  &cls, &err);
+	if (res == NULL)
+		return store_fail(c, cls, err);
+	found = PQntuples(res) > 0;
+	if (found) {
+		snprintf(c->res->email_id, sizeof(c->res->email_id), "%s", PQgetvalue(res, 0, 0));
+		snprintf(c->res->received_at, sizeof(c->res->received_at), "%s", PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return found;
+}
+
+/* store_add_notify - remember a user to notify (distinct) */
+static void store_add_notify(struct store_result *r, const char *user_id)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnotify; i++)
+		if (strcmp(r->notify_users[i], user_id) == 0)
+			return;
+	r->notify_users = xrealloc(r->notify_users, (r->nnotify + 1) * sizeof(char *));
+	r->notify_users[r->nnotify++] = xstrdup(user_id);
+}
+
+/* store_redeliver - the email exists: mark this call's recipients */
+static int store_redeliver(struct store_ctx *c)
+{
+	const char *p[3];
+	PGresult *res;
+	size_t i;
+
+	p[0] = c->res->email_id;
+	if (c->rq->sent) {
+		p[1] = c->sent_by;
+		return store_cmd(c, "UPDATE emails SET sent_by_user_id = COALESCE(sent_by_user_id, $2::uuid)"
+				 " WHERE id = $1", 2, p);
+	}
+	for (i = 0; i < c->nrcpts; i++) {
+		p[1] = c->rcpts[i].address;
+		p[2] = c->rcpts[i].user_id;
+		/* the row as it was, then the row as it is now */
+		res = store_q(c, "WITH old AS (SELECT id, delivered FROM email_recipients"
+			      "   WHERE email_id = $1 AND lower(address) = lower($2) FOR UPDATE),"
+			      " upd AS (UPDATE email_recipients r SET delivered = true,"
+			      "   user_id = COALESCE(r.user_id, $3::uuid) FROM old"
+			      "   WHERE r.id = old.id AND NOT old.delivered RETURNING r.user_id),"
+			      " ins AS (INSERT INTO email_recipients (email_id, address, type, user_id, delivered)"
+			      "   SELECT $1, $2, 'bcc', $3::uuid, true WHERE NOT EXISTS (SELECT 1 FROM old)"
+			      "   RETURNING user_id)"
+			      " SELECT user_id FROM upd UNION ALL SELECT user_id FROM ins", 3, p);
+		if (res == NULL)
+			return -1;
+		if (PQntuples(res) > 0) {
+			c->res->newly_delivered++;
+			if (!PQgetisnull(res, 0, 0))
+				store_add_notify(c->res, PQgetvalue(res, 0, 0));
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+/* store_insert_email - the emails row; its id and time into the result */
+static int store_insert_email(struct store_ctx *c)
+{
+	const struct mime_msg *m = c->m;
+	const char *p[14];
+	int lens[14] = { 0 }, fmts[14] = { 0 };
+	char size[32], *refs = store_pg_array((const char *const *)m->references, m->nreferences);
+	enum db_err_class cls;
+	char *err = NULL;
+	PGresult *res;
+
+	snprintf(size, sizeof(size), "%lld", c->sp->size);
+	p[0] = m->message_id; p[1] = m->from_address; p[2] = m->from_display;
+	p[3] = m->subject; p[4] = m->text_body; p[5] = m->html_body; p[6] = size;
+	p[7] = m->in_reply_to; p[8] = refs; p[9] = c->sent_by;
+	p[10] = c->res->spam ? "true" : "false"; p[11] = c->spam_reason; p[12] = m->parse_problem;
+	p[13] = (const char *)c->sp->id;
+	lens[13] = SHA256_LEN;
+	fmts[13] = 1;
+	res = db_exec_bin(c->db, "INSERT INTO emails (message_id, from_address, from_display_name,"
+		" subject, text_body, html_body, size_bytes, in_reply_to, reference_ids, sent_by_user_id,"
+		" spam, spam_reason, parse_problem, content_sha256) VALUES ($1, $2, $3, $4, $5, $6,"
+		" $7::bigint, $8, $9::text[], $10::uuid, $11::boolean, $12, $13, $14)"
+		" RETURNING id, " STORE_TS("received_at"), 14, p, lens, fmts, &cls, &err);
+	free(refs);
+	if (res == NULL)
+		return store_fail(c, cls, err);
+	snprintf(c->res->email_id, sizeof(c->res->email_id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(c->res->received_at, sizeof(c->res->received_at), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+/* store_insert_rcpts - header rows and envelope rows in one statement */
+static int store_insert_rcpts(struct store_ctx *c)
+{
+	static const char *types[] = { "to", "cc", "bcc" };
+	const struct mime_msg *m = c->m;
+	size_t n = 0, i, j, max = m->nrcpts + c->nrcpts;
+	const char **addr = xcalloc(max + 1, sizeof(char *)), **disp = xcalloc(max + 1, sizeof(char *));
+	const char **type = xcalloc(max + 1, sizeof(char *)), **uid = xcalloc(max + 1, sizeof(char *));
+	const char **dl = xcalloc(max + 1, sizeof(char *)), *p[6];
+	char *arr[5];
+	PGresult *res;
+	int rc = 0;
+
+	for (i = 0; i < m->nrcpts; i++, n++) {
+		addr[n] = m->rcpts[i].address;
+		disp[n] = m->rcpts[i].display;
+		type[n] = types[m->rcpts[i].type];
+		dl[n] = "f";
+	}
+	for (i = 0; i < c->nrcpts; i++) {
+		for (j = 0; j < m->nrcpts; j++)
+			if (strcasecmp(addr[j], c->rcpts[i].address) == 0)
+				break;
+		if (j == m->nrcpts) {
+			addr[n] = c->rcpts[i].address;
+			type[n] = "bcc";
+			j = n++;
+		}
+		uid[j] = c->rcpts[i].user_id;
+		dl[j] = "t";
+	}
+	if (n == 0)
+		goto out;
+	arr[0] = store_pg_array(addr, n);
+	arr[1] = store_pg_array(disp, n);
+	arr[2] = store_pg_array(type, n);
+	arr[3] = store_pg_array(uid, n);
+	arr[4] = store_pg_array(dl, n);
+	p[0] = c->res->email_id;
+	for (i = 0; i < 5; i++)
+		p[i + 1] = arr[i];
+	res = store_q(c, "INSERT INTO email_recipients (email_id, address, display_name, type, user_id,"
+		" delivered) SELECT $1::uuid, r.a, r.d, r.t, COALESCE(r.u, (SELECT ua.user_id FROM"
+		" user_addresses ua WHERE lower(ua.address) = lower(r.a))), r.dl FROM unnest($2::text[],"
+		" $3::text[], $4::text[], $5::uuid[], $6::boolean[]) WITH ORDINALITY AS r(a, d, t, u, dl, n)"
+		" ORDER BY r.n RETURNING user_id, delivered", 6, p);
+	for (i = 0; i < 5; i++)
+		free(arr[i]);
+	if (res == NULL) {
+		rc = -1;
+		goto out;
+	}
+	for (i = 0; i < (size_t)PQntuples(res); i++) {
+		if (strcmp(PQgetvalue(res, (int)i, 1), "t") != 0)
+			continue;
+		c->res->newly_delivered++;
+		if (!PQgetisnull(res, (int)i, 0))
+			store_add_notify(c->res, PQgetvalue(res, (int)i, 0));
+	}
+	PQclear(res);
+out:
+	free(addr); free(disp); free(type); free(uid); free(dl);
+	return rc;
+}
+
+/* store_copy_fail - finish a failed COPY and record why */
+static int store_copy_result(struct store_ctx *c, const char *what)
+{
+	PGconn *conn = db_conn(c->db);
+	PGresult *res;
+	int rc = 0;
+
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0) {
+			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			const char *msg = PQresultErrorMessage(res);
+
+			store_fail(c, PQstatus(conn) != CONNECTION_OK ? DB_TEMPORARY
+				   : db_classify_sqlstate(st), xasprintf("COPY %s: %.*s", what,
+				   (int)strcspn(msg, "\n"), msg));
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* store_copy_put - send bytes of a COPY */
+static int store_copy_put(struct store_ctx *c, const void *p, size_t n)
+{
+	if (PQputCopyData(db_conn(c->db), p, (int)n) != 1)
+		return store_fail(c, DB_TEMPORARY, xasprintf("COPY: %s",
+				  PQerrorMessage(db_conn(c->db))));
+	return 0;
+}
+
+/* store_copy_fd - stream [off, off + len) of fd into the COPY */
+static int store_copy_fd(struct store_ctx *c, int fd, long long off, long long len)
+{
+	char *chunk = xmalloc(STORE_COPY_CHUNK);
+	int rc = 0;
+
+	while (rc == 0 && len > 0) {
+		ssize_t n = pread(fd, chunk, len < STORE_COPY_CHUNK ? (size_t)len : STORE_COPY_CHUNK,
+				  (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = store_fail(c, DB_TEMPORARY, xasprintf("reading the spool: %s",
+					n < 0 ? strerror(errno) : "short read"));
+			break;
+		}
+		rc = store_copy_put(c, chunk, (size_t)n);
+		off += n;
+		len -= n;
+	}
+	free(chunk);
+	return rc;
+}
+
+/* store_copy_row - COPY one binary row: leading fixed fields, then the
+ * big field from fd (the last column) */
+static int store_copy_row(struct store_ctx *c, const char *sql, const struct buf *fields,
+			  int nfields, int fd, long long off, long long len)
+{
+	static const char header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+	PGconn *conn = db_conn(c->db);
+	PGresult *res = PQexec(conn, sql);
+	uint16_t nf = htons((uint16_t)nfields), trailer = 0xffff;
+	uint32_t blen = htonl((uint32_t)len);
+	int rc;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+		const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+		store_fail(c, PQstatus(conn) != CONNECTION_OK ? DB_TEMPORARY : db_classify_sqlstate(st),
+			   xasprintf("%s: %.*s", sql, (int)strcspn(PQerrorMessage(conn), "\n"),
+				     PQerrorMessage(conn)));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	rc = store_copy_put(c, header, sizeof(header));
+	if (rc == 0) rc = store_copy_put(c, &nf, 2);
+	if (rc == 0) rc = store_copy_put(c, fields->data, fields->len);
+	if (rc == 0) rc = store_copy_put(c, &blen, 4);
+	if (rc == 0) rc = store_copy_fd(c, fd, off, len);
+	if (rc == 0) rc = store_copy_put(c, &trailer, 2);
+	if (PQputCopyEnd(conn, rc == 0 ? NULL : "postroom-deliver: aborted") != 1 && rc == 0)
+		rc = store_fail(c, DB_TEMPORARY, xasprintf("COPY end: %s", PQerrorMessage(conn)));
+	return store_copy_result(c, sql) < 0 ? -1 : rc;
+}
+
+/* store_field - append one binary COPY field */
+static void store_field(struct buf *b, const void *p, uint32_t n)
+{
+	uint32_t be = htonl(n);
+
+	buf_append(b, &be, 4);
+	buf_append(b, p, n);
+}
+
+/* store_uuid_bytes - the 16 bytes of a textual uuid */
+static void store_uuid_bytes(const char *text, unsigned char out[16])
+{
+	int i = 0;
+
+	for (; *text && i < 32; text++) {
+		int v = *text >= '0' && *text <= '9' ? *text - '0'
+		      : *text >= 'a' && *text <= 'f' ? *text - 'a' + 10
+		      : *text >= 'A' && *text <= 'F' ? *text - 'A' + 10 : -1;
+
+		if (v < 0)
+			continue;
+		if (i % 2 == 0)
+			out[i / 2] = (unsigned char)(v << 4);
+		else
+			out[i / 2] |= (unsigned char)v;
+		i++;
+	}
+}
+
+/* store_blob - the content of attachment a, unless already stored */
+static int store_blob(struct store_ctx *c, const struct mime_attachment *a)
+{
+	int lens[1] = { SHA256_LEN }, fmts[1] = { 1 };
+	const char *p[1] = { (const char *)a->sha256 };
+	struct buf f = BUF_INIT;
+	enum db_err_class cls;
+	char *err = NULL;
+	PGresult *res;
+	uint64_t size = (uint64_t)a->size;
+	uint32_t hi = htonl((uint32_t)(size >> 32)), lo = htonl((uint32_t)size);
+	int rc, found;
+
+	res = db_exec_bin(c->db, "SELECT 1 FROM blobs WHERE sha256 = $1", 1, p, lens, fmts, &cls, &err);
+	if (res == NULL)
+		return store_fail(c, cls, err);
+	found = PQntuples(res) > 0;
+	PQclear(res);
+	if (found)
+		return 0;
+	if (a->size > STORE_BYTEA_MAX && (c->too_big = 1))
+		return store_fail(c, DB_PERMANENT, xasprintf("attachment of %lld bytes exceeds "
+				  "PostgreSQL's 1 GB field limit", a->size));
+	store_field(&f, a->sha256, SHA256_LEN);
+	buf_append(&f, "\0\0\0\10", 4);
+	buf_append(&f, &hi, 4);
+	buf_append(&f, &lo, 4);
+	rc = store_copy_row(c, "COPY blobs (sha256, size_bytes, content) FROM STDIN (FORMAT binary)",
+			    &f, 3, c->m->att_fd, a->offset, a->size);
+	buf_free(&f);
+	return rc;
+}
+
+/* store_attachments - lock the digests in order, store new blobs, then
+ * all attachment rows in one statement */
+static int store_attachments(struct store_ctx *c)
+{
+	const struct mime_msg *m = c->m;
+	size_t n = m->natts, i;
+	char **keys, **pos, **sizes, **hex, **inl, *arr[8];
+	const char *p[8];
+	int rc = 0, k;
+
+	if (n == 0)
+		return 0;
+	keys = xcalloc(n, sizeof(char *)); pos = xcalloc(n, sizeof(char *));
+	sizes = xcalloc(n, sizeof(char *)); hex = xcalloc(n, sizeof(char *));
+	inl = xcalloc(n, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		keys[i] = xasprintf("%lld", store_lock_key(m->atts[i].sha256) ^ 0x5a5a5a5a5a5a5a5aLL);
+		pos[i] = xasprintf("%zu", i + 1);
+		sizes[i] = xasprintf("%lld", m->atts[i].size);
+		hex[i] = xmalloc(2 * SHA256_LEN + 1);
+		crypto_hex(m->atts[i].sha256, SHA256_LEN, hex[i]);
+		inl[i] = xstrdup(m->atts[i].is_inline ? "t" : "f");
+	}
+	arr[0] = store_pg_array((const char *const *)keys, n);
+	p[0] = arr[0];
+	rc = store_cmd(c, "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM"
+		       " unnest($1::bigint[]) AS u(k) ORDER BY k) s", 1, p);
+	free(arr[0]);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = store_blob(c, &m->atts[i]);
+	if (rc == 0) {
+		const char **fn = xcalloc(n, sizeof(char *)), **ct = xcalloc(n, sizeof(char *));
+		const char **cid = xcalloc(n, sizeof(char *));
+
+		for (i = 0; i < n; i++) {
+			fn[i] = m->atts[i].filename;
+			ct[i] = m->atts[i].content_type;
+			cid[i] = m->atts[i].content_id;
+		}
+		arr[1] = store_pg_array((const char *const *)pos, n);
+		arr[2] = store_pg_array(fn, n);
+		arr[3] = store_pg_array(ct, n);
+		arr[4] = store_pg_array((const char *const *)sizes, n);
+		arr[5] = store_pg_array(cid, n);
+		arr[6] = store_pg_array((const char *const *)inl, n);
+		arr[7] = store_pg_array((const char *const *)hex, n);
+		p[0] = c->res->email_id;
+		for (k = 1; k < 8; k++)
+			p[k] = arr[k];
+		rc = store_cmd(c, "INSERT INTO email_attachments (email_id, position, filename,"
+			" content_type, size_bytes, content_id, is_inline, sha256) SELECT $1::uuid, a.p,"
+			" a.f, a.t, a.s, a.c, a.i, decode(a.h, 'hex') FROM unnest($2::integer[],"
+			" $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[], $8::text[])"
+			" AS a(p, f, t, s, c, i, h)", 8, p);
+		for (k = 1; k < 8; k++)
+			free(arr[k]);
+		free(fn); free(ct); free(cid);
+	}
+	for (i = 0; i < n; i++) {
+		free(keys[i]); free(pos[i]); free(sizes[i]); free(hex[i]); free(inl[i]);
+	}
+	free(keys); free(pos); free(sizes); free(hex); free(inl);
+	return rc;
+}
+
+/* store_raw - the original bytes, streamed from the spool */
+static int store_raw(struct store_ctx *c)
+{
+	unsigned char uuid[16];
+	struct buf f = BUF_INIT;
+	long long len = c->sp->len - c->sp->start;
+	int rc;
+
+	if (len > STORE_BYTEA_MAX && (c->too_big = 1))
+		return store_fail(c, DB_PERMANENT, xasprintf("message of %lld bytes exceeds "
+				  "PostgreSQL's 1 GB field limit", len));
+	memset(uuid, 0, sizeof(uuid));
+	store_uuid_bytes(c->res->email_id, uuid);
+	store_field(&f, uuid, 16);
+	rc = store_copy_row(c, "COPY email_raw (email_id, content) FROM STDIN (FORMAT binary)",
+			    &f, 2, c->sp->fd, c->sp->start, len);
+	buf_free(&f);
+	return rc;
+}
+
+/* store_new - a message not stored before */
+static int store_new(struct store_ctx *c)
+{
+	const char *p[1];
+
+	if (store_insert_email(c) < 0 || store_insert_rcpts(c) < 0 || store_attachments(c) < 0 ||
+	    store_raw(c) < 0)
+		return -1;
+	p[0] = c->res->email_id;
+	return store_cmd(c, "SELECT postroom_thread_email($1::uuid)", 1, p);
+}
+
+/* store_tx - one attempt: BEGIN ... COMMIT */
+static int store_tx(struct store_ctx *c)
+{
+	enum db_err_class cls;
+	char *err = NULL;
+	const char *p[1];
+	int found;
+
+	if (db_begin(c->db, &cls, &err) < 0)
+		return store_fail(c, cls, err);
+	if ((found = store_find(c)) < 0)
+		goto fail;
+	c->res->duplicate = found;
+	if ((found ? store_redeliver(c) : store_new(c)) < 0)
+		goto fail;
+	p[0] = c->res->email_id;
+	if ((!found || c->res->newly_delivered > 0) &&
+	    store_cmd(c, "SELECT pg_notify('postroom_new_email', $1)", 1, p) < 0)
+		goto fail;
+	if (db_commit(c->db, &cls, &err) < 0)
+		return store_fail(c, cls, err);
+	return 0;
+fail:
+	db_rollback(c->db);
+	return -1;
+}
+
+/* store_result_reset - forget what a failed attempt put in the result */
+static void store_result_reset_tx(struct store_result *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnotify; i++)
+		free(r->notify_users[i]);
+	xfree(&r->notify_users);
+	r->nnotify = 0;
+	r->newly_delivered = 0;
+	r->duplicate = 0;
+	r->email_id[0] = r->received_at[0] = '\0';
+}
+
+/* store_retryable - a deadlock or serialization failure */
+static int store_retryable(struct db *db)
+{
+	const char *st = db_last_sqlstate(db);
+
+	return st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
+}
+
+enum store_status store_message(struct db *db, const struct store_spool *sp,
+				const struct mime_msg *m, const struct store_request *rq,
+				struct store_result *res, char **error_r)
+{
+	struct store_ctx c;
+	enum store_status st = STORE_OK;
+	size_t i;
+
+	memset(res, 0, sizeof(*res));
+	memset(&c, 0, sizeof(c));
+	c.db = db; c.sp = sp; c.m = m; c.rq = rq; c.res = res;
+	/* Every database error defers (MISSION.md: any failure of storage is
+	 * temporary, the MTA retries): even a "permanent" one such as a schema
+	 * that was not migrated is the operator's to fix, not the sender's. */
+	if (store_resolve_rcpts(&c) < 0 || store_resolve_sender(&c) < 0) {
+		st = STORE_TEMPFAIL;
+	} else if (rq->recipient_validation && !rq->sent && c.nrcpts == 1 && res->nunknown == 1) {
+		st = STORE_UNKNOWN_RCPT;
+		c.error = xasprintf("%s: recipient address unknown", res->unknown[0]);
+	} else {
+		for (res->attempts = 1; store_tx(&c) < 0; res->attempts++) {
+			if (res->attempts >= STORE_ATTEMPTS || !store_retryable(db)) {
+				st = c.too_big ? STORE_PERMFAIL : STORE_TEMPFAIL;
+				break;
+			}
+			store_result_reset_tx(res);
+			xfree(&c.error);
+		}
+	}
+	if (st != STORE_OK)
+		*error_r = c.error ? c.error : xstrdup("database error");
+	else
+		free(c.error);
+	for (i = 0; i < c.nrcpts; i++)
+		free(c.rcpts[i].user_id);
+	free(c.rcpts);
+	free(c.sent_by);
+	free(c.spam_reason);
+	return st;
+}
+
+void store_result_free(struct store_result *r)
+{
+	size_t i;
+
+	store_result_reset_tx(r);
+	for (i = 0; i < r->nunknown; i++)
+		free(r->unknown[i]);
+	xfree(&r->unknown);
+	r->nunknown = 0;
+}

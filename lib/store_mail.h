@@ -1,0 +1,67 @@
+/* store_mail.h - store one parsed message in PostgreSQL, exactly once.
+ *
+ * CONTRACT: one transaction per call: the email, its recipients, its
+ * attachments (blobs content-addressed), its raw bytes, its thread and
+ * NOTIFY postroom_new_email — all or nothing. A message whose identity
+ * (store_spool.id) is already stored is not stored again: the call only
+ * marks this delivery's envelope recipients delivered. No logging here:
+ * the result says what happened and the caller logs it. */
+#ifndef POSTROOM_STORE_MAIL_H
+#define POSTROOM_STORE_MAIL_H
+
+#include <stddef.h>
+
+#include "db.h"
+#include "mime_parse.h"
+#include "store_spool.h"
+
+struct store_request {
+	const struct store_envelope *env;
+	int sent;			/* --sent: a copy of a submission, nobody's inbox */
+	const char *sasl_user;		/* authenticated user, NULL/"" = none */
+	int recipient_validation;	/* an unknown single recipient is refused */
+	const char *subaddress_delims;	/* "+" ... ; NULL/"" = none */
+	const char *hmac_secret;	/* for postroom's signed headers; NULL = ignore them */
+	long header_max_age;		/* seconds a signed header stays valid */
+	const char *queue_id;		/* this delivery's queue id: binds policyd's verdict */
+	const char *authserv_id;	/* trusted Authentication-Results id; NULL = none */
+};
+
+enum store_status {
+	STORE_OK,
+	STORE_TEMPFAIL,		/* any database error: defer, nothing stored */
+	STORE_PERMFAIL,		/* can never be stored: beyond bytea's 1 GB */
+	STORE_UNKNOWN_RCPT	/* one-recipient call for an unknown address */
+};
+
+struct store_result {
+	char email_id[40];
+	char received_at[32];	/* ISO 8601 UTC, "2026-01-01T00:00:00Z" */
+	int duplicate;		/* the message was already stored */
+	size_t newly_delivered;	/* recipient rows this call marked delivered */
+	char **notify_users;	/* linked user ids newly delivered to */
+	size_t nnotify;
+	char **unknown;		/* envelope recipients no user owns */
+	size_t nunknown;
+	int sent_by_linked;	/* sent_by set to a known user */
+	const char *sent_by_note;	/* static: why no sender was linked, or NULL */
+	int spam;		/* from this hop's verified verdict / trusted A-R */
+	const char *verdict_note;	/* static: why a verdict header was ignored, or NULL */
+	int attempts;		/* transactions tried (deadlock retries) */
+};
+
+/* store_message - see above. STORE_OK fills *res; other statuses set
+ * *error_r (caller frees). Free *res with store_result_free. */
+enum store_status store_message(struct db *db, const struct store_spool *sp,
+				const struct mime_msg *m, const struct store_request *rq,
+				struct store_result *res, char **error_r);
+void store_result_free(struct store_result *res);
+
+/* store_pg_array - a PostgreSQL array literal of n strings (NULL
+ * elements allowed); the caller frees it */
+char *store_pg_array(const char *const *v, size_t n);
+
+/* store_lock_key - a 64-bit advisory lock key for a digest */
+long long store_lock_key(const unsigned char *digest);
+
+#endif

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tests/fuzz/deliver.sh - build deliver's parse-and-build-rows libFuzzer
+# target (clang, ASan+UBSan+fuzzer) and run it for a bounded time
+# (POSTROOM_FUZZ_SECONDS, default 30) with the shared corpus as seeds.
+# Prints TAP.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$POSTROOM_SRCDIR/tests/lib/fuzz.sh"
+
+corpus="$POSTROOM_SRCDIR/../shared/corpus"
+FUZZ_CFLAGS="$(pkg-config --cflags gmime-3.0 libpq)"
+FUZZ_LIBS="$(pkg-config --libs gmime-3.0 libpq libcrypto)"
+export FUZZ_CFLAGS FUZZ_LIBS
+bin=$(fuzz_build fuzz-deliver lib/store_spool.c lib/mime_parse.c lib/store_mail.c lib/db.c \
+	lib/address.c lib/sighdr.c lib/crypto.c lib/buf.c lib/xalloc.c lib/log.c) ||
+	{ fail "fuzz target builds"; done_testing; }
+pass "fuzz target builds with clang -fsanitize=fuzzer,address,undefined"
+# seeds: the corpus messages (flat copies; MANIFEST and notes left out)
+mkdir -p "$TAP_TMP/seeds"
+n=0
+while IFS=$'\t' read -r path _; do
+	[ "$path" = path ] && continue
+	n=$((n + 1))
+	cp "$corpus/$path" "$TAP_TMP/seeds/seed-$n"
+done <"$corpus/MANIFEST.tsv" 2>/dev/null
+[ "$n" -gt 0 ] || diag "no corpus at $corpus: fuzzing from scratch"
+fuzz_run "$bin" "$TAP_TMP/seeds" "deliver parse-and-build-rows"
+done_testing
