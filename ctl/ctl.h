@@ -33,6 +33,7 @@ int ctl_cmd_key(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv);
 
 /* ctl_db - the database connection, opened on first use (exits 69 when
  * unreachable) */

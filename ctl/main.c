@@ -30,6 +30,7 @@ static const struct {
 	{ "mail", ctl_cmd_mail },
 	{ "thread", ctl_cmd_thread },
 	{ "config", ctl_cmd_config },
+	{ "quota", ctl_cmd_quota },
 };
 
 static int ctl_help(FILE *fp, int status)
@@ -45,6 +46,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  mail list [--user ADDRESS] [--limit N] | mail show ID | mail raw ID\n"
 	      "  thread show ID\n"
 	      "  config check | config params\n"
+	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"
 	      "see postroomctl(1)\n", fp);
 	return status;
 }
