@@ -6,7 +6,8 @@
  *	holds its own connection with LISTEN postroom_domains (the trigger
  *	of sql/001_init.sql) and reloads them on every notification.
  *	Addresses (does a user own it? does this login own it?) are asked
- *	of a small connection pool and cached for milter.cache_ttl seconds.
+ *	of a small connection pool and cached for milter.cache_ttl seconds;
+ *	postroom_addresses and postroom_keys notifications flush that cache.
  *	Both caches are trusted only while the listener is connected and
  *	subscribed: when the database goes away, the domain set is dropped
  *	and the caches are bypassed, so every unauthenticated recipient is
@@ -439,6 +440,7 @@ static struct db *lookup_listen_connect(void)
 
 	if (db == NULL || db_cmd(db, "LISTEN postroom_domains", 0, NULL, &cls, &err) < 0 ||
 	    db_cmd(db, "LISTEN postroom_keys", 0, NULL, &cls, &err) < 0 ||
+	    db_cmd(db, "LISTEN postroom_addresses", 0, NULL, &cls, &err) < 0 ||
 	    lookup_fetch_domains(db, &list, &n, &err) < 0) {
 		if (!listen_down_logged)
 			log_warn(
@@ -472,7 +474,7 @@ static int lookup_listen_drain(struct db *db, int *reload)
 		if (strcmp(n->relname, "postroom_domains") == 0)
 			*reload = 1;
 		else
-			lookup_cache_flush(); /* a user or key changed */
+			lookup_cache_flush(); /* a user, alias or key changed */
 		PQfreemem(n);
 	}
 	return 0;

@@ -6,7 +6,8 @@
  *	Hosted domains are kept as one cached set, reloaded when it is older
  *	than policyd.cache_ttl or when PostgreSQL notifies postroom_domains
  *	(LISTEN on a connection of its own, driven by the housekeeping
- *	thread). Address answers are cached per address, positive ones for
+ *	thread). Address answers are cached per address (flushed whole when
+ *	postroom_addresses says a user or alias changed), positive ones for
  *	policyd.cache_ttl, negative ones for policyd.cache_negative_ttl (a
  *	new user is accepted soon). A failed lookup is RULES_LOOKUP_ERROR
  *	and never cached: the rules engine turns it into 451 4.3.0.
@@ -274,7 +275,7 @@ int policyd_lookup_healthy(const char **reason_r)
 	return 0;
 }
 
-/* ---- LISTEN postroom_domains ------------------------------------------ */
+/* ---- LISTEN postroom_domains, postroom_addresses ----------------------- */
 
 void policyd_lookup_watch(int ms)
 {
@@ -287,8 +288,9 @@ void policyd_lookup_watch(int ms)
 		enum db_err_class cls;
 
 		watch_db = db_connect(pool.conninfo, pool.timeout, &err);
-		if (watch_db == NULL || db_cmd(watch_db, "LISTEN postroom_domains", 0, NULL, &cls, &err) < 0) {
-			log_debug("LISTEN postroom_domains: %s", err ? err : "?");
+		if (watch_db == NULL || db_cmd(watch_db, "LISTEN postroom_domains", 0, NULL, &cls, &err) < 0 ||
+		    db_cmd(watch_db, "LISTEN postroom_addresses", 0, NULL, &cls, &err) < 0) {
+			log_debug("LISTEN: %s", err ? err : "?");
 			free(err);
 			db_close(&watch_db);
 			poll(NULL, 0, ms);

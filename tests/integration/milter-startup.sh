@@ -87,6 +87,21 @@ pg_server_start
 for i in $(seq 50); do [ "$(grep -c "hosted domains loaded" "$MILTER_LOG")" -ge 2 ] && break; sleep 0.1; done
 probe "<alice@example.com>" continue "database back again: accepted"
 
+# ---- users and aliases follow LISTEN/NOTIFY (postroom_addresses) ----------
+# "unknown" is cached for milter.cache_ttl (30 s); a user created at run
+# time must not be refused for that long (a 550 bounces real mail)
+probe "<dave@example.com>" replycode "unknown user refused (and cached as unknown)"
+pctl user add dave@example.com >/dev/null
+sleep 1
+probe "<dave@example.com>" continue "a user created at run time is accepted at once (NOTIFY)"
+probe "<sales@example.com>" replycode "unknown alias refused (and cached)"
+pctl alias add sales@example.com dave@example.com >/dev/null
+sleep 1
+probe "<sales@example.com>" continue "an alias created at run time is accepted at once"
+pctl alias remove sales@example.com >/dev/null
+sleep 1
+probe "<sales@example.com>" replycode "an alias removed at run time is refused at once"
+
 # ---- domains follow LISTEN/NOTIFY -----------------------------------------
 pctl domain add example.org >/dev/null
 pctl user add carol@example.org >/dev/null

@@ -50,6 +50,20 @@ pctl domain remove new.test >/dev/null
 for i in $(seq 30); do [ "$(rcpt bob@new.test)" != DUNNO ] && break; sleep 0.1; done
 is "$(rcpt bob@new.test)" "554 5.7.1 Relay access denied" "domain removed: refused at once"
 
+# a user or alias created at run time is accepted at once, although "unknown"
+# was cached for policyd.cache_negative_ttl (3600 s): NOTIFY postroom_addresses
+is "$(rcpt dave@postroom.test)" "550 5.1.1 User unknown" "unknown user refused (and cached as unknown)"
+pctl user add dave@postroom.test >/dev/null
+for i in $(seq 30); do [ "$(rcpt dave@postroom.test)" = DUNNO ] && break; sleep 0.1; done
+is "$(rcpt dave@postroom.test)" DUNNO "user created: accepted at once, despite the cached 'unknown'"
+is "$(rcpt sales@postroom.test)" "550 5.1.1 User unknown" "unknown alias refused (and cached)"
+pctl alias add sales@postroom.test dave@postroom.test >/dev/null
+for i in $(seq 30); do [ "$(rcpt sales@postroom.test)" = DUNNO ] && break; sleep 0.1; done
+is "$(rcpt sales@postroom.test)" DUNNO "alias created: accepted at once"
+pctl alias remove sales@postroom.test >/dev/null
+for i in $(seq 30); do [ "$(rcpt sales@postroom.test)" != DUNNO ] && break; sleep 0.1; done
+is "$(rcpt sales@postroom.test)" "550 5.1.1 User unknown" "alias removed: refused at once, despite cache_ttl 3600"
+
 start=$(date +%s%N)
 is "$(printf 'request=smtpd_access_policy\nprotocol_state=RCPT\n' | pd_req nohalfclose)" "<closed>" \
 	"a request left unfinished is closed after policyd.request_timeout"
