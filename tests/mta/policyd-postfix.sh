@@ -31,8 +31,19 @@ mapfile -t snippet < <(sed "s/127\.0\.0\.1:10045/$PD_ADDR/g" "$POSTROOM_SRCDIR/c
 	grep -v '^#' | awk '/^[ \t]/ { sub(/^[ \t]+/, " "); line = line $0; next }
 		{ if (line != "") print line; line = $0 } END { if (line != "") print line }' |
 	sed 's/}, *permit_sasl_authenticated/}, permit_mynetworks, permit_sasl_authenticated/' | grep .)
+# postroom-deliver behind a pipe(8) service for the hosted domain, as the
+# cluster's owner (only it reaches the test database's socket), with the
+# HMAC secret policyd signs with
+DUSER=${PG_RUNAS:-nobody}
+DCONF="$TAP_TMP/deliver.conf"
+{ cat "$POSTROOM_CONF"; printf 'security = { hmac_secret = "%s"; };\n' "$PD_SECRET"; } >"$DCONF"
+chown "$DUSER" "$DCONF" && chmod 600 "$DCONF"
+PF_MASTER_EXTRA="postroom unix - n n - - pipe
+  flags=hu user=$DUSER null_sender= argv=$POSTROOM_BUILDDIR/postroom-deliver -c $DCONF -f \${sender} -a \${sasl_username} -C \${client_address} -q \${queue_id} -- \${recipient}"
 PF_MAIN_EXTRA=(
 	"${snippet[@]}"
+	"transport_maps = inline:{postroom.test=postroom:}"
+	"postroom_destination_recipient_limit = 1"
 	"smtpd_authorized_xclient_hosts = 127.0.0.1"
 	"mynetworks = 127.0.0.1/32"
 	"smtpd_end_of_data_restrictions = check_client_access static:HOLD"
@@ -62,9 +73,12 @@ out=$(mx 198.51.100.7 x@example.org nobody@postroom.test)
 like "$out" '<\*\* +550 5\.1\.1 .*User unknown' "unknown user refused"
 out=$(mx 192.0.2.10 x@spf-ok.test alice@postroom.test)
 like "$out" '<- +250 2\.0\.0 Ok: queued as' "hosted recipient accepted (SPF pass)"
+mid_of() { printf '%s\n' "$1" | sed -n 's/^ *-> Message-Id: <\(.*\)>.*/\1/p' | head -n 1; }
+mid_pass=$(mid_of "$out")
 
 out=$(mx 198.51.100.7 x@spf-ok.test alice@postroom.test)
 like "$out" '<- +250 2\.0\.0 Ok: queued as' "SPF-failing sender accepted (tag, not reject)"
+mid_fail=$(mid_of "$out")
 qid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p')
 hdrs=$(postcat -c "$PF_CONF" -hq "$qid" 2>/dev/null)
 like "$hdrs" 'X-Postroom-Verdict: v=1; spam=yes; reason=spf=fail; spf=fail; ' "verdict header prepended: spam=yes, spf=fail"
@@ -81,11 +95,13 @@ genuine=$(printf '%s\n' "$hdrs" | sed -n 's/^X-Postroom-Verdict: //p')
 out=$(mx 192.0.2.10 x@spf-ok.test alice@postroom.test --header "X-Postroom-Verdict: $genuine" \
 	--header "X-Postroom-Verdict: v=1; spam=yes; reason=forged; ts=1; sig=00")
 qid2=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p')
+mid_copied=$(mid_of "$out")
 hdrs=$(postcat -c "$PF_CONF" -hq "$qid2" 2>/dev/null)
 is "$(printf '%s\n' "$hdrs" | grep -c '^X-Postroom-Verdict:')" 3 "a sender's copied and forged verdicts travel below ours"
 is "$(probe "$qid2")" "spam=0 valid=1 reason=" "copied genuine and forged verdicts have no effect (ours says spam=no)"
 
 out=$(mx 192.0.2.77 x@spf-ok.test alice@postroom.test)
+mid_listed=$(mid_of "$out")
 qid=$(printf '%s\n' "$out" | sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p')
 like "$(postcat -c "$PF_CONF" -hq "$qid" 2>/dev/null)" 'spam=yes; reason=dnsbl=bl\.test; .*dnsbl=bl\.test=127\.0\.0\.2' \
 	"DNSBL-listed client accepted and tagged"
@@ -99,6 +115,18 @@ like "$(sub)" '<- +250 2\.0\.0 Ok: queued as' "second message within quota (2)"
 like "$(sub)" '<\*\* +450 4\.7\.1 .*Sending quota exceeded: at most 2 messages per hour' "third message deferred: 450 4.7.1"
 out=$(mx 127.0.0.1 bob@postroom.test friend@elsewhere.example --xclient-login alice@postroom.test)
 like "$out" '<\*\* +553 5\.7\.1 .*Sender address not owned by user' "sender not owned by the login refused"
+
+# release the held messages into postroom-deliver and read what it stored:
+# the spam flag comes from this hop's verdict, never from the sender's copies
+postsuper -c "$PF_CONF" -H ALL >/dev/null 2>&1
+postqueue -c "$PF_CONF" -f
+for i in $(seq 150); do [ "$(psqlc 'SELECT count(*) FROM emails')" -ge 4 ] && break; sleep 0.2; done
+stored() { psqlc "SELECT spam::text || ' ' || COALESCE(spam_reason, '-') FROM emails WHERE message_id IN ('$1', '<$1>')"; }
+ok '[ -n "$mid_pass" ] && [ -n "$mid_fail" ] && [ -n "$mid_copied" ] && [ -n "$mid_listed" ]' "Message-Ids of the four messages known"
+is "$(stored "$mid_fail")" "true spf=fail" "delivered through Postfix: the SPF-failing message is stored flagged as spam"
+is "$(stored "$mid_listed")" "true dnsbl=bl.test" "the DNSBL-listed client's message is stored flagged as spam"
+is "$(stored "$mid_pass")" "false -" "the SPF-passing message is stored clean"
+is "$(stored "$mid_copied")" "false -" "copied genuine and forged verdicts in the message: stored clean"
 
 # policyd down: Postfix's default action for an unreachable policy service
 pd_stop
