@@ -5,7 +5,7 @@
 # exim_prepare        download exim4-daemon-heavy, exim4-base, exim4-config
 #                     with `apt-get download` into $EXIM_CACHE (default
 #                     ${POSTROOM_CACHE:-$POSTROOM_SRCDIR/.cache}/exim, reused
-#                     when there), `dpkg -x` them to $EXIM_CACHE/root, apt-get
+#                     when there), `dpkg -x` them to $EXIM_CACHE/unpacked, apt-get
 #                     install the missing libraries of its Depends:, create
 #                     user/group Debian-exim if missing; exports EXIM_BIN.
 # exim_conf_minimal DIR  write DIR/exim.conf (spool and logs under DIR,
@@ -48,7 +48,7 @@ exim_prepare() {
 	local cache=${EXIM_CACHE:-${POSTROOM_CACHE:-$POSTROOM_SRCDIR/.cache}/exim}
 	local pkgs="exim4-daemon-heavy exim4-base exim4-config" p
 	mkdir -p "$cache" || return 1
-	export EXIM_CACHE=$cache EXIM_BIN=$cache/root/usr/sbin/exim4
+	export EXIM_CACHE=$cache EXIM_BIN=$cache/unpacked/usr/sbin/exim4
 	local have=1
 	for p in $pkgs; do ls "$cache/${p}_"*.deb >/dev/null 2>&1 || have=0; done
 	if [ "$have" = 0 ]; then
@@ -60,10 +60,10 @@ exim_prepare() {
 			  sed 's/^/#   /' "$cache/download.log" >&2; return 1; }
 	fi
 	if [ ! -x "$EXIM_BIN" ]; then
-		rm -rf "$cache/root.tmp" && mkdir "$cache/root.tmp" || return 1
-		for p in "$cache"/*.deb; do dpkg -x "$p" "$cache/root.tmp" || return 1; done
-		chmod u-s "$cache/root.tmp/usr/sbin/exim4"
-		rm -rf "$cache/root" && mv "$cache/root.tmp" "$cache/root" || return 1
+		rm -rf "$cache/unpacked.tmp" && mkdir "$cache/unpacked.tmp" || return 1
+		for p in "$cache"/*.deb; do dpkg -x "$p" "$cache/unpacked.tmp" || return 1; done
+		chmod u-s "$cache/unpacked.tmp/usr/sbin/exim4"
+		rm -rf "$cache/unpacked" && mv "$cache/unpacked.tmp" "$cache/unpacked" || return 1
 	fi
 
 	# the libraries of Depends: (first alternative, no version), not the
