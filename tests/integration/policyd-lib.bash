@@ -39,16 +39,11 @@ pd_conf() {
 }
 
 pd_start() {
-	local i
 	"$POSTROOM_BUILDDIR/postroom-policyd" -f -c "$PD_CONF" ${PD_DEBUG:+-d} \
 		2>>"$TAP_TMP/policyd.log" &
 	PD_PID=$!
 	at_exit pd_stop
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PD_PORT") 2>/dev/null && return 0
-		kill -0 "$PD_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_port "$PD_PORT" "$PD_PID" && return 0
 	echo "# pd_start: policyd did not come up:" >&2
 	sed 's/^/#   /' "$TAP_TMP/policyd.log" >&2
 	return 1

@@ -169,7 +169,7 @@ exim_run() {
 }
 
 exim_daemon() {
-	local conf=$1 i
+	local conf=$1
 	declare -F free_port >/dev/null ||
 		. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 	export EXIM_PORT EXIM_PID
@@ -178,11 +178,7 @@ exim_daemon() {
 		2>>"$(dirname "$conf")/daemon.stderr" &
 	EXIM_PID=$!
 	at_exit exim_daemon_stop
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$EXIM_PORT") 2>/dev/null && return 0
-		kill -0 "$EXIM_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_port "$EXIM_PORT" "$EXIM_PID" && return 0
 	echo "# exim_daemon: port $EXIM_PORT not listening" >&2
 	return 1
 }

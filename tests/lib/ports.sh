@@ -35,3 +35,16 @@ PY
 	echo "$port" >>"$used"
 	echo "$port"
 }
+
+# wait_port PORT [PID] - wait (up to 10 s) until 127.0.0.1:PORT accepts a
+# connection: 0 when it does; 1 on time-out, or at once when PID is given
+# and that process has died (the daemon failed to start).
+wait_port() {
+	local port=$1 pid=${2:-} i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		[ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && return 1
+		sleep 0.1
+	done
+	return 1
+}

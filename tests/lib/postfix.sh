@@ -178,11 +178,7 @@ pf_start() {
 
 	export PF_MASTER_PID
 	PF_MASTER_PID=$(awk '{ print $1; exit }' "$dir/spool/pid/master.pid")
-	local i
-	for i in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$PF_PORT_MX") 2>/dev/null && return 0
-		sleep 0.1
-	done
+	wait_port "$PF_PORT_MX" && return 0
 	_pf_fail "port $PF_PORT_MX does not accept connections"
 }
 
