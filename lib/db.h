@@ -36,6 +36,36 @@ PGresult *db_exec_bin(struct db *db, const char *sql, int nparams,
 int db_cmd(struct db *db, const char *sql, int nparams,
 	   const char *const *params, enum db_err_class *class_r, char **error_r);
 
+/* db_exec_prepared - as db_exec_bin, but sql is prepared on this
+ * connection the first time it is run (PQprepare, remembered in struct
+ * db) and executed by name after that: one parse per connection. */
+PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
+			   const char *const *params, const int *lengths,
+			   const int *formats, enum db_err_class *class_r, char **error_r);
+
+/* One statement of a pipeline. */
+struct db_stmt {
+	const char *sql;
+	int nparams;
+	const char *const *params;
+	const int *lengths, *formats;	/* NULL: all text */
+	PGresult *res;			/* out: the result (caller PQclears) */
+	int idx;			/* internal */
+};
+
+/* db_pipeline - send n statements at once and read their results: one
+ * round trip (libpq pipeline mode). Statements with parameters are
+ * prepared (once per connection, as db_exec_prepared). 0 with every
+ * st[i].res set; -1 with *error_r (caller frees) and *class_r of the
+ * first failure, no result kept (later statements were not run). */
+int db_pipeline(struct db *db, struct db_stmt *st, size_t n, enum db_err_class *class_r,
+		char **error_r);
+
+/* db_check - is an idle pooled connection still usable? Reads what the
+ * server sent unasked (a shutdown notice), rolls back a transaction left
+ * open. 0 usable, -1 broken (close it and connect again). */
+int db_check(struct db *db);
+
 int db_begin(struct db *db, enum db_err_class *class_r, char **error_r);
 int db_commit(struct db *db, enum db_err_class *class_r, char **error_r);
 /* db_rollback - best effort; never fails the caller. */

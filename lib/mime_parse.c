@@ -18,6 +18,7 @@
 #include "mime_parse.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,15 +46,18 @@ struct mime_walk {
 	char *error_text;
 };
 
-/* mime_global_init - GMime once per process */
+/* mime_global_init - GMime once per process, whichever thread is first
+ * (postroom-lmtpd parses in its session threads) */
+static void mime_global_init_once(void)
+{
+	g_mime_init();
+}
+
 static void mime_global_init(void)
 {
-	static int done;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-	if (!done) {
-		g_mime_init();
-		done = 1;
-	}
+	pthread_once(&once, mime_global_init_once);
 }
 
 char *mime_clean_utf8(const char *s, size_t len, size_t max)

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "address.h"
@@ -117,7 +118,7 @@ static PGresult *store_q(struct store_ctx *c, const char *sql, int n, const char
 {
 	enum db_err_class cls;
 	char *err = NULL;
-	PGresult *res = db_exec(c->db, sql, n, params, &cls, &err);
+	PGresult *res = db_exec_prepared(c->db, sql, n, params, NULL, NULL, &cls, &err);
 
 	if (res == NULL)
 		store_fail(c, cls, err);
@@ -164,6 +165,58 @@ static int store_user_of(struct store_ctx *c, const char *address, int strip, ch
 	return rc;
 }
 
+/* store_stripped - address without its sub-address (caller frees), or a copy */
+static char *store_stripped(const struct store_request *rq, const char *address)
+{
+	struct mailbox mb;
+	const char *perr;
+	char *stripped = NULL;
+
+	if (addr_parse(address, strlen(address), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) == 0) {
+		stripped = addr_strip_subaddress(&mb, rq->subaddress_delims ? rq->subaddress_delims : "");
+		addr_free(&mb);
+	}
+	return stripped ? stripped : xstrdup(address);
+}
+
+/* store_lookup_owners - the owners of the c->nrcpts distinct recipients
+ * in one statement (exact address first, then without sub-address) */
+static int store_lookup_owners(struct store_ctx *c)
+{
+	const char **addr = xcalloc(c->nrcpts + 1, sizeof(char *));
+	char **strip = xcalloc(c->nrcpts + 1, sizeof(char *)), *arr[2];
+	const char *p[2];
+	PGresult *res;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < c->nrcpts; i++) {
+		addr[i] = c->rcpts[i].address;
+		strip[i] = store_stripped(c->rq, addr[i]);
+	}
+	arr[0] = store_pg_array(addr, c->nrcpts);
+	arr[1] = store_pg_array((const char *const *)strip, c->nrcpts);
+	p[0] = arr[0];
+	p[1] = arr[1];
+	res = store_q(c, "SELECT (SELECT ua.user_id FROM user_addresses ua WHERE lower(ua.address)"
+		      " IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a) DESC LIMIT 1)"
+		      " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(a, s, n) ORDER BY r.n",
+		      2, p);
+	free(arr[0]);
+	free(arr[1]);
+	for (i = 0; i < c->nrcpts; i++)
+		free(strip[i]);
+	free(strip);
+	free(addr);
+	if (res == NULL)
+		return -1;
+	for (i = 0; i < c->nrcpts && i < (size_t)PQntuples(res); i++)
+		if (!PQgetisnull(res, (int)i, 0))
+			c->rcpts[i].user_id = xstrdup(PQgetvalue(res, (int)i, 0));
+	PQclear(res);
+	return rc;
+}
+
 /* store_resolve_rcpts - distinct envelope recipients and their owners */
 static int store_resolve_rcpts(struct store_ctx *c)
 {
@@ -177,19 +230,44 @@ static int store_resolve_rcpts(struct store_ctx *c)
 		for (j = 0; j < c->nrcpts; j++)
 			if (strcasecmp(c->rcpts[j].address, env->rcpts[i]) == 0)
 				break;
-		if (j < c->nrcpts)
+		if (j == c->nrcpts)
+			c->rcpts[c->nrcpts++].address = env->rcpts[i];
+	}
+	if (c->nrcpts == 0 || store_lookup_owners(c) < 0)
+		return c->nrcpts == 0 ? 0 : -1;
+	for (i = 0; i < c->nrcpts; i++) {
+		if (c->rcpts[i].user_id != NULL)
 			continue;
-		c->rcpts[c->nrcpts].address = env->rcpts[i];
-		if (store_user_of(c, env->rcpts[i], 1, &c->rcpts[c->nrcpts].user_id) < 0)
-			return -1;
-		if (c->rcpts[c->nrcpts].user_id == NULL) {
-			c->res->unknown = xrealloc(c->res->unknown,
-						   (c->res->nunknown + 1) * sizeof(char *));
-			c->res->unknown[c->res->nunknown++] = xstrdup(env->rcpts[i]);
-		}
-		c->nrcpts++;
+		c->res->unknown = xrealloc(c->res->unknown, (c->res->nunknown + 1) * sizeof(char *));
+		c->res->unknown[c->res->nunknown++] = xstrdup(c->rcpts[i].address);
 	}
 	return 0;
+}
+
+int store_rcpt_known(struct db *db, const char *address, const char *subaddress_delims,
+		     char **error_r)
+{
+	struct store_request rq;
+	struct store_result res;
+	struct store_ctx c;
+	char *uid = NULL;
+	int rc;
+
+	memset(&rq, 0, sizeof(rq));
+	memset(&res, 0, sizeof(res));
+	memset(&c, 0, sizeof(c));
+	rq.subaddress_delims = subaddress_delims;
+	c.db = db;
+	c.rq = &rq;
+	c.res = &res;
+	rc = store_user_of(&c, address, 1, &uid);
+	free(uid);
+	if (rc < 0) {
+		*error_r = c.error ? c.error : xstrdup("database error");
+		return -1;
+	}
+	free(c.error);
+	return rc == 0 ? 1 : 0;
 }
 
 /* store_verify - a signed header of kind name; 0 and *h filled, or -1 */
@@ -263,36 +341,6 @@ static int store_resolve_sender(struct store_ctx *c)
 	return rc;
 }
 
-/* store_find - the stored email with this identity: 1 found, 0 not, -1 */
-static int store_find(struct store_ctx *c)
-{
-	const char *params[2];
-	int lens[2] = { 0, SHA256_LEN }, fmts[2] = { 0, 1 };
-	char key[32];
-	enum db_err_class cls;
-	char *err = NULL;
-	PGresult *res;
-	int found;
-
-	snprintf(key, sizeof(key), "%lld", store_lock_key(c->sp->id));
-	params[0] = key;
-	if (store_cmd(c, "SELECT pg_advisory_xact_lock($1::bigint)", 1, params) < 0)
-		return -1;
-	params[0] = (const char *)c->sp->id;
-	res = db_exec_bin(c->db, "SELECT id, " STORE_TS("received_at")
-			  " FROM emails WHERE content_sha256 = $1", 1, params, lens + 1, fmts + 1,
-			  &cls, &err);
-	if (res == NULL)
-		return store_fail(c, cls, err);
-	found = PQntuples(res) > 0;
-	if (found) {
-		snprintf(c->res->email_id, sizeof(c->res->email_id), "%s", PQgetvalue(res, 0, 0));
-		snprintf(c->res->received_at, sizeof(c->res->received_at), "%s", PQgetvalue(res, 0, 1));
-	}
-	PQclear(res);
-	return found;
-}
-
 /* store_add_notify - remember a user to notify (distinct) */
 static void store_add_notify(struct store_result *r, const char *user_id)
 {
@@ -362,7 +410,7 @@ static int store_insert_email(struct store_ctx *c)
 	p[13] = (const char *)c->sp->id;
 	lens[13] = SHA256_LEN;
 	fmts[13] = 1;
-	res = db_exec_bin(c->db, "INSERT INTO emails (message_id, from_address, from_display_name,"
+	res = db_exec_prepared(c->db, "INSERT INTO emails (message_id, from_address, from_display_name,"
 		" subject, text_body, html_body, size_bytes, in_reply_to, reference_ids, sent_by_user_id,"
 		" spam, spam_reason, parse_problem, content_sha256) VALUES ($1, $2, $3, $4, $5, $6,"
 		" $7::bigint, $8, $9::text[], $10::uuid, $11::boolean, $12, $13, $14)"
@@ -572,7 +620,7 @@ static int store_blob(struct store_ctx *c, const struct mime_attachment *a)
 	uint32_t hi = htonl((uint32_t)(size >> 32)), lo = htonl((uint32_t)size);
 	int rc, found;
 
-	res = db_exec_bin(c->db, "SELECT 1 FROM blobs WHERE sha256 = $1", 1, p, lens, fmts, &cls, &err);
+	res = db_exec_prepared(c->db, "SELECT 1 FROM blobs WHERE sha256 = $1", 1, p, lens, fmts, &cls, &err);
 	if (res == NULL)
 		return store_fail(c, cls, err);
 	found = PQntuples(res) > 0;
@@ -682,34 +730,115 @@ static int store_new(struct store_ctx *c)
 {
 	const char *p[1];
 
+	(void)p;
 	if (store_insert_email(c) < 0 || store_insert_rcpts(c) < 0 || store_attachments(c) < 0 ||
 	    store_raw(c) < 0)
 		return -1;
-	p[0] = c->res->email_id;
-	return store_cmd(c, "SELECT postroom_thread_email($1::uuid)", 1, p);
+	return 0;	/* threading runs with the commit (store_finish) */
+}
+
+/* store_pipeline - run st[0..n) in one round trip; results cleared */
+static int store_pipeline(struct store_ctx *c, struct db_stmt *st, size_t n)
+{
+	enum db_err_class cls;
+	char *err = NULL;
+	size_t i;
+
+	if (db_pipeline(c->db, st, n, &cls, &err) < 0)
+		return store_fail(c, cls, err);
+	for (i = 0; i < n; i++)
+		PQclear(st[i].res);
+	return 0;
+}
+
+/* store_begin_find - BEGIN, the identity lock and the lookup of the
+ * stored email in one round trip: 1 found, 0 not, -1 */
+static int store_begin_find(struct store_ctx *c)
+{
+	static const int lens[1] = { SHA256_LEN }, fmts[1] = { 1 };
+	const char *lp[1], *fp[1] = { (const char *)c->sp->id };
+	struct db_stmt st[3];
+	enum db_err_class cls;
+	char key[32], *err = NULL;
+	int found;
+
+	snprintf(key, sizeof(key), "%lld", store_lock_key(c->sp->id));
+	lp[0] = key;
+	memset(st, 0, sizeof(st));
+	st[0].sql = "BEGIN";
+	st[1].sql = "SELECT pg_advisory_xact_lock($1::bigint)";
+	st[1].nparams = 1;
+	st[1].params = lp;
+	st[2].sql = "SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1";
+	st[2].nparams = 1;
+	st[2].params = fp;
+	st[2].lengths = lens;
+	st[2].formats = fmts;
+	if (db_pipeline(c->db, st, 3, &cls, &err) < 0)
+		return store_fail(c, cls, err);
+	found = PQntuples(st[2].res) > 0;
+	if (found) {
+		snprintf(c->res->email_id, sizeof(c->res->email_id), "%s", PQgetvalue(st[2].res, 0, 0));
+		snprintf(c->res->received_at, sizeof(c->res->received_at), "%s",
+			 PQgetvalue(st[2].res, 0, 1));
+	}
+	PQclear(st[0].res);
+	PQclear(st[1].res);
+	PQclear(st[2].res);
+	return found;
+}
+
+/* store_finish - threading (a new email), NOTIFY and COMMIT in one round
+ * trip */
+static int store_finish(struct store_ctx *c, int found)
+{
+	const char *p[1] = { c->res->email_id };
+	struct db_stmt st[3];
+	size_t n = 0;
+
+	memset(st, 0, sizeof(st));
+	if (!found) {
+		st[n].sql = "SELECT postroom_thread_email($1::uuid)";
+		st[n].nparams = 1;
+		st[n++].params = p;
+	}
+	if (!found || c->res->newly_delivered > 0) {
+		st[n].sql = "SELECT pg_notify('postroom_new_email', $1)";
+		st[n].nparams = 1;
+		st[n++].params = p;
+	}
+	st[n++].sql = "COMMIT";
+	return store_pipeline(c, st, n);
+}
+
+/* store_us - microseconds since *t; *t becomes now */
+static long store_us(struct timespec *t)
+{
+	struct timespec now;
+	long us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (long)((now.tv_sec - t->tv_sec) * 1000000L + (now.tv_nsec - t->tv_nsec) / 1000);
+	*t = now;
+	return us;
 }
 
 /* store_tx - one attempt: BEGIN ... COMMIT */
 static int store_tx(struct store_ctx *c)
 {
-	enum db_err_class cls;
-	char *err = NULL;
-	const char *p[1];
+	struct timespec t;
 	int found;
 
-	if (db_begin(c->db, &cls, &err) < 0)
-		return store_fail(c, cls, err);
-	if ((found = store_find(c)) < 0)
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if ((found = store_begin_find(c)) < 0)
 		goto fail;
 	c->res->duplicate = found;
 	if ((found ? store_redeliver(c) : store_new(c)) < 0)
 		goto fail;
-	p[0] = c->res->email_id;
-	if ((!found || c->res->newly_delivered > 0) &&
-	    store_cmd(c, "SELECT pg_notify('postroom_new_email', $1)", 1, p) < 0)
+	c->res->us_sql = store_us(&t);
+	if (store_finish(c, found) < 0)
 		goto fail;
-	if (db_commit(c->db, &cls, &err) < 0)
-		return store_fail(c, cls, err);
+	c->res->us_commit = store_us(&t);
 	return 0;
 fail:
 	db_rollback(c->db);

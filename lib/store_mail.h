@@ -48,6 +48,8 @@ struct store_result {
 	int spam;		/* from this hop's verified verdict / trusted A-R */
 	const char *verdict_note;	/* static: why a verdict header was ignored, or NULL */
 	int attempts;		/* transactions tried (deadlock retries) */
+	long us_sql;		/* microseconds in statements before COMMIT (last attempt) */
+	long us_commit;		/* microseconds in COMMIT (the WAL flush) */
 };
 
 /* store_message - see above. STORE_OK fills *res; other statuses set
@@ -56,6 +58,12 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 				const struct mime_msg *m, const struct store_request *rq,
 				struct store_result *res, char **error_r);
 void store_result_free(struct store_result *res);
+
+/* store_rcpt_known - does a user own address (exactly, or without its
+ * sub-address: rules.subaddress_delimiters)? 1 yes, 0 no, -1 with
+ * *error_r (caller frees) on a database error. For RCPT-time checks. */
+int store_rcpt_known(struct db *db, const char *address, const char *subaddress_delims,
+		     char **error_r);
 
 /* store_pg_array - a PostgreSQL array literal of n strings (NULL
  * elements allowed); the caller frees it */

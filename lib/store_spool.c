@@ -137,6 +137,60 @@ void store_spool_close(struct store_spool *sp)
 	sp->fd = -1;
 }
 
+int store_spool_writer_open(struct store_spool_writer *w, struct store_spool *sp,
+			    long long max_size, char **error_r)
+{
+	memset(w, 0, sizeof(*w));
+	memset(sp, 0, sizeof(*sp));
+	if ((sp->fd = spool_new_fd(error_r)) < 0)
+		return -1;
+	w->sp = sp;
+	w->cap = max_size + STORE_PREFIX_MAX;
+	w->buf = xmalloc(SPOOL_CHUNK);
+	return 0;
+}
+
+/* spool_writer_flush - write out what is buffered */
+static int spool_writer_flush(struct store_spool_writer *w, char **error_r)
+{
+	if (w->used > 0 && spool_write_all(w->sp->fd, w->buf, w->used, error_r) < 0)
+		return -1;
+	w->sp->len += (long long)w->used;
+	w->used = 0;
+	return 0;
+}
+
+int store_spool_writer_put(struct store_spool_writer *w, const char *data, size_t len,
+			   char **error_r)
+{
+	w->crlf += store_crlf_size(data, len, &w->prev_cr);
+	if (w->too_big || w->crlf > w->cap) {
+		w->too_big = 1;
+		return 0;
+	}
+	if (w->used + len > SPOOL_CHUNK && spool_writer_flush(w, error_r) < 0)
+		return -1;
+	if (len >= SPOOL_CHUNK) {
+		if (spool_write_all(w->sp->fd, data, len, error_r) < 0)
+			return -1;
+		w->sp->len += (long long)len;
+		return 0;
+	}
+	memcpy(w->buf + w->used, data, len);
+	w->used += len;
+	return 0;
+}
+
+int store_spool_writer_close(struct store_spool_writer *w, char **error_r)
+{
+	int rc = w->too_big ? 0 : spool_writer_flush(w, error_r);
+
+	if (w->too_big)
+		w->sp->size = w->crlf;
+	xfree(&w->buf);
+	return rc;
+}
+
 /* prefix_value_matches - does the (unfolded, trimmed) header value equal
  * the sender or one of the recipients? */
 static int prefix_value_matches(const char *v, size_t n, const struct store_envelope *env)

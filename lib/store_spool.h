@@ -49,6 +49,29 @@ int store_spool_finish(struct store_spool *sp, const struct store_envelope *env,
 
 void store_spool_close(struct store_spool *sp);
 
+/* A writer that fills a spool piece by piece (LMTP DATA after
+ * dot-unstuffing): buffered, measured with CRLF line endings, and capped
+ * like store_spool_read: once the data exceeds max_size +
+ * STORE_PREFIX_MAX, further pieces are counted but not kept (too_big). */
+struct store_spool_writer {
+	struct store_spool *sp;
+	char *buf;		/* pending bytes, flushed in 64 KiB writes */
+	size_t used;
+	long long crlf, cap;
+	int prev_cr;
+	int too_big;
+};
+
+/* store_spool_writer_open - a fresh memfd in *sp; 0 or -1 with *error_r */
+int store_spool_writer_open(struct store_spool_writer *w, struct store_spool *sp,
+			    long long max_size, char **error_r);
+/* store_spool_writer_put - append; 0 or -1 with *error_r (I/O error) */
+int store_spool_writer_put(struct store_spool_writer *w, const char *data, size_t len,
+			   char **error_r);
+/* store_spool_writer_close - flush and free the buffer (the spool stays
+ * open; on too_big sp->size is set to the bytes counted). 0 or -1. */
+int store_spool_writer_close(struct store_spool_writer *w, char **error_r);
+
 /* store_prefix_len - pure: how many leading bytes of buf are a mbox
  * From_ line and Return-Path:/Delivered-To:/X-Original-To: lines whose
  * value equals the envelope sender or a recipient (case-insensitive,
