@@ -5,13 +5,22 @@
  *	POST {"userIds":[...],"email":{...}} with "Authorization: ApiKey
  *	<key>" to the configured URL (deliver.notify_url, deliver.notify_key,
  *	deliver.notify_connect_timeout, deliver.notify_timeout), with bounded
- *	connect and total timeouts and at most one retry, so a slow or dead
- *	application delays a delivery by at most twice the timeout.
+ *	connect and total timeouts and at most one retry (after a refused
+ *	connection or a 5xx answer, never after a timeout), so an application
+ *	that hangs delays a delivery by one timeout, and nothing by more
+ *	than twice the timeout.
+ *	libcurl is loaded with dlopen("libcurl.so.4") the first time a
+ *	notification is sent (once per process, thread-safe), not linked:
+ *	its ~20 libraries (TLS, HTTP/2, SSH, LDAP, ...) would otherwise be
+ *	mapped at every start of postroom-deliver-store, notification URL
+ *	or not. The headers are used for the types only.
  * NEVER
  *	fails a delivery; logs or returns the API key; follows redirects.
  */
 #include "store_notify.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +48,53 @@ char *store_notify_body(const char *const *user_ids, size_t n, const struct stor
 	return copy;
 }
 
+/* The libcurl functions used, resolved at run time. */
+static struct notify_curl {
+	CURLcode (*global_init)(long);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	const char *error;	/* why it could not be loaded, or NULL */
+} nc;
+static pthread_once_t notify_curl_once = PTHREAD_ONCE_INIT;
+
+/* notify_sym - one symbol of the library, or NULL with nc.error set */
+static void *notify_sym(void *lib, const char *name)
+{
+	void *p = dlsym(lib, name);
+
+	if (p == NULL && nc.error == NULL)
+		nc.error = "libcurl.so.4 lacks a function postroom uses";
+	return p;
+}
+
+/* notify_curl_load - dlopen libcurl and initialise it (once) */
+static void notify_curl_load(void)
+{
+	void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+
+	if (lib == NULL) {
+		nc.error = "cannot load libcurl.so.4 (install libcurl4)";
+		return;
+	}
+	*(void **)&nc.global_init = notify_sym(lib, "curl_global_init");
+	*(void **)&nc.easy_init = notify_sym(lib, "curl_easy_init");
+	*(void **)&nc.easy_setopt = notify_sym(lib, "curl_easy_setopt");
+	*(void **)&nc.easy_perform = notify_sym(lib, "curl_easy_perform");
+	*(void **)&nc.easy_getinfo = notify_sym(lib, "curl_easy_getinfo");
+	*(void **)&nc.easy_cleanup = notify_sym(lib, "curl_easy_cleanup");
+	*(void **)&nc.easy_strerror = notify_sym(lib, "curl_easy_strerror");
+	*(void **)&nc.slist_append = notify_sym(lib, "curl_slist_append");
+	*(void **)&nc.slist_free_all = notify_sym(lib, "curl_slist_free_all");
+	if (nc.error == NULL && nc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		nc.error = "curl_global_init failed";
+}
+
 /* notify_discard - ignore the response body */
 static size_t notify_discard(char *p, size_t size, size_t n, void *arg)
 {
@@ -49,7 +105,7 @@ static size_t notify_discard(char *p, size_t size, size_t n, void *arg)
 /* notify_once - one POST: 0 on 2xx, 1 retryable, -1 final failure */
 static int notify_once(const struct store_notify_conf *cf, const char *body, char **error_r)
 {
-	CURL *h = curl_easy_init();
+	CURL *h = nc.easy_init();
 	struct curl_slist *hdrs = NULL;
 	char *auth = NULL;
 	long code = 0;
@@ -59,33 +115,36 @@ static int notify_once(const struct store_notify_conf *cf, const char *body, cha
 		*error_r = xstrdup("curl_easy_init failed");
 		return -1;
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = nc.slist_append(hdrs, "Content-Type: application/json");
 	if (cf->api_key && *cf->api_key) {
 		auth = xasprintf("Authorization: ApiKey %s", cf->api_key);
-		hdrs = curl_slist_append(hdrs, auth);
+		hdrs = nc.slist_append(hdrs, auth);
 	}
-	curl_easy_setopt(h, CURLOPT_URL, cf->url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, cf->timeout);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, notify_discard);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "postroom-deliver");
-	rc = curl_easy_perform(h);
+	nc.easy_setopt(h, CURLOPT_URL, cf->url);
+	nc.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	nc.easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	nc.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	nc.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
+	nc.easy_setopt(h, CURLOPT_TIMEOUT, cf->timeout);
+	nc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	nc.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	nc.easy_setopt(h, CURLOPT_WRITEFUNCTION, notify_discard);
+	nc.easy_setopt(h, CURLOPT_USERAGENT, "postroom-deliver");
+	rc = nc.easy_perform(h);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_slist_free_all(hdrs);
+		nc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	nc.slist_free_all(hdrs);
 	if (auth) {
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
-	curl_easy_cleanup(h);
+	nc.easy_cleanup(h);
 	if (rc != CURLE_OK) {
-		*error_r = xasprintf("%s", curl_easy_strerror(rc));
-		return rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL ? -1 : 1;
+		*error_r = xasprintf("%s", nc.easy_strerror(rc));
+		/* a timeout is final: an endpoint that hangs once would hang
+		 * again, and the delivery must not wait for it twice */
+		return rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL ||
+		       rc == CURLE_OPERATION_TIMEDOUT ? -1 : 1;
 	}
 	if (code >= 200 && code < 300)
 		return 0;
@@ -98,7 +157,11 @@ int store_notify_post(const struct store_notify_conf *cf, const char *body, char
 	char *err = NULL;
 	int rc;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	pthread_once(&notify_curl_once, notify_curl_load);
+	if (nc.error) {
+		*error_r = xstrdup(nc.error);
+		return -1;
+	}
 	rc = notify_once(cf, body, &err);
 	if (rc == 1) {
 		free(err);
