@@ -39,6 +39,7 @@ const struct cfg_param cfg_params[] = {
 	 * here so that this stays the one table. */
 #include "rules/conf_params.def"
 #include "deliver/conf_params.def"
+#include "deliver/lmtpd_params.def"
 #include "authd/conf_params.def"
 #include "milter/conf_params.def"
 #include "policyd/conf_params.def"

@@ -1,0 +1,155 @@
+/*
+ * NAME
+ *	lmtpd_conf - postroom-lmtpd's settings, swapped on SIGHUP
+ * DESCRIPTION
+ *	Reads once what a transaction needs from the configuration. The
+ *	current settings are reference-counted: a reload installs new ones,
+ *	a transaction in flight keeps the ones it started with, the old ones
+ *	are freed with their last user.
+ * NEVER
+ *	lets a session see half-replaced settings.
+ * CONFIGURATION
+ *	limits.message_size_max, limits.attachment_size_max,
+ *	rules.recipient_validation, rules.subaddress_delimiters,
+ *	rules.internal_header_max_age, security.hmac_secret,
+ *	deliver.trusted_authserv_id, deliver.notify_*, milter.sent_recipient,
+ *	lmtpd.timeout, lmtpd.trusted_clients
+ */
+#include "lmtpd.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xalloc.h"
+
+static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lmtpd_settings *settings_current;
+
+/* conf_declared - the parameter table knows name (a build without a
+ * program's section still runs) */
+static int conf_declared(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg_nparams; i++)
+		if (strcmp(cfg_params[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* conf_nonempty - a set, non-empty string or NULL */
+static const char *conf_nonempty(const struct conf *cfg, const char *name)
+{
+	const char *v = conf_declared(name) ? conf_str(cfg, name) : NULL;
+
+	return v && *v ? v : NULL;
+}
+
+struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
+{
+	struct lmtpd_settings *s = xcalloc(1, sizeof(*s));
+	const char *mode = conf_str(cfg, "lmtpd.socket_mode");
+	char *end;
+
+	s->cfg = cfg;
+	s->refs = 1;
+	s->size_max = conf_int(cfg, "limits.message_size_max");
+	s->attachment_max = conf_int(cfg, "limits.attachment_size_max");
+	s->recipient_validation = conf_declared("rules.recipient_validation")
+		? conf_bool(cfg, "rules.recipient_validation") : 1;
+	s->subaddress_delims = conf_declared("rules.subaddress_delimiters")
+		? conf_str(cfg, "rules.subaddress_delimiters") : "+";
+	s->header_max_age = conf_declared("rules.internal_header_max_age")
+		? (long)conf_int(cfg, "rules.internal_header_max_age") : 432000L;
+	s->hmac_secret = conf_nonempty(cfg, "security.hmac_secret");
+	s->authserv_id = conf_nonempty(cfg, "deliver.trusted_authserv_id");
+	s->sent_recipient = conf_nonempty(cfg, "milter.sent_recipient");
+	s->trusted_clients = conf_str(cfg, "lmtpd.trusted_clients");
+	s->timeout = (int)conf_int(cfg, "lmtpd.timeout");
+	s->notify.url = conf_nonempty(cfg, "deliver.notify_url");
+	s->notify.api_key = conf_nonempty(cfg, "deliver.notify_key");
+	s->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
+	s->notify.timeout = (long)conf_int(cfg, "deliver.notify_timeout");
+	if (mode == NULL || strtol(mode, &end, 8) < 0 || *end != '\0' || strtol(mode, NULL, 8) > 07777) {
+		*error_r = xasprintf("lmtpd.socket_mode '%s' is not an octal mode", mode ? mode : "");
+		s->cfg = NULL;
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+struct lmtpd_settings *lmtpd_settings_get(void)
+{
+	struct lmtpd_settings *s;
+
+	pthread_mutex_lock(&settings_lock);
+	s = settings_current;
+	s->refs++;
+	pthread_mutex_unlock(&settings_lock);
+	return s;
+}
+
+void lmtpd_settings_put(struct lmtpd_settings **sp)
+{
+	struct lmtpd_settings *s = *sp;
+	int last;
+
+	if (s == NULL)
+		return;
+	*sp = NULL;
+	pthread_mutex_lock(&settings_lock);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&settings_lock);
+	if (last) {
+		conf_free(&s->cfg);
+		free(s);
+	}
+}
+
+void lmtpd_settings_install(struct lmtpd_settings *s)
+{
+	struct lmtpd_settings *old;
+
+	pthread_mutex_lock(&settings_lock);
+	old = settings_current;
+	settings_current = s;
+	pthread_mutex_unlock(&settings_lock);
+	lmtpd_settings_put(&old);
+}
+
+/* conf_same_addr - two textual IP addresses are the same address */
+static int conf_same_addr(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+
+	if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
+		return memcmp(x, y, 4) == 0;
+	if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
+		return memcmp(x, y, 16) == 0;
+	return strcasecmp(a, b) == 0;
+}
+
+int lmtpd_trusted_addr(const struct lmtpd_settings *s, const char *addr)
+{
+	const char *p = s->trusted_clients ? s->trusted_clients : "";
+	char item[64];
+	size_t n;
+
+	if (strncasecmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
+		addr += 7;	/* an IPv4 client on an IPv6 socket */
+	while (*p) {
+		p += strspn(p, " ,\t");
+		n = strcspn(p, " ,\t");
+		if (n > 0 && n < sizeof(item)) {
+			memcpy(item, p, n);
+			item[n] = '\0';
+			if (conf_same_addr(item, addr))
+				return 1;
+		}
+		p += n;
+	}
+	return 0;
+}
