@@ -7,13 +7,20 @@
 # 1. Throughput: the shared corpus (378 messages) and a synthetic mix of
 #    1,000 messages (2-60 KB, one in five with an attachment, fixed seed),
 #    delivered sequentially, one process per message, by each program:
-#    postroom-deliver into a private PostgreSQL (fsync and synchronous_commit
-#    ON, as in production), dovecot-lda into a Maildir (its default fsync
-#    policy) with its own tiny configuration. Both run as the same
-#    unprivileged user, both loops fork nothing else. Reports messages per
-#    second and the ratio (target: postroom >= 1.0x dovecot-lda).
+#    postroom-deliver in direct mode (it executes postroom-deliver-store,
+#    which stores into a private PostgreSQL: fsync and synchronous_commit
+#    ON, as in production), postroom-deliver in client mode
+#    (deliver.lmtpd_socket: it hands each message to a private
+#    postroom-lmtpd started here, storing into a second database of the
+#    same PostgreSQL), dovecot-lda into a Maildir (its default fsync
+#    policy) with its own tiny configuration. All run as the same
+#    unprivileged user, the loops fork nothing else; the three take turns
+#    over slices of 50 messages, so that the load of a shared machine
+#    hits them alike. Reports messages per second and the ratios
+#    (target: postroom >= 1.0x dovecot-lda).
 # 2. Memory: peak RSS (GNU time %M) of one 45 MiB message carrying a 24 MiB
-#    attachment (target: <= 2 x the message size).
+#    attachment (target: <= 2 x the message size); in client mode the
+#    front end's and postroom-lmtpd's (VmHWM) separately.
 # --quick: the synthetic mix only, 300 messages.
 set -u
 POSTROOM_SRCDIR=${POSTROOM_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -26,15 +33,44 @@ quick=0
 LDA=/usr/lib/dovecot/dovecot-lda
 BENCH_USER=postroom-bench
 DELIVER="$POSTROOM_BUILDDIR/postroom-deliver"
+LMTPD="$POSTROOM_BUILDDIR/postroom-lmtpd"
 [ -x "$DELIVER" ] || { echo "no $DELIVER: build first" >&2; exit 1; }
+[ -x "$LMTPD" ] || echo "no $LMTPD: client mode not measured" >&2
 [ -x "$LDA" ] || { echo "no $LDA: apt-get install dovecot-core" >&2; exit 1; }
 id "$BENCH_USER" >/dev/null 2>&1 ||
 	useradd --system --no-create-home --shell /usr/sbin/nologin "$BENCH_USER" || exit 1
 
-pg_start && pg_fresh_db bench || { echo "PostgreSQL did not start" >&2; exit 1; }
-chmod 711 "$PG_DIR"
-chmod 644 "$POSTROOM_CONF"	# trust authentication: no secret in it
+pg_start && pg_fresh_db bench_client || { echo "PostgreSQL did not start" >&2; exit 1; }
+CLIENT_DB_CONF=$POSTROOM_CONF
 pctl user add rcpt@example.com >/dev/null
+pg_fresh_db bench || { echo "PostgreSQL did not start" >&2; exit 1; }
+chmod 711 "$PG_DIR"
+chmod 644 "$POSTROOM_CONF" "$CLIENT_DB_CONF"	# trust authentication: no secret in them
+pctl user add rcpt@example.com >/dev/null
+
+# client mode: a private postroom-lmtpd on a unix socket, the second
+# database; the client's configuration is the same file
+client_conf=
+if [ -x "$LMTPD" ]; then
+	lmtp_dir="$TAP_TMP/lmtpd"
+	mkdir -p "$lmtp_dir" && chmod 755 "$lmtp_dir"
+	client_conf="$lmtp_dir/postroom.conf"
+	{
+		cat "$CLIENT_DB_CONF"
+		echo "lmtpd = { listen = \"unix:$lmtp_dir/lmtp.sock\"; user = \"$BENCH_USER\"; socket_owner = \"\";"
+		echo "  socket_group = \"\"; socket_mode = \"0666\"; };"
+		echo "deliver = { lmtpd_socket = \"$lmtp_dir/lmtp.sock\"; };"
+	} >"$client_conf"
+	chmod 644 "$client_conf"
+	"$LMTPD" -f -c "$client_conf" 2>"$lmtp_dir/lmtpd.log" &
+	lmtpd_pid=$!
+	at_exit kill "$lmtpd_pid"
+	for _ in $(seq 100); do
+		[ -S "$lmtp_dir/lmtp.sock" ] && grep -q ready "$lmtp_dir/lmtpd.log" && break
+		sleep 0.1
+	done
+	[ -S "$lmtp_dir/lmtp.sock" ] || { cat "$lmtp_dir/lmtpd.log" >&2; client_conf=; }
+fi
 
 # the messages: corpus + synthetic, as files in one directory
 msgs="$TAP_TMP/msgs"
@@ -101,25 +137,43 @@ EOF
 touch "$lda_dir/dovecot.log"
 chown -R "$BENCH_USER" "$lda_dir"
 
-# run_loop NAME CMD... - deliver every message with CMD (stdin = message)
-# as the bench user; prints the seconds taken
+# run_loop NAME LIST CMD... - deliver every message named in LIST with CMD
+# (stdin = message) as the bench user; prints the seconds taken and the
+# number of failures
 run_loop() {
-	local name=$1; shift
+	local name=$1 list=$2; shift 2
 	mkdir -p "$TAP_TMP/$name" && chown "$BENCH_USER" "$TAP_TMP/$name"
 	runuser -u "$BENCH_USER" -- bash -c '
-		msgs=$1 out=$2; shift 2; fails=0
+		list=$1 out=$2; shift 2; fails=0
 		start=$(date +%s.%N)
-		for f in "$msgs"/*; do
+		while read -r f; do
 			"$@" <"$f" >"$out/last" 2>&1 || { fails=$((fails + 1)); echo "${f##*/}: $(head -c 300 "$out/last")" >>"$out/failures"; }
-		done
+		done <"$list"
 		end=$(date +%s.%N)
-		echo "$(echo "$end - $start" | bc) $fails"' _ "$msgs" "$TAP_TMP/$name" "$@"
-	[ -s "$TAP_TMP/$name/failures" ] && head -n 5 "$TAP_TMP/$name/failures" >&2
+		echo "$(echo "$end - $start" | bc) $fails"' _ "$list" "$TAP_TMP/$name" "$@"
 }
 
+# The programs take turns over slices of 50 messages (direct, client,
+# dovecot-lda, then the next slice), so that a change in the load of this
+# shared machine during the run hits all of them alike.
 echo "== $count messages, $bytes bytes; $(nproc) cores; $(uname -r)"
-read -r t_pr f_pr < <(run_loop postroom "$DELIVER" -c "$POSTROOM_CONF" -f sender@example.org -- rcpt@example.com)
-read -r t_lda f_lda < <(run_loop dovecot-lda "$LDA" -c "$lda_dir/dovecot.conf" -f sender@example.org)
+ls "$msgs"/* >"$TAP_TMP/all.list"
+split -l 50 -d -a 3 "$TAP_TMP/all.list" "$TAP_TMP/slice."
+chmod a+r "$TAP_TMP"/slice.*
+t_pr=0 f_pr=0 t_cl=0 f_cl=0 t_lda=0 f_lda=0
+for slice in "$TAP_TMP"/slice.*; do
+	read -r t f < <(run_loop postroom "$slice" "$DELIVER" -c "$POSTROOM_CONF" -f sender@example.org -- rcpt@example.com)
+	t_pr=$(echo "$t_pr + $t" | bc) f_pr=$((f_pr + f))
+	if [ -n "$client_conf" ]; then
+		read -r t f < <(run_loop client "$slice" "$DELIVER" -c "$client_conf" -f sender@example.org -- rcpt@example.com)
+		t_cl=$(echo "$t_cl + $t" | bc) f_cl=$((f_cl + f))
+	fi
+	read -r t f < <(run_loop dovecot-lda "$slice" "$LDA" -c "$lda_dir/dovecot.conf" -f sender@example.org)
+	t_lda=$(echo "$t_lda + $t" | bc) f_lda=$((f_lda + f))
+done
+for name in postroom client dovecot-lda; do
+	[ -s "$TAP_TMP/$name/failures" ] && head -n 5 "$TAP_TMP/$name/failures" >&2
+done
 stored=$(psqlc "SELECT count(*) FROM emails")
 maildir=$(ls "$lda_dir/home/Maildir/new" | wc -l)
 rate_pr=$(echo "scale=1; $count / $t_pr" | bc)
@@ -127,6 +181,13 @@ rate_lda=$(echo "scale=1; $count / $t_lda" | bc)
 echo "postroom-deliver: ${t_pr}s, $rate_pr msg/s, $f_pr failures, $stored emails stored"
 echo "dovecot-lda:      ${t_lda}s, $rate_lda msg/s, $f_lda failures, $maildir files in the Maildir"
 echo "ratio postroom / dovecot-lda: $(echo "scale=2; $rate_pr / $rate_lda" | bc)x"
+if [ -n "$client_conf" ]; then
+	stored_cl=$(POSTROOM_DB=bench_client psqlc "SELECT count(*) FROM emails")
+	rate_cl=$(echo "scale=1; $count / $t_cl" | bc)
+	echo "postroom-deliver client mode (via postroom-lmtpd): ${t_cl}s, $rate_cl msg/s, $f_cl failures, $stored_cl emails stored"
+	echo "ratio postroom client mode / dovecot-lda: $(echo "scale=2; $rate_cl / $rate_lda" | bc)x"
+	echo "ratio postroom client mode / direct mode: $(echo "scale=2; $rate_cl / $rate_pr" | bc)x"
+fi
 
 # one 45 MiB message with a 24 MiB attachment
 big="$TAP_TMP/big.eml"
@@ -159,3 +220,9 @@ stored_big=$(psqlc "SELECT e.size_bytes || ' bytes, attachment ' || a.size_bytes
 echo "big message: $size bytes ($((size + lines)) with CRLF), 24 MiB attachment; stored: ${stored_big:-NOT STORED}"
 echo "peak RSS postroom-deliver: $rss_pr KiB = $(echo "scale=2; $rss_pr * 1024 / $size" | bc) x the message size"
 echo "peak RSS dovecot-lda:      $rss_lda KiB = $(echo "scale=2; $rss_lda * 1024 / $size" | bc) x the message size"
+if [ -n "$client_conf" ]; then
+	rss_cl=$(runuser -u "$BENCH_USER" -- /usr/bin/time -f %M "$DELIVER" -c "$client_conf" -f big@example.org -- rcpt@example.com <"$big" 2>&1 >/dev/null | tail -n 1)
+	hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$lmtpd_pid/status" 2>/dev/null)
+	stored_big_cl=$(POSTROOM_DB=bench_client psqlc "SELECT e.size_bytes || ' bytes' FROM emails e WHERE e.message_id = 'big-45@example.org'")
+	echo "peak RSS postroom-deliver client mode: $rss_cl KiB (front end); postroom-lmtpd VmHWM ${hwm:-?} KiB = $(echo "scale=2; ${hwm:-0} * 1024 / $size" | bc) x the message size; stored: ${stored_big_cl:-NOT STORED}"
+fi

@@ -1,13 +1,17 @@
 /*
  * NAME
- *	postroom-deliver - store one message from the MTA in PostgreSQL
+ *	postroom-deliver-store - store one message from the MTA in PostgreSQL
  * SYNOPSIS
- *	postroom-deliver [-c FILE] -f SENDER [-a SASL_USER] [-C CLIENT_ADDR]
+ *	postroom-deliver-store [-c FILE] -f SENDER [-a SASL_USER] [-C CLIENT_ADDR]
  *		[-q QUEUE_ID] [--sent] [-v] -- RECIPIENT...
  * DESCRIPTION
- *	The delivery agent for Postfix pipe(8) and mailbox_command and for
- *	Exim's pipe transport (envelope from the environment when not given
- *	as arguments). The message is spooled to a memory file, checked
+ *	The storing half of the delivery agent for Postfix pipe(8) and
+ *	mailbox_command and for Exim's pipe transport (envelope from the
+ *	environment when not given as arguments): postroom-deliver (the
+ *	small front end, deliver/front.c) executes it when
+ *	deliver.lmtpd_socket is unset, with the same arguments, the same
+ *	environment and, when installed setgid, still holding the group.
+ *	The message is spooled to a memory file, checked
  *	against limits.message_size_max (CRLF size), parsed (lib/mime_parse)
  *	and stored in one transaction (lib/store_mail), then announced over
  *	HTTP (lib/store_notify). Exit statuses and the enhanced status code
@@ -27,31 +31,22 @@
  *	dies by a signal; writes anything before the status code on stdout;
  *	keeps the setgid group while it handles the message.
  */
-#include <errno.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "address.h"
 #include "conf.h"
 #include "db.h"
+#include "front.h"
 #include "log.h"
 #include "mime_parse.h"
 #include "store_mail.h"
 #include "store_notify.h"
 #include "store_spool.h"
 #include "xalloc.h"
-
-#define PROG "postroom-deliver"
-
-extern char **environ;
 
 /* What lives until exit, reachable from here (so that no leak checker
  * mistakes an exit() for a leak). */
@@ -60,16 +55,6 @@ static struct mime_msg *deliver_msg;
 static struct store_result deliver_res;
 static struct store_spool deliver_spool = { -1, 0, 0, 0, { 0 } };
 static char *deliver_err;	/* the last error text */
-static char *deliver_rcpt_storage;
-
-/* __lsan_is_turned_off - the LeakSanitizer hook (sanitizer builds only):
- * a setgid process is not dumpable, and LeakSanitizer, which must attach
- * to it to look for leaks, would turn every exit into a fatal error. */
-int __lsan_is_turned_off(void) __attribute__((used, visibility("default")));
-int __lsan_is_turned_off(void)
-{
-	return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0;
-}
 
 /* deliver_cleanup - at exit: release what the delivery held */
 static void deliver_cleanup(void)
@@ -79,20 +64,8 @@ static void deliver_cleanup(void)
 	store_result_free(&deliver_res);
 	store_spool_close(&deliver_spool);
 	xfree(&deliver_err);
-	xfree(&deliver_rcpt_storage);
+	deliver_args_cleanup();
 }
-
-struct deliver_args {
-	const char *conf_path;
-	const char *sender;	/* NULL: not given */
-	const char *sasl_user;
-	const char *client;
-	const char *queue_id;
-	int sent;
-	int verbose;
-	const char **rcpts;
-	size_t nrcpts;
-};
 
 /* What the configuration says, read once. */
 struct deliver_conf {
@@ -108,36 +81,6 @@ struct deliver_conf {
 	int timeout;
 };
 
-/* deliver_exit - the status line first (pipe(8) reads the enhanced code
- * from the start of the output), then the exit status */
-static void __attribute__((noreturn, format(printf, 2, 3)))
-deliver_exit(int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-	exit(status);
-}
-
-/* deliver_operator_error - a mistake in master.cf, the transport or the
- * configuration: defer the mail (never bounce it) and say so loudly */
-static void __attribute__((noreturn, format(printf, 1, 2)))
-deliver_operator_error(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	log_error("MAIL DEFERRED BY A CONFIGURATION ERROR: %s", msg);
-	deliver_exit(EX_TEMPFAIL, "4.3.5 %s: configuration error, mail deferred (see the mail log)", PROG);
-}
-
 static void deliver_on_alarm(int sig)
 {
 	static const char msg[] = "4.3.0 " PROG ": delivery timed out, try again later\n";
@@ -147,163 +90,6 @@ static void deliver_on_alarm(int sig)
 	w = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
 	(void)w;
 	_exit(EX_TEMPFAIL);
-}
-
-/* deliver_is_option - one of our own option words (never a value) */
-static int deliver_is_option(const char *v)
-{
-	static const char *const opts[] = { "-c", "-f", "-a", "-C", "-q", "-v", "--sent", "--", NULL };
-	size_t i;
-
-	for (i = 0; opts[i]; i++)
-		if (strcmp(v, opts[i]) == 0)
-			return 1;
-	return 0;
-}
-
-/* deliver_parse_args - the pipe(8) command line; 0 or -1 with *error_r */
-static int deliver_parse_args(int argc, char **argv, struct deliver_args *a, const char **error_r)
-{
-	static const struct option longopts[] = {
-		{ "sent", no_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
-
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+c:f:a:C:q:vh", longopts, NULL)) != -1) {
-		if ((c == 'f' || c == 'a' || c == 'C' || c == 'q') && deliver_is_option(optarg) &&
-		    optarg == argv[optind - 1]) {
-			optind--;	/* an MTA left out an empty value: "-f -a ..." */
-			optarg = (char *)"";
-		}
-		switch (c) {
-		case 'c': a->conf_path = optarg; break;
-		case 'f': a->sender = optarg; break;
-		case 'a': a->sasl_user = optarg; break;
-		case 'C': a->client = optarg; break;
-		case 'q': a->queue_id = optarg; break;
-		case 'S': a->sent = 1; break;
-		case 'v': a->verbose = 1; break;
-		case 'h':
-			printf("usage: %s [-c FILE] -f SENDER [-a SASL_USER] [-C CLIENT_ADDR] [-q QUEUE_ID]"
-			       " [--sent] [-v] -- RECIPIENT...\n", PROG);
-			exit(0);
-		default:
-			*error_r = "unknown option or missing option argument";
-			return -1;
-		}
-	}
-	a->rcpts = (const char **)argv + optind;
-	a->nrcpts = (size_t)(argc - optind);
-	return 0;
-}
-
-/* deliver_env - a non-empty environment variable or NULL */
-static const char *deliver_env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? v : NULL;
-}
-
-/* deliver_env_fallback - what Exim's pipe transport and Postfix's
- * local(8) pass in the environment */
-static void deliver_env_fallback(struct deliver_args *a)
-{
-	static const char *one[1];
-	const char *v;
-
-	if (a->sender == NULL)
-		a->sender = getenv("SENDER");	/* may be empty: the null sender */
-	if (a->sasl_user == NULL)
-		a->sasl_user = deliver_env("SASL_USERNAME");
-	if (a->client == NULL)
-		a->client = deliver_env("CLIENT_ADDRESS");
-	if (a->queue_id == NULL)
-		a->queue_id = deliver_env("QUEUE_ID") ? deliver_env("QUEUE_ID") : deliver_env("MESSAGE_ID");
-	if (!a->sent && (v = deliver_env("POSTROOM_SENT")) && strcmp(v, "1") == 0)
-		a->sent = 1;
-	if (a->nrcpts > 0)
-		return;
-	if ((v = deliver_env("RECIPIENT")) != NULL) {
-		one[0] = v;
-	} else if (deliver_env("LOCAL_PART") && deliver_env("DOMAIN")) {
-		deliver_rcpt_storage = xasprintf("%s@%s", getenv("LOCAL_PART"), getenv("DOMAIN"));
-		one[0] = deliver_rcpt_storage;
-	} else {
-		return;
-	}
-	a->rcpts = one;
-	a->nrcpts = 1;
-}
-
-/* deliver_check_args - complete and usable; else an operator error */
-static void deliver_check_args(struct deliver_args *a)
-{
-	struct mailbox mb;
-	const char *err;
-	size_t i;
-
-	if (a->sender == NULL)
-		deliver_operator_error("no sender: give -f SENDER (pipe(8): -f ${sender}) or set SENDER");
-	if (strcmp(a->sender, "MAILER-DAEMON") == 0)
-		a->sender = "";
-	if (a->nrcpts == 0)
-		deliver_operator_error("no recipient: give -- ${recipient} or set RECIPIENT");
-	for (i = 0; i < a->nrcpts; i++) {
-		if (addr_parse(a->rcpts[i], strlen(a->rcpts[i]), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &err) < 0)
-			deliver_operator_error("recipient argument '%.200s' is not an address: %s",
-					       a->rcpts[i], err);
-		addr_free(&mb);
-	}
-	if (a->sasl_user && *a->sasl_user == '\0')
-		a->sasl_user = NULL;
-}
-
-/* deliver_is_setgid - running with a group (or user) we were not given */
-static int deliver_is_setgid(void)
-{
-	return getegid() != getgid() || geteuid() != getuid();
-}
-
-/* deliver_check_conf_owner - with the setgid group, -c may only name a
- * file that root owns, our group may read and nobody else may change */
-static void deliver_check_conf_owner(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		deliver_operator_error("configuration %s: %s", path, strerror(errno));
-	if (st.st_uid != 0 || st.st_gid != getegid() || (st.st_mode & 022) != 0)
-		deliver_operator_error("refusing configuration %s while setgid: it must be owned by"
-				       " root and the program's group and writable by root alone", path);
-}
-
-/* deliver_drop_group - give up the setgid group (and anything else we
- * were not given) for good, and every PG* variable the caller set */
-static void deliver_drop_group(void)
-{
-	gid_t rg = getgid(), g1, g2, g3;
-	uid_t ru = getuid(), u1, u2, u3;
-	char **e;
-
-	if (setresgid(rg, rg, rg) < 0 || setresuid(ru, ru, ru) < 0 ||
-	    getresgid(&g1, &g2, &g3) < 0 || getresuid(&u1, &u2, &u3) < 0 ||
-	    g1 != rg || g2 != rg || g3 != rg || u1 != ru || u2 != ru || u3 != ru)
-		deliver_operator_error("cannot drop the setgid group: %s", strerror(errno));
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	/* the caller must not steer libpq (PGHOST, PGSSLKEY, ...) to learn the password */
-	for (e = environ; *e;) {
-		if (strncmp(*e, "PG", 2) == 0) {
-			char *name = xstrndup(*e, strcspn(*e, "="));
-
-			unsetenv(name);
-			free(name);
-		} else {
-			e++;
-		}
-	}
 }
 
 /* deliver_param_declared - the parameter table knows name */
