@@ -43,6 +43,7 @@
 
 struct milter_conn {
 	char client[64];
+	int client_known;    /* client[] holds the address, not "unknown" */
 	unsigned long proto; /* negotiated protocol flags */
 	int can_edit;        /* may add/change headers */
 	/* the message */
@@ -203,9 +204,13 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 {
 	struct milter_conn *c = milter_conn(ctx);
 	const unsigned long edit = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT;
-	const unsigned long proto = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
-	                            SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN | SMFIP_NR_HDR |
-	                            SMFIP_NR_BODY;
+	/* every step the rules do not need is skipped, and no reply is sent
+	 * where it would always be "continue"; the connect step too: its
+	 * macros still arrive (Postfix sends them either way) and are read
+	 * at MAIL FROM */
+	const unsigned long proto = SMFIP_HDR_LEADSPC | SMFIP_NOCONNECT | SMFIP_NOHELO |
+	                            SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN |
+	                            SMFIP_NR_HDR | SMFIP_NR_BODY;
 
 	*pf0 = f0 & (edit | SMFIF_SETSYMLIST);
 	*pf1 = f1 & proto;
@@ -217,21 +222,35 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 		         "be removed");
 	if (f0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name} {daemon_port} {client_addr}");
-		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {auth_type}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
 		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
 		smfi_setsymlist(ctx, SMFIM_EOM, "i");
 	}
 	return SMFIS_CONTINUE;
 }
 
+/* milter_client - the client address from {client_addr}, once per
+ * connection; 0 when the MTA has not sent it */
+static int milter_client(SMFICTX *ctx, struct milter_conn *c)
+{
+	const char *addr;
+
+	if (!c->client_known && (addr = milter_sym(ctx, "{client_addr}")) != NULL) {
+		snprintf(c->client, sizeof(c->client), "%s", addr);
+		c->client_known = 1;
+	}
+	return c->client_known;
+}
+
+/* cb_connect - only with an MTA that cannot skip the connect step: the
+ * address from the socket when {client_addr} is not sent */
 static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 {
 	struct milter_conn *c = milter_conn(ctx);
-	const char *addr = milter_sym(ctx, "{client_addr}");
 
-	if (addr)
-		snprintf(c->client, sizeof(c->client), "%s", addr);
-	else if (sa && sa->sa_family == AF_INET)
+	if (milter_client(ctx, c))
+		return milter_noreply(c, SMFIP_NR_CONN);
+	if (sa && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->client,
 		          sizeof(c->client));
 	else if (sa && sa->sa_family == AF_INET6)
@@ -239,6 +258,7 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		          sizeof(c->client));
 	else if (hostname)
 		snprintf(c->client, sizeof(c->client), "%s", hostname);
+	c->client_known = 1;
 	return milter_noreply(c, SMFIP_NR_CONN);
 }
 
@@ -282,6 +302,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	int smtputf8;
 
 	milter_msg_reset(c);
+	(void)milter_client(ctx, c);
 	if ((auth = milter_sym(ctx, "{auth_authen}")) != NULL)
 		c->auth = xstrdup(auth);
 	milter_refresh_qid(ctx, c);
