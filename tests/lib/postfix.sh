@@ -14,6 +14,11 @@
 #     PF_MASTER_EXTRA  array/string of master.cf lines, appended
 #     PF_SMTPD_OPTS_MX / _SUB / _SUBS  array/string of "name=value" items,
 #                      added as "-o name=value" to that smtpd service
+#     PF_MASTER_SERVICES  array/string of master.cf lines that REPLACE the
+#                      three smtpd services above (PF_SMTPD_OPTS_* then
+#                      unused); @PF_PORT_MX@, @PF_PORT_SUB@ and @PF_PORT_SUBS@
+#                      in them become the ports picked (tests/lib/pipeline.sh
+#                      passes the services of contrib/postfix/master.cf.postroom)
 #     PF_DOMAIN        test domain (default postroom.test), relayed to the
 #                      discard transport, as is everything else
 # pf_stop          stop it and kill any process of this instance left over
@@ -62,6 +67,28 @@ _pf_fail() {
 	echo "# pf_start: $*" >&2
 	[ -f "${PF_LOG:-}" ] && tail -n 30 "$PF_LOG" | sed 's/^/#   log: /' >&2
 	return 1
+}
+
+# _pf_services: the smtpd services of master.cf (PF_MASTER_SERVICES or the
+# three defaults)
+_pf_services() {
+	if declare -p PF_MASTER_SERVICES >/dev/null 2>&1; then
+		_pf_lines PF_MASTER_SERVICES | sed -e "s/@PF_PORT_MX@/$PF_PORT_MX/g" \
+			-e "s/@PF_PORT_SUB@/$PF_PORT_SUB/g" -e "s/@PF_PORT_SUBS@/$PF_PORT_SUBS/g"
+		return 0
+	fi
+	cat <<-EOF
+	127.0.0.1:$PF_PORT_MX inet n - n - - smtpd
+	$(_pf_opts PF_SMTPD_OPTS_MX)
+	127.0.0.1:$PF_PORT_SUB inet n - n - - smtpd
+	  -o syslog_name=postfix/submission
+	  -o smtpd_tls_security_level=encrypt
+	$(_pf_opts PF_SMTPD_OPTS_SUB)
+	127.0.0.1:$PF_PORT_SUBS inet n - n - - smtpd
+	  -o syslog_name=postfix/submissions
+	  -o smtpd_tls_wrappermode=yes
+	$(_pf_opts PF_SMTPD_OPTS_SUBS)
+	EOF
 }
 
 pf_start() {
@@ -130,16 +157,7 @@ pf_start() {
 
 	cat >"$PF_CONF/master.cf" <<-EOF
 	# service type  private unpriv  chroot  wakeup  maxproc command + args
-	127.0.0.1:$PF_PORT_MX inet n - n - - smtpd
-	$(_pf_opts PF_SMTPD_OPTS_MX)
-	127.0.0.1:$PF_PORT_SUB inet n - n - - smtpd
-	  -o syslog_name=postfix/submission
-	  -o smtpd_tls_security_level=encrypt
-	$(_pf_opts PF_SMTPD_OPTS_SUB)
-	127.0.0.1:$PF_PORT_SUBS inet n - n - - smtpd
-	  -o syslog_name=postfix/submissions
-	  -o smtpd_tls_wrappermode=yes
-	$(_pf_opts PF_SMTPD_OPTS_SUBS)
+	$(_pf_services)
 	pickup    unix  n       -       n       60      1       pickup
 	cleanup   unix  n       -       n       -       0       cleanup
 	qmgr      unix  n       -       n       300     1       qmgr
