@@ -27,6 +27,14 @@
 #                     with at_exit (or call exim_daemon_stop). Its stderr
 #                     goes to daemon.stderr beside CONF.
 #
+# exim_daemon_listen CONF PORT [ARGS...]  run `exim -bdf ARGS` (background
+#                     job) on the ports and addresses CONF itself sets
+#                     (daemon_smtp_ports, local_interfaces: no -oX), e.g.
+#                     ARGS -odq to leave deliveries to queue runs started as
+#                     root (exim -C CONF -qff); waits until 127.0.0.1:PORT
+#                     listens; exports EXIM_PID; stopped with at_exit (or
+#                     exim_daemon_stop).
+#
 # It must never install exim4 packages, touch /etc/exim4 or a system MTA,
 # or talk to anything but 127.0.0.1.
 #
@@ -180,6 +188,22 @@ exim_daemon() {
 	at_exit exim_daemon_stop
 	wait_port "$EXIM_PORT" "$EXIM_PID" && return 0
 	echo "# exim_daemon: port $EXIM_PORT not listening" >&2
+	return 1
+}
+
+exim_daemon_listen() {
+	local conf=$1 port=$2
+	shift 2
+	declare -F wait_port >/dev/null ||
+		. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+	export EXIM_PID
+	"$EXIM_BIN" -C "$conf" -bdf -oP /dev/null "$@" </dev/null \
+		2>>"$(dirname "$conf")/daemon.stderr" &
+	EXIM_PID=$!
+	at_exit exim_daemon_stop
+	wait_port "$port" "$EXIM_PID" && return 0
+	echo "# exim_daemon_listen: port $port not listening" >&2
+	sed 's/^/#   /' "$(dirname "$conf")/daemon.stderr" >&2
 	return 1
 }
 
