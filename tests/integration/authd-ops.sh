@@ -187,9 +187,19 @@ like "$(grep 'LISTEN postroom_keys' "$AUTHD_LOG" | tail -n 1)" 'cache entries fl
 	"cache flushed on reconnect (notifications may have been missed)"
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://$AUTHD_METRICS/healthz")" 200 "/healthz 200 again"
 
-# SIGTERM drains: verifications under way are answered before exit
-"$AUTHD_PYTHON" - "$AUTHD_SOCKET" "$AUTHD_PID" >"$TAP_TMP/drain.out" 2>&1 <<'PY'
-import base64, os, signal, socket, sys, time
+# SIGTERM drains: verifications under way are answered before exit. The
+# signal is sent once authd has read all four requests (its attempts
+# counter says so): a request still in the socket buffer is not under way,
+# and on a loaded machine 50 ms was not always enough to read the fourth.
+"$AUTHD_PYTHON" - "$AUTHD_SOCKET" "$AUTHD_PID" "$AUTHD_METRICS" \
+	"$(authd_metric postroom_authd_auth_attempts_total)" >"$TAP_TMP/drain.out" 2>&1 <<'PY'
+import base64, os, signal, socket, sys, time, urllib.request
+def attempts():
+    body = urllib.request.urlopen('http://%s/metrics' % sys.argv[3], timeout=5).read().decode()
+    for line in body.splitlines():
+        if line.startswith('postroom_authd_auth_attempts_total '):
+            return float(line.split()[1])
+    return 0.0
 conns = []
 for i in range(4):
     s = socket.socket(socket.AF_UNIX); s.settimeout(20); s.connect(sys.argv[1])
@@ -199,7 +209,9 @@ for i in range(4):
     resp = base64.b64encode(b'\0slow@example.test\0' + k.encode())
     s.sendall(b'VERSION\t1\t0\nCPID\t1\nAUTH\t1\tPLAIN\trip=10.6.0.%d\tresp=%s\n' % (i, resp))
     conns.append((s, f))
-time.sleep(0.05)
+deadline = time.monotonic() + 10
+while attempts() < float(sys.argv[4]) + 4 and time.monotonic() < deadline:
+    time.sleep(0.01)
 os.kill(int(sys.argv[2]), signal.SIGTERM)
 print('answered', sum(f.readline().startswith(b'FAIL\t1\treason=Invalid') for s, f in conns))
 PY
