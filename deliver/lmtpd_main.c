@@ -260,9 +260,9 @@ int main(int argc, char **argv)
 	cfg = daemon_load_conf(&args, EX_CONFIG);
 	if ((set = lmtpd_settings_load(cfg, &err)) == NULL)
 		log_fatal(EX_CONFIG, "configuration error: %s", err);
+	lmtpd_settings_install(set);	/* reachable from here on, -t included */
 	if (args.check_only)
 		daemon_check_exit(LMTPD_PROG, cfg);
-	lmtpd_settings_install(set);
 	nl = main_listen(cfg, l);
 	if (!args.foreground && daemon(0, 0) < 0)
 		log_fatal(EX_OSERR, "cannot go to the background: %s", strerror(errno));
