@@ -112,15 +112,8 @@ bl_lmtpd_start() {
 }
 
 bl_stop() {
-	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	declare -F stop_pid >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
+	stop_pid "$1" TERM 100
 }
 
 bl_maildir_count() {

@@ -68,16 +68,8 @@ lmtpd_start() {
 }
 
 lmtpd_stop() {
-	local pid=${1:-${LMTPD_PID:-}} i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	declare -F stop_pid >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
+	stop_pid "${1:-${LMTPD_PID:-}}"
 }
 
 lmtpd_metric() {

@@ -87,16 +87,8 @@ authd_start() {
 }
 
 authd_stop() {
-	local pid=${1:-${AUTHD_PID:-}} i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	declare -F stop_pid >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
+	stop_pid "${1:-${AUTHD_PID:-}}"
 }
 
 authd_metric() {

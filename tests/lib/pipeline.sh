@@ -242,14 +242,8 @@ pipeline_daemon_kill() {
 	word=postroom-$name
 	[ "$name" = httprec ] && word=httprec.py
 	_pl_pid_is "$pid" "$word" || return 0
-	kill -"$sig" "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
+	declare -F stop_pid >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
+	stop_pid "$pid" "$sig" 50
 }
 
 pipeline_pg_stop() { pg_server_stop; }

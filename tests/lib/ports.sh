@@ -1,4 +1,5 @@
-# ports.sh - free_port: print a TCP port that is free on 127.0.0.1.
+# ports.sh - free_port: print a TCP port that is free on 127.0.0.1;
+# wait_port: wait for a daemon's port; stop_pid: stop a daemon for good.
 # Source after tap.sh. Ports are picked at random below the kernel's
 # ephemeral range (so outgoing connections do not steal them before the
 # test binds them) and each is handed out at most once per script: the
@@ -47,4 +48,20 @@ wait_port() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# stop_pid PID [SIGNAL] [TENTHS] - send SIGNAL (default TERM) to PID, wait
+# up to TENTHS tenths of a second (default 150) for it to exit, then
+# SIGKILL it and reap it. Always 0 (a process already gone is stopped).
+stop_pid() {
+	local pid=$1 sig=${2:-TERM} tenths=${3:-150} i
+	[ -n "$pid" ] || return 0
+	kill -"$sig" "$pid" 2>/dev/null || return 0
+	for i in $(seq "$tenths"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
 }
