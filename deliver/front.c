@@ -37,19 +37,6 @@
 
 static struct conf *front_cfg;
 
-/* front_on_alarm - the whole call took longer than deliver.timeout (the
- * MTA stopped writing the message): defer */
-static void front_on_alarm(int sig)
-{
-	static const char msg[] = "4.3.0 " PROG ": delivery timed out, try again later\n";
-	ssize_t w;
-
-	(void)sig;
-	w = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)w;
-	_exit(EX_TEMPFAIL);
-}
-
 /* front_cleanup - at exit: release the configuration */
 static void front_cleanup(void)
 {
@@ -103,7 +90,7 @@ int main(int argc, char **argv)
 	s.timeout = (int)conf_int(front_cfg, "deliver.timeout");
 	s.a = &a;
 	deliver_check_args(&a);
-	signal(SIGALRM, front_on_alarm);
+	signal(SIGALRM, deliver_on_alarm);
 	alarm((unsigned)s.timeout + 2);	/* the socket's own deadline comes first */
 	client_connect(&s);	/* with the group: the socket may need it */
 	if (deliver_is_setgid())

@@ -55,4 +55,9 @@ void deliver_check_conf_owner(const char *path);
  * environment variable; an operator error when that fails */
 void deliver_drop_group(void);
 
+/* deliver_on_alarm - SIGALRM handler: the whole call took longer than
+ * deliver.timeout (the MTA stopped writing the message): print 4.3.0 and
+ * exit 75 (async-signal-safe) */
+void deliver_on_alarm(int sig);
+
 #endif

@@ -81,17 +81,6 @@ struct deliver_conf {
 	int timeout;
 };
 
-static void deliver_on_alarm(int sig)
-{
-	static const char msg[] = "4.3.0 " PROG ": delivery timed out, try again later\n";
-	ssize_t w;
-
-	(void)sig;
-	w = write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	(void)w;
-	_exit(EX_TEMPFAIL);
-}
-
 /* deliver_param_declared - the parameter table knows name */
 static int deliver_param_declared(const char *name)
 {
