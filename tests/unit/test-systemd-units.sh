@@ -137,18 +137,18 @@ done
 
 # tmpfiles.d syntax: systemd-tmpfiles parses it (into a scratch root)
 if command -v systemd-tmpfiles >/dev/null; then
-	mkdir -p "$TAP_TMP/root/etc"
-	getent passwd root postfix >"$TAP_TMP/root/etc/passwd"
-	echo "postroom:x:999:999::/:/usr/sbin/nologin" >>"$TAP_TMP/root/etc/passwd"
-	getent group root postfix >"$TAP_TMP/root/etc/group"
-	echo "postroom:x:999:" >>"$TAP_TMP/root/etc/group"
-	if systemd-tmpfiles --create --root="$TAP_TMP/root" "$TMPFILES" >"$TAP_TMP/tmpf.out" 2>&1; then
+	mkdir -p "$TAP_TMP/sysroot/etc"
+	getent passwd root postfix >"$TAP_TMP/sysroot/etc/passwd"
+	echo "postroom:x:999:999::/:/usr/sbin/nologin" >>"$TAP_TMP/sysroot/etc/passwd"
+	getent group root postfix >"$TAP_TMP/sysroot/etc/group"
+	echo "postroom:x:999:" >>"$TAP_TMP/sysroot/etc/group"
+	if systemd-tmpfiles --create --root="$TAP_TMP/sysroot" "$TMPFILES" >"$TAP_TMP/tmpf.out" 2>&1; then
 		pass "systemd-tmpfiles --create accepts contrib/systemd/postroom.conf"
 	else
 		fail "systemd-tmpfiles --create accepts contrib/systemd/postroom.conf" "$(cat "$TAP_TMP/tmpf.out")"
 	fi
 	pfgid=$(getent group postfix | cut -d: -f3)
-	is "$(stat -c '%a %u %g' "$TAP_TMP/root/var/spool/postfix/postroom" 2>&1)" "750 999 $pfgid" \
+	is "$(stat -c '%a %u %g' "$TAP_TMP/sysroot/var/spool/postfix/postroom" 2>&1)" "750 999 $pfgid" \
 		"tmpfiles: /var/spool/postfix/postroom is 0750 postroom:postfix"
 else
 	pass "tmpfiles.d # SKIP systemd-tmpfiles not installed"
