@@ -157,19 +157,8 @@ static int authd_health(void *arg, const char **reason_r)
 
 static int authd_signals(void)
 {
-	sigset_t set;
-	int fd;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
 	/* blocked before any thread starts, so every thread inherits it */
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-	    (fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
-		log_fatal(EX_OSERR, "signalfd: %s", strerror(errno));
-	return fd;
+	return daemon_signalfd();
 }
 
 /* authd_reload - SIGHUP: new run-time settings, empty cache */

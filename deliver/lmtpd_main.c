@@ -130,18 +130,7 @@ static size_t main_listen(const struct conf *cfg, struct main_listener *l)
  * before any thread starts so that every thread inherits the mask */
 static int main_signals(void)
 {
-	sigset_t set;
-	int fd;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
-	    (fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
-		log_fatal(EX_OSERR, "signalfd: %s", strerror(errno));
-	return fd;
+	return daemon_signalfd();
 }
 
 /* main_reload - SIGHUP: new settings for new transactions */

@@ -13,14 +13,18 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -223,4 +227,20 @@ int daemon_drop_privileges(const char *user, const char *group, int allow_root, 
 		return -1;
 	}
 	return 0;
+}
+
+int daemon_signalfd(void)
+{
+	sigset_t set;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+	    (fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		log_fatal(EX_OSERR, "signalfd: %s", strerror(errno));
+	return fd;
 }

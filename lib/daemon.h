@@ -39,4 +39,10 @@ int daemon_listen(const char *spec, int mode, const char *owner, const char *gro
  * as root unless allow_root). 0 ok, -1 with *error_r. */
 int daemon_drop_privileges(const char *user, const char *group, int allow_root, char **error_r);
 
+/* daemon_signalfd - ignore SIGPIPE; block SIGHUP, SIGTERM and SIGINT in
+ * the calling thread (call it before any thread starts, so every thread
+ * inherits the mask) and return a non-blocking signalfd that reads them.
+ * Fatal (EX_OSERR) on failure. */
+int daemon_signalfd(void);
+
 #endif
