@@ -27,18 +27,6 @@
 static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lmtpd_settings *settings_current;
 
-/* conf_declared - the parameter table knows name (a build without a
- * program's section still runs) */
-static int conf_declared(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg_nparams; i++)
-		if (strcmp(cfg_params[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
 /* conf_nonempty - a set, non-empty string or NULL */
 static const char *conf_nonempty(const struct conf *cfg, const char *name)
 {

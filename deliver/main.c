@@ -81,17 +81,6 @@ struct deliver_conf {
 	int timeout;
 };
 
-/* deliver_param_declared - the parameter table knows name */
-static int deliver_param_declared(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < cfg_nparams; i++)
-		if (strcmp(cfg_params[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
 /* deliver_read_conf - load and check the configuration, or defer */
 static struct conf *deliver_read_conf(const struct deliver_args *a, struct deliver_conf *dc)
 {
@@ -111,11 +100,11 @@ static struct conf *deliver_read_conf(const struct deliver_args *a, struct deliv
 	dc->attachment_max = conf_int(cfg, "limits.attachment_size_max");
 	dc->hmac_secret = conf_str(cfg, "security.hmac_secret");
 	dc->authserv_id = conf_str(cfg, "deliver.trusted_authserv_id");
-	dc->recipient_validation = deliver_param_declared("rules.recipient_validation")
+	dc->recipient_validation = conf_declared("rules.recipient_validation")
 		? conf_bool(cfg, "rules.recipient_validation") : 1;
-	dc->subaddress_delims = deliver_param_declared("rules.subaddress_delimiters")
+	dc->subaddress_delims = conf_declared("rules.subaddress_delimiters")
 		? conf_str(cfg, "rules.subaddress_delimiters") : "+";
-	dc->header_max_age = deliver_param_declared("rules.internal_header_max_age")
+	dc->header_max_age = conf_declared("rules.internal_header_max_age")
 		? (long)conf_int(cfg, "rules.internal_header_max_age") : 432000L;
 	dc->notify.url = conf_str(cfg, "deliver.notify_url");
 	dc->notify.api_key = conf_str(cfg, "deliver.notify_key");

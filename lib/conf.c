@@ -55,6 +55,11 @@ static int cfg_index(const char *name)
 	return -1;
 }
 
+int conf_declared(const char *name)
+{
+	return cfg_index(name) >= 0;
+}
+
 static int cfg_index_checked(const char *name)
 {
 	int i = cfg_index(name);

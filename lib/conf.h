@@ -46,5 +46,8 @@ int conf_is_set(const struct conf *cfg, const char *name);
 int conf_set(struct conf *cfg, const char *name, const char *value, char **error_r);
 
 const char *cfg_type_name(enum cfg_type t);
+/* conf_declared - the parameter table has name (a build may leave out a
+ * program's section) */
+int conf_declared(const char *name);
 
 #endif
