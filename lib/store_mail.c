@@ -410,9 +410,13 @@ static int store_insert_email(struct store_ctx *c)
 	p[13] = (const char *)c->sp->id;
 	lens[13] = SHA256_LEN;
 	fmts[13] = 1;
-	res = db_exec_prepared(c->db, "INSERT INTO emails (message_id, from_address, from_display_name,"
+	/* a new email starts as its own thread (thread_id = id): threading
+	 * then rewrites the row only when it joins another thread */
+	res = db_exec_prepared(c->db, "WITH g AS (SELECT gen_random_uuid() AS id)"
+		" INSERT INTO emails (id, thread_id, message_id, from_address, from_display_name,"
 		" subject, text_body, html_body, size_bytes, in_reply_to, reference_ids, sent_by_user_id,"
-		" spam, spam_reason, parse_problem, content_sha256) VALUES ($1, $2, $3, $4, $5, $6,"
+		" spam, spam_reason, parse_problem, content_sha256) VALUES ((SELECT id FROM g),"
+		" (SELECT id FROM g), $1, $2, $3, $4, $5, $6,"
 		" $7::bigint, $8, $9::text[], $10::uuid, $11::boolean, $12, $13, $14)"
 		" RETURNING id, " STORE_TS("received_at"), 14, p, lens, fmts, &cls, &err);
 	free(refs);

@@ -22,6 +22,17 @@ tables=$("$PG_BINDIR/psql" -qXAt -d m1 -c "SELECT string_agg(tablename, ',' ORDE
 is "$tables" "api_keys,blobs,domains,email_attachments,email_raw,email_recipients,emails,quota_limits,quota_usage,schema_migrations,user_addresses,users" \
 	"all tables exist (001 core, 005 quotas)"
 
+# 007: stored messages are compressed with lz4 when the server has it
+if "$PG_BINDIR/psql" -qXAt -d m1 -c "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'" | grep -q lz4; then
+	is "$("$PG_BINDIR/psql" -qXAt -d m1 -c "SELECT attrelid::regclass::text || '.' || attname || '=' || attcompression::text
+		FROM pg_attribute WHERE attrelid IN ('email_raw'::regclass, 'emails'::regclass, 'blobs'::regclass)
+		AND attname IN ('content', 'text_body', 'html_body')" | LC_ALL=C sort | paste -sd,)" \
+		"blobs.content=l,email_raw.content=l,emails.html_body=l,emails.text_body=l" \
+		"the raw message, the bodies and attachments are compressed with lz4"
+else
+	diag "this PostgreSQL has no lz4: the compression check is skipped"
+fi
+
 # two migrators at once on an empty database: the advisory lock serialises them
 sed 's/dbname=m1/dbname=m2/' "$TAP_TMP/m1.conf" >"$TAP_TMP/m2.conf"
 "$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/m2.conf" --json db migrate >"$TAP_TMP/a" 2>&1 &

@@ -115,4 +115,20 @@ is "$bad" "0" "parent, child and grandchild delivered at once always end in one 
 is "$(psqlc "SELECT count(*) FROM emails WHERE message_id LIKE 's%-_@x'")" "30" "all 30 stored"
 is "$(psqlc "SELECT count(*) FROM emails e WHERE thread_id IS NULL OR NOT EXISTS (SELECT 1 FROM emails r WHERE r.id = e.thread_id)")" \
 	"0" "every thread id names a stored email"
+
+# a row written with thread_id NULL (a postroom-deliver older than
+# migration 008) is still threaded: on its own, and as a reply
+ins_null() {
+	psqlc "INSERT INTO emails (message_id, in_reply_to, reference_ids, from_address, size_bytes, content_sha256)
+	       VALUES ('$1', NULLIF('$2', ''), CASE WHEN '$2' = '' THEN '{}' ELSE ARRAY['$2'] END,
+	               'carol@example.com', 1, sha256('$1'::bytea)) RETURNING id" | head -n 1
+}
+N1=$(ins_null n1@x '')
+psqlc "SELECT postroom_thread_email('$N1')" >/dev/null
+N2=$(ins_null n2@x n1@x)
+psqlc "SELECT postroom_thread_email('$N2')" >/dev/null
+is "$(thread_of "$N1")" "$N1" "an email stored with thread_id NULL becomes its own thread"
+is "$(thread_of "$N2")" "$N1" "a reply stored with thread_id NULL joins its parent's thread"
+# a new email is stored as its own thread before threading looks at it
+is "$(psqlc "SELECT count(*) FROM emails WHERE thread_id IS NULL")" "0" "no email is left with thread_id NULL"
 done_testing
