@@ -34,12 +34,17 @@
 
 #include "address.h"
 #include "buf.h"
+#include "crypto.h"
 #include "sighdr.h"
 #include "xalloc.h"
 
 #define STORE_COPY_CHUNK	65536
 #define STORE_BYTEA_MAX		0x3fffffffLL	/* PostgreSQL's 1 GB field limit */
 #define STORE_ATTEMPTS		3
+/* A raw message or attachment up to this size goes as a statement
+ * parameter, so that a new email is written in one round trip with its
+ * commit; a larger one is streamed with COPY. */
+#define STORE_INLINE_MAX	(256 * 1024)
 
 #define STORE_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
@@ -63,6 +68,19 @@ struct store_ctx {
 	enum db_err_class cls;
 	char *error;
 	int too_big;		/* beyond what PostgreSQL can store: permanent */
+};
+
+/* What a statement of a batch returns that the transaction needs. */
+enum store_stmt_kind { STMT_OTHER, STMT_EMAIL, STMT_RCPTS };
+
+/* Statements sent together in one round trip (libpq pipeline mode);
+ * their parameters live in owned[] until the batch has run. */
+struct store_batch {
+	struct db_stmt *st;
+	enum store_stmt_kind *kind;
+	size_t n, cap;
+	void **owned;
+	size_t nowned;
 };
 
 long long store_lock_key(const unsigned char *d)
@@ -391,18 +409,73 @@ static int store_redeliver(struct store_ctx *c)
 	return 0;
 }
 
-/* store_insert_email - the emails row; its id and time into the result */
-static int store_insert_email(struct store_ctx *c)
+/* store_keep - p, freed when the batch has run */
+static void *store_keep(struct store_batch *b, void *p)
+{
+	b->owned = xrealloc(b->owned, (b->nowned + 1) * sizeof(void *));
+	b->owned[b->nowned++] = p;
+	return p;
+}
+
+/* store_dup - a copy of n bytes at p, freed when the batch has run */
+static void *store_dup(struct store_batch *b, const void *p, size_t n)
+{
+	return memcpy(store_keep(b, xmalloc(n ? n : 1)), p, n);
+}
+
+/* store_add - a statement into the batch; params (n of them, copied)
+ * must live until the batch runs */
+static void store_add(struct store_batch *b, enum store_stmt_kind kind, const char *sql, int n,
+		      const char *const *params, const int *lengths, const int *formats)
+{
+	struct db_stmt *st;
+
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 16;
+		b->st = xrealloc(b->st, b->cap * sizeof(*b->st));
+		b->kind = xrealloc(b->kind, b->cap * sizeof(*b->kind));
+	}
+	st = &b->st[b->n];
+	memset(st, 0, sizeof(*st));
+	st->sql = sql;
+	st->nparams = n;
+	if (n > 0) {
+		st->params = store_dup(b, params, (size_t)n * sizeof(char *));
+		if (lengths)
+			st->lengths = store_dup(b, lengths, (size_t)n * sizeof(int));
+		if (formats)
+			st->formats = store_dup(b, formats, (size_t)n * sizeof(int));
+	}
+	b->kind[b->n++] = kind;
+}
+
+/* store_new_id - a fresh random (version 4) uuid for the new email */
+static int store_new_id(struct store_ctx *c)
+{
+	unsigned char u[16];
+
+	if (crypto_random(u, sizeof(u)) < 0)
+		return store_fail(c, DB_TEMPORARY, xstrdup("no random bytes for the email id"));
+	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
+	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
+	snprintf(c->res->email_id, sizeof(c->res->email_id),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+		 u[12], u[13], u[14], u[15]);
+	return 0;
+}
+
+/* store_insert_email - the emails row (its time comes back with the
+ * batch's results); a new email starts as its own thread, so that
+ * threading rewrites the row only when it joins another */
+static void store_insert_email(struct store_ctx *c, struct store_batch *b)
 {
 	const struct mime_msg *m = c->m;
-	const char *p[14];
-	int lens[14] = { 0 }, fmts[14] = { 0 };
-	char size[32], *refs = store_pg_array((const char *const *)m->references, m->nreferences);
-	enum db_err_class cls;
-	char *err = NULL;
-	PGresult *res;
+	const char *p[15];
+	int lens[15] = { 0 }, fmts[15] = { 0 };
+	char *size = store_keep(b, xasprintf("%lld", c->sp->size));
+	char *refs = store_keep(b, store_pg_array((const char *const *)m->references, m->nreferences));
 
-	snprintf(size, sizeof(size), "%lld", c->sp->size);
 	p[0] = m->message_id; p[1] = m->from_address; p[2] = m->from_display;
 	p[3] = m->subject; p[4] = m->text_body; p[5] = m->html_body; p[6] = size;
 	p[7] = m->in_reply_to; p[8] = refs; p[9] = c->sent_by;
@@ -410,26 +483,16 @@ static int store_insert_email(struct store_ctx *c)
 	p[13] = (const char *)c->sp->id;
 	lens[13] = SHA256_LEN;
 	fmts[13] = 1;
-	/* a new email starts as its own thread (thread_id = id): threading
-	 * then rewrites the row only when it joins another thread */
-	res = db_exec_prepared(c->db, "WITH g AS (SELECT gen_random_uuid() AS id)"
-		" INSERT INTO emails (id, thread_id, message_id, from_address, from_display_name,"
-		" subject, text_body, html_body, size_bytes, in_reply_to, reference_ids, sent_by_user_id,"
-		" spam, spam_reason, parse_problem, content_sha256) VALUES ((SELECT id FROM g),"
-		" (SELECT id FROM g), $1, $2, $3, $4, $5, $6,"
-		" $7::bigint, $8, $9::text[], $10::uuid, $11::boolean, $12, $13, $14)"
-		" RETURNING id, " STORE_TS("received_at"), 14, p, lens, fmts, &cls, &err);
-	free(refs);
-	if (res == NULL)
-		return store_fail(c, cls, err);
-	snprintf(c->res->email_id, sizeof(c->res->email_id), "%s", PQgetvalue(res, 0, 0));
-	snprintf(c->res->received_at, sizeof(c->res->received_at), "%s", PQgetvalue(res, 0, 1));
-	PQclear(res);
-	return 0;
+	p[14] = c->res->email_id;
+	store_add(b, STMT_EMAIL, "INSERT INTO emails (id, thread_id, message_id, from_address,"
+		" from_display_name, subject, text_body, html_body, size_bytes, in_reply_to, reference_ids,"
+		" sent_by_user_id, spam, spam_reason, parse_problem, content_sha256) VALUES ($15::uuid,"
+		" $15::uuid, $1, $2, $3, $4, $5, $6, $7::bigint, $8, $9::text[], $10::uuid, $11::boolean,"
+		" $12, $13, $14) RETURNING " STORE_TS("received_at"), 15, p, lens, fmts);
 }
 
 /* store_insert_rcpts - header rows and envelope rows in one statement */
-static int store_insert_rcpts(struct store_ctx *c)
+static void store_insert_rcpts(struct store_ctx *c, struct store_batch *b)
 {
 	static const char *types[] = { "to", "cc", "bcc" };
 	const struct mime_msg *m = c->m;
@@ -437,9 +500,6 @@ static int store_insert_rcpts(struct store_ctx *c)
 	const char **addr = xcalloc(max + 1, sizeof(char *)), **disp = xcalloc(max + 1, sizeof(char *));
 	const char **type = xcalloc(max + 1, sizeof(char *)), **uid = xcalloc(max + 1, sizeof(char *));
 	const char **dl = xcalloc(max + 1, sizeof(char *)), *p[6];
-	char *arr[5];
-	PGresult *res;
-	int rc = 0;
 
 	for (i = 0; i < m->nrcpts; i++, n++) {
 		addr[n] = m->rcpts[i].address;
@@ -459,38 +519,103 @@ static int store_insert_rcpts(struct store_ctx *c)
 		uid[j] = c->rcpts[i].user_id;
 		dl[j] = "t";
 	}
-	if (n == 0)
-		goto out;
-	arr[0] = store_pg_array(addr, n);
-	arr[1] = store_pg_array(disp, n);
-	arr[2] = store_pg_array(type, n);
-	arr[3] = store_pg_array(uid, n);
-	arr[4] = store_pg_array(dl, n);
-	p[0] = c->res->email_id;
-	for (i = 0; i < 5; i++)
-		p[i + 1] = arr[i];
-	res = store_q(c, "INSERT INTO email_recipients (email_id, address, display_name, type, user_id,"
-		" delivered) SELECT $1::uuid, r.a, r.d, r.t, COALESCE(r.u, (SELECT ua.user_id FROM"
-		" user_addresses ua WHERE lower(ua.address) = lower(r.a))), r.dl FROM unnest($2::text[],"
-		" $3::text[], $4::text[], $5::uuid[], $6::boolean[]) WITH ORDINALITY AS r(a, d, t, u, dl, n)"
-		" ORDER BY r.n RETURNING user_id, delivered", 6, p);
-	for (i = 0; i < 5; i++)
-		free(arr[i]);
-	if (res == NULL) {
-		rc = -1;
-		goto out;
+	if (n > 0) {
+		p[0] = c->res->email_id;
+		p[1] = store_keep(b, store_pg_array(addr, n));
+		p[2] = store_keep(b, store_pg_array(disp, n));
+		p[3] = store_keep(b, store_pg_array(type, n));
+		p[4] = store_keep(b, store_pg_array(uid, n));
+		p[5] = store_keep(b, store_pg_array(dl, n));
+		store_add(b, STMT_RCPTS, "INSERT INTO email_recipients (email_id, address, display_name,"
+			" type, user_id, delivered) SELECT $1::uuid, r.a, r.d, r.t, COALESCE(r.u, (SELECT"
+			" ua.user_id FROM user_addresses ua WHERE lower(ua.address) = lower(r.a))), r.dl FROM"
+			" unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::boolean[]) WITH ORDINALITY"
+			" AS r(a, d, t, u, dl, n) ORDER BY r.n RETURNING user_id, delivered", 6, p, NULL, NULL);
 	}
-	for (i = 0; i < (size_t)PQntuples(res); i++) {
-		if (strcmp(PQgetvalue(res, (int)i, 1), "t") != 0)
-			continue;
-		c->res->newly_delivered++;
-		if (!PQgetisnull(res, (int)i, 0))
-			store_add_notify(c->res, PQgetvalue(res, (int)i, 0));
-	}
-	PQclear(res);
-out:
 	free(addr); free(disp); free(type); free(uid); free(dl);
+}
+
+/* store_batch_results - what the batch's statements returned: the new
+ * email's time, the recipients newly delivered */
+static void store_batch_results(struct store_ctx *c, struct store_batch *b)
+{
+	PGresult *res;
+	size_t k;
+	int i;
+
+	for (k = 0; k < b->n; k++) {
+		res = b->st[k].res;
+		if (b->kind[k] == STMT_EMAIL && PQntuples(res) > 0)
+			snprintf(c->res->received_at, sizeof(c->res->received_at), "%s",
+				 PQgetvalue(res, 0, 0));
+		for (i = 0; b->kind[k] == STMT_RCPTS && i < PQntuples(res); i++) {
+			if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
+				continue;
+			c->res->newly_delivered++;
+			if (!PQgetisnull(res, i, 0))
+				store_add_notify(c->res, PQgetvalue(res, i, 0));
+		}
+	}
+}
+
+/* store_batch_clear - forget the statements (sent or not) and their
+ * parameters */
+static void store_batch_clear(struct store_batch *b)
+{
+	size_t k;
+
+	for (k = 0; k < b->n; k++)
+		PQclear(b->st[k].res);
+	for (k = 0; k < b->nowned; k++)
+		free(b->owned[k]);
+	xfree(&b->owned);
+	b->n = b->nowned = 0;
+}
+
+/* store_batch_free - and the statement arrays */
+static void store_batch_free(struct store_batch *b)
+{
+	store_batch_clear(b);
+	xfree(&b->st);
+	xfree(&b->kind);
+	b->cap = 0;
+}
+
+/* store_batch_run - send the batch in one round trip; emptied either way */
+static int store_batch_run(struct store_ctx *c, struct store_batch *b)
+{
+	enum db_err_class cls;
+	char *err = NULL;
+	int rc = 0;
+
+	if (b->n > 0 && db_pipeline(c->db, b->st, b->n, &cls, &err) < 0)
+		rc = store_fail(c, cls, err);
+	else if (b->n > 0)
+		store_batch_results(c, b);
+	store_batch_clear(b);
 	return rc;
+}
+
+/* store_read_inline - [off, off + len) of fd into memory kept by the batch */
+static const char *store_read_inline(struct store_ctx *c, struct store_batch *b, int fd,
+				     long long off, long long len)
+{
+	char *p = store_keep(b, xmalloc((size_t)len + 1));
+	long long got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(fd, p + got, (size_t)(len - got), (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			store_fail(c, DB_TEMPORARY, xasprintf("reading the spool: %s",
+				   n < 0 ? strerror(errno) : "short read"));
+			return NULL;
+		}
+		got += n;
+	}
+	return p;
 }
 
 /* store_copy_fail - finish a failed COPY and record why */
@@ -611,8 +736,9 @@ static void store_uuid_bytes(const char *text, unsigned char out[16])
 	}
 }
 
-/* store_blob - the content of attachment a, unless already stored */
-static int store_blob(struct store_ctx *c, const struct mime_attachment *a)
+/* store_blob_copy - the content of a large attachment, unless already
+ * stored: looked up, then streamed with COPY */
+static int store_blob_copy(struct store_ctx *c, const struct mime_attachment *a)
 {
 	int lens[1] = { SHA256_LEN }, fmts[1] = { 1 };
 	const char *p[1] = { (const char *)a->sha256 };
@@ -644,14 +770,36 @@ static int store_blob(struct store_ctx *c, const struct mime_attachment *a)
 	return rc;
 }
 
+/* store_blob - the content of attachment a, unless already stored (its
+ * digest is locked): a small one joins the batch, a large one is
+ * streamed after the batch has run */
+static int store_blob(struct store_ctx *c, struct store_batch *b, const struct mime_attachment *a)
+{
+	static const int lens0[3] = { SHA256_LEN, 0, 0 }, fmts[3] = { 1, 0, 1 };
+	const char *p[3];
+	int lens[3];
+
+	if (a->size > STORE_INLINE_MAX)
+		return store_batch_run(c, b) < 0 ? -1 : store_blob_copy(c, a);
+	memcpy(lens, lens0, sizeof(lens));
+	lens[2] = (int)a->size;
+	p[0] = (const char *)a->sha256;
+	p[1] = store_keep(b, xasprintf("%lld", a->size));
+	if ((p[2] = store_read_inline(c, b, c->m->att_fd, a->offset, a->size)) == NULL)
+		return -1;
+	store_add(b, STMT_OTHER, "INSERT INTO blobs (sha256, size_bytes, content) VALUES ($1,"
+		  " $2::bigint, $3) ON CONFLICT (sha256) DO NOTHING", 3, p, lens, fmts);
+	return 0;
+}
+
 /* store_attachments - lock the digests in order, store new blobs, then
  * all attachment rows in one statement */
-static int store_attachments(struct store_ctx *c)
+static int store_attachments(struct store_ctx *c, struct store_batch *b)
 {
 	const struct mime_msg *m = c->m;
 	size_t n = m->natts, i;
-	char **keys, **pos, **sizes, **hex, **inl, *arr[8];
-	const char *p[8];
+	char **keys, **pos, **sizes, **hex, **inl;
+	const char *p[8], **fn, **ct, **cid;
 	int rc = 0, k;
 
 	if (n == 0)
@@ -659,6 +807,8 @@ static int store_attachments(struct store_ctx *c)
 	keys = xcalloc(n, sizeof(char *)); pos = xcalloc(n, sizeof(char *));
 	sizes = xcalloc(n, sizeof(char *)); hex = xcalloc(n, sizeof(char *));
 	inl = xcalloc(n, sizeof(char *));
+	fn = xcalloc(n, sizeof(char *)); ct = xcalloc(n, sizeof(char *));
+	cid = xcalloc(n, sizeof(char *));
 	for (i = 0; i < n; i++) {
 		keys[i] = xasprintf("%lld", store_lock_key(m->atts[i].sha256) ^ 0x5a5a5a5a5a5a5a5aLL);
 		pos[i] = xasprintf("%zu", i + 1);
@@ -666,60 +816,63 @@ static int store_attachments(struct store_ctx *c)
 		hex[i] = xmalloc(2 * SHA256_LEN + 1);
 		crypto_hex(m->atts[i].sha256, SHA256_LEN, hex[i]);
 		inl[i] = xstrdup(m->atts[i].is_inline ? "t" : "f");
+		fn[i] = m->atts[i].filename;
+		ct[i] = m->atts[i].content_type;
+		cid[i] = m->atts[i].content_id;
 	}
-	arr[0] = store_pg_array((const char *const *)keys, n);
-	p[0] = arr[0];
-	rc = store_cmd(c, "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM"
-		       " unnest($1::bigint[]) AS u(k) ORDER BY k) s", 1, p);
-	free(arr[0]);
+	p[0] = store_keep(b, store_pg_array((const char *const *)keys, n));
+	store_add(b, STMT_OTHER, "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM"
+		  " unnest($1::bigint[]) AS u(k) ORDER BY k) s", 1, p, NULL, NULL);
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = store_blob(c, &m->atts[i]);
+		rc = store_blob(c, b, &m->atts[i]);
 	if (rc == 0) {
-		const char **fn = xcalloc(n, sizeof(char *)), **ct = xcalloc(n, sizeof(char *));
-		const char **cid = xcalloc(n, sizeof(char *));
-
-		for (i = 0; i < n; i++) {
-			fn[i] = m->atts[i].filename;
-			ct[i] = m->atts[i].content_type;
-			cid[i] = m->atts[i].content_id;
-		}
-		arr[1] = store_pg_array((const char *const *)pos, n);
-		arr[2] = store_pg_array(fn, n);
-		arr[3] = store_pg_array(ct, n);
-		arr[4] = store_pg_array((const char *const *)sizes, n);
-		arr[5] = store_pg_array(cid, n);
-		arr[6] = store_pg_array((const char *const *)inl, n);
-		arr[7] = store_pg_array((const char *const *)hex, n);
 		p[0] = c->res->email_id;
-		for (k = 1; k < 8; k++)
-			p[k] = arr[k];
-		rc = store_cmd(c, "INSERT INTO email_attachments (email_id, position, filename,"
+		p[1] = store_keep(b, store_pg_array((const char *const *)pos, n));
+		p[2] = store_keep(b, store_pg_array(fn, n));
+		p[3] = store_keep(b, store_pg_array(ct, n));
+		p[4] = store_keep(b, store_pg_array((const char *const *)sizes, n));
+		p[5] = store_keep(b, store_pg_array(cid, n));
+		p[6] = store_keep(b, store_pg_array((const char *const *)inl, n));
+		p[7] = store_keep(b, store_pg_array((const char *const *)hex, n));
+		store_add(b, STMT_OTHER, "INSERT INTO email_attachments (email_id, position, filename,"
 			" content_type, size_bytes, content_id, is_inline, sha256) SELECT $1::uuid, a.p,"
 			" a.f, a.t, a.s, a.c, a.i, decode(a.h, 'hex') FROM unnest($2::integer[],"
 			" $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[], $8::text[])"
-			" AS a(p, f, t, s, c, i, h)", 8, p);
-		for (k = 1; k < 8; k++)
-			free(arr[k]);
-		free(fn); free(ct); free(cid);
+			" AS a(p, f, t, s, c, i, h)", 8, p, NULL, NULL);
 	}
-	for (i = 0; i < n; i++) {
-		free(keys[i]); free(pos[i]); free(sizes[i]); free(hex[i]); free(inl[i]);
+	for (k = 0; k < (int)n; k++) {
+		free(keys[k]); free(pos[k]); free(sizes[k]); free(hex[k]); free(inl[k]);
 	}
 	free(keys); free(pos); free(sizes); free(hex); free(inl);
+	free(fn); free(ct); free(cid);
 	return rc;
 }
 
-/* store_raw - the original bytes, streamed from the spool */
-static int store_raw(struct store_ctx *c)
+/* store_raw - the original bytes from the spool: a small message joins
+ * the batch, a large one is streamed with COPY after the batch has run */
+static int store_raw(struct store_ctx *c, struct store_batch *b)
 {
+	static const int fmts[2] = { 0, 1 };
 	unsigned char uuid[16];
 	struct buf f = BUF_INIT;
 	long long len = c->sp->len - c->sp->start;
-	int rc;
+	const char *p[2];
+	int lens[2] = { 0, 0 }, rc;
 
+	if (len <= STORE_INLINE_MAX) {
+		p[0] = c->res->email_id;
+		if ((p[1] = store_read_inline(c, b, c->sp->fd, c->sp->start, len)) == NULL)
+			return -1;
+		lens[1] = (int)len;
+		store_add(b, STMT_OTHER, "INSERT INTO email_raw (email_id, content) VALUES ($1::uuid, $2)",
+			  2, p, lens, fmts);
+		return 0;
+	}
 	if (len > STORE_BYTEA_MAX && (c->too_big = 1))
 		return store_fail(c, DB_PERMANENT, xasprintf("message of %lld bytes exceeds "
 				  "PostgreSQL's 1 GB field limit", len));
+	if (store_batch_run(c, b) < 0)
+		return -1;
 	memset(uuid, 0, sizeof(uuid));
 	store_uuid_bytes(c->res->email_id, uuid);
 	store_field(&f, uuid, 16);
@@ -729,29 +882,16 @@ static int store_raw(struct store_ctx *c)
 	return rc;
 }
 
-/* store_new - a message not stored before */
-static int store_new(struct store_ctx *c)
+/* store_new - a message not stored before: its statements join the
+ * batch (sent with the commit, store_finish) */
+static int store_new(struct store_ctx *c, struct store_batch *b)
 {
-	const char *p[1];
-
-	(void)p;
-	if (store_insert_email(c) < 0 || store_insert_rcpts(c) < 0 || store_attachments(c) < 0 ||
-	    store_raw(c) < 0)
+	if (store_new_id(c) < 0)
 		return -1;
-	return 0;	/* threading runs with the commit (store_finish) */
-}
-
-/* store_pipeline - run st[0..n) in one round trip; results cleared */
-static int store_pipeline(struct store_ctx *c, struct db_stmt *st, size_t n)
-{
-	enum db_err_class cls;
-	char *err = NULL;
-	size_t i;
-
-	if (db_pipeline(c->db, st, n, &cls, &err) < 0)
-		return store_fail(c, cls, err);
-	for (i = 0; i < n; i++)
-		PQclear(st[i].res);
+	store_insert_email(c, b);
+	store_insert_rcpts(c, b);
+	if (store_attachments(c, b) < 0 || store_raw(c, b) < 0)
+		return -1;
 	return 0;
 }
 
@@ -792,27 +932,18 @@ static int store_begin_find(struct store_ctx *c)
 	return found;
 }
 
-/* store_finish - threading (a new email), NOTIFY and COMMIT in one round
- * trip */
-static int store_finish(struct store_ctx *c, int found)
+/* store_finish - threading (a new email), NOTIFY and COMMIT, with
+ * whatever the batch holds, in one round trip */
+static int store_finish(struct store_ctx *c, int found, struct store_batch *b)
 {
 	const char *p[1] = { c->res->email_id };
-	struct db_stmt st[3];
-	size_t n = 0;
 
-	memset(st, 0, sizeof(st));
-	if (!found) {
-		st[n].sql = "SELECT postroom_thread_email($1::uuid)";
-		st[n].nparams = 1;
-		st[n++].params = p;
-	}
-	if (!found || c->res->newly_delivered > 0) {
-		st[n].sql = "SELECT pg_notify('postroom_new_email', $1)";
-		st[n].nparams = 1;
-		st[n++].params = p;
-	}
-	st[n++].sql = "COMMIT";
-	return store_pipeline(c, st, n);
+	if (!found)
+		store_add(b, STMT_OTHER, "SELECT postroom_thread_email($1::uuid)", 1, p, NULL, NULL);
+	if (!found || c->res->newly_delivered > 0)
+		store_add(b, STMT_OTHER, "SELECT pg_notify('postroom_new_email', $1)", 1, p, NULL, NULL);
+	store_add(b, STMT_OTHER, "COMMIT", 0, NULL, NULL, NULL);
+	return store_batch_run(c, b);
 }
 
 /* store_us - microseconds since *t; *t becomes now */
@@ -830,21 +961,25 @@ static long store_us(struct timespec *t)
 /* store_tx - one attempt: BEGIN ... COMMIT */
 static int store_tx(struct store_ctx *c)
 {
+	struct store_batch b;
 	struct timespec t;
 	int found;
 
+	memset(&b, 0, sizeof(b));
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	if ((found = store_begin_find(c)) < 0)
 		goto fail;
 	c->res->duplicate = found;
-	if ((found ? store_redeliver(c) : store_new(c)) < 0)
+	if ((found ? store_redeliver(c) : store_new(c, &b)) < 0)
 		goto fail;
 	c->res->us_sql = store_us(&t);
-	if (store_finish(c, found) < 0)
+	if (store_finish(c, found, &b) < 0)
 		goto fail;
 	c->res->us_commit = store_us(&t);
+	store_batch_free(&b);
 	return 0;
 fail:
+	store_batch_free(&b);
 	db_rollback(c->db);
 	return -1;
 }
