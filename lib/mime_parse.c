@@ -2,7 +2,8 @@
  * NAME
  *	mime_parse - turn a spooled message into the rows postroom stores
  * DESCRIPTION
- *	GMime 3 parses the message straight from the spool fd (persistent
+ *	GMime 3 parses the message from memory when it is small (one read of
+ *	the spool fd) and straight from the spool fd otherwise (persistent
  *	stream: part contents stay references into the fd). The walk picks
  *	what a mail client shows: the text/plain and text/html alternatives
  *	(the last of each kind inside multipart/alternative, nested related
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gmime/gmime.h>
@@ -35,6 +37,7 @@
 #define MIME_ADDR_MAX		512
 #define MIME_NAME_MAX		1024	/* display names, filenames */
 #define MIME_SUBJECT_MAX	4096
+#define MIME_MEM_MAX		(1024 * 1024)	/* parsed from memory up to this size */
 
 struct mime_walk {
 	struct mime_msg *msg;
@@ -487,6 +490,42 @@ static void mime_defaults(struct mime_msg *msg, const unsigned char id[SHA256_LE
 		msg->subject = xstrdup("(No Subject)");
 }
 
+/* mime_open - the stream the parser reads: a message up to
+ * MIME_MEM_MAX is read into memory at once (GMime reads a file stream
+ * in small pieces with a seek before each, and again for every part it
+ * decodes); a larger one is read from its file, so that it is never
+ * held in memory whole. NULL when the file cannot be read. */
+static GMimeStream *mime_open(int fd, long long start, long long end)
+{
+	GMimeStream *stream;
+	struct stat st;
+	char *data;
+	long long got = 0;
+	ssize_t n;
+
+	if (end < 0 && fstat(fd, &st) == 0)
+		end = st.st_size;
+	if (end < start || end - start > MIME_MEM_MAX) {
+		stream = g_mime_stream_fs_new_with_bounds(fd, start, end < start ? -1 : end);
+		g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
+		return stream;
+	}
+	data = xmalloc((size_t)(end - start) + 1);
+	while (got < end - start) {
+		n = pread(fd, data + got, (size_t)(end - start - got), (off_t)(start + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(data);
+			return NULL;
+		}
+		got += n;
+	}
+	stream = g_mime_stream_mem_new_with_buffer(data, (size_t)got);
+	free(data);
+	return stream;
+}
+
 int mime_parse(int fd, long long start, long long end, const unsigned char id[SHA256_LEN],
 	       struct mime_msg **msg_r, char **error_r)
 {
@@ -506,8 +545,13 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 	g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_fallback_charsets(opts, fallback);
 	g_mime_parser_options_set_warning_callback(opts, mime_problem, msg);
-	stream = g_mime_stream_fs_new_with_bounds(fd, start, end);
-	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
+	if ((stream = mime_open(fd, start, end)) == NULL) {
+		g_mime_parser_options_free(opts);
+		free(msg);
+		*error_r = xasprintf("reading the message back from its memory file: %s",
+				     errno ? strerror(errno) : "short read");
+		return -1;
+	}
 	parser = g_mime_parser_new_with_stream(stream);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	m = g_mime_parser_construct_message(parser, opts);
