@@ -68,6 +68,7 @@ struct store_ctx {
 	enum db_err_class cls;
 	char *error;
 	int too_big;		/* beyond what PostgreSQL can store: permanent */
+	int unknown_rcpt;	/* the one recipient is unknown (validation on) */
 };
 
 /* What a statement of a batch returns that the transaction needs. */
@@ -197,16 +198,14 @@ static char *store_stripped(const struct store_request *rq, const char *address)
 	return stripped ? stripped : xstrdup(address);
 }
 
-/* store_lookup_owners - the owners of the c->nrcpts distinct recipients
- * in one statement (exact address first, then without sub-address) */
-static int store_lookup_owners(struct store_ctx *c)
+/* store_owners_params - the two array parameters of the statement
+ * that finds the owners of the c->nrcpts distinct recipients (exact
+ * address first, then without sub-address); the caller frees both */
+static void store_owners_params(struct store_ctx *c, char *arr[2])
 {
 	const char **addr = xcalloc(c->nrcpts + 1, sizeof(char *));
-	char **strip = xcalloc(c->nrcpts + 1, sizeof(char *)), *arr[2];
-	const char *p[2];
-	PGresult *res;
+	char **strip = xcalloc(c->nrcpts + 1, sizeof(char *));
 	size_t i;
-	int rc = 0;
 
 	for (i = 0; i < c->nrcpts; i++) {
 		addr[i] = c->rcpts[i].address;
@@ -214,35 +213,46 @@ static int store_lookup_owners(struct store_ctx *c)
 	}
 	arr[0] = store_pg_array(addr, c->nrcpts);
 	arr[1] = store_pg_array((const char *const *)strip, c->nrcpts);
-	p[0] = arr[0];
-	p[1] = arr[1];
-	res = store_q(c, "SELECT (SELECT ua.user_id FROM user_addresses ua WHERE lower(ua.address)"
-		      " IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a) DESC LIMIT 1)"
-		      " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(a, s, n) ORDER BY r.n",
-		      2, p);
-	free(arr[0]);
-	free(arr[1]);
 	for (i = 0; i < c->nrcpts; i++)
 		free(strip[i]);
 	free(strip);
 	free(addr);
-	if (res == NULL)
-		return -1;
-	for (i = 0; i < c->nrcpts && i < (size_t)PQntuples(res); i++)
-		if (!PQgetisnull(res, (int)i, 0))
-			c->rcpts[i].user_id = xstrdup(PQgetvalue(res, (int)i, 0));
-	PQclear(res);
-	return rc;
 }
 
-/* store_resolve_rcpts - distinct envelope recipients and their owners */
-static int store_resolve_rcpts(struct store_ctx *c)
+#define STORE_OWNERS_SQL "SELECT (SELECT ua.user_id FROM user_addresses ua WHERE" \
+	" lower(ua.address) IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a)" \
+	" DESC LIMIT 1) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(a, s, n) ORDER BY r.n"
+
+/* store_apply_owners - the owners found (one row per recipient, in
+ * order), and the recipients nobody owns */
+static void store_apply_owners(struct store_ctx *c, const PGresult *res)
+{
+	size_t i;
+
+	for (i = 0; i < c->res->nunknown; i++)
+		free(c->res->unknown[i]);
+	xfree(&c->res->unknown);
+	c->res->nunknown = 0;
+	for (i = 0; i < c->nrcpts; i++) {
+		xfree(&c->rcpts[i].user_id);
+		if (i < (size_t)PQntuples(res) && !PQgetisnull(res, (int)i, 0)) {
+			c->rcpts[i].user_id = xstrdup(PQgetvalue(res, (int)i, 0));
+			continue;
+		}
+		c->res->unknown = xrealloc(c->res->unknown, (c->res->nunknown + 1) * sizeof(char *));
+		c->res->unknown[c->res->nunknown++] = xstrdup(c->rcpts[i].address);
+	}
+}
+
+/* store_resolve_rcpts - the distinct envelope recipients (their owners
+ * are looked up with the transaction's first round trip) */
+static void store_resolve_rcpts(struct store_ctx *c)
 {
 	const struct store_envelope *env = c->rq->env;
 	size_t i, j;
 
 	if (c->rq->sent)
-		return 0;	/* the route's marker, not a recipient */
+		return;		/* the route's marker, not a recipient */
 	c->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*c->rcpts));
 	for (i = 0; i < env->nrcpts; i++) {
 		for (j = 0; j < c->nrcpts; j++)
@@ -251,15 +261,6 @@ static int store_resolve_rcpts(struct store_ctx *c)
 		if (j == c->nrcpts)
 			c->rcpts[c->nrcpts++].address = env->rcpts[i];
 	}
-	if (c->nrcpts == 0 || store_lookup_owners(c) < 0)
-		return c->nrcpts == 0 ? 0 : -1;
-	for (i = 0; i < c->nrcpts; i++) {
-		if (c->rcpts[i].user_id != NULL)
-			continue;
-		c->res->unknown = xrealloc(c->res->unknown, (c->res->nunknown + 1) * sizeof(char *));
-		c->res->unknown[c->res->nunknown++] = xstrdup(c->rcpts[i].address);
-	}
-	return 0;
 }
 
 int store_rcpt_known(struct db *db, const char *address, const char *subaddress_delims,
@@ -900,35 +901,51 @@ static int store_new(struct store_ctx *c, struct store_batch *b)
 static int store_begin_find(struct store_ctx *c)
 {
 	static const int lens[1] = { SHA256_LEN }, fmts[1] = { 1 };
-	const char *lp[1], *fp[1] = { (const char *)c->sp->id };
-	struct db_stmt st[3];
+	const char *lp[1], *fp[1] = { (const char *)c->sp->id }, *op[2];
+	struct db_stmt st[4];
 	enum db_err_class cls;
-	char key[32], *err = NULL;
-	int found;
+	char key[32], *err = NULL, *arr[2] = { NULL, NULL };
+	size_t n = 0, k, find;
+	int found = -1;
 
 	snprintf(key, sizeof(key), "%lld", store_lock_key(c->sp->id));
 	lp[0] = key;
 	memset(st, 0, sizeof(st));
-	st[0].sql = "BEGIN";
-	st[1].sql = "SELECT pg_advisory_xact_lock($1::bigint)";
-	st[1].nparams = 1;
-	st[1].params = lp;
-	st[2].sql = "SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1";
-	st[2].nparams = 1;
-	st[2].params = fp;
-	st[2].lengths = lens;
-	st[2].formats = fmts;
-	if (db_pipeline(c->db, st, 3, &cls, &err) < 0)
-		return store_fail(c, cls, err);
-	found = PQntuples(st[2].res) > 0;
-	if (found) {
-		snprintf(c->res->email_id, sizeof(c->res->email_id), "%s", PQgetvalue(st[2].res, 0, 0));
-		snprintf(c->res->received_at, sizeof(c->res->received_at), "%s",
-			 PQgetvalue(st[2].res, 0, 1));
+	st[n++].sql = "BEGIN";
+	if (c->nrcpts > 0) {
+		store_owners_params(c, arr);
+		op[0] = arr[0];
+		op[1] = arr[1];
+		st[n].sql = STORE_OWNERS_SQL;
+		st[n].nparams = 2;
+		st[n++].params = op;
 	}
-	PQclear(st[0].res);
-	PQclear(st[1].res);
-	PQclear(st[2].res);
+	st[n].sql = "SELECT pg_advisory_xact_lock($1::bigint)";
+	st[n].nparams = 1;
+	st[n++].params = lp;
+	find = n;
+	st[n].sql = "SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1";
+	st[n].nparams = 1;
+	st[n].params = fp;
+	st[n].lengths = lens;
+	st[n++].formats = fmts;
+	if (db_pipeline(c->db, st, n, &cls, &err) < 0) {
+		store_fail(c, cls, err);
+	} else {
+		if (c->nrcpts > 0)
+			store_apply_owners(c, st[1].res);
+		found = PQntuples(st[find].res) > 0;
+		if (found) {
+			snprintf(c->res->email_id, sizeof(c->res->email_id), "%s",
+				 PQgetvalue(st[find].res, 0, 0));
+			snprintf(c->res->received_at, sizeof(c->res->received_at), "%s",
+				 PQgetvalue(st[find].res, 0, 1));
+		}
+	}
+	for (k = 0; k < n; k++)
+		PQclear(st[k].res);
+	free(arr[0]);
+	free(arr[1]);
 	return found;
 }
 
@@ -969,6 +986,12 @@ static int store_tx(struct store_ctx *c)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	if ((found = store_begin_find(c)) < 0)
 		goto fail;
+	if (c->rq->recipient_validation && !c->rq->sent && c->nrcpts == 1 && c->res->nunknown == 1) {
+		c->unknown_rcpt = 1;
+		store_fail(c, DB_PERMANENT, xasprintf("%s: recipient address unknown",
+			   c->res->unknown[0]));
+		goto fail;
+	}
 	c->res->duplicate = found;
 	if ((found ? store_redeliver(c) : store_new(c, &b)) < 0)
 		goto fail;
@@ -1020,15 +1043,14 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 	/* Every database error defers (MISSION.md: any failure of storage is
 	 * temporary, the MTA retries): even a "permanent" one such as a schema
 	 * that was not migrated is the operator's to fix, not the sender's. */
-	if (store_resolve_rcpts(&c) < 0 || store_resolve_sender(&c) < 0) {
+	store_resolve_rcpts(&c);
+	if (store_resolve_sender(&c) < 0) {
 		st = STORE_TEMPFAIL;
-	} else if (rq->recipient_validation && !rq->sent && c.nrcpts == 1 && res->nunknown == 1) {
-		st = STORE_UNKNOWN_RCPT;
-		c.error = xasprintf("%s: recipient address unknown", res->unknown[0]);
 	} else {
 		for (res->attempts = 1; store_tx(&c) < 0; res->attempts++) {
-			if (res->attempts >= STORE_ATTEMPTS || !store_retryable(db)) {
-				st = c.too_big ? STORE_PERMFAIL : STORE_TEMPFAIL;
+			if (c.unknown_rcpt || res->attempts >= STORE_ATTEMPTS || !store_retryable(db)) {
+				st = c.unknown_rcpt ? STORE_UNKNOWN_RCPT
+				   : c.too_big ? STORE_PERMFAIL : STORE_TEMPFAIL;
 				break;
 			}
 			store_result_reset_tx(res);
