@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "store_spool.h"
 #include "xalloc.h"
 
 #define MIME_ID_MAX		900	/* Message-Id, In-Reply-To, each reference */
@@ -500,7 +501,6 @@ static GMimeStream *mime_open(int fd, long long start, long long end)
 	GMimeStream *stream;
 	struct stat st;
 	char *data;
-	long long got = 0;
 	ssize_t n;
 
 	if (end < 0 && fstat(fd, &st) == 0)
@@ -511,17 +511,12 @@ static GMimeStream *mime_open(int fd, long long start, long long end)
 		return stream;
 	}
 	data = xmalloc((size_t)(end - start) + 1);
-	while (got < end - start) {
-		n = pread(fd, data + got, (size_t)(end - start - got), (off_t)(start + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			free(data);
-			return NULL;
-		}
-		got += n;
+	if ((n = store_spool_pread_all(fd, data, (size_t)(end - start), start)) != end - start) {
+		free(data);
+		errno = n < 0 ? errno : 0;
+		return NULL;
 	}
-	stream = g_mime_stream_mem_new_with_buffer(data, (size_t)got);
+	stream = g_mime_stream_mem_new_with_buffer(data, (size_t)n);
 	free(data);
 	return stream;
 }

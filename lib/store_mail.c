@@ -602,19 +602,12 @@ static const char *store_read_inline(struct store_ctx *c, struct store_batch *b,
 				     long long off, long long len)
 {
 	char *p = store_keep(b, xmalloc((size_t)len + 1));
-	long long got = 0;
-	ssize_t n;
+	ssize_t n = store_spool_pread_all(fd, p, (size_t)len, off);
 
-	while (got < len) {
-		n = pread(fd, p + got, (size_t)(len - got), (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			store_fail(c, DB_TEMPORARY, xasprintf("reading the spool: %s",
-				   n < 0 ? strerror(errno) : "short read"));
-			return NULL;
-		}
-		got += n;
+	if (n != (ssize_t)len) {
+		store_fail(c, DB_TEMPORARY, xasprintf("reading the spool: %s",
+			   n < 0 ? strerror(errno) : "short read"));
+		return NULL;
 	}
 	return p;
 }

@@ -254,8 +254,7 @@ size_t store_prefix_len(const char *buf, size_t len, const struct store_envelope
 	}
 }
 
-/* spool_pread_all - read up to len bytes at off; bytes read or -1 */
-static ssize_t spool_pread_all(int fd, char *p, size_t len, long long off)
+ssize_t store_spool_pread_all(int fd, char *p, size_t len, long long off)
 {
 	size_t got = 0;
 	ssize_t n;
@@ -298,7 +297,7 @@ int store_spool_finish(struct store_spool *sp, const struct store_envelope *env,
 	int prev_cr = 0, size_cr = 0, rc = 0;
 	ssize_t n;
 
-	n = spool_pread_all(sp->fd, chunk, sp->len < STORE_PREFIX_MAX ? (size_t)sp->len
+	n = store_spool_pread_all(sp->fd, chunk, sp->len < STORE_PREFIX_MAX ? (size_t)sp->len
 				: STORE_PREFIX_MAX, 0);
 	if (md == NULL || n < 0 || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		*error_r = xasprintf("spool read: %s", n < 0 ? strerror(errno) : "digest failed");
@@ -310,7 +309,7 @@ int store_spool_finish(struct store_spool *sp, const struct store_envelope *env,
 	for (off = sp->start; off < sp->len; off += n) {
 		size_t want = sp->len - off < SPOOL_CHUNK ? (size_t)(sp->len - off) : SPOOL_CHUNK;
 
-		if ((n = spool_pread_all(sp->fd, chunk, want, off)) <= 0) {
+		if ((n = store_spool_pread_all(sp->fd, chunk, want, off)) <= 0) {
 			*error_r = xasprintf("spool read: %s", n < 0 ? strerror(errno) : "short read");
 			rc = -1;
 			goto out;

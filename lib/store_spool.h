@@ -9,6 +9,7 @@
 #define POSTROOM_STORE_SPOOL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "crypto.h"
 
@@ -31,6 +32,10 @@ struct store_spool {
 	long long size;		/* size of [start, len) with CRLF line endings */
 	unsigned char id[SHA256_LEN];	/* identity: SHA-256 of [start, len), CRLF-normalised */
 };
+
+/* store_spool_pread_all - read up to len bytes of fd at off (EINTR
+ * retried); the bytes read (fewer only at end of file) or -1 */
+ssize_t store_spool_pread_all(int fd, char *p, size_t len, long long off);
 
 /* store_spool_read - copy everything from fd in into a fresh memfd. Stops
  * reading (and sets *too_big_r) as soon as the input, counted with CRLF
