@@ -38,51 +38,10 @@
 #include "sighdr.h"
 #include "xalloc.h"
 
+#include "store_mail_impl.h"
+
 #define STORE_COPY_CHUNK	65536
 #define STORE_BYTEA_MAX		0x3fffffffLL	/* PostgreSQL's 1 GB field limit */
-#define STORE_ATTEMPTS		3
-/* A raw message or attachment up to this size goes as a statement
- * parameter, so that a new email is written in one round trip with its
- * commit; a larger one is streamed with COPY. */
-#define STORE_INLINE_MAX	(256 * 1024)
-
-#define STORE_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-/* One envelope recipient, resolved before the transaction. */
-struct store_rcpt {
-	const char *address;
-	char *user_id;		/* NULL: no user owns it */
-};
-
-/* Everything one transaction needs. */
-struct store_ctx {
-	struct db *db;
-	const struct store_spool *sp;
-	const struct mime_msg *m;
-	const struct store_request *rq;
-	struct store_result *res;
-	struct store_rcpt *rcpts;	/* distinct envelope recipients (none with --sent) */
-	size_t nrcpts;
-	char *sent_by;		/* user id or NULL */
-	char *spam_reason;
-	enum db_err_class cls;
-	char *error;
-	int too_big;		/* beyond what PostgreSQL can store: permanent */
-	int unknown_rcpt;	/* the one recipient is unknown (validation on) */
-};
-
-/* What a statement of a batch returns that the transaction needs. */
-enum store_stmt_kind { STMT_OTHER, STMT_EMAIL, STMT_RCPTS };
-
-/* Statements sent together in one round trip (libpq pipeline mode);
- * their parameters live in owned[] until the batch has run. */
-struct store_batch {
-	struct db_stmt *st;
-	enum store_stmt_kind *kind;
-	size_t n, cap;
-	void **owned;
-	size_t nowned;
-};
 
 long long store_lock_key(const unsigned char *d)
 {
@@ -121,7 +80,7 @@ char *store_pg_array(const char *const *v, size_t n)
 }
 
 /* store_fail - record a failure (first one wins) */
-static int store_fail(struct store_ctx *c, enum db_err_class cls, char *error)
+int store_fail(struct store_ctx *c, enum db_err_class cls, char *error)
 {
 	if (c->error == NULL) {
 		c->cls = cls;
@@ -201,7 +160,7 @@ static char *store_stripped(const struct store_request *rq, const char *address)
 /* store_owners_params - the two array parameters of the statement
  * that finds the owners of the c->nrcpts distinct recipients (exact
  * address first, then without sub-address); the caller frees both */
-static void store_owners_params(struct store_ctx *c, char *arr[2])
+void store_owners_params(struct store_ctx *c, char *arr[2])
 {
 	const char **addr = xcalloc(c->nrcpts + 1, sizeof(char *));
 	char **strip = xcalloc(c->nrcpts + 1, sizeof(char *));
@@ -219,13 +178,9 @@ static void store_owners_params(struct store_ctx *c, char *arr[2])
 	free(addr);
 }
 
-#define STORE_OWNERS_SQL "SELECT (SELECT ua.user_id FROM user_addresses ua WHERE" \
-	" lower(ua.address) IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a)" \
-	" DESC LIMIT 1) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(a, s, n) ORDER BY r.n"
-
 /* store_apply_owners - the owners found (one row per recipient, in
  * order), and the recipients nobody owns */
-static void store_apply_owners(struct store_ctx *c, const PGresult *res)
+void store_apply_owners(struct store_ctx *c, const PGresult *res)
 {
 	size_t i;
 
@@ -246,7 +201,7 @@ static void store_apply_owners(struct store_ctx *c, const PGresult *res)
 
 /* store_resolve_rcpts - the distinct envelope recipients (their owners
  * are looked up with the transaction's first round trip) */
-static void store_resolve_rcpts(struct store_ctx *c)
+void store_resolve_rcpts(struct store_ctx *c)
 {
 	const struct store_envelope *env = c->rq->env;
 	size_t i, j;
@@ -335,7 +290,7 @@ static void store_resolve_verdict(struct store_ctx *c)
 
 /* store_resolve_sender - sent by: the SASL user, else a verified
  * submission header; and the spam verdict */
-static int store_resolve_sender(struct store_ctx *c)
+int store_resolve_sender(struct store_ctx *c)
 {
 	struct sighdr h;
 	const char *user = NULL, *why = NULL;
@@ -373,7 +328,7 @@ static void store_add_notify(struct store_result *r, const char *user_id)
 }
 
 /* store_redeliver - the email exists: mark this call's recipients */
-static int store_redeliver(struct store_ctx *c)
+int store_redeliver(struct store_ctx *c)
 {
 	const char *p[3];
 	PGresult *res;
@@ -411,7 +366,7 @@ static int store_redeliver(struct store_ctx *c)
 }
 
 /* store_keep - p, freed when the batch has run */
-static void *store_keep(struct store_batch *b, void *p)
+void *store_keep(struct store_batch *b, void *p)
 {
 	b->owned = xrealloc(b->owned, (b->nowned + 1) * sizeof(void *));
 	b->owned[b->nowned++] = p;
@@ -426,7 +381,7 @@ static void *store_dup(struct store_batch *b, const void *p, size_t n)
 
 /* store_add - a statement into the batch; params (n of them, copied)
  * must live until the batch runs */
-static void store_add(struct store_batch *b, enum store_stmt_kind kind, const char *sql, int n,
+void store_add(struct store_batch *b, enum store_stmt_kind kind, const char *sql, int n,
 		      const char *const *params, const int *lengths, const int *formats)
 {
 	struct db_stmt *st;
@@ -435,7 +390,9 @@ static void store_add(struct store_batch *b, enum store_stmt_kind kind, const ch
 		b->cap = b->cap ? 2 * b->cap : 16;
 		b->st = xrealloc(b->st, b->cap * sizeof(*b->st));
 		b->kind = xrealloc(b->kind, b->cap * sizeof(*b->kind));
+		b->ctx = xrealloc(b->ctx, b->cap * sizeof(*b->ctx));
 	}
+	b->ctx[b->n] = b->cur;
 	st = &b->st[b->n];
 	memset(st, 0, sizeof(*st));
 	st->sql = sql;
@@ -537,24 +494,28 @@ static void store_insert_rcpts(struct store_ctx *c, struct store_batch *b)
 }
 
 /* store_batch_results - what the batch's statements returned: the new
- * email's time, the recipients newly delivered */
-static void store_batch_results(struct store_ctx *c, struct store_batch *b)
+ * email's time, the recipients newly delivered (each statement's rows
+ * go to the message it was added for) */
+static void store_batch_results(struct store_batch *b)
 {
+	struct store_result *r;
 	PGresult *res;
 	size_t k;
 	int i;
 
 	for (k = 0; k < b->n; k++) {
 		res = b->st[k].res;
+		if (b->ctx[k] == NULL)
+			continue;
+		r = b->ctx[k]->res;
 		if (b->kind[k] == STMT_EMAIL && PQntuples(res) > 0)
-			snprintf(c->res->received_at, sizeof(c->res->received_at), "%s",
-				 PQgetvalue(res, 0, 0));
+			snprintf(r->received_at, sizeof(r->received_at), "%s", PQgetvalue(res, 0, 0));
 		for (i = 0; b->kind[k] == STMT_RCPTS && i < PQntuples(res); i++) {
 			if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
 				continue;
-			c->res->newly_delivered++;
+			r->newly_delivered++;
 			if (!PQgetisnull(res, i, 0))
-				store_add_notify(c->res, PQgetvalue(res, i, 0));
+				store_add_notify(r, PQgetvalue(res, i, 0));
 		}
 	}
 }
@@ -574,16 +535,17 @@ static void store_batch_clear(struct store_batch *b)
 }
 
 /* store_batch_free - and the statement arrays */
-static void store_batch_free(struct store_batch *b)
+void store_batch_free(struct store_batch *b)
 {
 	store_batch_clear(b);
 	xfree(&b->st);
 	xfree(&b->kind);
+	xfree(&b->ctx);
 	b->cap = 0;
 }
 
 /* store_batch_run - send the batch in one round trip; emptied either way */
-static int store_batch_run(struct store_ctx *c, struct store_batch *b)
+int store_batch_run(struct store_ctx *c, struct store_batch *b)
 {
 	enum db_err_class cls;
 	char *err = NULL;
@@ -592,7 +554,7 @@ static int store_batch_run(struct store_ctx *c, struct store_batch *b)
 	if (b->n > 0 && db_pipeline(c->db, b->st, b->n, &cls, &err) < 0)
 		rc = store_fail(c, cls, err);
 	else if (b->n > 0)
-		store_batch_results(c, b);
+		store_batch_results(b);
 	store_batch_clear(b);
 	return rc;
 }
@@ -804,7 +766,7 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 	fn = xcalloc(n, sizeof(char *)); ct = xcalloc(n, sizeof(char *));
 	cid = xcalloc(n, sizeof(char *));
 	for (i = 0; i < n; i++) {
-		keys[i] = xasprintf("%lld", store_lock_key(m->atts[i].sha256) ^ 0x5a5a5a5a5a5a5a5aLL);
+		keys[i] = xasprintf("%lld", store_lock_key(m->atts[i].sha256) ^ STORE_ATT_KEY_XOR);
 		pos[i] = xasprintf("%zu", i + 1);
 		sizes[i] = xasprintf("%lld", m->atts[i].size);
 		hex[i] = xmalloc(2 * SHA256_LEN + 1);
@@ -815,8 +777,8 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 		cid[i] = m->atts[i].content_id;
 	}
 	p[0] = store_keep(b, store_pg_array((const char *const *)keys, n));
-	store_add(b, STMT_OTHER, "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM"
-		  " unnest($1::bigint[]) AS u(k) ORDER BY k) s", 1, p, NULL, NULL);
+	if (!c->atts_locked)
+		store_add(b, STMT_OTHER, STORE_LOCK_KEYS_SQL, 1, p, NULL, NULL);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = store_blob(c, b, &m->atts[i]);
 	if (rc == 0) {
@@ -878,7 +840,7 @@ static int store_raw(struct store_ctx *c, struct store_batch *b)
 
 /* store_new - a message not stored before: its statements join the
  * batch (sent with the commit, store_finish) */
-static int store_new(struct store_ctx *c, struct store_batch *b)
+int store_new(struct store_ctx *c, struct store_batch *b)
 {
 	if (store_new_id(c) < 0)
 		return -1;
@@ -917,7 +879,7 @@ static int store_begin_find(struct store_ctx *c)
 	st[n].nparams = 1;
 	st[n++].params = lp;
 	find = n;
-	st[n].sql = "SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1";
+	st[n].sql = STORE_FIND_SQL;
 	st[n].nparams = 1;
 	st[n].params = fp;
 	st[n].lengths = lens;
@@ -957,7 +919,7 @@ static int store_finish(struct store_ctx *c, int found, struct store_batch *b)
 }
 
 /* store_us - microseconds since *t; *t becomes now */
-static long store_us(struct timespec *t)
+long store_us(struct timespec *t)
 {
 	struct timespec now;
 	long us;
@@ -976,6 +938,7 @@ static int store_tx(struct store_ctx *c)
 	int found;
 
 	memset(&b, 0, sizeof(b));
+	b.cur = c;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	if ((found = store_begin_find(c)) < 0)
 		goto fail;
@@ -1001,7 +964,7 @@ fail:
 }
 
 /* store_result_reset - forget what a failed attempt put in the result */
-static void store_result_reset_tx(struct store_result *r)
+void store_result_reset_tx(struct store_result *r)
 {
 	size_t i;
 
@@ -1015,11 +978,45 @@ static void store_result_reset_tx(struct store_result *r)
 }
 
 /* store_retryable - a deadlock or serialization failure */
-static int store_retryable(struct db *db)
+int store_retryable(struct db *db)
 {
 	const char *st = db_last_sqlstate(db);
 
 	return st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
+}
+
+void store_ctx_init(struct store_ctx *c, struct db *db, const struct store_spool *sp,
+		    const struct mime_msg *m, const struct store_request *rq,
+		    struct store_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	memset(c, 0, sizeof(*c));
+	c->db = db; c->sp = sp; c->m = m; c->rq = rq; c->res = res;
+}
+
+void store_ctx_free(struct store_ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nrcpts; i++)
+		free(c->rcpts[i].user_id);
+	xfree(&c->rcpts);
+	c->nrcpts = 0;
+	xfree(&c->sent_by);
+	xfree(&c->spam_reason);
+	xfree(&c->error);
+}
+
+int store_ctx_inline(const struct store_ctx *c)
+{
+	size_t i;
+
+	if (c->sp->len - c->sp->start > STORE_INLINE_MAX)
+		return 0;
+	for (i = 0; i < c->m->natts; i++)
+		if (c->m->atts[i].size > STORE_INLINE_MAX)
+			return 0;
+	return 1;
 }
 
 enum store_status store_message(struct db *db, const struct store_spool *sp,
@@ -1028,11 +1025,8 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 {
 	struct store_ctx c;
 	enum store_status st = STORE_OK;
-	size_t i;
 
-	memset(res, 0, sizeof(*res));
-	memset(&c, 0, sizeof(c));
-	c.db = db; c.sp = sp; c.m = m; c.rq = rq; c.res = res;
+	store_ctx_init(&c, db, sp, m, rq, res);
 	/* Every database error defers (MISSION.md: any failure of storage is
 	 * temporary, the MTA retries): even a "permanent" one such as a schema
 	 * that was not migrated is the operator's to fix, not the sender's. */
@@ -1050,15 +1044,11 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 			xfree(&c.error);
 		}
 	}
-	if (st != STORE_OK)
+	if (st != STORE_OK) {
 		*error_r = c.error ? c.error : xstrdup("database error");
-	else
-		free(c.error);
-	for (i = 0; i < c.nrcpts; i++)
-		free(c.rcpts[i].user_id);
-	free(c.rcpts);
-	free(c.sent_by);
-	free(c.spam_reason);
+		c.error = NULL;
+	}
+	store_ctx_free(&c);
 	return st;
 }
 
