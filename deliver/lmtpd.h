@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "lmtpd_group.h"
 #include "lmtpd_pool.h"
 #include "lmtpd_proto.h"
 #include "store_notify.h"
@@ -30,6 +31,7 @@ struct lmtpd_settings {
 	const char *sent_recipient;	/* milter.sent_recipient, or NULL */
 	const char *trusted_clients;
 	int timeout;
+	size_t group_commit;		/* messages in one transaction at most */
 	struct store_notify_conf notify;
 };
 
@@ -47,6 +49,7 @@ int lmtpd_trusted_addr(const struct lmtpd_settings *s, const char *addr);
 
 struct lmtpd_server {
 	struct lmtpd_pool *pool;
+	struct lmtpd_group *group;	/* group commit over the pool */
 	char hostname[256];
 	int max_sessions;
 	volatile int stopping;		/* SIGTERM: finish transactions, 421 new ones */

@@ -13,7 +13,7 @@
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
  *	deliver.trusted_authserv_id, deliver.notify_*, milter.sent_recipient,
- *	lmtpd.timeout, lmtpd.trusted_clients
+ *	lmtpd.timeout, lmtpd.trusted_clients, lmtpd.group_commit
  */
 #include "lmtpd.h"
 
@@ -56,6 +56,7 @@ struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 	s->sent_recipient = conf_nonempty(cfg, "milter.sent_recipient");
 	s->trusted_clients = conf_str(cfg, "lmtpd.trusted_clients");
 	s->timeout = (int)conf_int(cfg, "lmtpd.timeout");
+	s->group_commit = (size_t)conf_int(cfg, "lmtpd.group_commit");
 	s->notify.url = conf_nonempty(cfg, "deliver.notify_url");
 	s->notify.api_key = conf_nonempty(cfg, "deliver.notify_key");
 	s->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");

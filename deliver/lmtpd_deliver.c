@@ -9,8 +9,9 @@
  *	those of postroom-deliver: over limits.message_size_max or an
  *	attachment over limits.attachment_size_max -> 552 5.3.4; a database
  *	problem -> 451 4.3.0; beyond what PostgreSQL can store -> 554 5.3.4.
- *	All ordinary recipients are stored in one store_message call (one
- *	transaction); sent-copy markers (X-POSTROOM-SENT or
+ *	All ordinary recipients are stored in one transaction, which the
+ *	message shares with the others that sessions finish at the same
+ *	time (group commit, lmtpd_group); sent-copy markers (X-POSTROOM-SENT or
  *	milter.sent_recipient) are stored as deliver --sent stores them (the
  *	same message: found by its identity). After the commit the
  *	notification is queued for the background sender (lmtpd_notify).
@@ -51,6 +52,7 @@ struct deliver_tx {
 	char *err;
 	struct timespec t0, start;
 	long us_read, us_hash, us_parse, us_store;
+	int group;		/* messages in the shared transaction, 0 = alone */
 };
 
 /* deliver_us - microseconds since *t, and *t moved to now */
@@ -147,11 +149,11 @@ static void deliver_log(struct deliver_tx *t, const char *result, const char *de
 
 	log_info("%s: %s%s%smessage-id=<%.200s> email=%s size=%lld from=<%.200s> client=%.64s"
 		 " rcpts=%.1000s attachments=%zu ms=%ld (read=%ld hash=%ld parse=%ld store=%ld sql=%ld commit=%ld us)"
-		 " result=%s%s%.500s", s->id, s->xf_ident ? "queue=" : "", s->xf_ident ? s->xf_ident : "", s->xf_ident ? " " : "",
+		 " group=%d result=%s%s%.500s", s->id, s->xf_ident ? "queue=" : "", s->xf_ident ? s->xf_ident : "", s->xf_ident ? " " : "",
 		 t->m ? t->m->message_id : "", id[0] ? id : "-", t->sp.size, s->sender,
 		 s->xf_addr ? s->xf_addr : "-", rcpts, t->m ? t->m->natts : 0,
 		 deliver_since(&t->start) / 1000,
-		 t->us_read, t->us_hash, t->us_parse, t->us_store, t->res.us_sql, t->res.us_commit, result, detail ? ": " : "",
+		 t->us_read, t->us_hash, t->us_parse, t->us_store, t->res.us_sql, t->res.us_commit, t->group, result, detail ? ": " : "",
 		 detail ? detail : "");
 	free(rcpts);
 }
@@ -165,30 +167,39 @@ static void deliver_reply_all(struct deliver_tx *t, const char *reply)
 		lmtpd_session_reply(t->s, "%s", reply);
 }
 
+/* deliver_request - what store_message needs for the ordinary
+ * recipients (sent 0) or the sent-copy markers (sent 1) */
+static void deliver_request(struct deliver_tx *t, int sent, struct store_request *rq,
+			    struct store_envelope *env)
+{
+	struct lmtpd_session *s = t->s;
+
+	memset(rq, 0, sizeof(*rq));
+	env->sender = s->sender;
+	env->rcpts = sent ? t->markers : t->rcpts;
+	env->nrcpts = sent ? t->nmarkers : t->nrcpts;
+	env->orig_rcpt = NULL;
+	rq->env = env;
+	rq->sent = sent;
+	rq->sasl_user = s->auth_user;
+	rq->recipient_validation = t->set->recipient_validation;
+	rq->subaddress_delims = t->set->subaddress_delims;
+	rq->hmac_secret = t->set->hmac_secret;
+	rq->header_max_age = t->set->header_max_age;
+	rq->queue_id = s->xf_ident;
+	rq->authserv_id = t->set->authserv_id;
+}
+
 /* deliver_store_group - one store_message call */
 static enum store_status deliver_store_group(struct deliver_tx *t, struct db *db, int sent,
 					     struct store_result *res)
 {
 	struct store_request rq;
 	struct store_envelope env;
-	struct lmtpd_session *s = t->s;
 	char *err = NULL;
 	enum store_status st;
 
-	memset(&rq, 0, sizeof(rq));
-	env.sender = s->sender;
-	env.rcpts = sent ? t->markers : t->rcpts;
-	env.nrcpts = sent ? t->nmarkers : t->nrcpts;
-	env.orig_rcpt = NULL;
-	rq.env = &env;
-	rq.sent = sent;
-	rq.sasl_user = s->auth_user;
-	rq.recipient_validation = t->set->recipient_validation;
-	rq.subaddress_delims = t->set->subaddress_delims;
-	rq.hmac_secret = t->set->hmac_secret;
-	rq.header_max_age = t->set->header_max_age;
-	rq.queue_id = s->xf_ident;
-	rq.authserv_id = t->set->authserv_id;
+	deliver_request(t, sent, &rq, &env);
 	st = store_message(db, &t->sp, t->m, &rq, res, &err);
 	if (st != STORE_OK) {
 		if (t->err == NULL)
@@ -257,6 +268,26 @@ static void deliver_store_reset(struct deliver_tx *t)
 	t->st = t->st_sent = STORE_OK;
 }
 
+/* deliver_store_shared - a message without sent-copy markers: stored
+ * with the others that are ready at the same time (lmtpd_group) */
+static void deliver_store_shared(struct deliver_tx *t)
+{
+	struct store_request rq;
+	struct store_envelope env;
+	struct store_job job;
+
+	deliver_request(t, 0, &rq, &env);
+	memset(&job, 0, sizeof(job));
+	job.sp = &t->sp;
+	job.m = t->m;
+	job.rq = &rq;
+	job.res = &t->res;
+	lmtpd_group_store(t->s->srv->group, &job, t->set->group_commit);
+	t->st = job.status;
+	t->err = job.error;
+	t->group = job.grouped;
+}
+
 /* deliver_store - the database part and the replies */
 static void deliver_store(struct deliver_tx *t)
 {
@@ -266,7 +297,9 @@ static void deliver_store(struct deliver_tx *t)
 	char *err = NULL;
 
 	t->st = t->st_sent = STORE_OK;
-	if ((db = lmtpd_pool_get(srv->pool, &err)) == NULL) {
+	if (t->nmarkers == 0 && t->nrcpts > 0) {
+		deliver_store_shared(t);
+	} else if ((db = lmtpd_pool_get(srv->pool, &err)) == NULL) {
 		t->err = err;
 		t->st = STORE_TEMPFAIL;
 	} else {

@@ -266,6 +266,9 @@ int main(int argc, char **argv)
 	srv.pool = lmtpd_pool_new(conf_str(cfg, "database.conninfo"),
 				  (int)conf_int(cfg, "database.connect_timeout"),
 				  (size_t)conf_int(cfg, "lmtpd.pool_size"));
+	/* half the pool stores (group commit makes more transactions at
+	 * once no faster), the other half answers RCPT-time lookups */
+	srv.group = lmtpd_group_new(srv.pool, (size_t)conf_int(cfg, "lmtpd.pool_size") / 2);
 	timeout = (int)conf_int(cfg, "lmtpd.timeout");
 	main_warm_up();
 	main_metrics(&srv);
@@ -285,8 +288,10 @@ int main(int argc, char **argv)
 	lmtpd_notify_stop(5);
 	if (metrics_on)
 		metrics_http_stop();
-	if (srv.nsessions == 0)
+	if (srv.nsessions == 0) {
+		lmtpd_group_free(&srv.group);
 		lmtpd_pool_free(&srv.pool);
+	}
 	lmtpd_settings_install(NULL);
 	close(sigfd);
 	log_info("lmtpd: stopped");
