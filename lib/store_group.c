@@ -87,8 +87,7 @@ static void group_lock_params(struct store_group *gr, char *arr[3])
 		m = gr->ctx[i].m;
 		group_list_add(&ids, xasprintf("%lld", store_lock_key(gr->ctx[i].sp->id)));
 		for (k = 0; k < m->natts; k++)
-			group_list_add(&atts, xasprintf("%lld", store_lock_key(m->atts[k].sha256) ^
-							 STORE_ATT_KEY_XOR));
+			group_list_add(&atts, store_att_key(&m->atts[k]));
 		group_list_add(&mids, xstrdup(m->message_id ? m->message_id : ""));
 		if (m->in_reply_to)
 			group_list_add(&mids, xstrdup(m->in_reply_to));

@@ -750,6 +750,11 @@ static int store_blob(struct store_ctx *c, struct store_batch *b, const struct m
 
 /* store_attachments - lock the digests in order, store new blobs, then
  * all attachment rows in one statement */
+char *store_att_key(const struct mime_attachment *a)
+{
+	return xasprintf("%lld", store_lock_key(a->sha256) ^ STORE_ATT_KEY_XOR);
+}
+
 static int store_attachments(struct store_ctx *c, struct store_batch *b)
 {
 	const struct mime_msg *m = c->m;
@@ -766,7 +771,7 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 	fn = xcalloc(n, sizeof(char *)); ct = xcalloc(n, sizeof(char *));
 	cid = xcalloc(n, sizeof(char *));
 	for (i = 0; i < n; i++) {
-		keys[i] = xasprintf("%lld", store_lock_key(m->atts[i].sha256) ^ STORE_ATT_KEY_XOR);
+		keys[i] = c->atts_locked ? NULL : store_att_key(&m->atts[i]);
 		pos[i] = xasprintf("%zu", i + 1);
 		sizes[i] = xasprintf("%lld", m->atts[i].size);
 		hex[i] = xmalloc(2 * SHA256_LEN + 1);
@@ -776,9 +781,10 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 		ct[i] = m->atts[i].content_type;
 		cid[i] = m->atts[i].content_id;
 	}
-	p[0] = store_keep(b, store_pg_array((const char *const *)keys, n));
-	if (!c->atts_locked)
+	if (!c->atts_locked) {
+		p[0] = store_keep(b, store_pg_array((const char *const *)keys, n));
 		store_add(b, STMT_OTHER, STORE_LOCK_KEYS_SQL, 1, p, NULL, NULL);
+	}
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = store_blob(c, b, &m->atts[i]);
 	if (rc == 0) {

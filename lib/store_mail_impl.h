@@ -66,6 +66,10 @@ struct store_batch {
 /* attachment digests are locked in their own key space */
 #define STORE_ATT_KEY_XOR	0x5a5a5a5a5a5a5a5aLL
 
+/* store_att_key - the advisory lock key of an attachment's digest, as
+ * text (caller frees) */
+char *store_att_key(const struct mime_attachment *a);
+
 /* store_ctx_init - a context for one message; store_ctx_free after */
 void store_ctx_init(struct store_ctx *c, struct db *db, const struct store_spool *sp,
 		    const struct mime_msg *m, const struct store_request *rq,
