@@ -12,9 +12,9 @@
  *	configuration (with the setgid group, when installed so) and then
  *	either
  *	- deliver.lmtpd_socket set: connects to postroom-lmtpd, drops the
- *	  group for good, and hands the message over LMTP (deliver/client.c),
+ *	  group for good, and hands the message over LMTP (deliver/front_client.c),
  *	  exiting with the status direct mode would give; or
- *	- unset: executes postroom-deliver-store (deliver/main.c) with the
+ *	- unset: executes postroom-deliver-store (deliver/dstore_main.c) with the
  *	  same arguments, which stores the message itself
  *	  (deliver/front_exec.c says where it is looked for).
  *	Parameters: deliver.lmtpd_socket, deliver.timeout.
@@ -29,9 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
 #include "conf.h"
 #include "front.h"
+#include "front_client.h"
 #include "front_exec.h"
 #include "log.h"
 

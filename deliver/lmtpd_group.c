@@ -14,7 +14,7 @@
  *	in a transaction of its own, as before; under load the transactions
  *	(and their WAL flushes) grow instead of queueing up.
  * NEVER
- *	replies or logs (lmtpd_deliver does); holds its lock while storing.
+ *	replies or logs (lmtpd_data does); holds its lock while storing.
  * CONFIGURATION
  *	lmtpd.pool_size (the leaders), lmtpd.group_commit
  */

@@ -9,7 +9,7 @@
  *	BODY, SMTPUTF8, and AUTH= from trusted clients), RCPT TO (recipient
  *	validation at RCPT time: 550 5.1.1; X-POSTROOM-SENT from trusted
  *	clients), XFORWARD ADDR/IDENT from trusted clients, then DATA
- *	(lmtpd_deliver). Trusted: the unix socket always, TCP clients listed
+ *	(lmtpd_data). Trusted: the unix socket always, TCP clients listed
  *	in lmtpd.trusted_clients. On SIGTERM a transaction in flight is
  *	finished; a new one is refused with 421 4.3.2.
  * NEVER

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	client - postroom-deliver's LMTP client mode (deliver.lmtpd_socket)
+ *	front_client - postroom-deliver's LMTP client mode (deliver.lmtpd_socket)
  * DESCRIPTION
  *	Speaks LMTP (RFC 2033) to postroom-lmtpd on its unix socket: LHLO,
  *	XFORWARD ADDR= IDENT= (only what the server announced), MAIL FROM
@@ -21,7 +21,7 @@
  *	unexpected protocol (75 4.3.0, logged loudly); reads the message
  *	twice; touches PostgreSQL.
  */
-#include "client.h"
+#include "front_client.h"
 
 #include <errno.h>
 #include <stdarg.h>

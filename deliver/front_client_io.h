@@ -1,11 +1,11 @@
-/* client_io.h - a line-oriented LMTP client connection over a unix
+/* front_client_io.h - a line-oriented LMTP client connection over a unix
  * socket, every read and write bounded by one deadline.
  *
  * CONTRACT: functions return 0 or -1 with *error_r (static text or the
  * connection's error buffer; never freed by the caller). After -1 the
  * connection is unusable except for lmtp_close. */
-#ifndef POSTROOM_DELIVER_CLIENT_IO_H
-#define POSTROOM_DELIVER_CLIENT_IO_H
+#ifndef POSTROOM_DELIVER_FRONT_CLIENT_IO_H
+#define POSTROOM_DELIVER_FRONT_CLIENT_IO_H
 
 #include <stddef.h>
 #include <time.h>

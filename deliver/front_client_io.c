@@ -1,6 +1,6 @@
 /*
  * NAME
- *	client_io - the unix-socket connection of postroom-deliver's LMTP
+ *	front_client_io - the unix-socket connection of postroom-deliver's LMTP
  *	client mode
  * DESCRIPTION
  *	Connects to postroom-lmtpd's socket (deliver.lmtpd_socket), writes
@@ -10,7 +10,7 @@
  * NEVER
  *	blocks past the deadline; raises SIGPIPE (the caller ignores it).
  */
-#include "client_io.h"
+#include "front_client_io.h"
 
 #include <errno.h>
 #include <poll.h>

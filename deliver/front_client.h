@@ -1,14 +1,14 @@
-/* client.h - postroom-deliver's client mode: hand the message to
+/* front_client.h - postroom-deliver's client mode: hand the message to
  * postroom-lmtpd over LMTP instead of storing it.
  *
  * CONTRACT: client_run never returns: it exits with the status direct
  * mode would give (0 stored; 75 with the reply's 4.x.x code; 67 5.1.1;
  * 69 5.3.4 and other permanent refusals) and defers (75 4.3.0, logged
  * loudly) on anything that is not a clear answer from lmtpd. */
-#ifndef POSTROOM_DELIVER_CLIENT_H
-#define POSTROOM_DELIVER_CLIENT_H
+#ifndef POSTROOM_DELIVER_FRONT_CLIENT_H
+#define POSTROOM_DELIVER_FRONT_CLIENT_H
 
-#include "client_io.h"
+#include "front_client_io.h"
 #include "front.h"
 
 struct client_session {

@@ -1,6 +1,6 @@
 /*
  * NAME
- *	lmtpd_deliver - DATA: spool, parse, store once, one reply per recipient
+ *	lmtpd_data - DATA: spool, parse, store once, one reply per recipient
  * DESCRIPTION
  *	The message after "354" is dot-unstuffed (lmtpd_proto) straight into
  *	a memory file (lib/store_spool's writer) in 64 KiB pieces: a large
