@@ -4,7 +4,7 @@
 #   bl_user                    create (once) the unprivileged user
 #                              $BL_USER (postroom-bench) the peers run as
 #   bl_messages DIR [N]        the message set (bench/gen-messages): the
-#                              shared corpus + N synthetic (default 2000)
+#                              corpus (tests/corpus) + N synthetic (default 2000)
 #   bl_dovecot_start DIR       a private Dovecot 2.3 with only the LMTP
 #                              service: own base_dir, static userdb (every
 #                              local part accepted, all as $BL_USER), one
@@ -37,7 +37,7 @@ bl_user() {
 }
 
 bl_messages() {
-	python3 "$POSTROOM_SRCDIR/bench/gen-messages" --corpus "$POSTROOM_SRCDIR/../shared/corpus" \
+	python3 "$POSTROOM_SRCDIR/bench/gen-messages" --corpus "$POSTROOM_SRCDIR/tests/corpus" \
 		--synthetic "${2:-2000}" "$1" 2>/dev/null
 }
 

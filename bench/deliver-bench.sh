@@ -4,7 +4,7 @@
 #
 #   POSTROOM_BUILDDIR=build bench/deliver-bench.sh [--quick]
 #
-# 1. Throughput: the shared corpus (378 messages) and a synthetic mix of
+# 1. Throughput: the corpus in tests/corpus (306 messages) and a synthetic mix of
 #    1,000 messages (2-60 KB, one in five with an attachment, fixed seed),
 #    delivered sequentially, one process per message, by each program:
 #    postroom-deliver in direct mode (it executes postroom-deliver-store,
@@ -82,8 +82,8 @@ if [ "$quick" = 0 ]; then
 	while IFS=$'\t' read -r path _; do
 		[ "$path" = path ] && continue
 		i=$((i + 1))
-		cp "$POSTROOM_SRCDIR/../shared/corpus/$path" "$msgs/c$(printf %04d $i)"
-	done <"$POSTROOM_SRCDIR/../shared/corpus/MANIFEST.tsv"
+		cp "$POSTROOM_SRCDIR/tests/corpus/$path" "$msgs/c$(printf %04d $i)"
+	done <"$POSTROOM_SRCDIR/tests/corpus/MANIFEST.tsv"
 fi
 python3 - "$msgs" "$n_synth" <<'PY'
 import base64, random, sys

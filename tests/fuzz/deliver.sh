@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # tests/fuzz/deliver.sh - build deliver's parse-and-build-rows libFuzzer
 # target (clang, ASan+UBSan+fuzzer) and run it for a bounded time
-# (POSTROOM_FUZZ_SECONDS, default 30) with the shared corpus as seeds.
-# Prints TAP.
+# (POSTROOM_FUZZ_SECONDS, default 30) seeded with every message of the
+# in-tree corpus (tests/corpus/MANIFEST.tsv); no seeds is a failure, not a
+# run from scratch. Prints TAP.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/fuzz.sh"
 
-corpus="$POSTROOM_SRCDIR/../shared/corpus"
+corpus="$POSTROOM_SRCDIR/tests/corpus"
 FUZZ_CFLAGS="$(pkg-config --cflags gmime-3.0 libpq)"
 FUZZ_LIBS="$(pkg-config --libs gmime-3.0 libpq libcrypto)"
 export FUZZ_CFLAGS FUZZ_LIBS
@@ -21,7 +22,9 @@ while IFS=$'\t' read -r path _; do
 	[ "$path" = path ] && continue
 	n=$((n + 1))
 	cp "$corpus/$path" "$TAP_TMP/seeds/seed-$n"
-done <"$corpus/MANIFEST.tsv" 2>/dev/null
-[ "$n" -gt 0 ] || diag "no corpus at $corpus: fuzzing from scratch"
+done <"$corpus/MANIFEST.tsv"
+want=$(awk 'NR > 1' "$corpus/MANIFEST.tsv" 2>/dev/null | wc -l)
+got=$(ls "$TAP_TMP/seeds" | wc -l)
+ok "[ $got -gt 0 ] && [ $got -eq $want ]" "seeded with every corpus message ($got of $want)"
 fuzz_run "$bin" "$TAP_TMP/seeds" "deliver parse-and-build-rows"
 done_testing

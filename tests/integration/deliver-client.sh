@@ -11,7 +11,7 @@
 . "$POSTROOM_SRCDIR/tests/lib/postfix.sh"
 . "$POSTROOM_SRCDIR/tests/integration/deliver-helpers.bash"
 LMTPD_BIN="$POSTROOM_BUILDDIR/postroom-lmtpd"
-CORPUS="$POSTROOM_SRCDIR/../shared/corpus"
+CORPUS="$POSTROOM_SRCDIR/tests/corpus"
 if [ ! -x "$LMTPD_BIN" ]; then
 	fail "postroom-lmtpd is built ($LMTPD_BIN)"
 	done_testing

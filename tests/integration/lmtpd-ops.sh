@@ -112,7 +112,7 @@ is "$(lmtpd_metric postroom_lmtpd_sessions_active | cut -d. -f1)" 0 "active sess
 # The corpus's header bomb (thousands of encoded words in To:) takes GMime
 # ~2,500 frames deep; a session thread with a small stack crashed the whole
 # daemon on it (every session in flight died). Pipe mode stores it.
-bomb="$POSTROOM_SRCDIR/../shared/corpus/jstedfast_MimeKit/messages/stack-overflow.txt"
+bomb="$POSTROOM_SRCDIR/tests/corpus/jstedfast_MimeKit/messages/stack-overflow.txt"
 if [ -f "$bomb" ]; then
 	{ printf 'LHLO c\r\nMAIL FROM:<test@test.com>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n'
 	  sed -e 's/\r$//' -e 's/^\./../' -e 's/$/\r/' "$bomb"; printf '.\r\nQUIT\r\n'; } >"$TAP_TMP/bomb.in"
