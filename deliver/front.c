@@ -64,22 +64,13 @@ int main(int argc, char **argv)
 {
 	struct deliver_args a;
 	struct client_session s;
-	const char *perr = NULL, *sock;
+	const char *sock;
 
 	signal(SIGPIPE, SIG_IGN);
 	atexit(front_cleanup);
-	memset(&a, 0, sizeof(a));
 	memset(&s, 0, sizeof(s));
 	clock_gettime(CLOCK_MONOTONIC, &s.start);
-	log_init(PROG, 0, 0);
-	if (deliver_parse_args(argc, argv, &a, &perr) < 0)
-		deliver_operator_error("bad command line: %s (usage: -f SENDER [-a USER] [-C ADDR]"
-				       " [-q ID] [--sent] -- RECIPIENT...)", perr);
-	if (a.verbose)
-		log_init(PROG, 1, 0);
-	deliver_env_fallback(&a);
-	if (a.queue_id)
-		log_set_context(a.queue_id);
+	deliver_start(argc, argv, &a);
 	front_cfg = front_read_conf(&a);
 	sock = conf_str(front_cfg, "deliver.lmtpd_socket");
 	if (sock == NULL || *sock == '\0') {

@@ -32,6 +32,10 @@ void deliver_exit(int status, const char *fmt, ...)
 void deliver_operator_error(const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 1, 2)));
 
+/* deliver_start - what both programs do first: the log, the command
+ * line into *a (an operator error when it is bad), the environment
+ * fallback, the queue id as the log context */
+void deliver_start(int argc, char **argv, struct deliver_args *a);
 /* deliver_parse_args - the command line into *a; 0, or -1 with *error_r
  * (static text). -h prints the usage and exits 0. */
 int deliver_parse_args(int argc, char **argv, struct deliver_args *a, const char **error_r);

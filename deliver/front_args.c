@@ -117,6 +117,22 @@ int deliver_parse_args(int argc, char **argv, struct deliver_args *a, const char
 	return 0;
 }
 
+void deliver_start(int argc, char **argv, struct deliver_args *a)
+{
+	const char *perr = NULL;
+
+	memset(a, 0, sizeof(*a));
+	log_init(PROG, 0, 0);
+	if (deliver_parse_args(argc, argv, a, &perr) < 0)
+		deliver_operator_error("bad command line: %s (usage: -f SENDER [-a USER] [-C ADDR]"
+				       " [-q ID] [--sent] -- RECIPIENT...)", perr);
+	if (a->verbose)
+		log_init(PROG, 1, 0);
+	deliver_env_fallback(a);
+	if (a->queue_id)
+		log_set_context(a->queue_id);
+}
+
 const char *deliver_env(const char *name)
 {
 	const char *v = getenv(name);

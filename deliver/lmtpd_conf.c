@@ -2,7 +2,9 @@
  * NAME
  *	lmtpd_conf - postroom-lmtpd's settings, swapped on SIGHUP
  * DESCRIPTION
- *	Reads once what a transaction needs from the configuration. The
+ *	Reads once what a transaction needs from the configuration: what
+ *	both storing programs read (delivery_conf_read, deliver/delivery.c)
+ *	and lmtpd's own. The
  *	current settings are reference-counted: a reload installs new ones,
  *	a transaction in flight keeps the ones it started with, the old ones
  *	are freed with their last user.
@@ -15,9 +17,10 @@
  *	deliver.trusted_authserv_id, deliver.notify_*, milter.sent_recipient,
  *	lmtpd.timeout, lmtpd.trusted_clients, lmtpd.group_commit
  */
-#include "lmtpd.h"
+#include "lmtpd_conf.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,14 +30,6 @@
 static pthread_mutex_t settings_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lmtpd_settings *settings_current;
 
-/* conf_nonempty - a set, non-empty string or NULL */
-static const char *conf_nonempty(const struct conf *cfg, const char *name)
-{
-	const char *v = conf_declared(name) ? conf_str(cfg, name) : NULL;
-
-	return v && *v ? v : NULL;
-}
-
 struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 {
 	struct lmtpd_settings *s = xcalloc(1, sizeof(*s));
@@ -43,24 +38,11 @@ struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 
 	s->cfg = cfg;
 	s->refs = 1;
-	s->size_max = conf_int(cfg, "limits.message_size_max");
-	s->attachment_max = conf_int(cfg, "limits.attachment_size_max");
-	s->recipient_validation = conf_declared("rules.recipient_validation")
-		? conf_bool(cfg, "rules.recipient_validation") : 1;
-	s->subaddress_delims = conf_declared("rules.subaddress_delimiters")
-		? conf_str(cfg, "rules.subaddress_delimiters") : "+";
-	s->header_max_age = conf_declared("rules.internal_header_max_age")
-		? (long)conf_int(cfg, "rules.internal_header_max_age") : 432000L;
-	s->hmac_secret = conf_nonempty(cfg, "security.hmac_secret");
-	s->authserv_id = conf_nonempty(cfg, "deliver.trusted_authserv_id");
-	s->sent_recipient = conf_nonempty(cfg, "milter.sent_recipient");
+	delivery_conf_read(cfg, &s->dc);
+	s->sent_recipient = delivery_conf_str(cfg, "milter.sent_recipient");
 	s->trusted_clients = conf_str(cfg, "lmtpd.trusted_clients");
 	s->timeout = (int)conf_int(cfg, "lmtpd.timeout");
 	s->group_commit = (size_t)conf_int(cfg, "lmtpd.group_commit");
-	s->notify.url = conf_nonempty(cfg, "deliver.notify_url");
-	s->notify.api_key = conf_nonempty(cfg, "deliver.notify_key");
-	s->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
-	s->notify.timeout = (long)conf_int(cfg, "deliver.notify_timeout");
 	if (mode == NULL || strtol(mode, &end, 8) < 0 || *end != '\0' || strtol(mode, NULL, 8) > 07777) {
 		*error_r = xasprintf("lmtpd.socket_mode '%s' is not an octal mode", mode ? mode : "");
 		s->cfg = NULL;

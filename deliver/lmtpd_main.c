@@ -43,7 +43,11 @@
 #include "store_spool.h"
 #include "xalloc.h"
 
+#include "lmtpd_conf.h"
+#include "lmtpd_group.h"
 #include "lmtpd_notify.h"
+#include "lmtpd_pool.h"
+#include "lmtpd_session.h"
 
 struct main_listener {
 	int fd;

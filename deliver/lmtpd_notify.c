@@ -3,7 +3,7 @@
  *	lmtpd_notify - a queue of new-email notifications and its sender thread
  * DESCRIPTION
  *	A stored email is announced to the application with an HTTP POST
- *	(lib/store_notify). In the LMTP server the session only queues the
+ *	(delivery_notify_send: lib/store_notify). In the LMTP server the session only queues the
  *	request; one thread sends them in order, so an application that is
  *	slow or down never delays a reply to the MTA. The queue is bounded
  *	(LMTPD_NOTIFY_QUEUE_MAX): beyond it a notification is dropped with a
@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "delivery.h"
 #include "log.h"
 #include "metrics.h"
 #include "xalloc.h"
@@ -80,16 +81,11 @@ static struct notify_job *notify_next(void)
 static void *notify_main(void *arg)
 {
 	struct notify_job *j;
-	char *err = NULL;
 
 	(void)arg;
 	while ((j = notify_next()) != NULL) {
-		if (store_notify_post(&j->cf, j->body, &err) < 0) {
+		if (delivery_notify_send(&j->cf, j->email_id, j->body) < 0)
 			metric_inc(notify_failed);
-			log_warn("email %s stored, but the notification to the application failed: %s",
-				 j->email_id, err);
-			xfree(&err);
-		}
 		notify_job_free(j);
 	}
 	return NULL;

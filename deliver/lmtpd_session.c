@@ -1,29 +1,30 @@
 /*
  * NAME
- *	lmtpd_session - one LMTP connection: commands and replies
+ *	lmtpd_session - one LMTP connection: commands and the envelope
  * DESCRIPTION
- *	Each connection is served by a thread of its own with blocking I/O
- *	and a poll()ed timeout (lmtpd.timeout). Replies are queued and sent
- *	when no more input is buffered, so a pipelining client (RFC 2920)
- *	gets its replies in one write. The envelope: LHLO, MAIL FROM (SIZE,
- *	BODY, SMTPUTF8, and AUTH= from trusted clients), RCPT TO (recipient
- *	validation at RCPT time: 550 5.1.1; X-POSTROOM-SENT from trusted
- *	clients), XFORWARD ADDR/IDENT from trusted clients, then DATA
- *	(lmtpd_data). Trusted: the unix socket always, TCP clients listed
- *	in lmtpd.trusted_clients. On SIGTERM a transaction in flight is
- *	finished; a new one is refused with 421 4.3.2.
+ *	Each connection is served by a thread of its own; its input and
+ *	replies are lmtpd_conn's (a pipelining client, RFC 2920, gets its
+ *	replies in one write). The envelope: LHLO, MAIL FROM (SIZE, BODY,
+ *	SMTPUTF8, and AUTH= from trusted clients), RCPT TO (recipient
+ *	validation at RCPT time on a pool connection: 550 5.1.1;
+ *	X-POSTROOM-SENT from trusted clients), XFORWARD ADDR/IDENT from
+ *	trusted clients, then DATA, which the session hands with the
+ *	envelope to lmtpd_data. Trusted: the unix socket always, TCP clients
+ *	listed in lmtpd.trusted_clients. On SIGTERM a transaction in flight
+ *	is finished; a new one is refused with 421 4.3.2.
  * NEVER
  *	accepts AUTH= or the sent-copy marker from an untrusted client;
  *	replies before a pipelined batch is read.
  * CONFIGURATION
  *	lmtpd.timeout, lmtpd.trusted_clients, limits.message_size_max,
- *	rules.recipient_validation, milter.sent_recipient
+ *	rules.recipient_validation, rules.subaddress_delimiters,
+ *	milter.sent_recipient
  */
-#include "lmtpd.h"
+#include "lmtpd_session.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,99 +35,49 @@
 #include "address.h"
 #include "log.h"
 #include "metrics.h"
+#include "store_mail.h"
 #include "xalloc.h"
+
+#include "lmtpd_conf.h"
+#include "lmtpd_conn.h"
+#include "lmtpd_data.h"
+#include "lmtpd_proto.h"
 
 #define SESSION_XFORWARD_ATTRS	"NAME ADDR PORT PROTO HELO IDENT SOURCE"
 
-void lmtpd_session_reply(struct lmtpd_session *s, const char *fmt, ...)
+/* One LMTP connection. */
+struct lmtpd_session {
+	struct lmtpd_server *srv;
+	struct lmtpd_conn conn;
+	int trusted;		/* may use AUTH=, XFORWARD, X-POSTROOM-SENT */
+	char id[24];		/* for the log */
+	char peer[64];
+	int lhlo;
+	int have_mail;		/* a transaction: MAIL was accepted */
+	struct lmtpd_envelope env;
+};
+
+/* session_rcpt_lookup - RCPT-time validation: 0 known (or validation
+ * off), 1 unknown, -1 database trouble (*error_r, caller frees) */
+static int session_rcpt_lookup(struct lmtpd_session *s, const struct lmtpd_settings *set,
+			       const char *rcpt, char **error_r)
 {
-	va_list ap;
-	char line[1024];
+	struct db *db;
+	int rc = -1, attempt, broken;
 
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	buf_append_str(&s->out, line);
-	buf_append(&s->out, "\r\n", 2);
-}
-
-int lmtpd_session_flush(struct lmtpd_session *s)
-{
-	size_t off = 0;
-	ssize_t w;
-
-	while (off < s->out.len) {
-		w = send(s->fd, s->out.data + off, s->out.len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
+	if (!set->dc.recipient_validation)
+		return 0;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((db = lmtpd_pool_get(s->srv->pool, error_r)) == NULL)
 			return -1;
-		off += (size_t)w;
-	}
-	buf_truncate(&s->out, 0);
-	return 0;
-}
-
-int lmtpd_session_fill(struct lmtpd_session *s, int timeout, int interruptible)
-{
-	struct pollfd p = { s->fd, POLLIN, 0 };
-	int waited = 0, n;
-	ssize_t r;
-
-	if (s->in_start == s->in_end)
-		s->in_start = s->in_end = 0;
-	else if (s->in_start > 0 && s->in_end == sizeof(s->in)) {
-		memmove(s->in, s->in + s->in_start, s->in_end - s->in_start);
-		s->in_end -= s->in_start;
-		s->in_start = 0;
-	}
-	if (s->in_end == sizeof(s->in))
-		return -1;	/* the caller lets no line grow this long */
-	if (lmtpd_session_flush(s) < 0)
-		return -1;
-	for (;;) {
-		if (interruptible && s->srv->stopping)
-			return -2;
-		n = poll(&p, 1, 1000);
-		if (n < 0 && errno != EINTR)
-			return -1;
-		if (n > 0)
+		rc = store_rcpt_known(db, rcpt, set->dc.subaddress_delims, error_r);
+		broken = rc < 0 && PQstatus(db_conn(db)) != CONNECTION_OK;
+		lmtpd_pool_put(s->srv->pool, &db);
+		if (!broken || attempt == 1)
 			break;
-		if (n == 0 && ++waited >= timeout)
-			return -1;
+		xfree(error_r);	/* a connection that died idle: once more on a fresh one */
 	}
-	r = recv(s->fd, s->in + s->in_end, sizeof(s->in) - s->in_end, 0);
-	if (r < 0 && errno == EINTR)
-		return lmtpd_session_fill(s, timeout, interruptible);
-	if (r <= 0)
-		return r == 0 ? 0 : -1;
-	s->in_end += (size_t)r;
-	return 1;
-}
-
-/* session_line - the next command line (NUL-terminated, no CR LF):
- * 1 a line, 0 end/timeout, -1 too long, -2 stopping */
-static int session_line(struct lmtpd_session *s, int timeout, char **line_r)
-{
-	char *lf;
-	int rc;
-
-	for (;;) {
-		lf = memchr(s->in + s->in_start, '\n', s->in_end - s->in_start);
-		if (lf) {
-			*line_r = s->in + s->in_start;
-			s->in_start = (size_t)(lf - s->in) + 1;
-			if (lf > *line_r && lf[-1] == '\r')
-				lf--;
-			*lf = '\0';
-			return 1;
-		}
-		if (s->in_end - s->in_start >= LMTPD_LINE_MAX)
-			return -1;
-		rc = lmtpd_session_fill(s, timeout, !s->have_mail);
-		if (rc <= 0)
-			return rc == -1 ? 0 : rc;
-	}
+	return rc < 0 ? -1 : rc == 1 ? 0 : 1;
 }
 
 /* session_reset - forget the transaction */
@@ -134,14 +85,14 @@ static void session_reset(struct lmtpd_session *s)
 {
 	size_t i;
 
-	for (i = 0; i < s->nrcpts; i++)
-		xfree(&s->rcpts[i]);
-	s->nrcpts = 0;
+	for (i = 0; i < s->env.nrcpts; i++)
+		xfree(&s->env.rcpts[i]);
+	s->env.nrcpts = 0;
 	s->have_mail = 0;
-	xfree(&s->sender);
-	xfree(&s->auth_user);
-	xfree(&s->xf_addr);
-	xfree(&s->xf_ident);
+	xfree(&s->env.sender);
+	xfree(&s->env.auth_user);
+	xfree(&s->env.xf_addr);
+	xfree(&s->env.xf_ident);
 }
 
 /* session_lhlo - the greeting reply with our extensions */
@@ -149,14 +100,14 @@ static void session_lhlo(struct lmtpd_session *s, const struct lmtpd_settings *s
 {
 	session_reset(s);
 	s->lhlo = 1;
-	lmtpd_session_reply(s, "250-%s", s->srv->hostname);
-	lmtpd_session_reply(s, "250-PIPELINING");
-	lmtpd_session_reply(s, "250-ENHANCEDSTATUSCODES");
-	lmtpd_session_reply(s, "250-8BITMIME");
-	lmtpd_session_reply(s, "250-SMTPUTF8");
+	lmtpd_conn_reply(&s->conn, "250-%s", s->srv->hostname);
+	lmtpd_conn_reply(&s->conn, "250-PIPELINING");
+	lmtpd_conn_reply(&s->conn, "250-ENHANCEDSTATUSCODES");
+	lmtpd_conn_reply(&s->conn, "250-8BITMIME");
+	lmtpd_conn_reply(&s->conn, "250-SMTPUTF8");
 	if (s->trusted)
-		lmtpd_session_reply(s, "250-XFORWARD " SESSION_XFORWARD_ATTRS);
-	lmtpd_session_reply(s, "250 SIZE %lld", set->size_max);
+		lmtpd_conn_reply(&s->conn, "250-XFORWARD " SESSION_XFORWARD_ATTRS);
+	lmtpd_conn_reply(&s->conn, "250 SIZE %lld", set->dc.size_max);
 }
 
 /* session_mail_params - SIZE, BODY, SMTPUTF8, AUTH; 0 or -1 (replied) */
@@ -170,9 +121,9 @@ static int session_mail_params(struct lmtpd_session *s, const struct lmtpd_setti
 	for (i = 0; i < c->nparams; i++) {
 		p = &c->params[i];
 		if (strcasecmp(p->name, "SIZE") == 0 && p->value) {
-			if (atoll(p->value) > set->size_max) {
-				lmtpd_session_reply(s, "552 5.3.4 message size exceeds the limit of %lld bytes",
-						    set->size_max);
+			if (atoll(p->value) > set->dc.size_max) {
+				lmtpd_conn_reply(&s->conn, "552 5.3.4 message size exceeds the limit of %lld bytes",
+						    set->dc.size_max);
 				return -1;
 			}
 		} else if (strcasecmp(p->name, "BODY") == 0 && p->value &&
@@ -185,13 +136,13 @@ static int session_mail_params(struct lmtpd_session *s, const struct lmtpd_setti
 			*auth_r = NULL;
 			if (s->trusted && strcmp(p->value, "<>") != 0 &&
 			    lmtpd_xtext_decode(p->value, auth_r) < 0) {
-				lmtpd_session_reply(s, "501 5.5.4 malformed AUTH= parameter");
+				lmtpd_conn_reply(&s->conn, "501 5.5.4 malformed AUTH= parameter");
 				return -1;
 			}
 		} else {
 			free(*auth_r);
 			*auth_r = NULL;
-			lmtpd_session_reply(s, "555 5.5.4 unsupported parameter %.64s", p->name);
+			lmtpd_conn_reply(&s->conn, "555 5.5.4 unsupported parameter %.64s", p->name);
 			return -1;
 		}
 	}
@@ -205,21 +156,21 @@ static void session_mail(struct lmtpd_session *s, const struct lmtpd_settings *s
 	char *auth;
 
 	if (!s->lhlo) {
-		lmtpd_session_reply(s, "503 5.5.1 send LHLO first");
+		lmtpd_conn_reply(&s->conn, "503 5.5.1 send LHLO first");
 		return;
 	}
 	if (s->have_mail) {
-		lmtpd_session_reply(s, "503 5.5.1 nested MAIL command");
+		lmtpd_conn_reply(&s->conn, "503 5.5.1 nested MAIL command");
 		return;
 	}
 	if (session_mail_params(s, set, c, &auth) < 0)
 		return;
-	s->sender = xstrdup(c->path);
-	s->auth_user = auth && *auth ? auth : NULL;
-	if (s->auth_user == NULL)
+	s->env.sender = xstrdup(c->path);
+	s->env.auth_user = auth && *auth ? auth : NULL;
+	if (s->env.auth_user == NULL)
 		free(auth);
 	s->have_mail = 1;
-	lmtpd_session_reply(s, "250 2.1.0 Ok");
+	lmtpd_conn_reply(&s->conn, "250 2.1.0 Ok");
 }
 
 /* session_rcpt_marker - is this recipient the sent-copy route marker?
@@ -232,11 +183,11 @@ static int session_rcpt_marker(struct lmtpd_session *s, const struct lmtpd_setti
 
 	for (i = 0; i < c->nparams; i++) {
 		if (strcasecmp(c->params[i].name, "X-POSTROOM-SENT") != 0) {
-			lmtpd_session_reply(s, "555 5.5.4 unsupported parameter %.64s", c->params[i].name);
+			lmtpd_conn_reply(&s->conn, "555 5.5.4 unsupported parameter %.64s", c->params[i].name);
 			return -1;
 		}
 		if (!s->trusted) {
-			lmtpd_session_reply(s, "555 5.5.4 X-POSTROOM-SENT is not accepted from this client");
+			lmtpd_conn_reply(&s->conn, "555 5.5.4 X-POSTROOM-SENT is not accepted from this client");
 			return -1;
 		}
 		marker = 1;
@@ -256,35 +207,35 @@ static void session_rcpt(struct lmtpd_session *s, const struct lmtpd_settings *s
 	int marker, rc;
 
 	if (!s->have_mail) {
-		lmtpd_session_reply(s, "503 5.5.1 need MAIL before RCPT");
+		lmtpd_conn_reply(&s->conn, "503 5.5.1 need MAIL before RCPT");
 		return;
 	}
-	if (s->nrcpts == LMTPD_RCPTS_MAX) {
-		lmtpd_session_reply(s, "452 4.5.3 too many recipients");
+	if (s->env.nrcpts == LMTPD_RCPTS_MAX) {
+		lmtpd_conn_reply(&s->conn, "452 4.5.3 too many recipients");
 		return;
 	}
 	if (addr_parse(c->path, strlen(c->path), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) < 0) {
-		lmtpd_session_reply(s, "501 5.1.3 bad recipient address syntax: %s", perr);
+		lmtpd_conn_reply(&s->conn, "501 5.1.3 bad recipient address syntax: %s", perr);
 		return;
 	}
 	addr_free(&mb);
 	if ((marker = session_rcpt_marker(s, set, c)) < 0)
 		return;
-	rc = marker ? 0 : lmtpd_rcpt_lookup(s, set, c->path, &err);
+	rc = marker ? 0 : session_rcpt_lookup(s, set, c->path, &err);
 	if (rc < 0) {
 		log_warn("%s: recipient <%s> deferred: %s", s->id, c->path, err);
 		free(err);
-		lmtpd_session_reply(s, "451 4.3.0 <%.256s>: mail store unavailable, try again later", c->path);
+		lmtpd_conn_reply(&s->conn, "451 4.3.0 <%.256s>: mail store unavailable, try again later", c->path);
 		return;
 	}
 	if (rc == 1) {
 		log_info("%s: recipient <%s> rejected: unknown", s->id, c->path);
-		lmtpd_session_reply(s, "550 5.1.1 <%.256s>: recipient address unknown", c->path);
+		lmtpd_conn_reply(&s->conn, "550 5.1.1 <%.256s>: recipient address unknown", c->path);
 		return;
 	}
-	s->rcpt_sent[s->nrcpts] = marker;
-	s->rcpts[s->nrcpts++] = xstrdup(c->path);
-	lmtpd_session_reply(s, "250 2.1.5 Ok");
+	s->env.rcpt_sent[s->env.nrcpts] = marker;
+	s->env.rcpts[s->env.nrcpts++] = xstrdup(c->path);
+	lmtpd_conn_reply(&s->conn, "250 2.1.5 Ok");
 }
 
 /* session_xforward - Postfix's XFORWARD: client address, queue id */
@@ -296,32 +247,32 @@ static void session_xforward(struct lmtpd_session *s, const struct lmtpd_cmd *c)
 	size_t i;
 
 	if (!s->trusted) {
-		lmtpd_session_reply(s, "550 5.7.0 XFORWARD is not accepted from this client");
+		lmtpd_conn_reply(&s->conn, "550 5.7.0 XFORWARD is not accepted from this client");
 		return;
 	}
 	if (s->have_mail) {
-		lmtpd_session_reply(s, "503 5.5.1 XFORWARD inside a transaction");
+		lmtpd_conn_reply(&s->conn, "503 5.5.1 XFORWARD inside a transaction");
 		return;
 	}
 	copy = xasprintf("MAIL FROM:<> %s", c->arg);
 	if (c->arg[0] == '\0' || lmtpd_cmd_parse(copy, &attrs, &err) < 0) {
 		free(copy);
-		lmtpd_session_reply(s, "501 5.5.4 syntax: XFORWARD attribute=value...");
+		lmtpd_conn_reply(&s->conn, "501 5.5.4 syntax: XFORWARD attribute=value...");
 		return;
 	}
 	for (i = 0; i < attrs.nparams; i++) {
 		if (attrs.params[i].value == NULL)
 			continue;
 		if (strcasecmp(attrs.params[i].name, "ADDR") == 0) {
-			free(s->xf_addr);
-			s->xf_addr = lmtpd_xforward_value(attrs.params[i].value);
+			free(s->env.xf_addr);
+			s->env.xf_addr = lmtpd_xforward_value(attrs.params[i].value);
 		} else if (strcasecmp(attrs.params[i].name, "IDENT") == 0) {
-			free(s->xf_ident);
-			s->xf_ident = lmtpd_xforward_value(attrs.params[i].value);
+			free(s->env.xf_ident);
+			s->env.xf_ident = lmtpd_xforward_value(attrs.params[i].value);
 		}
 	}
 	free(copy);
-	lmtpd_session_reply(s, "250 2.0.0 Ok");
+	lmtpd_conn_reply(&s->conn, "250 2.0.0 Ok");
 }
 
 /* session_data - DATA: 354, the message, the replies; -1 to close */
@@ -330,15 +281,15 @@ static int session_data(struct lmtpd_session *s)
 	int rc;
 
 	if (!s->have_mail) {
-		lmtpd_session_reply(s, "503 5.5.1 need MAIL before DATA");
+		lmtpd_conn_reply(&s->conn, "503 5.5.1 need MAIL before DATA");
 		return 0;
 	}
-	if (s->nrcpts == 0) {
-		lmtpd_session_reply(s, "554 5.5.1 no valid recipients");
+	if (s->env.nrcpts == 0) {
+		lmtpd_conn_reply(&s->conn, "554 5.5.1 no valid recipients");
 		return 0;
 	}
-	lmtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
-	rc = lmtpd_data(s);
+	lmtpd_conn_reply(&s->conn, "354 End data with <CR><LF>.<CR><LF>");
+	rc = lmtpd_data(s->srv, &s->conn, s->id, &s->env);
 	session_reset(s);
 	return rc;
 }
@@ -352,16 +303,16 @@ static int session_command(struct lmtpd_session *s, char *line)
 	int rc = 0;
 
 	if (lmtpd_cmd_parse(line, &c, &err) < 0) {
-		lmtpd_session_reply(s, "501 %s", err);
+		lmtpd_conn_reply(&s->conn, "501 %s", err);
 		lmtpd_settings_put(&set);
 		return 0;
 	}
 	switch (c.verb) {
 	case LMTPD_LHLO: session_lhlo(s, set); break;
-	case LMTPD_HELO: lmtpd_session_reply(s, "500 5.5.1 this is LMTP: use LHLO"); break;
+	case LMTPD_HELO: lmtpd_conn_reply(&s->conn, "500 5.5.1 this is LMTP: use LHLO"); break;
 	case LMTPD_MAIL:
 		if (s->srv->stopping) {
-			lmtpd_session_reply(s, "421 4.3.2 %s shutting down", s->srv->hostname);
+			lmtpd_conn_reply(&s->conn, "421 4.3.2 %s shutting down", s->srv->hostname);
 			rc = -1;
 		} else {
 			session_mail(s, set, &c);
@@ -369,13 +320,13 @@ static int session_command(struct lmtpd_session *s, char *line)
 		break;
 	case LMTPD_RCPT: session_rcpt(s, set, &c); break;
 	case LMTPD_DATA: rc = session_data(s); break;
-	case LMTPD_RSET: session_reset(s); lmtpd_session_reply(s, "250 2.0.0 Ok"); break;
-	case LMTPD_NOOP: lmtpd_session_reply(s, "250 2.0.0 Ok"); break;
-	case LMTPD_VRFY: lmtpd_session_reply(s, "252 2.5.0 cannot verify, send some mail"); break;
+	case LMTPD_RSET: session_reset(s); lmtpd_conn_reply(&s->conn, "250 2.0.0 Ok"); break;
+	case LMTPD_NOOP: lmtpd_conn_reply(&s->conn, "250 2.0.0 Ok"); break;
+	case LMTPD_VRFY: lmtpd_conn_reply(&s->conn, "252 2.5.0 cannot verify, send some mail"); break;
 	case LMTPD_XFORWARD: session_xforward(s, &c); break;
-	case LMTPD_QUIT: lmtpd_session_reply(s, "221 2.0.0 Bye"); rc = -1; break;
-	case LMTPD_BDAT: lmtpd_session_reply(s, "502 5.5.1 BDAT is not supported"); break;
-	default: lmtpd_session_reply(s, "500 5.5.2 command unrecognized"); break;
+	case LMTPD_QUIT: lmtpd_conn_reply(&s->conn, "221 2.0.0 Bye"); rc = -1; break;
+	case LMTPD_BDAT: lmtpd_conn_reply(&s->conn, "502 5.5.1 BDAT is not supported"); break;
+	default: lmtpd_conn_reply(&s->conn, "500 5.5.2 command unrecognized"); break;
 	}
 	lmtpd_settings_put(&set);
 	return rc;
@@ -390,18 +341,18 @@ static void session_serve(struct lmtpd_session *s)
 
 	lmtpd_settings_put(&set);
 	if (s->srv->stopping) {
-		lmtpd_session_reply(s, "421 4.3.2 %s shutting down", s->srv->hostname);
+		lmtpd_conn_reply(&s->conn, "421 4.3.2 %s shutting down", s->srv->hostname);
 		return;
 	}
-	lmtpd_session_reply(s, "220 %s LMTP %s ready", s->srv->hostname, LMTPD_PROG);
+	lmtpd_conn_reply(&s->conn, "220 %s LMTP %s ready", s->srv->hostname, LMTPD_PROG);
 	for (;;) {
-		rc = session_line(s, timeout, &line);
+		rc = lmtpd_conn_line(&s->conn, timeout, !s->have_mail, &line);
 		if (rc == -2) {
-			lmtpd_session_reply(s, "421 4.3.2 %s shutting down", s->srv->hostname);
+			lmtpd_conn_reply(&s->conn, "421 4.3.2 %s shutting down", s->srv->hostname);
 			return;
 		}
 		if (rc == -1) {
-			lmtpd_session_reply(s, "500 5.5.2 line too long");
+			lmtpd_conn_reply(&s->conn, "500 5.5.2 line too long");
 			return;
 		}
 		if (rc == 0) {
@@ -419,14 +370,14 @@ static void session_serve(struct lmtpd_session *s)
  * not reset the connection before the client has read that reply */
 static void session_linger(struct lmtpd_session *s)
 {
-	struct pollfd p = { s->fd, POLLIN, 0 };
+	struct pollfd p = { s->conn.fd, POLLIN, 0 };
 	char sink[4096];
 	int i;
 
-	if (shutdown(s->fd, SHUT_WR) < 0)
+	if (shutdown(s->conn.fd, SHUT_WR) < 0)
 		return;
 	for (i = 0; i < 16 && poll(&p, 1, 200) > 0; i++)
-		if (recv(s->fd, sink, sizeof(sink), 0) <= 0)
+		if (recv(s->conn.fd, sink, sizeof(sink), 0) <= 0)
 			break;
 }
 
@@ -437,11 +388,11 @@ static void *session_main(void *arg)
 	struct lmtpd_server *srv = s->srv;
 
 	session_serve(s);
-	if (lmtpd_session_flush(s) == 0)
+	if (lmtpd_conn_flush(&s->conn) == 0)
 		session_linger(s);
 	session_reset(s);
-	close(s->fd);
-	buf_free(&s->out);
+	close(s->conn.fd);
+	buf_free(&s->conn.out);
 	free(s);
 	pthread_mutex_lock(&srv->lock);
 	srv->nsessions--;
@@ -478,7 +429,8 @@ void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const ch
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->srv = srv;
-	s->fd = fd;
+	s->conn.fd = fd;
+	s->conn.stopping = &srv->stopping;
 	s->trusted = trusted;
 	snprintf(s->id, sizeof(s->id), "lmtp%lu", counter);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);

@@ -1,0 +1,210 @@
+/*
+ * NAME
+ *	delivery - the delivery core of postroom-deliver-store and postroom-lmtpd
+ * DESCRIPTION
+ *	What both storing programs do with a message once their own reader
+ *	has spooled it, written once: the per-delivery prefix and the
+ *	identity (store_spool_finish), the limits (a message over
+ *	limits.message_size_max in CRLF size, an attachment over
+ *	limits.attachment_size_max: "... of N bytes exceeds the limit of M
+ *	bytes"), the parse (lib/mime_parse), the store request
+ *	(lib/store_mail), the one log line per delivery and the warnings of
+ *	a stored message, and the new-email notification (lib/store_notify).
+ *	The programs keep what differs: how the message is read, how it is
+ *	stored (one transaction, or lmtpd's group commit), what the MTA is
+ *	told (pipe(8) exit statuses, LMTP replies), and whether the
+ *	notification is sent at once or queued.
+ * NEVER
+ *	exits, replies or touches the database; logs the notification key.
+ * CONFIGURATION
+ *	limits.message_size_max, limits.attachment_size_max,
+ *	rules.recipient_validation, rules.subaddress_delimiters,
+ *	rules.internal_header_max_age, security.hmac_secret,
+ *	deliver.trusted_authserv_id, deliver.notify_url, deliver.notify_key,
+ *	deliver.notify_connect_timeout, deliver.notify_timeout
+ */
+#include "delivery.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+const char *delivery_conf_str(const struct conf *cfg, const char *name)
+{
+	const char *v = conf_declared(name) ? conf_str(cfg, name) : NULL;
+
+	return v && *v ? v : NULL;
+}
+
+void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
+{
+	memset(dc, 0, sizeof(*dc));
+	dc->size_max = conf_int(cfg, "limits.message_size_max");
+	dc->attachment_max = conf_int(cfg, "limits.attachment_size_max");
+	dc->recipient_validation = conf_declared("rules.recipient_validation")
+		? conf_bool(cfg, "rules.recipient_validation") : 1;
+	dc->subaddress_delims = conf_declared("rules.subaddress_delimiters")
+		? conf_str(cfg, "rules.subaddress_delimiters") : "+";
+	dc->header_max_age = conf_declared("rules.internal_header_max_age")
+		? (long)conf_int(cfg, "rules.internal_header_max_age") : 432000L;
+	dc->hmac_secret = delivery_conf_str(cfg, "security.hmac_secret");
+	dc->authserv_id = delivery_conf_str(cfg, "deliver.trusted_authserv_id");
+	dc->notify.url = delivery_conf_str(cfg, "deliver.notify_url");
+	dc->notify.api_key = delivery_conf_str(cfg, "deliver.notify_key");
+	dc->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
+	dc->notify.timeout = (long)conf_int(cfg, "deliver.notify_timeout");
+}
+
+void delivery_init(struct delivery *d, const struct delivery_conf *dc, const char *log_prefix)
+{
+	memset(d, 0, sizeof(*d));
+	d->dc = dc;
+	d->log_prefix = log_prefix;
+	d->sp.fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &d->start);
+	d->lap = d->start;
+}
+
+void delivery_free(struct delivery *d)
+{
+	mime_msg_free(&d->m);
+	store_spool_close(&d->sp);
+	xfree(&d->error);
+}
+
+/* delivery_us - microseconds from *from to now */
+static long delivery_us(const struct timespec *from, struct timespec *now_r)
+{
+	clock_gettime(CLOCK_MONOTONIC, now_r);
+	return (long)((now_r->tv_sec - from->tv_sec) * 1000000L +
+		      (now_r->tv_nsec - from->tv_nsec) / 1000);
+}
+
+long delivery_lap(struct delivery *d)
+{
+	struct timespec now;
+	long us = delivery_us(&d->lap, &now);
+
+	d->lap = now;
+	return us;
+}
+
+long delivery_elapsed(const struct delivery *d)
+{
+	struct timespec now;
+
+	return delivery_us(&d->start, &now);
+}
+
+enum delivery_step delivery_too_big(struct delivery *d, const char *what, long long size,
+				    long long max)
+{
+	free(d->error);
+	d->error = xasprintf("%s of %lld bytes exceeds the limit of %lld bytes", what, size, max);
+	return DELIVERY_TOO_BIG;
+}
+
+enum delivery_step delivery_prepare(struct delivery *d, int too_big, const struct store_envelope *env)
+{
+	const struct delivery_conf *dc = d->dc;
+	size_t i;
+
+	if (too_big)
+		return delivery_too_big(d, "message", d->sp.size, dc->size_max);
+	if (store_spool_finish(&d->sp, env, &d->error) < 0)
+		return DELIVERY_UNREADABLE;
+	if (d->sp.size > dc->size_max)
+		return delivery_too_big(d, "message", d->sp.size, dc->size_max);
+	d->us_hash = delivery_lap(d);
+	if (mime_parse(d->sp.fd, d->sp.start, -1, d->sp.id, &d->m, &d->error) < 0)
+		return DELIVERY_UNPARSABLE;
+	d->us_parse = delivery_lap(d);
+	for (i = 0; i < d->m->natts; i++)
+		if (d->m->atts[i].size > dc->attachment_max)
+			return delivery_too_big(d, "attachment", d->m->atts[i].size, dc->attachment_max);
+	if (d->m->parse_problem)
+		log_warn("%smessage stored with a parse problem: %s", d->log_prefix, d->m->parse_problem);
+	return DELIVERY_READY;
+}
+
+void delivery_request(const struct delivery_conf *dc, const struct store_envelope *env, int sent,
+		      const char *sasl_user, const char *queue_id, struct store_request *rq)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->env = env;
+	rq->sent = sent;
+	rq->sasl_user = sasl_user;
+	rq->recipient_validation = dc->recipient_validation;
+	rq->subaddress_delims = dc->subaddress_delims;
+	rq->hmac_secret = dc->hmac_secret;
+	rq->header_max_age = dc->header_max_age;
+	rq->queue_id = queue_id;
+	rq->authserv_id = dc->authserv_id;
+}
+
+void delivery_log(const struct delivery *d, const struct delivery_report *r, const char *result,
+		  const char *detail)
+{
+	const char *id = r->email_id && r->email_id[0] ? r->email_id : "-";
+
+	log_info("%s%smessage-id=<%.200s> email=%s size=%lld from=<%.200s> client=%.64s"
+		 " rcpts=%.1000s%s attachments=%zu ms=%ld%s%s result=%s%s%.500s",
+		 d->log_prefix, r->head ? r->head : "", d->m ? d->m->message_id : "", id,
+		 d->sp.size, r->sender ? r->sender : "", r->client ? r->client : "-", r->rcpts,
+		 r->rcpts_note ? r->rcpts_note : "", d->m ? d->m->natts : 0,
+		 delivery_elapsed(d) / 1000, r->tail ? " " : "", r->tail ? r->tail : "", result,
+		 detail ? ": " : "", detail ? detail : "");
+}
+
+const char *delivery_result(const struct store_result *res)
+{
+	if (!res->duplicate)
+		return "delivered";
+	return res->newly_delivered ? "delivered (already stored)" : "already delivered";
+}
+
+void delivery_log_notes(const struct delivery *d, const char *sasl_user,
+			const struct store_result *res)
+{
+	const char *p = d->log_prefix;
+	size_t i;
+
+	for (i = 0; i < res->nunknown; i++)
+		log_warn("%srecipient <%s> has no user: stored unlinked (linked when the address"
+			 " is created)", p, res->unknown[i]);
+	if (sasl_user && !res->sent_by_linked)
+		log_warn("%sauthenticated user %s is not a known user: sent-by left empty", p, sasl_user);
+	else if (res->sent_by_note && !sasl_user)
+		log_warn("%ssubmission header ignored: %s", p, res->sent_by_note);
+	if (res->verdict_note)
+		log_warn("%sverdict header ignored: %s", p, res->verdict_note);
+}
+
+char *delivery_notify_body(const struct delivery_conf *dc, const struct mime_msg *m,
+			   const struct store_result *res)
+{
+	struct store_notify_email e;
+
+	if (dc->notify.url == NULL || res->nnotify == 0)
+		return NULL;
+	e.id = res->email_id;
+	e.from = m->from_address;
+	e.from_display = m->from_display;
+	e.subject = m->subject;
+	e.received_at = res->received_at;
+	e.has_attachments = m->natts > 0;
+	return store_notify_body((const char *const *)res->notify_users, res->nnotify, &e);
+}
+
+int delivery_notify_send(const struct store_notify_conf *cf, const char *email_id, const char *body)
+{
+	char *err = NULL;
+
+	if (store_notify_post(cf, body, &err) == 0)
+		return 0;
+	log_warn("email %s stored, but the notification to the application failed: %s", email_id, err);
+	free(err);
+	return -1;
+}

@@ -1,0 +1,152 @@
+/* test-delivery - the delivery core both storing programs call
+ * (deliver/delivery.c): the limits and the parse of delivery_prepare,
+ * the store request, the result word and when there is a notification.
+ * Table-driven; no database (storing is the programs' part). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../deliver/delivery.h"
+#include "log.h"
+#include "unit.h"
+
+#define ATT_MSG \
+	"Subject: a\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" \
+	"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n" \
+	"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;" \
+	" filename=x.bin\r\n\r\n0123456789abcdef0123456789abcdef\r\n--b--\r\n"
+
+/* prepare - delivery_prepare of msg under the limits; the step, and
+ * the error text in *why (caller frees) */
+static enum delivery_step prepare(const char *msg, long long size_max, long long att_max,
+				  int too_big, char **why)
+{
+	static const char *rcpts[] = { "bob@example.com" };
+	struct store_envelope env = { "alice@example.org", rcpts, 1, NULL };
+	struct delivery_conf dc;
+	struct delivery d;
+	enum delivery_step st;
+	char *err = NULL;
+
+	memset(&dc, 0, sizeof(dc));
+	dc.size_max = size_max;
+	dc.attachment_max = att_max;
+	delivery_init(&d, &dc, "test: ");
+	if (store_spool_from_mem(msg, strlen(msg), &d.sp, &err) < 0) {
+		free(err);
+		return (enum delivery_step)-1;
+	}
+	if (too_big)
+		d.sp.size = size_max + 1;	/* as the reader leaves it */
+	st = delivery_prepare(&d, too_big, &env);
+	*why = d.error ? strdup(d.error) : NULL;
+	delivery_free(&d);
+	return st;
+}
+
+static void test_prepare(void)
+{
+	static const struct {
+		const char *msg;
+		long long size_max, att_max;
+		int too_big;
+		enum delivery_step want;
+		const char *why;
+	} t[] = {
+		{ "Subject: x\r\n\r\nbody\r\n", 1000, 1000, 0, DELIVERY_READY, NULL },
+		/* 20 bytes: a limit of 20 lets it in, 19 does not */
+		{ "Subject: x\r\n\r\nbody\r\n", 20, 1000, 0, DELIVERY_READY, NULL },
+		{ "Subject: x\r\n\r\nbody\r\n", 19, 1000, 0, DELIVERY_TOO_BIG,
+		  "message of 20 bytes exceeds the limit of 19 bytes" },
+		/* bare LF counts as CRLF: 17 bytes, 20 in CRLF size */
+		{ "Subject: x\n\nbody\n", 19, 1000, 0, DELIVERY_TOO_BIG,
+		  "message of 20 bytes exceeds the limit of 19 bytes" },
+		/* the reader stopped: too big whatever was spooled */
+		{ "Subject: x\r\n\r\nbody\r\n", 5, 1000, 1, DELIVERY_TOO_BIG,
+		  "message of 6 bytes exceeds the limit of 5 bytes" },
+		/* a 32-byte attachment */
+		{ ATT_MSG, 100000, 32, 0, DELIVERY_READY, NULL },
+		{ ATT_MSG, 100000, 31, 0, DELIVERY_TOO_BIG,
+		  "attachment of 32 bytes exceeds the limit of 31 bytes" },
+	};
+	enum delivery_step st;
+	char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		st = prepare(t[i].msg, t[i].size_max, t[i].att_max, t[i].too_big, &why);
+		UNIT_OK(st == t[i].want, "case %zu: step %d", i, (int)t[i].want);
+		UNIT_STR_EQ(why, t[i].why, "case %zu: the reason", i);
+		free(why);
+	}
+}
+
+static void test_request(void)
+{
+	static const char *rcpts[] = { "bob@example.com" };
+	struct store_envelope env = { "alice@example.org", rcpts, 1, NULL };
+	struct delivery_conf dc;
+	struct store_request rq;
+
+	memset(&dc, 0, sizeof(dc));
+	dc.recipient_validation = 1;
+	dc.subaddress_delims = "+-";
+	dc.header_max_age = 60;
+	dc.hmac_secret = "k";
+	dc.authserv_id = "mx.example.com";
+	delivery_request(&dc, &env, 1, "alice", "4QID", &rq);
+	UNIT_OK(rq.env == &env && rq.sent == 1, "envelope and --sent");
+	UNIT_STR_EQ(rq.sasl_user, "alice", "the authenticated user");
+	UNIT_STR_EQ(rq.queue_id, "4QID", "the queue id");
+	UNIT_OK(rq.recipient_validation == 1 && rq.header_max_age == 60, "the rules");
+	UNIT_STR_EQ(rq.subaddress_delims, "+-", "the sub-address delimiters");
+	UNIT_STR_EQ(rq.hmac_secret, "k", "the HMAC secret");
+	UNIT_STR_EQ(rq.authserv_id, "mx.example.com", "the trusted authserv-id");
+}
+
+static void test_result_and_notify(void)
+{
+	static const struct { int duplicate; size_t newly; const char *want; } t[] = {
+		{ 0, 1, "delivered" },
+		{ 1, 1, "delivered (already stored)" },
+		{ 1, 0, "already delivered" },
+	};
+	static char *users[] = { (char *)"u1" };
+	struct store_result res;
+	struct delivery_conf dc;
+	struct mime_msg m;
+	char *body;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&res, 0, sizeof(res));
+		res.duplicate = t[i].duplicate;
+		res.newly_delivered = t[i].newly;
+		UNIT_STR_EQ(delivery_result(&res), t[i].want, "result word %zu", i);
+	}
+	memset(&dc, 0, sizeof(dc));
+	memset(&res, 0, sizeof(res));
+	memset(&m, 0, sizeof(m));
+	m.from_address = (char *)"alice@example.org";
+	m.subject = (char *)"hi";
+	snprintf(res.email_id, sizeof(res.email_id), "e1");
+	res.notify_users = users;
+	res.nnotify = 1;
+	UNIT_OK(delivery_notify_body(&dc, &m, &res) == NULL, "no URL: no notification");
+	dc.notify.url = "http://127.0.0.1:9/n";
+	res.nnotify = 0;
+	UNIT_OK(delivery_notify_body(&dc, &m, &res) == NULL, "nobody newly delivered: none");
+	res.nnotify = 1;
+	body = delivery_notify_body(&dc, &m, &res);
+	UNIT_OK(body && strstr(body, "\"u1\"") && strstr(body, "\"e1\""),
+		"a URL and a user: the body names both");
+	free(body);
+}
+
+int main(void)
+{
+	log_init("test-delivery", 0, 1);
+	test_prepare();
+	test_request();
+	test_result_and_notify();
+	return unit_done();
+}
