@@ -14,7 +14,7 @@
  *	concurrent deliveries. Threading runs in the database
  *	(postroom_thread_email, sql/002_deliver.sql) under its own locks.
  *	Deadlocks and serialization failures are retried (3 attempts).
- *	Parameters come from the caller (deliver/main.c reads
+ *	Parameters come from the caller (deliver/delivery.c reads
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age and security.hmac_secret).
  * NEVER
