@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "ttl_cache.h"
 #include "db.h"
 #include "log.h"
 #include "policyd.h"
@@ -40,7 +40,7 @@ struct lookup_pool {
 
 static struct lookup_pool pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
 				   NULL, 0, 0, 0, NULL, 10 };
-static struct cache *addr_cache;	/* value: int (enum rules_lookup) */
+static struct ttl_cache *addr_cache;	/* value: int (enum rules_lookup) */
 
 /* the hosted-domain set */
 static pthread_mutex_t dom_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -56,7 +56,7 @@ int policyd_lookup_init(const char *conninfo, int connect_timeout, int pool_size
 	pool.timeout = connect_timeout;
 	pool.size = pool_size;
 	pool.idle = xcalloc((size_t)pool_size, sizeof(*pool.idle));
-	addr_cache = cache_new(sizeof(int), 100000);
+	addr_cache = ttl_cache_new(sizeof(int), 100000);
 	return 0;
 }
 
@@ -70,7 +70,7 @@ void policyd_lookup_shutdown(void)
 	xfree(&pool.idle);
 	xfree(&pool.conninfo);
 	db_close(&watch_db);
-	cache_free(&addr_cache);
+	ttl_cache_free(&addr_cache);
 	pthread_mutex_lock(&dom_lock);
 	while (dom_count > 0)
 		free(dom_names[--dom_count]);
@@ -204,7 +204,7 @@ static enum rules_lookup lookup_cached(const struct policyd_config *cfg, const c
 	char *err = NULL;
 	PGresult *res;
 
-	if (cache_get(addr_cache, key, &v, now))
+	if (ttl_cache_get(addr_cache, key, &v, now))
 		return (enum rules_lookup)v;
 	res = lookup_query(sql, n, params, &err);
 	if (res == NULL) {
@@ -214,7 +214,7 @@ static enum rules_lookup lookup_cached(const struct policyd_config *cfg, const c
 	}
 	v = PQntuples(res) > 0 ? RULES_FOUND : RULES_NOT_FOUND;
 	PQclear(res);
-	cache_put(addr_cache, key, &v, v == RULES_FOUND ? cfg->cache_ttl : cfg->cache_negative_ttl, now);
+	ttl_cache_put(addr_cache, key, &v, v == RULES_FOUND ? cfg->cache_ttl : cfg->cache_negative_ttl, now);
 	return (enum rules_lookup)v;
 }
 
@@ -314,7 +314,7 @@ void policyd_lookup_watch(int ms)
 		pthread_mutex_lock(&dom_lock);
 		dom_valid = 0;	/* reloaded on the next lookup */
 		pthread_mutex_unlock(&dom_lock);
-		cache_clear(addr_cache);
+		ttl_cache_clear(addr_cache);
 	}
 }
 

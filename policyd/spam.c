@@ -25,22 +25,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
+#include "ttl_cache.h"
 #include "log.h"
 #include "policyd.h"
 #include "sighdr.h"
 #include "xalloc.h"
 
-static struct cache *spam_cache;
+static struct ttl_cache *spam_cache;
 
 void spam_init(int cache_max)
 {
-	spam_cache = cache_new(sizeof(struct spam_verdict), (size_t)cache_max);
+	spam_cache = ttl_cache_new(sizeof(struct spam_verdict), (size_t)cache_max);
 }
 
 void spam_shutdown(void)
 {
-	cache_free(&spam_cache);
+	ttl_cache_free(&spam_cache);
 }
 
 void spam_conn_free(struct spam_conn *sc)
@@ -153,9 +153,9 @@ void spam_evaluate(const struct policyd_config *cfg, struct spam_conn *sc,
 	char *key = spam_key(rq);
 	time_t now = time(NULL);
 
-	if (!cache_get(spam_cache, key, v, now)) {
+	if (!ttl_cache_get(spam_cache, key, v, now)) {
 		spam_run(cfg, sc, rq, v);
-		cache_put(spam_cache, key, v, cfg->instance_ttl, now);
+		ttl_cache_put(spam_cache, key, v, cfg->instance_ttl, now);
 	}
 	if (v->reject && v->reject_zone >= 0 && v->reject_zone < v->nzones)
 		snprintf(v->reject_text, sizeof(v->reject_text),

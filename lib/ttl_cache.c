@@ -1,13 +1,17 @@
 /*
  * NAME
- *	cache - small TTL cache for lookup results and per-message verdicts
+ *	ttl_cache - small TTL cache for lookup results and per-message verdicts
  * DESCRIPTION
  *	Chained hash table under one mutex; values are copied in and out,
  *	so no pointer into the cache ever escapes the lock. When full,
  *	expired entries are swept; if it is still full the table is
  *	emptied (a cache, never a source of truth).
+ * NEVER
+ *	lets a pointer into the table escape the lock.
+ * PARAMETERS
+ *	none: the caller gives the sizes and times to live.
  */
-#include "cache.h"
+#include "ttl_cache.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -16,20 +20,20 @@
 
 #include "xalloc.h"
 
-struct cache_entry {
-	struct cache_entry *next;
+struct ttl_cache_entry {
+	struct ttl_cache_entry *next;
 	time_t expires;
 	char *key;
 	unsigned char val[];
 };
 
-struct cache {
+struct ttl_cache {
 	pthread_mutex_t lock;
 	size_t vsize, max, count, nbuckets;
-	struct cache_entry **buckets;
+	struct ttl_cache_entry **buckets;
 };
 
-static size_t cache_hash(const struct cache *c, const char *s)
+static size_t ttl_cache_hash(const struct ttl_cache *c, const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
 
@@ -38,9 +42,9 @@ static size_t cache_hash(const struct cache *c, const char *s)
 	return (size_t)(h % c->nbuckets);
 }
 
-struct cache *cache_new(size_t vsize, size_t max)
+struct ttl_cache *ttl_cache_new(size_t vsize, size_t max)
 {
-	struct cache *c = xcalloc(1, sizeof(*c));
+	struct ttl_cache *c = xcalloc(1, sizeof(*c));
 
 	pthread_mutex_init(&c->lock, NULL);
 	c->vsize = vsize;
@@ -50,16 +54,16 @@ struct cache *cache_new(size_t vsize, size_t max)
 	return c;
 }
 
-/* cache_sweep - drop entries expired at now, or all (lock held) */
-static void cache_sweep(struct cache *c, time_t now, int all)
+/* ttl_cache_sweep - drop entries expired at now, or all (lock held) */
+static void ttl_cache_sweep(struct ttl_cache *c, time_t now, int all)
 {
 	size_t i;
 
 	for (i = 0; i < c->nbuckets; i++) {
-		struct cache_entry **pp = &c->buckets[i];
+		struct ttl_cache_entry **pp = &c->buckets[i];
 
 		while (*pp != NULL) {
-			struct cache_entry *e = *pp;
+			struct ttl_cache_entry *e = *pp;
 
 			if (all || e->expires <= now) {
 				*pp = e->next;
@@ -72,23 +76,23 @@ static void cache_sweep(struct cache *c, time_t now, int all)
 	}
 }
 
-void cache_free(struct cache **cp)
+void ttl_cache_free(struct ttl_cache **cp)
 {
 	if (*cp == NULL)
 		return;
-	cache_sweep(*cp, 0, 1);
+	ttl_cache_sweep(*cp, 0, 1);
 	free((*cp)->buckets);
 	pthread_mutex_destroy(&(*cp)->lock);
 	xfree(cp);
 }
 
-int cache_get(struct cache *c, const char *key, void *val, time_t now)
+int ttl_cache_get(struct ttl_cache *c, const char *key, void *val, time_t now)
 {
-	struct cache_entry *e;
+	struct ttl_cache_entry *e;
 	int hit = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (e = c->buckets[cache_hash(c, key)]; e != NULL; e = e->next)
+	for (e = c->buckets[ttl_cache_hash(c, key)]; e != NULL; e = e->next)
 		if (strcmp(e->key, key) == 0) {
 			if (e->expires > now) {
 				memcpy(val, e->val, c->vsize);
@@ -100,23 +104,23 @@ int cache_get(struct cache *c, const char *key, void *val, time_t now)
 	return hit;
 }
 
-void cache_put(struct cache *c, const char *key, const void *val, int ttl, time_t now)
+void ttl_cache_put(struct ttl_cache *c, const char *key, const void *val, int ttl, time_t now)
 {
 	size_t h;
-	struct cache_entry *e;
+	struct ttl_cache_entry *e;
 
 	if (ttl <= 0)
 		return;
 	pthread_mutex_lock(&c->lock);
-	h = cache_hash(c, key);
+	h = ttl_cache_hash(c, key);
 	for (e = c->buckets[h]; e != NULL; e = e->next)
 		if (strcmp(e->key, key) == 0)
 			break;
 	if (e == NULL) {
 		if (c->count >= c->max) {
-			cache_sweep(c, now, 0);
+			ttl_cache_sweep(c, now, 0);
 			if (c->count >= c->max)
-				cache_sweep(c, now, 1);
+				ttl_cache_sweep(c, now, 1);
 		}
 		e = xmalloc(sizeof(*e) + c->vsize);
 		e->key = xstrdup(key);
@@ -129,19 +133,9 @@ void cache_put(struct cache *c, const char *key, const void *val, int ttl, time_
 	pthread_mutex_unlock(&c->lock);
 }
 
-void cache_clear(struct cache *c)
+void ttl_cache_clear(struct ttl_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
-	cache_sweep(c, 0, 1);
+	ttl_cache_sweep(c, 0, 1);
 	pthread_mutex_unlock(&c->lock);
-}
-
-size_t cache_count(struct cache *c)
-{
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->count;
-	pthread_mutex_unlock(&c->lock);
-	return n;
 }
