@@ -310,7 +310,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	size = milter_esmtp_args(argv, &smtputf8);
 	c->smtputf8 = smtputf8; /* a MAIL FROM parameter, valid for the recipients */
 	milter_session(ctx, c, smtputf8, &s);
-	rules_check_mail(&S->rules, milter_lookups(), &s, c->sender, size, &v);
+	rules_check_mail(&S->rules, S->lookups, &s, c->sender, size, &v);
 	milter_printable(c->sender);
 	metric_inc(M.mail[milter_vi(&v)]);
 	if (v.kind == RULES_ACCEPT)
@@ -331,7 +331,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 
 	milter_refresh_qid(ctx, c);
 	milter_session(ctx, c, c->smtputf8, &s);
-	rules_check_rcpt(&S->rules, milter_lookups(), &s, rcpt, &v);
+	rules_check_rcpt(&S->rules, S->lookups, &s, rcpt, &v);
 	metric_observe(M.rcpt_seconds, milter_now() - t0);
 	milter_printable(rcpt);
 	metric_inc(M.rcpt[milter_vi(&v)]);

@@ -18,8 +18,10 @@
  * PARAMETERS
  *	milter.socket, milter.user, milter.group, milter.socket_group,
  *	milter.metrics_listen, milter.sent_recipient, milter.timeout,
- *	security.hmac_secret, rules.*, limits.message_size_max (and those
- *	of lookup.c).
+ *	security.hmac_secret, rules.*, limits.message_size_max, and for
+ *	the lookups (lib/rules_pg.c) database.conninfo,
+ *	database.connect_timeout, milter.cache_ttl, milter.cache_size,
+ *	milter.db_connections.
  */
 #include "milter.h"
 
@@ -37,10 +39,12 @@
 #include "address.h"
 #include "daemon.h"
 #include "log.h"
+#include "rules_pg.h"
 #include "xalloc.h"
 
 #define MILTER_PROG "postroom-milter"
 #define MILTER_SECRET_MIN 32
+#define MILTER_DOMAIN_RELOAD 300 /* full domain reload, notifications or not */
 /* libmilter's worker pool starts and ends threads all the time (it keeps
  * no more than one idle worker): with glibc's default 8 MB stacks its
  * stack cache (40 MB) holds only five, so most new workers cost an mmap,
@@ -54,6 +58,7 @@
 #endif
 
 static struct milter_settings settings;
+static struct rules_pg *milter_rules;
 
 /* milter_settings_load - the settings, checked; fatal on a bad value */
 static void milter_settings_load(const struct conf *cfg)
@@ -85,15 +90,50 @@ static void milter_settings_load(const struct conf *cfg)
 		log_fatal(EX_CONFIG, "configuration error: milter.socket is empty");
 }
 
+/* milter_rules_new - the PostgreSQL lookups from milter.* and database.*:
+ * one cache time for both answers, nothing trusted while the database is away */
+static void milter_rules_new(const struct conf *cfg)
+{
+	static const char *name = "postroom_milter_lookups_total", *help = "Lookups by result";
+	struct rules_pg_settings s = {
+	    .conninfo = conf_str(cfg, "database.conninfo"),
+	    .connect_timeout = (int)conf_int(cfg, "database.connect_timeout"),
+	    .connections = (int)conf_int(cfg, "milter.db_connections"),
+	    .ttl_found = (int)conf_int(cfg, "milter.cache_ttl"),
+	    .ttl_not_found = (int)conf_int(cfg, "milter.cache_ttl"),
+	    .cache_size = (size_t)conf_int(cfg, "milter.cache_size"),
+	    .domain_reload = MILTER_DOMAIN_RELOAD,
+	    .offline_answers = 0,
+	};
+
+	s.metrics.cache_hit = metrics_counter(name, help, "result=\"cache_hit\"");
+	s.metrics.found = metrics_counter(name, help, "result=\"found\"");
+	s.metrics.not_found = metrics_counter(name, help, "result=\"not_found\"");
+	s.metrics.error = metrics_counter(name, help, "result=\"error\"");
+	s.metrics.reloads = metrics_counter("postroom_milter_domain_reloads_total",
+	                                    "Hosted-domain set (re)loads", NULL);
+	s.metrics.domains = metrics_gauge("postroom_milter_hosted_domains",
+	                                  "Hosted domains currently loaded", NULL);
+	milter_rules = rules_pg_new(&s);
+	settings.lookups = rules_pg_lookups(milter_rules);
+}
+
+/* milter_healthy - /healthz: the database answers and, in MX mode,
+ * domains are loaded */
+static int milter_healthy(void *arg, const char **reason_r)
+{
+	return rules_pg_healthy(milter_rules, settings.rules.mx_enabled, reason_r);
+}
+
 /* milter_check_domains - MX mode needs hosted domains */
 static void milter_check_domains(void)
 {
 	char *err = NULL;
-	int n;
+	long n;
 
 	if (!settings.rules.mx_enabled)
 		return;
-	n = milter_lookup_load_domains(&err);
+	n = rules_pg_domain_count(milter_rules, &err);
 	if (n == 0)
 		log_fatal(EX_CONFIG,
 		          "configuration error: rules.mx_enabled is on but no hosted "
@@ -208,7 +248,7 @@ int main(int argc, char **argv)
 	if (a.check_only)
 		daemon_check_exit(MILTER_PROG, cfg);
 	milter_metrics_init();
-	milter_lookup_init(cfg);
+	milter_rules_new(cfg);
 	milter_check_domains();
 	if (smfi_register(*milter_callbacks(&settings)) != MI_SUCCESS)
 		log_fatal(EX_SOFTWARE, "smfi_register failed");
@@ -219,10 +259,9 @@ int main(int argc, char **argv)
 	milter_block_signals();
 	metrics_listen = conf_str(cfg, "milter.metrics_listen");
 	if (metrics_listen && *metrics_listen &&
-	    metrics_http_start(metrics_listen, milter_lookup_healthy, &settings.rules.mx_enabled,
-	                       &err) < 0)
+	    metrics_http_start(metrics_listen, milter_healthy, NULL, &err) < 0)
 		log_fatal(EX_UNAVAILABLE, "metrics: %s", err);
-	if (milter_lookup_start(&err) < 0)
+	if (rules_pg_start(milter_rules, &err) < 0)
 		log_fatal(EX_OSERR, "%s", err);
 	log_info("started on %s: MX mode %s, recipient validation %s, sender login match %s",
 	         conf_str(cfg, "milter.socket"), settings.rules.mx_enabled ? "on" : "off",
@@ -231,7 +270,7 @@ int main(int argc, char **argv)
 	milter_thread_defaults();
 	rc = smfi_main();
 	log_info("stopping");
-	milter_lookup_stop();
+	rules_pg_free(&milter_rules);
 	if (metrics_listen && *metrics_listen)
 		metrics_http_stop();
 	conf_free(&cfg);

@@ -1,6 +1,6 @@
 /* milter.h - postroom-milter's modules: the libmilter callbacks, the
- * PostgreSQL lookups with their caches, the internal-header handling and
- * the message size count. */
+ * internal-header handling and the message size count (the lookups are
+ * lib/rules_pg.c's). */
 #ifndef POSTROOM_MILTER_H
 #define POSTROOM_MILTER_H
 
@@ -9,25 +9,6 @@
 #include "conf.h"
 #include "metrics.h"
 #include "rules.h"
-
-/* ---- lookup.c: rules_lookups over PostgreSQL ------------------------- */
-
-/* milter_lookup_init - connection pool, caches and the LISTEN thread are
- * prepared (nothing connects yet). */
-void milter_lookup_init(const struct conf *cfg);
-/* milter_lookup_load_domains - connect and load the hosted domains now.
- * Returns the number loaded (0 = none), or -1 with *error_r (caller frees)
- * when the database cannot be read. */
-int milter_lookup_load_domains(char **error_r);
-/* milter_lookup_start - start the LISTEN/NOTIFY thread (after the
- * privilege drop). 0 ok, -1 with *error_r. */
-int milter_lookup_start(char **error_r);
-void milter_lookup_stop(void);
-/* milter_lookups - the struct handed to the rules engine */
-const struct rules_lookups *milter_lookups(void);
-/* milter_lookup_healthy - 0 when the database answers and (in MX mode)
- * domains are loaded; else -1 with a static *reason_r (for /healthz) */
-int milter_lookup_healthy(void *arg, const char **reason_r);
 
 /* ---- msgsize.c: message size per MISSION.md (CRLF line endings) ------ */
 
@@ -52,6 +33,7 @@ struct milter_settings {
 	const char *secret;         /* security.hmac_secret */
 	long header_max_age;        /* rules.internal_header_max_age */
 	const char *sent_recipient; /* milter.sent_recipient or NULL */
+	const struct rules_lookups *lookups; /* rules_pg_lookups() */
 };
 
 /* milter_callbacks - the registration description; settings must outlive it */

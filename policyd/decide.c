@@ -31,10 +31,12 @@
 #include "xalloc.h"
 
 static struct quota *decide_quota;
+static const struct rules_lookups *decide_lookups;
 
-void policyd_decide_init(struct quota *q)
+void policyd_decide_init(struct quota *q, const struct rules_lookups *lk)
 {
 	decide_quota = q;
+	decide_lookups = lk;
 }
 
 /* decide_atext - an RFC 5321 atext character or '.' */
@@ -232,21 +234,19 @@ static void decide_data(const struct policyd_config *cfg, struct policyd_conn_ct
 void policyd_decide(const struct policyd_config *cfg, struct policyd_conn_ctx *cc,
 		    const struct policy_request *rq, struct buf *out)
 {
-	struct rules_lookups lk;
+	const struct rules_lookups *lk = decide_lookups;
 	struct rules_session s;
 	const char *state = rq->protocol_state ? rq->protocol_state : "";
 
-	policyd_lookup_lookups(&lk);
-	lk.ctx = (void *)cfg;
 	memset(&s, 0, sizeof(s));
 	s.role = rules_role_resolve(cfg->port_roles, rq->policy_context, rq->server_port);
 	s.auth_user = rq->sasl_username;
 	s.smtputf8 = rq->smtputf8 != NULL && strcasecmp(rq->smtputf8, "yes") == 0;
 	buf_truncate(out, 0);
 	if (strcasecmp(state, "RCPT") == 0)
-		decide_rcpt(cfg, &lk, cc, &s, rq, out);
+		decide_rcpt(cfg, lk, cc, &s, rq, out);
 	else if (strcasecmp(state, "MAIL") == 0)
-		decide_mail(cfg, &lk, &s, rq, out);
+		decide_mail(cfg, lk, &s, rq, out);
 	else if (strcasecmp(state, "DATA") == 0)
 		decide_data(cfg, cc, &s, rq, out);
 	else

@@ -9,7 +9,8 @@
  *	dangerous one: MX mode without hosted domains), open the listening
  *	sockets and the metrics endpoint, drop privileges, then accept
  *	connections (server.c) while a housekeeping thread flushes quota
- *	counters, follows domain changes (LISTEN) and expires old rows.
+ *	counters and expires old rows; the rules lookups (lib/rules_pg.c)
+ *	follow domain and address changes (LISTEN) on a thread of their own.
  *	SIGHUP reloads the configuration (listening sockets and the database
  *	need a restart); SIGTERM/SIGINT stop accepting, close connections,
  *	flush the quota counters and exit. See postroom-policyd(8).
@@ -35,15 +36,18 @@
 #include "log.h"
 #include "metrics.h"
 #include "policyd.h"
+#include "rules_pg.h"
 #include "server.h"
 #include "xalloc.h"
 
 #define POLICYD_MAX_LISTEN 8
+#define POLICYD_ADDRESS_CACHE 100000 /* cached address answers at most */
 
 static struct quota *policyd_quota;
+static struct rules_pg *policyd_rules;
 static volatile int policyd_stop;
 
-/* policyd_housekeeping - quota flushes, domain notifications, expiry */
+/* policyd_housekeeping - quota flushes and expiry */
 static void *policyd_housekeeping(void *arg)
 {
 	time_t last_expire = 0;
@@ -55,7 +59,7 @@ static void *policyd_housekeeping(void *arg)
 		char *err = NULL;
 
 		policyd_config_put(cfg);
-		policyd_lookup_watch(ms);
+		poll(NULL, 0, ms);
 		if (quota_flush(policyd_quota, time(NULL), &err) < 0) {
 			if (!failing)
 				log_warn("quota counters not flushed (kept for the next try): %s", err);
@@ -64,16 +68,36 @@ static void *policyd_housekeeping(void *arg)
 		} else
 			failing = 0;
 		if (time(NULL) - last_expire >= 60) {
-			policyd_lookup_expire_usage();
+			policyd_quota_pg_expire(policyd_rules);
 			last_expire = time(NULL);
 		}
 	}
 	return NULL;
 }
 
+/* policyd_health - /healthz: 200 while the database answers */
 static int policyd_health(void *arg, const char **reason_r)
 {
-	return policyd_lookup_healthy(reason_r);
+	return rules_pg_healthy(policyd_rules, 0, reason_r);
+}
+
+/* policyd_rules_new - the rules lookups from policyd.* and database.*: the
+ * domain set reloaded every policyd.cache_ttl, cached answers still served
+ * while the database is away */
+static void policyd_rules_new(const struct policyd_config *cfg)
+{
+	struct rules_pg_settings s = {
+	    .conninfo = conf_str(cfg->conf, "database.conninfo"),
+	    .connect_timeout = (int)conf_int(cfg->conf, "database.connect_timeout"),
+	    .connections = (int)conf_int(cfg->conf, "policyd.db_connections"),
+	    .ttl_found = cfg->cache_ttl,
+	    .ttl_not_found = cfg->cache_negative_ttl,
+	    .cache_size = POLICYD_ADDRESS_CACHE,
+	    .domain_reload = cfg->cache_ttl,
+	    .offline_answers = 1,
+	};
+
+	policyd_rules = rules_pg_new(&s);
 }
 
 /* policyd_listen_all - open every socket of policyd.listen */
@@ -107,7 +131,7 @@ static void policyd_check_mx(const struct policyd_config *cfg)
 
 	if (!cfg->rules.mx_enabled)
 		return;
-	n = policyd_lookup_domain_count(&err);
+	n = rules_pg_domain_count(policyd_rules, &err);
 	if (n == 0)
 		log_fatal(EX_CONFIG, "configuration error: rules.mx_enabled is on but no hosted "
 			  "domain exists (postroomctl domain add NAME)");
@@ -151,9 +175,7 @@ static void policyd_start(const struct daemon_args *a, struct policyd_config *cf
 	const char *metrics = conf_str(cfg->conf, "policyd.metrics_listen");
 	char *err = NULL;
 
-	policyd_lookup_init(conf_str(cfg->conf, "database.conninfo"),
-			    (int)conf_int(cfg->conf, "database.connect_timeout"),
-			    (int)conf_int(cfg->conf, "policyd.db_connections"), &err);
+	policyd_rules_new(cfg);
 	policyd_check_mx(cfg);
 	*nl = policyd_listen_all(cfg->conf, lfds);
 	policyd_metrics_init(cfg);
@@ -163,10 +185,12 @@ static void policyd_start(const struct daemon_args *a, struct policyd_config *cf
 	if (daemon_drop_privileges(conf_str(cfg->conf, "policyd.user"),
 				   conf_str(cfg->conf, "policyd.group"), 0, &err) < 0)
 		log_fatal(EX_NOPERM, "%s", err);
+	if (rules_pg_start(policyd_rules, &err) < 0)
+		log_fatal(EX_OSERR, "%s", err);
 	spam_init(20000);	/* verdicts of messages in progress */
-	policyd_lookup_quota_backend(&be);
+	policyd_quota_pg_backend(&be, policyd_rules);
 	policyd_quota = quota_new(&cfg->quota, &be);
-	policyd_decide_init(policyd_quota);
+	policyd_decide_init(policyd_quota, rules_pg_lookups(policyd_rules));
 	if (pthread_create(hk, NULL, policyd_housekeeping, NULL) != 0)
 		log_fatal(EX_OSERR, "cannot start the housekeeping thread");
 }
@@ -213,6 +237,8 @@ static void policyd_loop(const struct daemon_args *a, int sfd, const int *lfds, 
 
 					if (c != NULL) {
 						quota_set_config(policyd_quota, &c->quota);
+						rules_pg_set_ttl(policyd_rules, c->cache_ttl,
+								 c->cache_negative_ttl);
 						policyd_config_install(c);
 						log_info("configuration reloaded");
 					}
@@ -262,7 +288,7 @@ int main(int argc, char **argv)
 	metrics_http_stop();
 	quota_free(&policyd_quota);
 	spam_shutdown();
-	policyd_lookup_shutdown();
+	rules_pg_free(&policyd_rules);
 	policyd_config_install(NULL);
 	close(sfd);
 	return 0;

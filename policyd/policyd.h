@@ -45,19 +45,12 @@ void policyd_config_install(struct policyd_config *c);	/* becomes current */
 /* policyd_spf_mask - "fail,softfail" into a bit mask; -1 on an unknown name */
 int policyd_spf_mask(const char *list, unsigned *mask_r);
 
-/* ---- lookup.c: PostgreSQL, pooled, with caches ---------------------- */
-int policyd_lookup_init(const char *conninfo, int connect_timeout, int pool_size, char **error_r);
-void policyd_lookup_shutdown(void);
-void policyd_lookup_lookups(struct rules_lookups *lk);
-void policyd_lookup_quota_backend(struct quota_backend *be);
-/* policyd_lookup_domain_count - hosted domains in the database, -1 on error */
-long policyd_lookup_domain_count(char **error_r);
-/* policyd_lookup_watch - one pass of the LISTEN loop (domains changed:
- * caches dropped); waits up to ms. Called by the housekeeping thread. */
-void policyd_lookup_watch(int ms);
-/* policyd_lookup_healthy - 0 when a database connection works */
-int policyd_lookup_healthy(const char **reason_r);
-void policyd_lookup_expire_usage(void);
+/* ---- quota_pg.c: the quota backend in PostgreSQL ------------------- */
+struct rules_pg;
+/* policyd_quota_pg_backend - the quota backend on rp's pool (rp outlives it) */
+void policyd_quota_pg_backend(struct quota_backend *be, struct rules_pg *rp);
+/* policyd_quota_pg_expire - delete usage rows older than 3 hours (logged at debug on failure) */
+void policyd_quota_pg_expire(struct rules_pg *rp);
 
 /* ---- spam.c: SPF and DNSBL verdicts, cached per message instance ------ */
 struct spam_verdict {
@@ -96,7 +89,9 @@ struct policyd_conn_ctx {
 	unsigned long id;
 	struct spam_conn spam;
 };
-void policyd_decide_init(struct quota *q);
+/* policyd_decide_init - the quotas and the rules lookups (both outlive
+ * every request) */
+void policyd_decide_init(struct quota *q, const struct rules_lookups *lk);
 /* policyd_decide - the action for rq into out (no "action=" prefix) */
 void policyd_decide(const struct policyd_config *cfg, struct policyd_conn_ctx *cc,
 		    const struct policy_request *rq, struct buf *out);
