@@ -38,7 +38,7 @@ enum rules_lookup {
 };
 
 /* Lookups, as a struct of function pointers (a test stands in a static
- * table; the daemons use PostgreSQL with caches). Addresses passed are
+ * table; the daemons use PostgreSQL with caches: lib/rules_pg.h). Addresses passed are
  * canonical lower-case "local@domain", sub-address already removed;
  * domains are lower-case without trailing dot. */
 struct rules_lookups {
