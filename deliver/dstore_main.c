@@ -46,6 +46,7 @@
 #include "delivery.h"
 #include "front.h"
 #include "log.h"
+#include "received.h"
 #include "xalloc.h"
 
 /* What the configuration says, read once. */
@@ -94,12 +95,21 @@ static struct conf *dstore_read_conf(const struct deliver_args *a, struct dstore
 }
 
 /* dstore_queue_id - this delivery's queue id: what binds policyd's
- * verdict to it (store_request.queue_id). Today -q, else QUEUE_ID or
+ * verdict to it (store_request.queue_id). -q, else QUEUE_ID or
  * MESSAGE_ID (front_args.c), which deliver_start also made the log
- * context; a later source must set the log context here too. */
-static const char *dstore_queue_id(const struct deliver_args *a)
+ * context; else (Postfix's local(8) passes none) the id of the topmost
+ * Received: header, Postfix's own (lib/received.c), made the log context
+ * here. Called once the message is parsed. */
+static void dstore_queue_id(struct deliver_args *a)
 {
-	return a->queue_id;
+	static char qid[RECEIVED_QID_MAX + 1];
+	const struct mime_msg *m = dstore_delivery.m;
+
+	if ((a->queue_id && *a->queue_id) ||
+	    received_top_queue_id(m->top_headers, m->ntop_headers, qid, sizeof(qid)) < 0)
+		return;
+	a->queue_id = qid;
+	log_set_context(qid);
 }
 
 /* dstore_rcpt_list - "a,b,c" for the log line (caller frees) */
@@ -166,7 +176,7 @@ dstore_store(const struct deliver_args *a, const struct dstore_conf *c,
 		dstore_log(a, "deferred", d->error);
 		deliver_exit(EX_TEMPFAIL, "4.3.0 mail store unavailable, try again later");
 	}
-	delivery_request(&c->dc, env, a->sent, a->sasl_user, dstore_queue_id(a), &rq);
+	delivery_request(&c->dc, env, a->sent, a->sasl_user, a->queue_id, &rq);
 	st = store_message(db, &d->sp, d->m, &rq, &dstore_res, &d->error);
 	db_close(&db);
 	if (st == STORE_UNKNOWN_RCPT)
@@ -224,5 +234,6 @@ int main(int argc, char **argv)
 
 	env = (struct store_envelope){ a.sender, a.rcpts, a.nrcpts, deliver_env("ORIGINAL_RECIPIENT") };
 	dstore_prepare(&a, &env);
+	dstore_queue_id(&a);
 	dstore_store(&a, &dstore_conf, &env);
 }
