@@ -9,11 +9,14 @@
 # keep local(8) running (Postfix's default mailbox_size_limit stops it);
 # the setgid trade-off (not setgid: the user cannot read postroom.conf,
 # deferred 4.3.5; setgid: delivered); one local user (stored, in the
-# mailbox, the queue id of Postfix's Received: header found); two local
+# mailbox; the topmost Received: header stored names the queue id); two local
 # users in one message (local(8) runs the command twice: stored once,
 # both delivered); an unknown user (refused at RCPT by Postfix, nothing
 # stored); a Unix account without a postroom user (bounced 5.1.1 by
-# postroom-deliver); the database down (deferred with 4.3.0, never
+# postroom-deliver; its command has -v, through mailbox_command_maps, so
+# its log line shows in the bounce: it carries the queue id postroom-deliver
+# read from the Received: header of smtpd, and of pickup for a local
+# submission); the database down (deferred with 4.3.0, never
 # bounced; stored once after it is back).
 # Needs root, postfix, swaks, useradd.
 set -u
@@ -68,6 +71,9 @@ database = { conninfo = "host=$PGHOST port=$PGPORT user=$PGUSER dbname=$POSTROOM
 security = { hmac_secret = "$SECRET"; };
 EOF
 chown root:"$G" "$M/postroom.conf" && chmod 0640 "$M/postroom.conf"
+# $U3 only: the same command with -v, so that its log lines (and with them
+# the queue id it found) show in the output local(8) logs with a bounce
+printf '%s %s\n' "$U3" "$M/postroom-deliver -v -c $M/postroom.conf" >"$M/commands"
 
 # --- Postfix: local(8) for $D, the contrib lines ---------------------------
 PF_MAIN_EXTRA=(
@@ -76,6 +82,7 @@ PF_MAIN_EXTRA=(
 	"alias_maps ="
 	"local_recipient_maps = proxy:unix:passwd.byname"
 	"${cmd/\/usr\/sbin\/postroom-deliver/$M/postroom-deliver -c $M/postroom.conf}"
+	"mailbox_command_maps = texthash:$M/commands"
 	"$msl"
 	"minimal_backoff_time = 1s"
 	"maximal_backoff_time = 2s"
@@ -96,6 +103,17 @@ send() {
 }
 # log_wait RE [S]: until the maillog matches
 log_wait() { pf_wait_log "$@"; }
+# flush_wait RE [S]: flush the queue every second until the maillog matches
+# (a flush during a reload can be lost)
+flush_wait() {
+	local i
+	for i in $(seq "${2:-20}"); do
+		pf_flush
+		pf_wait_log "$1" 1 2>/dev/null && return 0
+	done
+	echo "# flush_wait: no match for /$1/" >&2
+	return 1
+}
 stored() { psqlc "SELECT count(*) FROM emails WHERE subject = '$1'"; }
 mailbox() {
 	psqlc "SELECT count(*) FROM email_recipients r JOIN emails e ON e.id = r.email_id
@@ -113,15 +131,16 @@ like "$(grep -m1 'fatal: configuration error' "$PF_LOG")" \
 is "$(stored mc-nolimit)" 0 "nothing stored while local(8) cannot start"
 
 # --- the contrib's mailbox_size_limit; postroom-deliver not setgid ----------
-postconf -c "$PF_CONF" -e "$mbl" && postfix -c "$PF_CONF" reload >/dev/null 2>&1 && pf_flush
-log_wait "$q: to=<$U1@$D>.*status=deferred.*4\.3\.5" 20
+postconf -c "$PF_CONF" -e "$mbl" && postfix -c "$PF_CONF" reload >/dev/null 2>&1
+flush_wait "$q: to=<$U1@$D>.*dsn=4\.3\.5, status=deferred"
 like "$(grep "$q: to=<$U1@$D>" "$PF_LOG" | tail -n 1)" 'dsn=4\.3\.5, status=deferred' \
 	"$mbl: local(8) runs the command; not setgid, $U1 cannot read postroom.conf: deferred 4.3.5"
 is "$(grep -c 'status=bounced' "$PF_LOG")" 0 "a configuration error is never a bounce"
 
+diag "t=${SECONDS}s"
 # --- the setgid variant: one local user ------------------------------------
-chmod 2755 "$M/postroom-deliver" && pf_flush
-log_wait "$q: to=<$U1@$D>.*status=sent" 20
+chmod 2755 "$M/postroom-deliver"
+flush_wait "$q: to=<$U1@$D>.*status=sent"
 like "$(grep "$q: to=<$U1@$D>" "$PF_LOG" | tail -n 1)" 'relay=local, .*status=sent \(delivered to command: ' \
 	"setgid (chgrp $G, chmod 2755): local(8) delivered to the command"
 is "$(stored mc-nolimit)" 1 "stored once"
@@ -136,6 +155,7 @@ q=$(send "$U1@$D" mc-one)
 log_wait "$q: to=<$U1@$D>.*status=sent" 20 && pass "one local user: delivered ($q)" || fail "one local user: delivered ($q)"
 is "$(stored mc-one) $(mailbox mc-one "$U1@$D")" "1 1" "one local user: stored once, in the mailbox"
 
+diag "t=${SECONDS}s"
 # --- two local users in one message ----------------------------------------
 q=$(send "$U1@$D,$U2@$D" mc-two)
 log_wait "$q: to=<$U2@$D>.*status=sent" 20 && log_wait "$q: to=<$U1@$D>.*status=sent" 20
@@ -151,13 +171,25 @@ like "$(printf '%s\n' "$r" | grep '^<\*\*' | head -n 1)" '550 5\.1\.1 .*User unk
 	"unknown user: Postfix refuses it at RCPT (550 5.1.1, local_recipient_maps)"
 is "$(stored mc-unknown)" 0 "unknown user: nothing stored"
 
-# --- a Unix account without a postroom user ------------------------------------
+# --- a Unix account without a postroom user; the queue id logged --------------
 q=$(send "$U3@$D" mc-nouser)
 log_wait "$q: to=<$U3@$D>.*status=bounced" 20
-like "$(grep "$q: to=<$U3@$D>" "$PF_LOG" | tail -n 1)" 'dsn=5\.1\.1, status=bounced' \
+l=$(grep "$q: to=<$U3@$D>" "$PF_LOG" | tail -n 1)
+like "$l" 'dsn=5\.1\.1, status=bounced' \
 	"a Unix account without \`postroomctl user add\`: postroom-deliver refuses it (5.1.1), local(8) bounces"
 is "$(stored mc-nouser)" 0 "nothing stored for it"
+like "$l" "Command output: postroom-deliver[a-z-]*: $q: message-id=<mc-nouser@foreign\\.example>" \
+	"postroom-deliver's log line carries Postfix's queue id $q (from the Received: header smtpd added)"
+# a local submission: pickup's Received: header ("from userid 0")
+printf 'From: sender@foreign.example\nSubject: mc-pickup\nMessage-Id: <mc-pickup@%s>\n\nlocal\n' "$D" |
+	MAIL_CONFIG=$PF_CONF sendmail -f sender@foreign.example "$U3@$D"
+log_wait "to=<$U3@$D>.*status=bounced.*mc-pickup" 20
+l=$(grep "to=<$U3@$D>.*mc-pickup" "$PF_LOG" | tail -n 1)
+q=${l#*: }; q=${q%%: *}
+like "$l" "Command output: postroom-deliver[a-z-]*: $q: message-id=<mc-pickup@" \
+	"a local submission (sendmail): the log line carries the queue id $q too (pickup's Received: header)"
 
+diag "t=${SECONDS}s"
 # --- the database down -------------------------------------------------------
 pg_server_stop && pass "PostgreSQL stopped" || fail "PostgreSQL stopped"
 q=$(send "$U1@$D" mc-dbdown)
@@ -168,9 +200,8 @@ like "$(postqueue -c "$PF_CONF" -j)" "\"queue_name\": *\"deferred\", *\"queue_id
 	"database down: the message waits in the deferred queue (postqueue -j)"
 is "$(grep -c "$q: .*status=bounced" "$PF_LOG")" 0 "database down: never bounced"
 pg_server_start && pass "PostgreSQL started" || fail "PostgreSQL started"
-pf_flush
-log_wait "$q: to=<$U1@$D>.*status=sent" 20
+flush_wait "$q: to=<$U1@$D>.*status=sent"
 is "$(stored mc-dbdown) $(mailbox mc-dbdown "$U1@$D")" "1 1" "database back: stored once, in the mailbox"
-is "$(grep -c 'status=bounced' "$PF_LOG")" 1 "the only bounce is the Unix account without a postroom user"
+is "$(grep -c 'status=bounced' "$PF_LOG")" 2 "the only bounces are those for the Unix account without a postroom user"
 diag "t=${SECONDS}s"
 done_testing
