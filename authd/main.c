@@ -17,6 +17,7 @@
  *	security.hmac_secret, apikey.bcrypt_cost
  */
 #include "authd.h"
+#include "authd_params.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -277,6 +278,7 @@ int main(int argc, char **argv)
 	int metrics_on;
 
 	memset(&s, 0, sizeof(s));
+	conf_register(&authd_conf_table);
 	daemon_parse_args(argc, argv, AUTHD_PROG, &args);
 	authd_conf_path = args.conf_path;
 	s.cfg = daemon_load_conf(&args, EX_CONFIG);

@@ -33,6 +33,8 @@ int ctl_cmd_key(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+/* ctl_config_register - register every program's parameter table (before conf_load) */
+void ctl_config_register(void);
 int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv);
 
 /* ctl_db - the database connection, opened on first use (exits 69 when

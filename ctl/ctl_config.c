@@ -3,8 +3,10 @@
  *	ctl_config - postroomctl config check|params
  * DESCRIPTION
  *	"check" proves the configuration loads (main.c already refused a bad
- *	one) and that the database answers; "params" lists the parameter
- *	table, which tests compare with doc/postroom.conf.5.
+ *	one: postroomctl registers every program's table, so every section is
+ *	checked), prints its warnings (deprecated names) and that the database
+ *	answers; "params" lists every parameter of every table, which tests
+ *	compare with doc/postroom.conf.5.
  * NEVER
  *	prints the value of a secret parameter.
  */
@@ -15,13 +17,30 @@
 #include "ctl.h"
 #include "migrate.h"
 
+#include "authd/authd_params.h"
+#include "deliver/deliver_params.h"
+#include "deliver/lmtpd_params.h"
+#include "milter/milter_params.h"
+#include "policyd/policyd_params.h"
+
+/* ctl_config_register - every program's table: postroomctl checks and
+ * lists the whole file, whichever program reads each section */
+void ctl_config_register(void)
+{
+	conf_register(&deliver_conf_table);
+	conf_register(&lmtpd_conf_table);
+	conf_register(&authd_conf_table);
+	conf_register(&milter_conf_table);
+	conf_register(&policyd_conf_table);
+}
+
 static int ctl_config_params(struct ctl *ctl)
 {
 	json_t *arr = json_array();
 	size_t i;
 
-	for (i = 0; i < cfg_nparams; i++) {
-		const struct cfg_param *p = &cfg_params[i];
+	for (i = 0; i < conf_param_count(); i++) {
+		const struct cfg_param *p = conf_param_at(i);
 
 		if (ctl->json)
 			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:b, s:s}",
@@ -36,10 +55,23 @@ static int ctl_config_params(struct ctl *ctl)
 	return CTL_OK;
 }
 
+/* ctl_config_warnings - print the file's warnings (deprecated names) */
+static void ctl_config_warnings(const struct ctl *ctl)
+{
+	const char *w;
+	size_t i;
+
+	for (i = 0; (w = conf_warning(ctl->conf, i)) != NULL; i++)
+		fprintf(stderr, "postroomctl: warning: %s: %s\n", conf_path(ctl->conf), w);
+}
+
 static int ctl_config_check(struct ctl *ctl)
 {
 	char *err = NULL;
-	int version = migrate_current(ctl_db(ctl), &err);
+	int version;
+
+	ctl_config_warnings(ctl);
+	version = migrate_current(ctl_db(ctl), &err);
 
 	if (version < 0) {
 		int rc = ctl_fail(CTL_UNAVAILABLE, "database reachable but not migrated: %s", err);

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
 	if (argi >= argc)
 		return ctl_help(stderr, CTL_USAGE);
 	/* without -c, a missing default file means "defaults and PG* env" */
+	ctl_config_register();
 	ctl.conf = conf_load(ctl.conf_path, ctl.conf_path == NULL, &err);
 	if (ctl.conf == NULL) {
 		rc = ctl_fail(CTL_CONFIG, "configuration error: %s", err);

@@ -43,12 +43,9 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	memset(dc, 0, sizeof(*dc));
 	dc->size_max = conf_int(cfg, "limits.message_size_max");
 	dc->attachment_max = conf_int(cfg, "limits.attachment_size_max");
-	dc->recipient_validation = conf_declared("rules.recipient_validation")
-		? conf_bool(cfg, "rules.recipient_validation") : 1;
-	dc->subaddress_delims = conf_declared("rules.subaddress_delimiters")
-		? conf_str(cfg, "rules.subaddress_delimiters") : "+";
-	dc->header_max_age = conf_declared("rules.internal_header_max_age")
-		? (long)conf_int(cfg, "rules.internal_header_max_age") : 432000L;
+	dc->recipient_validation = conf_bool(cfg, "rules.recipient_validation");
+	dc->subaddress_delims = conf_str(cfg, "rules.subaddress_delimiters");
+	dc->header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
 	dc->hmac_secret = delivery_conf_str(cfg, "security.hmac_secret");
 	dc->authserv_id = delivery_conf_str(cfg, "deliver.trusted_authserv_id");
 	dc->notify.url = delivery_conf_str(cfg, "deliver.notify_url");

@@ -43,6 +43,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "deliver_params.h"
 #include "delivery.h"
 #include "front.h"
 #include "log.h"
@@ -83,6 +84,7 @@ static struct conf *dstore_read_conf(const struct deliver_args *a, struct dstore
 
 	if (a->conf_path && deliver_is_setgid())
 		deliver_check_conf_owner(a->conf_path);
+	conf_register(&deliver_conf_table);
 	if ((cfg = conf_load(a->conf_path, 0, &err)) == NULL) {
 		dstore_delivery.error = err;
 		deliver_operator_error("%s", err);

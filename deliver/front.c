@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "deliver_params.h"
 #include "front.h"
 #include "front_client.h"
 #include "front_exec.h"
@@ -52,11 +53,13 @@ static struct conf *front_read_conf(const struct deliver_args *a)
 
 	if (a->conf_path && deliver_is_setgid())
 		deliver_check_conf_owner(a->conf_path);
+	conf_register(&deliver_conf_table);
 	if ((cfg = conf_load(a->conf_path, 0, &err)) == NULL) {
 		log_error("MAIL DEFERRED BY A CONFIGURATION ERROR: %s", err);
 		free(err);
 		deliver_exit(EX_TEMPFAIL, "4.3.5 %s: configuration error, mail deferred (see the mail log)", PROG);
 	}
+	conf_log_warnings(cfg);
 	return cfg;
 }
 

@@ -14,7 +14,7 @@
  *	limits.message_size_max, limits.attachment_size_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
- *	deliver.trusted_authserv_id, deliver.notify_*, milter.sent_recipient,
+ *	deliver.trusted_authserv_id, deliver.notify_*, rules.sent_recipient,
  *	lmtpd.timeout, lmtpd.trusted_clients, lmtpd.group_commit
  */
 #include "lmtpd_conf.h"
@@ -39,7 +39,7 @@ struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 	s->cfg = cfg;
 	s->refs = 1;
 	delivery_conf_read(cfg, &s->dc);
-	s->sent_recipient = delivery_conf_str(cfg, "milter.sent_recipient");
+	s->sent_recipient = delivery_conf_str(cfg, "rules.sent_recipient");
 	s->trusted_clients = conf_str(cfg, "lmtpd.trusted_clients");
 	s->timeout = (int)conf_int(cfg, "lmtpd.timeout");
 	s->group_commit = (size_t)conf_int(cfg, "lmtpd.group_commit");

@@ -14,7 +14,7 @@
  *	All ordinary recipients are stored in one transaction, which the
  *	message shares with the others that sessions finish at the same
  *	time (group commit, lmtpd_group); sent-copy markers (X-POSTROOM-SENT or
- *	milter.sent_recipient) are stored as deliver --sent stores them (the
+ *	rules.sent_recipient) are stored as deliver --sent stores them (the
  *	same message: found by its identity). After the commit the
  *	notification is queued for the background sender (lmtpd_notify).
  *	A connection lost during DATA stores nothing.

@@ -22,6 +22,8 @@
  *	lmtpd.* (postroom.conf(5)), database.*, and what lmtpd_conf reads
  */
 #include "lmtpd.h"
+#include "deliver_params.h"
+#include "lmtpd_params.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -248,6 +250,8 @@ int main(int argc, char **argv)
 	size_t nl, i;
 	int sigfd, metrics_on, timeout;
 
+	conf_register(&deliver_conf_table);
+	conf_register(&lmtpd_conf_table);
 	daemon_parse_args(argc, argv, LMTPD_PROG, &args);
 	main_conf_path = args.conf_path;
 	cfg = daemon_load_conf(&args, EX_CONFIG);

@@ -18,7 +18,7 @@
  * CONFIGURATION
  *	lmtpd.timeout, lmtpd.trusted_clients, limits.message_size_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
- *	milter.sent_recipient
+ *	rules.sent_recipient
  */
 #include "lmtpd_session.h"
 

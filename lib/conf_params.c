@@ -1,20 +1,24 @@
 /*
  * NAME
- *	config_params - the table of every postroom.conf parameter
+ *	conf_params - the shared sections of postroom.conf
  * DESCRIPTION
- *	Each parameter is declared here once: name, type, default, bounds,
- *	flags, one line of documentation. doc/postroom.conf.5 must document
- *	every name (tests/unit/test-config-doc.sh fails otherwise). The
- *	sections of each program live in PROGRAM/conf_params.def (rules/ is
- *	the envelope rules shared by milter and policyd), included below.
+ *	Declares, once each, the parameters that several programs read:
+ *	database, limits, apikey, security and rules (the envelope rules of
+ *	lib/rules.c and lib/rules_pg.c, read by the milter, policyd, deliver
+ *	and lmtpd). Each program declares its own section in
+ *	PROGRAM/PROGRAM_params.c and registers it (conf_register);
+ *	postroomctl registers them all, so "postroomctl config params" is the
+ *	whole table and doc/postroom.conf.5 documents exactly it
+ *	(tests/unit/test-config-doc.sh). Also the list of every section name,
+ *	and the renamed parameters still accepted under their old names.
  * NEVER
- *	declares a parameter anywhere else.
+ *	includes anything from a program folder.
  */
 #include "conf.h"
 
 #define MiB (1024LL * 1024LL)
 
-const struct cfg_param cfg_params[] = {
+static const struct cfg_param conf_params_shared[] = {
 	/* database */
 	{ "database.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
 	  "libpq connection string; libpq's PG* environment variables apply when unset" },
@@ -35,14 +39,38 @@ const struct cfg_param cfg_params[] = {
 	{ "security.hmac_secret", CFG_STRING, NULL, 0, 0, CFG_SECRET,
 	  "server secret for HMACs (auth cache keys, signed internal headers); at least 32 characters" },
 
-	/* Each program declares its own section in its own fragment, included
-	 * here so that this stays the one table. */
-#include "rules/conf_params.def"
-#include "deliver/conf_params.def"
-#include "deliver/lmtpd_params.def"
-#include "authd/conf_params.def"
-#include "milter/conf_params.def"
-#include "policyd/conf_params.def"
+	/* rules: the envelope rules every program applies the same way */
+	{ "rules.mx_enabled", CFG_BOOL, "false", 0, 0, 0,
+	  "accept unauthenticated mail for hosted domains on MX services; needs at least one hosted domain" },
+	{ "rules.recipient_validation", CFG_BOOL, "true", 0, 0, 0,
+	  "refuse unknown users at hosted domains (550 5.1.1) instead of accepting any local part" },
+	{ "rules.sender_login_match", CFG_BOOL, "true", 0, 0, 0,
+	  "an authenticated MAIL FROM must be one of the user's own addresses or <> (553 5.7.1)" },
+	{ "rules.subaddress_delimiters", CFG_STRING, "+", 0, 0, 0,
+	  "characters that start a sub-address (user+tag@domain is looked up as user@domain); empty: none" },
+	{ "rules.port_roles", CFG_STRING, "25=mx 587=submission 465=submission ORIGINATING=submission", 0, 0, 0,
+	  "KEY=ROLE entries: KEY a port or service name, ROLE mx, submission or other; unlisted services are other" },
+	{ "rules.internal_header_max_age", CFG_INT, "432000", 60, 31536000, 0,
+	  "seconds a signed internal header stays valid; at least Postfix's maximal_queue_lifetime (5 days)" },
+	{ "rules.sent_recipient", CFG_STRING, NULL, 0, 0, 0,
+	  "envelope recipient the milter adds to authenticated submissions and lmtpd/deliver take as the sent-copy marker; unset: off" },
 };
 
-const size_t cfg_nparams = sizeof(cfg_params) / sizeof(cfg_params[0]);
+const struct cfg_table conf_table_shared = {
+	"shared", conf_params_shared, sizeof(conf_params_shared) / sizeof(conf_params_shared[0])
+};
+
+/* Every section a postroom.conf may hold. A new program's section is added
+ * here as well as in its own table. */
+const char *const conf_sections[] = {
+	"database", "limits", "apikey", "security", "rules",
+	"deliver", "lmtpd", "authd", "milter", "policyd",
+};
+const size_t conf_nsections = sizeof(conf_sections) / sizeof(conf_sections[0]);
+
+/* Renamed parameters: the old name keeps working, with a warning from the
+ * daemons and from postroomctl config check. */
+const struct cfg_rename conf_renames[] = {
+	{ "milter.sent_recipient", "rules.sent_recipient" },
+};
+const size_t conf_nrenames = sizeof(conf_renames) / sizeof(conf_renames[0]);

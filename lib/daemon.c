@@ -70,6 +70,7 @@ struct conf *daemon_load_conf(const struct daemon_args *a, int fail_status)
 
 	if (cfg == NULL)
 		log_fatal(fail_status, "configuration error: %s", err);
+	conf_log_warnings(cfg);
 	return cfg;
 }
 

@@ -17,13 +17,14 @@
  *	keeps root while serving, starts in MX mode with no hosted domain.
  * PARAMETERS
  *	milter.socket, milter.user, milter.group, milter.socket_group,
- *	milter.metrics_listen, milter.sent_recipient, milter.timeout,
+ *	milter.metrics_listen, rules.sent_recipient, milter.timeout,
  *	security.hmac_secret, rules.*, limits.message_size_max, and for
  *	the lookups (lib/rules_pg.c) database.conninfo,
  *	database.connect_timeout, milter.cache_ttl, milter.cache_size,
  *	milter.db_connections.
  */
 #include "milter.h"
+#include "milter_params.h"
 
 #include <grp.h>
 #include <pthread.h>
@@ -64,7 +65,7 @@ static struct rules_pg *milter_rules;
 static void milter_settings_load(const struct conf *cfg)
 {
 	char *err = NULL;
-	const char *sent = conf_str(cfg, "milter.sent_recipient");
+	const char *sent = conf_str(cfg, "rules.sent_recipient");
 
 	rules_config_from_conf(cfg, &settings.rules);
 	settings.role_map = conf_str(cfg, "rules.port_roles");
@@ -82,7 +83,7 @@ static void milter_settings_load(const struct conf *cfg)
 		const char *aerr = NULL;
 		char *canon = addr_canonicalize(settings.sent_recipient, &aerr);
 		if (canon == NULL)
-			log_fatal(EX_CONFIG, "configuration error: milter.sent_recipient: %s",
+			log_fatal(EX_CONFIG, "configuration error: rules.sent_recipient: %s",
 			          aerr);
 		free(canon);
 	}
@@ -242,6 +243,7 @@ int main(int argc, char **argv)
 	char *err = NULL;
 	int rc;
 
+	conf_register(&milter_conf_table);
 	daemon_parse_args(argc, argv, MILTER_PROG, &a);
 	cfg = daemon_load_conf(&a, EX_CONFIG);
 	milter_settings_load(cfg);

@@ -37,6 +37,7 @@
 #include "metrics.h"
 #include "policyd.h"
 #include "rules_pg.h"
+#include "policyd_params.h"
 #include "server.h"
 #include "xalloc.h"
 
@@ -147,7 +148,11 @@ static struct policyd_config *policyd_load(const struct daemon_args *a, int fata
 {
 	char *err = NULL;
 	struct conf *conf = conf_load(a->conf_path, 0, &err);
-	struct policyd_config *c = conf ? policyd_config_new(conf, &err) : NULL;
+	struct policyd_config *c;
+
+	if (conf)
+		conf_log_warnings(conf);
+	c = conf ? policyd_config_new(conf, &err) : NULL;
 	int mode_ok = conf ? strspn(conf_str(conf, "policyd.socket_mode"), "01234567") ==
 			     strlen(conf_str(conf, "policyd.socket_mode")) : 1;
 
@@ -267,6 +272,7 @@ int main(int argc, char **argv)
 	pthread_t hk;
 	char *err = NULL;
 
+	conf_register(&policyd_conf_table);
 	daemon_parse_args(argc, argv, "postroom-policyd", &a);
 	cfg = policyd_load(&a, 1);
 	if (a.check_only)

@@ -24,6 +24,37 @@ run_status 78 "world-readable conninfo with a password refused" \
 echo 'databse = { conninfo = "x"; };' >"$TAP_TMP/typo.conf"
 run_status 78 "unknown parameter refused" "$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/typo.conf" config check
 like "$(cat "$TAP_TMP/err")" "line 1: unknown parameter databse.conninfo" "... naming line and parameter"
+echo 'milter = { sockett = "unix:/x"; };' >"$TAP_TMP/typo2.conf"
+run_status 78 "a typo in a program's section is refused by config check" \
+	"$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/typo2.conf" config check
+like "$(cat "$TAP_TMP/err")" "unknown parameter milter.sockett" "... naming the parameter"
+echo 'miltr = { socket = "unix:/x"; };' >"$TAP_TMP/typo3.conf"
+run_status 78 "an unknown section is refused" \
+	"$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/typo3.conf" config check
+like "$(cat "$TAP_TMP/err")" "unknown parameter miltr.socket" "... naming it"
+
+# a renamed parameter keeps working under its old name, with a warning
+cp "$POSTROOM_CONF" "$TAP_TMP/old.conf"
+echo 'milter = { sent_recipient = "sent@postroom.invalid"; };' >>"$TAP_TMP/old.conf"
+run_status 0 "the old name milter.sent_recipient still passes config check" \
+	"$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/old.conf" config check
+like "$(cat "$TAP_TMP/err")" "warning: .*milter.sent_recipient is deprecated: use rules.sent_recipient" \
+	"... with a deprecation warning"
+cp "$POSTROOM_CONF" "$TAP_TMP/new.conf"
+echo 'rules = { sent_recipient = "sent@postroom.invalid"; };' >>"$TAP_TMP/new.conf"
+run_status 0 "the new name rules.sent_recipient passes config check" \
+	"$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/new.conf" config check
+unlike "$(cat "$TAP_TMP/err")" "deprecated" "... without a warning"
+cat "$TAP_TMP/old.conf" >"$TAP_TMP/both.conf"
+echo 'rules = { sent_recipient = "other@postroom.invalid"; };' >>"$TAP_TMP/both.conf"
+run_status 78 "the old and the new name together are refused" \
+	"$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/both.conf" config check
+like "$(cat "$TAP_TMP/err")" "rules.sent_recipient is set twice" "... naming the parameter"
+# every program's section is listed by config params
+for sec in database limits apikey security rules deliver lmtpd authd milter policyd; do
+	ok 'pctl config params | cut -f1 | grep -q "^$sec\."' "config params lists the $sec section"
+done
+
 run_status 78 "missing -c file refused" "$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/none.conf" user list
 
 run_status 0 "config check passes" pctl config check

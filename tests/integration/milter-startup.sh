@@ -38,6 +38,18 @@ run_status 78 "-t: a bad port role is fatal" "$MILTER" -t -c "$POSTROOM_CONF"
 like "$(cat "$TAP_TMP/err")" "587=relay" "the error names the bad entry"
 conf_with "$SEC" "milter = { sent_recipient = \"a%b@c\"; };"
 run_status 78 "-t: a sent_recipient that is no plain address is fatal" "$MILTER" -t -c "$POSTROOM_CONF"
+like "$(cat "$TAP_TMP/err")" "rules.sent_recipient" "the error names the parameter by its new name"
+conf_with "$SEC" "${MIL%\};*}sent_recipient = \"sent@postroom.invalid\"; };"
+run_status 0 "-t: the old name milter.sent_recipient still works" "$MILTER" -t -c "$POSTROOM_CONF"
+like "$(cat "$TAP_TMP/err")" "milter.sent_recipient is deprecated: use rules.sent_recipient" \
+	"... and the daemon warns that it is deprecated"
+conf_with "$SEC" "$MIL" 'rules = { sent_recipient = "sent@postroom.invalid"; };'
+run_status 0 "-t: rules.sent_recipient, the new name" "$MILTER" -t -c "$POSTROOM_CONF"
+conf_with "$SEC" "$MIL" 'authd = { listen = "unix:/nonexistent/auth"; };' 'policyd = { bogus_x = 1; };'
+run_status 0 "-t: the milter leaves other programs' sections to them" "$MILTER" -t -c "$POSTROOM_CONF"
+conf_with "$SEC" "${MIL%\};*}bogus_x = 1; };"
+run_status 78 "-t: a typo in the milter's own section is fatal" "$MILTER" -t -c "$POSTROOM_CONF"
+like "$(cat "$TAP_TMP/err")" "unknown parameter milter.bogus_x" "... naming it"
 
 # ---- MX mode with no hosted domain: refuse to start -----------------------
 conf_with "$SEC" 'rules = { mx_enabled = true; };' "$MIL"

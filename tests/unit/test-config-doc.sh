@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# test-config-doc.sh - every parameter declared in lib/conf_params.c is
-# documented in doc/postroom.conf.5 and in the sample configuration.
+# test-config-doc.sh - every parameter declared in lib/conf_params.c (the
+# shared sections) or in a program's PROGRAM_params.c — all of which
+# postroomctl registers and lists — is documented in doc/postroom.conf.5 and
+# in the sample configuration, and nothing else is.
 . "$(dirname "$0")/../lib/tap.sh"
 
 : >"$TAP_TMP/empty.conf"

@@ -1,6 +1,19 @@
-/* policyd/conf_params.def - the policyd section of postroom.conf, included by
- * lib/conf_params.c into the one parameter table. One row per parameter:
- * { "section.name", TYPE, "default", min, max, flags, "one doc line" }, */
+/*
+ * NAME
+ *	policyd_params - the policyd section of postroom.conf
+ * DESCRIPTION
+ *	Every policyd.* parameter, declared once: name, type, default, bounds,
+ *	flags, one line of documentation. postroom-policyd registers this table
+ *	before it loads the file; postroomctl registers it to list and check
+ *	every parameter. doc/postroom.conf.5 documents each row
+ *	(tests/unit/test-config-doc.sh).
+ * NEVER
+ *	declares a parameter of another section.
+ */
+#include "conf.h"
+#include "policyd_params.h"
+
+static const struct cfg_param policyd_params[] = {
 	{ "policyd.listen", CFG_STRING, "inet:127.0.0.1:10045", 0, 0, 0,
 	  "where to listen: unix:/path or inet:HOST:PORT, several separated by commas" },
 	{ "policyd.socket_mode", CFG_STRING, "0660", 0, 0, 0,
@@ -55,3 +68,8 @@
 	  "this host's name in verdict headers and SPF explanations; unset: the system host name" },
 	{ "policyd.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz; unset: off" },
+};
+
+const struct cfg_table policyd_conf_table = {
+	"postroom-policyd", policyd_params, sizeof(policyd_params) / sizeof(policyd_params[0])
+};

@@ -1,6 +1,20 @@
-/* deliver/conf_params.def - the deliver section of postroom.conf, included by
- * lib/conf_params.c into the one parameter table. One row per parameter:
- * { "section.name", TYPE, "default", min, max, flags, "one doc line" }, */
+/*
+ * NAME
+ *	deliver_params - the deliver section of postroom.conf
+ * DESCRIPTION
+ *	Every deliver.* parameter, declared once: name, type, default, bounds,
+ *	flags, one line of documentation. postroom-deliver,
+ *	postroom-deliver-store and postroom-lmtpd register this table before
+ *	they load the file; postroomctl registers it to list and check every
+ *	parameter. doc/postroom.conf.5 documents each row
+ *	(tests/unit/test-config-doc.sh).
+ * NEVER
+ *	declares a parameter of another section.
+ */
+#include "conf.h"
+#include "deliver_params.h"
+
+static const struct cfg_param deliver_params[] = {
 	{ "deliver.notify_url", CFG_STRING, NULL, 0, 0, 0,
 	  "URL the new-email notification is POSTed to after commit (e.g. https://app/api/internal/notifications/new-email); unset: no HTTP notification" },
 	{ "deliver.notify_key", CFG_STRING, NULL, 0, 0, CFG_SECRET,
@@ -15,3 +29,8 @@
 	  "authserv-id of this site's OpenDKIM/OpenDMARC: only their Authentication-Results above the first Received: count (dmarc=fail tags spam); unset: none count" },
 	{ "deliver.lmtpd_socket", CFG_STRING, NULL, 0, 0, 0,
 	  "path of postroom-lmtpd's unix socket: postroom-deliver hands each message to it over LMTP (pooled connections, no libpq start-up); unset: it stores directly" },
+};
+
+const struct cfg_table deliver_conf_table = {
+	"postroom-deliver", deliver_params, sizeof(deliver_params) / sizeof(deliver_params[0])
+};

@@ -1,6 +1,19 @@
-/* deliver/lmtpd_params.def - the lmtpd section of postroom.conf, included by
- * lib/conf_params.c into the one parameter table. One row per parameter:
- * { "section.name", TYPE, "default", min, max, flags, "one doc line" }, */
+/*
+ * NAME
+ *	lmtpd_params - the lmtpd section of postroom.conf
+ * DESCRIPTION
+ *	Every lmtpd.* parameter, declared once: name, type, default, bounds,
+ *	flags, one line of documentation. postroom-lmtpd registers this table
+ *	before it loads the file; postroomctl registers it to list and check
+ *	every parameter. doc/postroom.conf.5 documents each row
+ *	(tests/unit/test-config-doc.sh).
+ * NEVER
+ *	declares a parameter of another section.
+ */
+#include "conf.h"
+#include "lmtpd_params.h"
+
+static const struct cfg_param lmtpd_params[] = {
 	{ "lmtpd.listen", CFG_STRING, "unix:/var/spool/postfix/private/postroom-lmtp", 0, 0, 0,
 	  "where MTAs connect over LMTP: unix:/path (Postfix lmtp:unix:, Exim lmtp transport socket) or inet:HOST:PORT" },
 	{ "lmtpd.listen_inet", CFG_STRING, NULL, 0, 0, 0,
@@ -27,3 +40,8 @@
 	  "TCP client addresses (space separated) whose AUTH=, XFORWARD and X-POSTROOM-SENT are honoured; unix-socket clients always are" },
 	{ "lmtpd.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
+};
+
+const struct cfg_table lmtpd_conf_table = {
+	"postroom-lmtpd", lmtpd_params, sizeof(lmtpd_params) / sizeof(lmtpd_params[0])
+};

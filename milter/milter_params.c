@@ -1,6 +1,19 @@
-/* milter/conf_params.def - the milter section of postroom.conf, included by
- * lib/conf_params.c into the one parameter table. One row per parameter:
- * { "section.name", TYPE, "default", min, max, flags, "one doc line" }, */
+/*
+ * NAME
+ *	milter_params - the milter section of postroom.conf
+ * DESCRIPTION
+ *	Every milter.* parameter, declared once: name, type, default, bounds,
+ *	flags, one line of documentation. postroom-milter registers this table
+ *	before it loads the file; postroomctl registers it to list and check
+ *	every parameter. doc/postroom.conf.5 documents each row
+ *	(tests/unit/test-config-doc.sh).
+ * NEVER
+ *	declares a parameter of another section.
+ */
+#include "conf.h"
+#include "milter_params.h"
+
+static const struct cfg_param milter_params[] = {
 	{ "milter.socket", CFG_STRING, "unix:/var/spool/postfix/postroom/milter.sock", 0, 0, 0,
 	  "libmilter socket: unix:PATH or inet:PORT@HOST; created as root, then given to milter.user" },
 	{ "milter.user", CFG_STRING, "postroom", 0, 0, 0,
@@ -11,8 +24,6 @@
 	  "group of the unix socket (mode 0660), e.g. postfix; unset: milter.user's primary group" },
 	{ "milter.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz; unset: off" },
-	{ "milter.sent_recipient", CFG_STRING, NULL, 0, 0, 0,
-	  "envelope recipient added to authenticated submissions, routed to postroom-deliver --sent; unset: off" },
 	{ "milter.timeout", CFG_INT, "300", 10, 7200, 0,
 	  "seconds to wait for the MTA before closing a milter connection" },
 	{ "milter.cache_ttl", CFG_INT, "30", 0, 3600, 0,
@@ -21,3 +32,8 @@
 	  "most cached address lookups; the cache is emptied when full" },
 	{ "milter.db_connections", CFG_INT, "4", 1, 64, 0,
 	  "database connections for address lookups (the LISTEN thread has its own)" },
+};
+
+const struct cfg_table milter_conf_table = {
+	"postroom-milter", milter_params, sizeof(milter_params) / sizeof(milter_params[0])
+};

@@ -1,6 +1,19 @@
-/* authd/conf_params.def - the authd section of postroom.conf, included by
- * lib/conf_params.c into the one parameter table. One row per parameter:
- * { "section.name", TYPE, "default", min, max, flags, "one doc line" }, */
+/*
+ * NAME
+ *	authd_params - the authd section of postroom.conf
+ * DESCRIPTION
+ *	Every authd.* parameter, declared once: name, type, default, bounds,
+ *	flags, one line of documentation. postroom-authd registers this table
+ *	before it loads the file; postroomctl registers it to list and check
+ *	every parameter. doc/postroom.conf.5 documents each row
+ *	(tests/unit/test-config-doc.sh).
+ * NEVER
+ *	declares a parameter of another section.
+ */
+#include "conf.h"
+#include "authd_params.h"
+
+static const struct cfg_param authd_params[] = {
 	{ "authd.listen", CFG_STRING, "unix:/var/spool/postfix/private/auth", 0, 0, 0,
 	  "where MTAs connect: unix:/path (Postfix smtpd_sasl_path, Exim server_socket) or inet:HOST:PORT" },
 	{ "authd.listen_inet", CFG_STRING, NULL, 0, 0, 0,
@@ -49,3 +62,8 @@
 	  "seconds for a database connection attempt and for each statement" },
 	{ "authd.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
+};
+
+const struct cfg_table authd_conf_table = {
+	"postroom-authd", authd_params, sizeof(authd_params) / sizeof(authd_params[0])
+};
