@@ -6,7 +6,8 @@
 # dot-unstuffing and a bare-LF dot that is data, not an end; exactly once
 # (the same message twice); over-size (552 5.3.4 at MAIL SIZE= and after
 # DATA); a connection dropped in the middle of DATA stores nothing; the
-# trusted-client extensions (AUTH=, X-POSTROOM-SENT, milter.sent_recipient,
+# trusted-client extensions (AUTH=, X-POSTROOM-SENT, the sent-copy marker
+# under its old name milter.sent_recipient, still accepted,
 # XFORWARD IDENT binding the signed verdict header) and their refusal from
 # an untrusted TCP client; metrics and -t.
 . "$(dirname "$0")/../lib/tap.sh"

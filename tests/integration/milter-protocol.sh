@@ -16,8 +16,8 @@ ok '[ "$(psqlc "SELECT count(*) FROM user_addresses")" = 3 ]' "fixture: three ad
 
 milter_conf "security = { hmac_secret = \"$MILTER_SECRET\"; };" \
 	'limits = { message_size_max = 65536; };' \
-	'rules = { mx_enabled = true; };' \
-	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; sent_recipient = \"sent@postroom.invalid\"; };"
+	'rules = { mx_enabled = true; sent_recipient = "sent@postroom.invalid"; };' \
+	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };"
 milter_start || { fail "postroom-milter starts"; done_testing; }
 pass "postroom-milter starts"
 

@@ -169,9 +169,9 @@ _pl_conf() {
 	g[apikey]="bcrypt_cost = ${POSTROOM_TEST_BCRYPT_COST:-4};"
 	g[security]="hmac_secret = \"$PIPELINE_SECRET\";"
 	g[limits]="message_size_max = 52428800;"
-	g[rules]="mx_enabled = true; port_roles = \"$PF_PORT_MX=mx ORIGINATING=submission\";"
+	g[rules]="mx_enabled = true; port_roles = \"$PF_PORT_MX=mx ORIGINATING=submission\"; sent_recipient = \"sent@postroom.invalid\";"
 	g[authd]="listen = \"unix:$sp/private/auth\"; user = \"$PIPELINE_USER\"; socket_owner = \"postfix\"; socket_group = \"postfix\"; socket_mode = \"0660\";"
-	g[milter]="socket = \"unix:$sp/postroom/milter.sock\"; user = \"$PIPELINE_USER\"; socket_group = \"postfix\"; sent_recipient = \"sent@postroom.invalid\";"
+	g[milter]="socket = \"unix:$sp/postroom/milter.sock\"; user = \"$PIPELINE_USER\"; socket_group = \"postfix\";"
 	g[policyd]="listen = \"inet:127.0.0.1:$PIPELINE_PD_PORT\"; user = \"$PIPELINE_USER\"; spf = false; hostname = \"mx.$PF_DOMAIN\";"
 	g[deliver]=""
 	if [ "${PIPELINE_NOTIFY:-0}" = 1 ]; then

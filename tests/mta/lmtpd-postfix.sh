@@ -5,7 +5,7 @@
 # LMTP transaction, stored once, every recipient delivered; the queue id
 # and client address arrive by XFORWARD; a submission authenticated through
 # postroom-authd and signed by postroom-milter is stored with sent_by, and
-# its sent copy (milter.sent_recipient) routed to the same LMTP socket is
+# its sent copy (rules.sent_recipient) routed to the same LMTP socket is
 # recognised as the marker: one email, nobody's inbox but bob's.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -28,8 +28,8 @@ fi
 [ "$HAVE_AUTHD" = 1 ] || diag "postroom-authd not available: the submission rows are skipped"
 
 MILTER_PORT=$(free_port)
-milter_conf "rules = { mx_enabled = true; port_roles = \"@MX@=mx ORIGINATING=submission\"; };" \
-	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; sent_recipient = \"sent@postroom.invalid\"; };"
+milter_conf "rules = { mx_enabled = true; port_roles = \"@MX@=mx ORIGINATING=submission\"; sent_recipient = \"sent@postroom.invalid\"; };" \
+	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };"
 lmtpd_start || { fail "postroom-lmtpd starts"; done_testing; }
 chmod 711 "$TAP_TMP"
 
@@ -82,7 +82,7 @@ if [ "$HAVE_AUTHD" = 1 ]; then
 	qid=$(printf '%s' "$r" | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p')
 	pf_wait_log "$qid: removed" 30
 	like "$(grep "$qid" "$PF_LOG" | grep 'to=<sent@postroom.invalid>')" 'status=sent' \
-		"the sent copy (milter.sent_recipient) went over LMTP too"
+		"the sent copy (rules.sent_recipient) went over LMTP too"
 	is "$(psqlc "SELECT count(*) FROM emails WHERE subject = 'from alice'")" 1 "stored once"
 	is "$(psqlc "SELECT u.address FROM emails e JOIN users u ON u.id = e.sent_by_user_id WHERE e.subject = 'from alice'")" \
 		"alice@example.com" "sent_by: alice, from the milter's signed submission header"
