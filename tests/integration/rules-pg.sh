@@ -11,7 +11,7 @@
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
-TOOL=$POSTROOM_BUILDDIR/tests/integration/rules-pg-tool
+TOOL=$POSTROOM_BUILDDIR/tests/tools/rules-pg-tool
 
 pg_start || { fail "PostgreSQL"; done_testing; }
 CONNINFO="host=$PGHOST port=$PGPORT user=$PGUSER dbname=rulespg"
