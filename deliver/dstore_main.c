@@ -43,7 +43,6 @@
 
 #include "conf.h"
 #include "db.h"
-#include "deliver_params.h"
 #include "delivery.h"
 #include "front.h"
 #include "log.h"
@@ -82,10 +81,7 @@ static struct conf *dstore_read_conf(const struct deliver_args *a, struct dstore
 	char *err = NULL;
 	struct conf *cfg;
 
-	if (a->conf_path && deliver_is_setgid())
-		deliver_check_conf_owner(a->conf_path);
-	conf_register(&deliver_conf_table);
-	if ((cfg = conf_load(a->conf_path, 0, &err)) == NULL) {
+	if ((cfg = deliver_conf_load(a, &err)) == NULL) {
 		dstore_delivery.error = err;
 		deliver_operator_error("%s", err);
 	}

@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "deliver_params.h"
 #include "front.h"
 #include "front_client.h"
 #include "front_exec.h"
@@ -51,10 +50,7 @@ static struct conf *front_read_conf(const struct deliver_args *a)
 	char *err = NULL;
 	struct conf *cfg;
 
-	if (a->conf_path && deliver_is_setgid())
-		deliver_check_conf_owner(a->conf_path);
-	conf_register(&deliver_conf_table);
-	if ((cfg = conf_load(a->conf_path, 0, &err)) == NULL) {
+	if ((cfg = deliver_conf_load(a, &err)) == NULL) {
 		log_error("MAIL DEFERRED BY A CONFIGURATION ERROR: %s", err);
 		free(err);
 		deliver_exit(EX_TEMPFAIL, "4.3.5 %s: configuration error, mail deferred (see the mail log)", PROG);

@@ -55,6 +55,11 @@ int deliver_is_setgid(void);
 /* deliver_check_conf_owner - while setgid, -c may only name a file owned
  * by root and our group, writable by root alone; else an operator error */
 void deliver_check_conf_owner(const char *path);
+/* deliver_conf_load - the pipe programs' configuration: the owner check
+ * while setgid, the deliver section registered, the file loaded. NULL with
+ * *error_r set (caller frees) when it cannot be loaded; the caller defers. */
+struct conf;
+struct conf *deliver_conf_load(const struct deliver_args *a, char **error_r);
 /* deliver_drop_group - drop the setgid group for good and every PG*
  * environment variable; an operator error when that fails */
 void deliver_drop_group(void);

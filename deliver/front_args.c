@@ -10,7 +10,8 @@
  *	prints the status line pipe(8) reads, and holds the setgid rules:
  *	the configuration is read with the group only when root owns it and
  *	alone may change it, and the group is dropped for good before the
- *	message is read.
+ *	message is read. Loads the configuration for both programs
+ *	(deliver_conf_load: the deliver section registered).
  * NEVER
  *	bounces mail because of an operator mistake; keeps the setgid group
  *	after deliver_drop_group; lets the caller's PG* variables reach libpq.
@@ -28,6 +29,8 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "conf.h"
+#include "deliver_params.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -210,6 +213,14 @@ void deliver_check_conf_owner(const char *path)
 	if (st.st_uid != 0 || st.st_gid != getegid() || (st.st_mode & 022) != 0)
 		deliver_operator_error("refusing configuration %s while setgid: it must be owned by"
 				       " root and the program's group and writable by root alone", path);
+}
+
+struct conf *deliver_conf_load(const struct deliver_args *a, char **error_r)
+{
+	if (a->conf_path && deliver_is_setgid())
+		deliver_check_conf_owner(a->conf_path);
+	conf_register(&deliver_conf_table);
+	return conf_load(a->conf_path, 0, error_r);
 }
 
 void deliver_drop_group(void)
