@@ -14,13 +14,16 @@
 #include "pool.h"
 #include "verify.h"
 
-#define AUTHD_SCOPE		"smtp"
-#define AUTHD_OUT_MAX		(1024 * 1024)	/* a client that stops reading */
-#define AUTHD_REQUESTS_MAX	128		/* open requests per connection */
+#define AUTHD_SCOPE "smtp"
+#define AUTHD_OUT_MAX (1024 * 1024) /* a client that stops reading */
+#define AUTHD_REQUESTS_MAX 128      /* open requests per connection */
 
 /* Tags for epoll's data.ptr: every registered object starts with one. */
 enum authd_ev_kind { AUTHD_EV_LISTEN = 1, AUTHD_EV_CONN, AUTHD_EV_POOL, AUTHD_EV_SIGNAL };
-struct authd_ev { int kind; int fd; };
+struct authd_ev {
+	int kind;
+	int fd;
+};
 
 /* The settings of the authd section that can change on SIGHUP. */
 struct authd_settings {
@@ -36,10 +39,10 @@ struct authd_settings {
  * instead of starting another bcrypt: a job carries all their tickets. */
 struct authd_ticket {
 	struct authd_ticket *next;
-	struct authd_conn *conn;	/* holds a reference */
-	unsigned int id;		/* request id on that connection */
-	int abandoned;			/* request cancelled, replaced, closed */
-	char *account;			/* what the rate limiter keys on */
+	struct authd_conn *conn; /* holds a reference */
+	unsigned int id;         /* request id on that connection */
+	int abandoned;           /* request cancelled, replaced, closed */
+	char *account;           /* what the rate limiter keys on */
 	char rip[64];
 	double queued_at;
 };
@@ -47,12 +50,12 @@ struct authd_ticket {
 /* A verification on its way through the worker pool. */
 struct authd_job {
 	struct authd_job *next;
-	struct authd_ticket *tickets;	/* the first one started it */
-	char *address;			/* canonical, or NULL when not an address */
-	char *key;			/* wiped and freed by the worker */
+	struct authd_ticket *tickets; /* the first one started it */
+	char *address;                /* canonical, or NULL when not an address */
+	char *key;                    /* wiped and freed by the worker */
 	unsigned char cache_key[LRU_KEY_LEN];
-	int coalescable;		/* registered in the in-flight table */
-	unsigned long epoch;		/* cache epoch before the lookup */
+	int coalescable;     /* registered in the in-flight table */
+	unsigned long epoch; /* cache epoch before the lookup */
 	struct authd_verify_result result;
 };
 
@@ -68,12 +71,12 @@ struct authd_server {
 	struct authd_cache *cache;
 	struct authd_limiter *limiter;
 	struct authd_pg_house *house;
-	struct lru inflight;		/* cache key -> job being verified */
+	struct lru inflight; /* cache key -> job being verified */
 	char dummy_hash[APIKEY_HASH_MAX];
 	char cookie[33];
 	unsigned long next_cuid;
 	size_t nconns;
-	struct authd_conn *conns;	/* all open connections */
+	struct authd_conn *conns; /* all open connections */
 	int stopping;
 	struct authd_metrics *m;
 };

@@ -64,6 +64,5 @@ static const struct cfg_param authd_params[] = {
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
 };
 
-const struct cfg_table authd_conf_table = {
-	"postroom-authd", authd_params, sizeof(authd_params) / sizeof(authd_params[0])
-};
+const struct cfg_table authd_conf_table = { "postroom-authd", authd_params,
+					    sizeof(authd_params) / sizeof(authd_params[0]) };

@@ -27,7 +27,7 @@
 #include "xalloc.h"
 
 struct authd_cache_entry {
-	struct lru_entry lru;		/* first */
+	struct lru_entry lru; /* first */
 	struct authd_cache_val val;
 	double born;
 };
@@ -46,8 +46,7 @@ static void authd_cache_entry_free(struct lru_entry *e)
 	free(e);
 }
 
-struct authd_cache *authd_cache_new(size_t max, double ttl, const void *secret,
-				    size_t secret_len)
+struct authd_cache *authd_cache_new(size_t max, double ttl, const void *secret, size_t secret_len)
 {
 	struct authd_cache *c = xcalloc(1, sizeof(*c));
 
@@ -89,8 +88,8 @@ void authd_cache_key(const struct authd_cache *c, const char *address, const cha
 	authd_mac_parts(c->mac, parts, lens, 3, out);
 }
 
-int authd_cache_lookup(struct authd_cache *c, const unsigned char key[LRU_KEY_LEN],
-		       double now, struct authd_cache_val *val_r)
+int authd_cache_lookup(struct authd_cache *c, const unsigned char key[LRU_KEY_LEN], double now,
+		       struct authd_cache_val *val_r)
 {
 	struct authd_cache_entry *e;
 	int hit = 0;

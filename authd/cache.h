@@ -7,22 +7,21 @@
 
 #include "lru.h"
 
-#define AUTHD_ID_MAX 40		/* a UUID in text form fits */
+#define AUTHD_ID_MAX 40 /* a UUID in text form fits */
 
 /* What a successful verification proved (never the key itself). */
 struct authd_cache_val {
 	char user_id[AUTHD_ID_MAX];
 	char key_id[AUTHD_ID_MAX];
-	char address[256];		/* canonical login address */
-	long long expires_at;		/* key expiry, Unix seconds; 0 = never */
+	char address[256];    /* canonical login address */
+	long long expires_at; /* key expiry, Unix seconds; 0 = never */
 };
 
 struct authd_cache;
 
 /* authd_cache_new - max entries (0 disables caching), ttl seconds; secret
  * of secret_len bytes keys the HMAC (copied). */
-struct authd_cache *authd_cache_new(size_t max, double ttl, const void *secret,
-				    size_t secret_len);
+struct authd_cache *authd_cache_new(size_t max, double ttl, const void *secret, size_t secret_len);
 void authd_cache_free(struct authd_cache **c);
 /* authd_cache_reconfigure - new size and TTL; drops every entry */
 void authd_cache_reconfigure(struct authd_cache *c, size_t max, double ttl);
@@ -32,8 +31,8 @@ void authd_cache_key(const struct authd_cache *c, const char *address, const cha
 		     unsigned char out[LRU_KEY_LEN]);
 /* authd_cache_lookup - 1 and *val_r filled when a live entry exists (now
  * is monotonic seconds); 0 otherwise. An entry past its TTL is dropped. */
-int authd_cache_lookup(struct authd_cache *c, const unsigned char key[LRU_KEY_LEN],
-		       double now, struct authd_cache_val *val_r);
+int authd_cache_lookup(struct authd_cache *c, const unsigned char key[LRU_KEY_LEN], double now,
+		       struct authd_cache_val *val_r);
 /* authd_cache_epoch - a counter bumped by every purge. A verification
  * takes it before reading the database and passes it to insert, which
  * refuses to cache when a purge happened meanwhile (the row read may be

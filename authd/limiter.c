@@ -104,7 +104,9 @@ void authd_limiter_ip_key(const char *ip, char *out, size_t size)
 	if (inet_pton(AF_INET, ip, &v4) == 1) {
 		snprintf(out, size, "%s", ip);
 	} else if (inet_pton(AF_INET6, ip, a) == 1) {
-		static const unsigned char mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+		static const unsigned char mapped[12] = {
+			0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+		};
 		char text[INET6_ADDRSTRLEN];
 
 		if (memcmp(a, mapped, 12) == 0) {
@@ -131,19 +133,20 @@ static void authd_limiter_digest(const struct authd_limiter *lim, char kind, con
 }
 
 static struct lru_entry *authd_limiter_find(struct authd_limiter *lim, struct lru *t, char kind,
-					    const char *a, const char *b, unsigned char key[LRU_KEY_LEN])
+					    const char *a, const char *b,
+					    unsigned char key[LRU_KEY_LEN])
 {
 	authd_limiter_digest(lim, kind, a, b, key);
 	return lru_get(t, key);
 }
 
 /* authd_limiter_trusted - ip authenticated as account recently */
-static int authd_limiter_trusted(struct authd_limiter *lim, const char *ipk,
-				 const char *account, double now)
+static int authd_limiter_trusted(struct authd_limiter *lim, const char *ipk, const char *account,
+				 double now)
 {
 	unsigned char key[LRU_KEY_LEN];
-	struct authd_trust_entry *t = (struct authd_trust_entry *)
-		authd_limiter_find(lim, &lim->trusted, 't', account, ipk, key);
+	struct authd_trust_entry *t = (struct authd_trust_entry *)authd_limiter_find(
+		lim, &lim->trusted, 't', account, ipk, key);
 
 	return t != NULL && now - t->last_ok < lim->l.account_trust;
 }
@@ -158,7 +161,8 @@ enum authd_limit_verdict authd_limiter_check(struct authd_limiter *lim, const ch
 
 	authd_limiter_ip_key(ip, ipk, sizeof(ipk));
 	if (*ip) {
-		ie = (struct authd_ip_entry *)authd_limiter_find(lim, &lim->ips, 'i', ipk, NULL, key);
+		ie = (struct authd_ip_entry *)authd_limiter_find(lim, &lim->ips, 'i', ipk, NULL,
+								 key);
 		if (ie && now < ie->blocked_until)
 			return AUTHD_LIMIT_IP;
 	}
@@ -175,8 +179,8 @@ enum authd_limit_verdict authd_limiter_check(struct authd_limiter *lim, const ch
 static int authd_limiter_ip_failure(struct authd_limiter *lim, const char *ipk, double now)
 {
 	unsigned char key[LRU_KEY_LEN];
-	struct authd_ip_entry *ie = (struct authd_ip_entry *)
-		authd_limiter_find(lim, &lim->ips, 'i', ipk, NULL, key);
+	struct authd_ip_entry *ie =
+		(struct authd_ip_entry *)authd_limiter_find(lim, &lim->ips, 'i', ipk, NULL, key);
 
 	if (ie == NULL) {
 		ie = xcalloc(1, sizeof(*ie));
@@ -243,7 +247,8 @@ void authd_limiter_success(struct authd_limiter *lim, const char *ip, const char
 	authd_limiter_ip_key(ip, ipk, sizeof(ipk));
 	if (*ip && (e = authd_limiter_find(lim, &lim->ips, 'i', ipk, NULL, key)) != NULL)
 		lru_remove(&lim->ips, e);
-	t = (struct authd_trust_entry *)authd_limiter_find(lim, &lim->trusted, 't', account, ipk, key);
+	t = (struct authd_trust_entry *)authd_limiter_find(lim, &lim->trusted, 't', account, ipk,
+							   key);
 	if (t == NULL) {
 		t = xcalloc(1, sizeof(*t));
 		memcpy(t->lru.key, key, LRU_KEY_LEN);

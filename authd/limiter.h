@@ -8,21 +8,21 @@
 #include <stddef.h>
 
 struct authd_limits {
-	double backoff_initial;		/* s, first refusal window after a failure */
-	double backoff_max;		/* s, the doubling stops here */
-	unsigned lockout_failures;	/* failures in failure_window that lock out */
-	double failure_window;		/* s */
-	double lockout_time;		/* s */
-	unsigned account_failures;	/* failures of one account (all IPs) ... */
-	double account_window;		/* ... within this many s arm the guard */
-	double account_trust;		/* s an IP stays known after a success */
-	size_t max_entries;		/* per table */
+	double backoff_initial;    /* s, first refusal window after a failure */
+	double backoff_max;        /* s, the doubling stops here */
+	unsigned lockout_failures; /* failures in failure_window that lock out */
+	double failure_window;     /* s */
+	double lockout_time;       /* s */
+	unsigned account_failures; /* failures of one account (all IPs) ... */
+	double account_window;     /* ... within this many s arm the guard */
+	double account_trust;      /* s an IP stays known after a success */
+	size_t max_entries;        /* per table */
 };
 
 enum authd_limit_verdict {
 	AUTHD_LIMIT_PASS = 0,
-	AUTHD_LIMIT_IP,			/* this IP is backing off or locked out */
-	AUTHD_LIMIT_ACCOUNT		/* account under attack, IP not known */
+	AUTHD_LIMIT_IP,     /* this IP is backing off or locked out */
+	AUTHD_LIMIT_ACCOUNT /* account under attack, IP not known */
 };
 
 struct authd_limiter;

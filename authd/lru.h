@@ -9,8 +9,8 @@
 
 struct lru_entry {
 	unsigned char key[LRU_KEY_LEN];
-	struct lru_entry *hnext;		/* hash chain */
-	struct lru_entry *prev, *next;		/* recency list, head = newest */
+	struct lru_entry *hnext;       /* hash chain */
+	struct lru_entry *prev, *next; /* recency list, head = newest */
 };
 
 /* Callers embed struct lru_entry first in their own entry struct; the

@@ -62,11 +62,14 @@ int authd_settings_load(const struct conf *cfg, struct authd_settings *set, char
 	set->queue_max = (size_t)conf_int(cfg, "authd.queue_max");
 	set->max_connections = (size_t)conf_int(cfg, "authd.max_connections");
 	if (l->backoff_max < l->backoff_initial) {
-		*error_r = xasprintf("authd.ip_backoff_max_ms is below authd.ip_backoff_initial_ms");
+		*error_r =
+			xasprintf("authd.ip_backoff_max_ms is below authd.ip_backoff_initial_ms");
 		return -1;
 	}
-	if (mode == NULL || strtol(mode, &end, 8) < 0 || *end != '\0' || strtol(mode, NULL, 8) > 07777) {
-		*error_r = xasprintf("authd.socket_mode '%s' is not an octal mode", mode ? mode : "");
+	if (mode == NULL || strtol(mode, &end, 8) < 0 || *end != '\0' ||
+	    strtol(mode, NULL, 8) > 07777) {
+		*error_r =
+			xasprintf("authd.socket_mode '%s' is not an octal mode", mode ? mode : "");
 		return -1;
 	}
 	if (secret && strlen(secret) < 32) {
@@ -79,7 +82,8 @@ int authd_settings_load(const struct conf *cfg, struct authd_settings *set, char
 /* authd_listen_all - open authd.listen and authd.listen_inet */
 static void authd_listen_all(struct authd_server *s)
 {
-	const char *specs[2] = { conf_str(s->cfg, "authd.listen"), conf_str(s->cfg, "authd.listen_inet") };
+	const char *specs[2] = { conf_str(s->cfg, "authd.listen"),
+				 conf_str(s->cfg, "authd.listen_inet") };
 	int mode = (int)strtol(conf_str(s->cfg, "authd.socket_mode"), NULL, 8);
 	size_t i;
 
@@ -116,7 +120,7 @@ static void authd_dummy_hash(struct authd_server *s)
 
 /* ---- worker pool glue ---------------------------------------------------- */
 
-static char *authd_conninfo;	/* a copy: SIGHUP replaces the configuration */
+static char *authd_conninfo; /* a copy: SIGHUP replaces the configuration */
 static int authd_db_timeout;
 static const char *authd_dummy;
 
@@ -168,8 +172,10 @@ static void authd_reload(struct authd_server *s)
 	struct authd_settings set;
 	char *err = NULL;
 	struct conf *cfg = conf_load(authd_conf_path, 0, &err);
-	static const char *const restart[] = { "authd.listen", "authd.listen_inet", "authd.user",
-		"authd.group", "authd.metrics_listen", "database.conninfo", NULL };
+	static const char *const restart[] = {
+		"authd.listen",         "authd.listen_inet", "authd.user", "authd.group",
+		"authd.metrics_listen", "database.conninfo", NULL
+	};
 	size_t i;
 
 	if (cfg == NULL || authd_settings_load(cfg, &set, &err) < 0) {
@@ -307,12 +313,14 @@ int main(int argc, char **argv)
 	authd_server_init(&s);
 	/* the cache key secret: the configured one, else per process */
 	secret = conf_str(s.cfg, "security.hmac_secret");
-	s.cache = secret ? authd_cache_new(s.set.cache_size, s.set.cache_ttl, secret, strlen(secret))
-			 : authd_cache_new(s.set.cache_size, s.set.cache_ttl, rnd, sizeof(rnd));
+	s.cache =
+		secret ? authd_cache_new(s.set.cache_size, s.set.cache_ttl, secret, strlen(secret))
+		       : authd_cache_new(s.set.cache_size, s.set.cache_ttl, rnd, sizeof(rnd));
 	crypto_wipe(rnd, sizeof(rnd));
 	s.limiter = authd_limiter_new(&s.set.limits);
 
-	authd_conninfo = xstrdup(conf_str(s.cfg, "database.conninfo") ? conf_str(s.cfg, "database.conninfo") : "");
+	authd_conninfo = xstrdup(
+		conf_str(s.cfg, "database.conninfo") ? conf_str(s.cfg, "database.conninfo") : "");
 	authd_db_timeout = (int)conf_int(s.cfg, "authd.db_timeout");
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	workers = (unsigned)conf_int(s.cfg, "authd.workers");

@@ -40,9 +40,9 @@
 #include "lru.h"
 #include "xalloc.h"
 
-#define AUTHD_PG_BACKOFF_MIN	0.5
-#define AUTHD_PG_BACKOFF_MAX	5.0
-#define AUTHD_TOUCH_MAX		100000
+#define AUTHD_PG_BACKOFF_MIN 0.5
+#define AUTHD_PG_BACKOFF_MAX 5.0
+#define AUTHD_TOUCH_MAX 100000
 
 static int authd_pg_lookups_ok = 1, authd_pg_listen_ok = 1;
 
@@ -113,7 +113,8 @@ static int authd_pg_ensure(struct authd_pg *pg, char **error_r)
 		return 0;
 	db_close(&pg->db);
 	if (now < pg->next_try) {
-		*error_r = xasprintf("database unavailable, next attempt in %.1f s", pg->next_try - now);
+		*error_r = xasprintf("database unavailable, next attempt in %.1f s",
+				     pg->next_try - now);
 		return -1;
 	}
 	if ((pg->db = authd_pg_open(pg->conninfo, pg->timeout, error_r)) == NULL) {
@@ -183,7 +184,7 @@ int authd_pg_lookup(void *ctx, const char *prefix, const char *address, const ch
 struct authd_touch {
 	struct lru_entry lru;
 	char key_id[AUTHD_ID_MAX], user_id[AUTHD_ID_MAX];
-	double when;		/* Unix time */
+	double when; /* Unix time */
 };
 
 struct authd_pg_house {
@@ -192,7 +193,7 @@ struct authd_pg_house {
 	struct authd_cache *cache;
 	pthread_t thread;
 	pthread_mutex_t lock;
-	struct lru touched;	/* under lock */
+	struct lru touched; /* under lock */
 	int wake[2];
 	int stopping, ready;
 	struct db *db;
@@ -261,7 +262,9 @@ static int authd_pg_house_connect(struct authd_pg_house *h)
 	}
 	/* a notification may have been missed while we were not listening */
 	n = authd_cache_flush(h->cache);
-	log_info("authd: listening for key changes (LISTEN postroom_keys); %zu cache entries flushed", n);
+	log_info(
+		"authd: listening for key changes (LISTEN postroom_keys); %zu cache entries flushed",
+		n);
 	__atomic_store_n(&authd_pg_listen_ok, 1, __ATOMIC_RELAXED);
 	/* the database answers again: lookups will reconnect on demand */
 	__atomic_store_n(&authd_pg_lookups_ok, 1, __ATOMIC_RELAXED);
@@ -351,7 +354,8 @@ static void *authd_pg_house_thread(void *arg)
 			pfd[0].fd = h->wake[0];
 			pfd[0].events = POLLIN;
 			poll(pfd, 1, (int)(backoff * 1000));
-			backoff = backoff * 2 > AUTHD_PG_BACKOFF_MAX ? AUTHD_PG_BACKOFF_MAX : backoff * 2;
+			backoff = backoff * 2 > AUTHD_PG_BACKOFF_MAX ? AUTHD_PG_BACKOFF_MAX
+								     : backoff * 2;
 			continue;
 		}
 		backoff = AUTHD_PG_BACKOFF_MIN;

@@ -30,7 +30,7 @@ struct authd_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct authd_job *in_head, *in_tail, *out_head, *out_tail;
-	size_t queued;		/* submitted, not yet finished */
+	size_t queued; /* submitted, not yet finished */
 	int stopping, efd;
 	unsigned nthreads;
 	pthread_t *threads;

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-struct authd_job;	/* defined by the caller; has a "struct authd_job *next" */
+struct authd_job; /* defined by the caller; has a "struct authd_job *next" */
 
 struct authd_pool_ops {
 	/* thread_init - per-thread context (a database connection); runs on

@@ -35,7 +35,7 @@ static void authd_proto_unescape(char *s)
 		case 't': *w++ = '\t'; break;
 		case 'r': *w++ = '\r'; break;
 		case 'n': *w++ = '\n'; break;
-		default: *w++ = *s; break;	/* '0' (NUL) cannot live in a C string */
+		default: *w++ = *s; break; /* '0' (NUL) cannot live in a C string */
 		}
 	}
 	*w = '\0';
@@ -82,8 +82,7 @@ enum authd_mech authd_proto_mech(const char *name)
 	return AUTHD_MECH_NONE;
 }
 
-int authd_proto_parse_auth(char **fields, size_t n, struct authd_auth_req *r,
-			   const char **error_r)
+int authd_proto_parse_auth(char **fields, size_t n, struct authd_auth_req *r, const char **error_r)
 {
 	size_t i;
 
@@ -105,7 +104,7 @@ int authd_proto_parse_auth(char **fields, size_t n, struct authd_auth_req *r,
 
 		if (strncmp(f, "resp=", 5) == 0) {
 			r->resp = f[5] ? f + 5 : NULL;
-			break;	/* resp= is always last */
+			break; /* resp= is always last */
 		}
 		if (strncmp(f, "service=", 8) == 0)
 			r->service = f + 8;
@@ -182,7 +181,8 @@ void authd_b64_encode(const void *in, size_t len, struct buf *out)
 	size_t i;
 
 	for (i = 0; i + 2 < len; i += 3) {
-		unsigned long w = ((unsigned long)p[i] << 16) | ((unsigned long)p[i + 1] << 8) | p[i + 2];
+		unsigned long w =
+			((unsigned long)p[i] << 16) | ((unsigned long)p[i + 1] << 8) | p[i + 2];
 		buf_append_char(out, authd_b64_chars[(w >> 18) & 63]);
 		buf_append_char(out, authd_b64_chars[(w >> 12) & 63]);
 		buf_append_char(out, authd_b64_chars[(w >> 6) & 63]);
@@ -199,8 +199,8 @@ void authd_b64_encode(const void *in, size_t len, struct buf *out)
 	}
 }
 
-int authd_sasl_plain(char *data, size_t len, const char **authzid_r,
-		     const char **authcid_r, const char **pass_r, const char **error_r)
+int authd_sasl_plain(char *data, size_t len, const char **authzid_r, const char **authcid_r,
+		     const char **pass_r, const char **error_r)
 {
 	char *nul1, *nul2;
 

@@ -8,10 +8,10 @@
 
 #include "buf.h"
 
-#define AUTHD_LINE_MAX		16384	/* as Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH */
-#define AUTHD_FIELDS_MAX	64
-#define AUTHD_PROTO_MAJOR	1
-#define AUTHD_PROTO_MINOR	2
+#define AUTHD_LINE_MAX 16384 /* as Dovecot's AUTH_CLIENT_MAX_LINE_LENGTH */
+#define AUTHD_FIELDS_MAX 64
+#define AUTHD_PROTO_MAJOR 1
+#define AUTHD_PROTO_MINOR 2
 
 enum authd_mech { AUTHD_MECH_NONE = 0, AUTHD_MECH_PLAIN, AUTHD_MECH_LOGIN };
 
@@ -21,9 +21,9 @@ struct authd_auth_req {
 	unsigned int id;
 	const char *mech_name;
 	enum authd_mech mech;
-	const char *service;	/* "" when absent */
-	const char *rip, *lip;	/* "" when absent */
-	const char *resp;	/* NULL: no resp= or "resp=" empty (Exim) */
+	const char *service;   /* "" when absent */
+	const char *rip, *lip; /* "" when absent */
+	const char *resp;      /* NULL: no resp= or "resp=" empty (Exim) */
 	int secured;
 };
 
@@ -40,8 +40,7 @@ enum authd_mech authd_proto_mech(const char *name);
 /* authd_proto_parse_auth - fields of "AUTH <id> <mech> [params...]"
  * (fields[0] is "AUTH"). 0 ok; -1 with *error_r (static) when the request
  * is broken; then *r->id is set when the id itself was valid (else 0). */
-int authd_proto_parse_auth(char **fields, size_t n, struct authd_auth_req *r,
-			   const char **error_r);
+int authd_proto_parse_auth(char **fields, size_t n, struct authd_auth_req *r, const char **error_r);
 
 /* authd_proto_escape - append s with TAB, LF, CR, NUL and \001 escaped */
 void authd_proto_escape(struct buf *out, const char *s);
@@ -55,13 +54,13 @@ void authd_b64_encode(const void *in, size_t len, struct buf *out);
  * password" (exactly two NULs, non-empty authcid and password). On
  * success *authzid_r, *authcid_r, *pass_r point into data (which must be
  * NUL-terminated after len, as struct buf is). 0 ok, -1 with *error_r. */
-int authd_sasl_plain(char *data, size_t len, const char **authzid_r,
-		     const char **authcid_r, const char **pass_r, const char **error_r);
+int authd_sasl_plain(char *data, size_t len, const char **authzid_r, const char **authcid_r,
+		     const char **pass_r, const char **error_r);
 
 /* authd_sasl_text_ok - a LOGIN username or password: no NUL, not empty */
 int authd_sasl_text_ok(const char *data, size_t len);
 
-#define AUTHD_LOGIN_PROMPT_USER	"VXNlcm5hbWU6"	/* "Username:" */
-#define AUTHD_LOGIN_PROMPT_PASS	"UGFzc3dvcmQ6"	/* "Password:" */
+#define AUTHD_LOGIN_PROMPT_USER "VXNlcm5hbWU6" /* "Username:" */
+#define AUTHD_LOGIN_PROMPT_PASS "UGFzc3dvcmQ6" /* "Password:" */
 
 #endif

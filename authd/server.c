@@ -45,33 +45,33 @@ struct authd_request {
 	struct authd_request *next;
 	unsigned int id;
 	enum authd_mech mech;
-	int step;			/* LOGIN: 1 wants user, 2 wants password */
+	int step; /* LOGIN: 1 wants user, 2 wants password */
 	char *login_user;
 	char rip[64];
-	struct authd_ticket *ticket;	/* non-NULL while verifying */
+	struct authd_ticket *ticket; /* non-NULL while verifying */
 };
 
 struct authd_conn {
-	int kind;			/* AUTHD_EV_CONN, first */
+	int kind; /* AUTHD_EV_CONN, first */
 	int fd;
 	unsigned long cuid;
 	struct buf in, out;
 	int version_ok, discarding, dead, refs;
-	unsigned int events;		/* registered epoll mask */
+	unsigned int events; /* registered epoll mask */
 	unsigned int nreqs;
 	struct authd_request *reqs;
 	struct authd_conn *prev, *next;
 };
 
 struct authd_metrics {
-	struct metric *attempts, *ok_cache, *ok_verify, *fail_invalid, *fail_scope,
-		*fail_expired, *fail_ip, *fail_account, *fail_temp, *fail_protocol,
-		*cache_hits, *cache_misses, *cache_entries, *lockouts, *bcrypts,
-		*queue_depth, *connections, *db_up, *verify_seconds, *coalesced;
+	struct metric *attempts, *ok_cache, *ok_verify, *fail_invalid, *fail_scope, *fail_expired,
+		*fail_ip, *fail_account, *fail_temp, *fail_protocol, *cache_hits, *cache_misses,
+		*cache_entries, *lockouts, *bcrypts, *queue_depth, *connections, *db_up,
+		*verify_seconds, *coalesced;
 };
 
-static const double authd_verify_buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-					       0.5, 1, 2.5, 5, 10 };
+static const double authd_verify_buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+					       0.25,  0.5,   1,    2.5,   5,    10 };
 
 double authd_now(void)
 {
@@ -88,36 +88,47 @@ void authd_server_metrics_init(struct authd_server *s)
 	static const char oh[] = "Successful authentications, by where the answer came from";
 
 	m.attempts = metrics_counter("postroom_authd_auth_attempts_total",
-		"Authentication attempts (credentials received)", NULL);
+				     "Authentication attempts (credentials received)", NULL);
 	m.ok_cache = metrics_counter("postroom_authd_auth_success_total", oh, "source=\"cache\"");
 	m.ok_verify = metrics_counter("postroom_authd_auth_success_total", oh, "source=\"verify\"");
-	m.fail_invalid = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"invalid\"");
-	m.fail_scope = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"scope\"");
-	m.fail_expired = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"expired\"");
-	m.fail_ip = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"throttled_ip\"");
+	m.fail_invalid =
+		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"invalid\"");
+	m.fail_scope =
+		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"scope\"");
+	m.fail_expired =
+		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"expired\"");
+	m.fail_ip = metrics_counter("postroom_authd_auth_failures_total", fh,
+				    "reason=\"throttled_ip\"");
 	m.fail_account = metrics_counter("postroom_authd_auth_failures_total", fh,
 					 "reason=\"throttled_account\"");
-	m.fail_temp = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"tempfail\"");
-	m.fail_protocol = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"protocol\"");
+	m.fail_temp =
+		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"tempfail\"");
+	m.fail_protocol =
+		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"protocol\"");
 	m.cache_hits = metrics_counter("postroom_authd_cache_hits_total",
-		"Attempts answered from the verified-result cache", NULL);
-	m.cache_misses = metrics_counter("postroom_authd_cache_misses_total",
-		"Attempts not in the cache (sent to a bcrypt worker)", NULL);
+				       "Attempts answered from the verified-result cache", NULL);
+	m.cache_misses =
+		metrics_counter("postroom_authd_cache_misses_total",
+				"Attempts not in the cache (sent to a bcrypt worker)", NULL);
 	m.cache_entries = metrics_gauge("postroom_authd_cache_entries",
-		"Entries in the verified-result cache", NULL);
+					"Entries in the verified-result cache", NULL);
 	m.lockouts = metrics_counter("postroom_authd_lockouts_total",
-		"Client IPs locked out after too many failures", NULL);
-	m.coalesced = metrics_counter("postroom_authd_coalesced_total",
-		"Uncached attempts that waited for an identical one being verified (no bcrypt)", NULL);
+				     "Client IPs locked out after too many failures", NULL);
+	m.coalesced = metrics_counter(
+		"postroom_authd_coalesced_total",
+		"Uncached attempts that waited for an identical one being verified (no bcrypt)",
+		NULL);
 	m.bcrypts = metrics_counter("postroom_authd_bcrypt_total",
-		"bcrypt verifications run (dummy ones included)", NULL);
+				    "bcrypt verifications run (dummy ones included)", NULL);
 	m.queue_depth = metrics_gauge("postroom_authd_bcrypt_queue_depth",
-		"Verifications waiting for or running on a worker", NULL);
-	m.connections = metrics_gauge("postroom_authd_connections", "Open client connections", NULL);
+				      "Verifications waiting for or running on a worker", NULL);
+	m.connections =
+		metrics_gauge("postroom_authd_connections", "Open client connections", NULL);
 	m.db_up = metrics_gauge("postroom_authd_db_up", "1 when the database answers", NULL);
-	m.verify_seconds = metrics_histogram("postroom_authd_verify_seconds",
-		"Time from request to answer of uncached verifications", NULL,
-		authd_verify_buckets, sizeof(authd_verify_buckets) / sizeof(authd_verify_buckets[0]));
+	m.verify_seconds = metrics_histogram(
+		"postroom_authd_verify_seconds",
+		"Time from request to answer of uncached verifications", NULL, authd_verify_buckets,
+		sizeof(authd_verify_buckets) / sizeof(authd_verify_buckets[0]));
 	metric_set(m.db_up, 1);
 	s->m = &m;
 }
@@ -300,10 +311,7 @@ void authd_server_init(struct authd_server *s)
 	lru_init(&s->inflight, 1u << 20, authd_inflight_free);
 }
 
-void authd_server_deinit(struct authd_server *s)
-{
-	lru_deinit(&s->inflight);
-}
+void authd_server_deinit(struct authd_server *s) { lru_deinit(&s->inflight); }
 
 /* authd_ticket_new - a ticket for request r (takes account) */
 static struct authd_ticket *authd_ticket_new(struct authd_conn *c, struct authd_request *r,
@@ -384,8 +392,8 @@ static void authd_submit(struct authd_server *s, struct authd_conn *c, struct au
 }
 
 /* authd_credentials - the pipeline for one (user, password) pair */
-static void authd_credentials(struct authd_server *s, struct authd_conn *c,
-			      struct authd_request *r, const char *user, const char *pass)
+static void authd_credentials(struct authd_server *s, struct authd_conn *c, struct authd_request *r,
+			      const char *user, const char *pass)
 {
 	struct authd_job *j;
 	enum authd_limit_verdict lv;
@@ -396,9 +404,10 @@ static void authd_credentials(struct authd_server *s, struct authd_conn *c,
 	lv = authd_limiter_check(s->limiter, r->rip, account, now);
 	if (lv != AUTHD_LIMIT_PASS) {
 		metric_inc(lv == AUTHD_LIMIT_IP ? s->m->fail_ip : s->m->fail_account);
-		log_info("authd: refused user=%s rip=%s: %s", authd_sanitize(account, san, sizeof(san)),
-			 r->rip, lv == AUTHD_LIMIT_IP ? "client IP throttled"
-						      : "account under attack, IP not known");
+		log_info("authd: refused user=%s rip=%s: %s",
+			 authd_sanitize(account, san, sizeof(san)), r->rip,
+			 lv == AUTHD_LIMIT_IP ? "client IP throttled"
+					      : "account under attack, IP not known");
 		authd_reply_fail(c, r->id, NULL, "Too many failed attempts, try again later");
 		authd_req_free(c, r);
 		goto out;
@@ -496,7 +505,8 @@ static void authd_cmd_auth(struct authd_server *s, struct authd_conn *c, char **
 		return;
 	}
 	if (c->nreqs >= AUTHD_REQUESTS_MAX) {
-		authd_fail_protocol(s, c, NULL, a.id, "temp_fail", "Too many requests on this connection");
+		authd_fail_protocol(s, c, NULL, a.id, "temp_fail",
+				    "Too many requests on this connection");
 		return;
 	}
 	if (a.resp && authd_b64_decode(a.resp, &data) < 0) {
@@ -513,7 +523,8 @@ static void authd_cmd_auth(struct authd_server *s, struct authd_conn *c, char **
 	c->reqs = r;
 	c->nreqs++;
 	if (a.resp == NULL)
-		authd_reply_cont(c, r->id, r->mech == AUTHD_MECH_LOGIN ? AUTHD_LOGIN_PROMPT_USER : "");
+		authd_reply_cont(c, r->id,
+				 r->mech == AUTHD_MECH_LOGIN ? AUTHD_LOGIN_PROMPT_USER : "");
 	else if (r->mech == AUTHD_MECH_LOGIN && data.len == 0)
 		authd_reply_cont(c, r->id, AUTHD_LOGIN_PROMPT_USER);
 	else
@@ -542,7 +553,8 @@ static void authd_cmd_cont(struct authd_server *s, struct authd_conn *c, char **
 		return;
 	}
 	if (authd_b64_decode(n >= 3 ? f[2] : "", &data) < 0) {
-		authd_fail_protocol(s, c, r, id, "invalid_base64", "Invalid base64 data in continued response");
+		authd_fail_protocol(s, c, r, id, "invalid_base64",
+				    "Invalid base64 data in continued response");
 		return;
 	}
 	authd_step(s, c, r, &data);
@@ -560,9 +572,10 @@ static void authd_conn_line(struct authd_server *s, struct authd_conn *c, char *
 
 	if (!c->version_ok) {
 		if (strcmp(f[0], "VERSION") != 0 || n < 2 || strcmp(f[1], "1") != 0) {
-			log_warn("authd: connection %lu: client is not an auth client of protocol 1; closing",
-				 c->cuid);
-			c->discarding = -1;	/* close after flushing */
+			log_warn(
+				"authd: connection %lu: client is not an auth client of protocol 1; closing",
+				c->cuid);
+			c->discarding = -1; /* close after flushing */
 			return;
 		}
 		c->version_ok = 1;
@@ -596,14 +609,15 @@ static void authd_refuse_line(struct authd_server *s, struct authd_conn *c, cons
 
 	memcpy(head, line, len);
 	head[len] = '\0';
-	log_warn("authd: connection %lu sent a line over %d bytes; refused", c->cuid, AUTHD_LINE_MAX);
+	log_warn("authd: connection %lu sent a line over %d bytes; refused", c->cuid,
+		 AUTHD_LINE_MAX);
 	if ((tab = strchr(head, '\t')) != NULL && (tab = strchr(tab + 1, '\t')) != NULL)
 		*tab = '\0';
 	n = authd_proto_split(head, f, 2);
 	if (c->version_ok && n == 2 && (strcmp(f[0], "AUTH") == 0 || strcmp(f[0], "CONT") == 0) &&
 	    authd_proto_parse_id(f[1], &id) == 0) {
 		r = authd_req_find(c, id);
-		if (r == NULL || r->ticket == NULL)	/* a verifying one gets its answer */
+		if (r == NULL || r->ticket == NULL) /* a verifying one gets its answer */
 			authd_fail_protocol(s, c, r, id, NULL, "Line too long");
 	}
 }
@@ -667,7 +681,7 @@ static void authd_conn_input(struct authd_server *s, struct authd_conn *c)
 			return;
 		}
 		if (c->discarding == -1)
-			continue;	/* closing: ignore the rest */
+			continue; /* closing: ignore the rest */
 		if (c->discarding == 1) {
 			if ((lf = memchr(chunk, '\n', (size_t)n)) == NULL)
 				continue;
@@ -680,7 +694,7 @@ static void authd_conn_input(struct authd_server *s, struct authd_conn *c)
 		if (c->dead)
 			return;
 		if ((size_t)n < sizeof(chunk))
-			break;	/* drained: epoll (level-triggered) reports more */
+			break; /* drained: epoll (level-triggered) reports more */
 	}
 	if (authd_conn_flush(s, c) < 0 || (c->discarding == -1 && c->out.len == 0))
 		authd_conn_close(s, c);
@@ -714,7 +728,7 @@ void authd_server_conn_event(struct authd_server *s, void *ptr, unsigned int eve
 {
 	struct authd_conn *c = ptr;
 
-	c->refs++;	/* c stays allocated until we are done with it */
+	c->refs++; /* c stays allocated until we are done with it */
 	if (events & EPOLLIN)
 		authd_conn_input(s, c);
 	else if (events & (EPOLLERR | EPOLLHUP))
@@ -765,9 +779,11 @@ void authd_server_accept(struct authd_server *s, int lfd)
 		s->nconns++;
 		metric_set(s->m->connections, (double)s->nconns);
 		/* the greeting, at once: every MECH before SPID */
-		buf_printf(&c->out, "VERSION\t%d\t%d\nMECH\tPLAIN\tplaintext\nMECH\tLOGIN\tplaintext\n"
-			   "SPID\t%ld\nCUID\t%lu\nCOOKIE\t%s\nDONE\n", AUTHD_PROTO_MAJOR,
-			   AUTHD_PROTO_MINOR, (long)getpid(), c->cuid, s->cookie);
+		buf_printf(&c->out,
+			   "VERSION\t%d\t%d\nMECH\tPLAIN\tplaintext\nMECH\tLOGIN\tplaintext\n"
+			   "SPID\t%ld\nCUID\t%lu\nCOOKIE\t%s\nDONE\n",
+			   AUTHD_PROTO_MAJOR, AUTHD_PROTO_MINOR, (long)getpid(), c->cuid,
+			   s->cookie);
 		log_debug("authd: connection %lu opened", c->cuid);
 		if (authd_conn_flush(s, c) < 0)
 			authd_conn_close(s, c);
@@ -790,8 +806,9 @@ static void authd_ticket_answer(struct authd_server *s, struct authd_job *j, str
 	} else if (res->verdict == AUTHD_TEMPFAIL) {
 		metric_inc(s->m->fail_temp);
 	} else {
-		metric_inc(res->verdict == AUTHD_FAIL_SCOPE ? s->m->fail_scope :
-			   res->verdict == AUTHD_FAIL_EXPIRED ? s->m->fail_expired : s->m->fail_invalid);
+		metric_inc(res->verdict == AUTHD_FAIL_SCOPE     ? s->m->fail_scope
+			   : res->verdict == AUTHD_FAIL_EXPIRED ? s->m->fail_expired
+								: s->m->fail_invalid);
 		if (authd_limiter_failure(s->limiter, t->rip, t->account, now)) {
 			metric_inc(s->m->lockouts);
 			log_warn("authd: client %s locked out after repeated failures", t->rip);
@@ -802,7 +819,8 @@ static void authd_ticket_answer(struct authd_server *s, struct authd_job *j, str
 		if (res->verdict == AUTHD_OK)
 			authd_reply_ok(c, t->id, res->val.address);
 		else
-			authd_reply_fail(c, t->id, res->verdict == AUTHD_TEMPFAIL ? "temp_fail" : NULL,
+			authd_reply_fail(c, t->id,
+					 res->verdict == AUTHD_TEMPFAIL ? "temp_fail" : NULL,
 					 authd_verdict_reason(res->verdict));
 		authd_req_free(c, r);
 		if (authd_conn_flush(s, c) < 0)
@@ -835,8 +853,9 @@ static void authd_job_answer(struct authd_server *s, struct authd_job *j)
 	if (res->verdict == AUTHD_OK) {
 		stored = authd_cache_insert(s->cache, j->cache_key, &res->val, j->epoch, now);
 		authd_pg_house_touch(s->house, res->val.key_id, res->val.user_id);
-		log_info("authd: ok user=%s rip=%s key=%s%s (%u request%s)", res->val.address, t->rip,
-			 res->val.key_id, stored ? "" : " not cached", n, n == 1 ? "" : "s");
+		log_info("authd: ok user=%s rip=%s key=%s%s (%u request%s)", res->val.address,
+			 t->rip, res->val.key_id, stored ? "" : " not cached", n,
+			 n == 1 ? "" : "s");
 	} else if (res->verdict == AUTHD_TEMPFAIL) {
 		metric_set(s->m->db_up, 0);
 		log_warn("authd: temporary failure for user=%s rip=%s: %s",

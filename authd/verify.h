@@ -14,10 +14,10 @@ struct authd_keyrow {
 	char key_id[AUTHD_ID_MAX];
 	char user_id[AUTHD_ID_MAX];
 	char hash[APIKEY_HASH_MAX];
-	char address[256];	/* the user's primary address, canonical */
-	int has_scope;		/* the key carries the scope asked for */
-	long long expires_at;	/* Unix seconds; 0 = never */
-	int expired;		/* by the database's clock */
+	char address[256];    /* the user's primary address, canonical */
+	int has_scope;        /* the key carries the scope asked for */
+	long long expires_at; /* Unix seconds; 0 = never */
+	int expired;          /* by the database's clock */
 };
 
 /* A key store (PostgreSQL in the daemon, a static table in unit tests). */
@@ -32,17 +32,17 @@ struct authd_backend {
 
 enum authd_verdict {
 	AUTHD_OK = 0,
-	AUTHD_FAIL_INVALID,	/* unknown user, unknown key, wrong key: one answer */
-	AUTHD_FAIL_SCOPE,	/* right key, lacks the scope */
-	AUTHD_FAIL_EXPIRED,	/* right key, expired */
-	AUTHD_TEMPFAIL		/* key store unreachable */
+	AUTHD_FAIL_INVALID, /* unknown user, unknown key, wrong key: one answer */
+	AUTHD_FAIL_SCOPE,   /* right key, lacks the scope */
+	AUTHD_FAIL_EXPIRED, /* right key, expired */
+	AUTHD_TEMPFAIL      /* key store unreachable */
 };
 
 struct authd_verify_result {
 	enum authd_verdict verdict;
-	struct authd_cache_val val;	/* filled on AUTHD_OK */
-	int bcrypts;			/* bcrypt runs done (always 1 unless TEMPFAIL) */
-	char *error;			/* TEMPFAIL: why (caller frees) */
+	struct authd_cache_val val; /* filled on AUTHD_OK */
+	int bcrypts;                /* bcrypt runs done (always 1 unless TEMPFAIL) */
+	char *error;                /* TEMPFAIL: why (caller frees) */
 };
 
 /* authd_verify - decide for address (canonical; NULL when what the client

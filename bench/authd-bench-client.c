@@ -52,7 +52,11 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void die(const char *m) { perror(m); exit(1); }
+static void die(const char *m)
+{
+	perror(m);
+	exit(1);
+}
 
 static void b64(const unsigned char *in, size_t len, char *out)
 {
@@ -134,9 +138,10 @@ static void send_auth(struct conn *c, const char *resp, unsigned rip)
 	int n;
 
 	c->id++;
-	n = snprintf(req, sizeof(req), "AUTH\t%u\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\t"
-		     "rip=10.%u.%u.%u\tsecured\tresp=%s\n", c->id, (rip >> 16) & 255, (rip >> 8) & 255,
-		     rip & 255, resp);
+	n = snprintf(req, sizeof(req),
+		     "AUTH\t%u\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\t"
+		     "rip=10.%u.%u.%u\tsecured\tresp=%s\n",
+		     c->id, (rip >> 16) & 255, (rip >> 8) & 255, rip & 255, resp);
 	c->sent = now();
 	if (write(c->fd, req, (size_t)n) != n)
 		die("write");
@@ -272,7 +277,8 @@ static void loaded(const char *path, int queue, const char *good, char **bad, in
 			}
 		}
 	}
-	printf("loaded_queue %d\nloaded_probes %zu\nloaded_drain_seconds %.2f\n", queue, n, now() - t0);
+	printf("loaded_queue %d\nloaded_probes %zu\nloaded_drain_seconds %.2f\n", queue, n,
+	       now() - t0);
 	report_lat("loaded", lat, n);
 	close(probe.fd);
 	free(q);
@@ -295,8 +301,9 @@ static void bcrypt_rate(const char *hash, const char *pass, double seconds)
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 	printf("bcrypt_single_core_per_second %.2f\n", (double)n / (now() - t0));
 	/* per CPU-second: what one bcrypt costs, whatever else runs here */
-	printf("bcrypt_per_cpu_second %.2f\n", (double)n / ((double)(c1.tv_sec - c0.tv_sec) +
-	       (double)(c1.tv_nsec - c0.tv_nsec) / 1e9));
+	printf("bcrypt_per_cpu_second %.2f\n",
+	       (double)n /
+		       ((double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9));
 }
 
 int main(int argc, char **argv)

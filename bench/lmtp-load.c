@@ -38,9 +38,9 @@
 #include <unistd.h>
 
 struct msg {
-	char *data;		/* CRLF, dot-stuffed, without the final dot */
+	char *data; /* CRLF, dot-stuffed, without the final dot */
 	size_t len;
-	size_t raw_len;		/* the file's size */
+	size_t raw_len; /* the file's size */
 };
 
 struct conn {
@@ -57,7 +57,7 @@ static int nrcpts;
 static const char *sender = "sender@example.org";
 static const char *target;
 static int nsessions = 1;
-static double *lat;		/* per message, ms; -1 when it failed */
+static double *lat; /* per message, ms; -1 when it failed */
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static int errors_shown;
 
@@ -334,9 +334,11 @@ static int transaction(struct conn *c, int s, const struct msg *m)
 	int accepted, i, ok = 1, code;
 
 	accepted = envelope(c, s, m);
-	if (accepted == -2)	/* no transaction: reset and go on */
+	if (accepted == -2) /* no transaction: reset and go on */
 		return write_all(c->fd, "RSET\r\n", 6) < 0 ||
-		       read_reply(c, line, sizeof(line), 0) < 0 ? -1 : 0;
+				       read_reply(c, line, sizeof(line), 0) < 0
+			       ? -1
+			       : 0;
 	if (accepted < 0)
 		return -1;
 	if (write_all(c->fd, m->data, m->len) < 0 || write_all(c->fd, ".\r\n", 3) < 0)
@@ -408,8 +410,8 @@ static size_t results(double seconds)
 			ok[n++] = lat[i];
 	}
 	qsort(ok, n, sizeof(double), dbl_cmp);
-	printf("sessions %d\nmessages %zu\nbytes %zu\ndelivered %zu\nfailed %zu\n",
-	       nsessions, nmsgs, bytes, n, nmsgs - n);
+	printf("sessions %d\nmessages %zu\nbytes %zu\ndelivered %zu\nfailed %zu\n", nsessions,
+	       nmsgs, bytes, n, nmsgs - n);
 	printf("seconds %.3f\nper_second %.1f\n", seconds, n / seconds);
 	printf("p50_ms %.2f\np99_ms %.2f\n", n ? ok[n / 2] : 0.0,
 	       n ? ok[(size_t)(n * 0.99) < n ? (size_t)(n * 0.99) : n - 1] : 0.0);
@@ -442,10 +444,11 @@ int main(int argc, char **argv)
 		case 'r': split_rcpts(optarg); break;
 		case 'f': sender = optarg; break;
 		case 'n': max = strtoul(optarg, NULL, 10); break;
-		default: die("usage: lmtp-load [-s N] [-r RCPT,...] [-f SENDER] [-n MAX] SOCKET PATH...");
+		default:
+			die("usage: lmtp-load [-s N] [-r RCPT,...] [-f SENDER] [-n MAX] SOCKET PATH...");
 		}
 	}
-	signal(SIGPIPE, SIG_IGN);	/* a server that closes is a failure, not our death */
+	signal(SIGPIPE, SIG_IGN); /* a server that closes is a failure, not our death */
 	if (argc - optind < 2 || nsessions < 1)
 		die("usage: lmtp-load [-s N] [-r RCPT,...] [-f SENDER] [-n MAX] SOCKET PATH...");
 	if (nrcpts == 0)

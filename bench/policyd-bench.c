@@ -85,11 +85,13 @@ static void *worker(void *arg)
 	long id = (long)arg;
 	char req[1024];
 	int i, fd = -1;
-	size_t len = (size_t)snprintf(req, sizeof(req),
+	size_t len = (size_t)snprintf(
+		req, sizeof(req),
 		"request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
 		"client_address=198.51.100.%ld\nclient_name=client%ld.example\nhelo_name=client.example\n"
 		"sender=someone@example.org\nrecipient=alice@postroom.test\nsasl_username=\n"
-		"server_port=25\nqueue_id=\ninstance=bench.%ld\nsize=1234\n\n", id % 250 + 1, id, id);
+		"server_port=25\nqueue_id=\ninstance=bench.%ld\nsize=1234\n\n",
+		id % 250 + 1, id, id);
 
 	if (!readsocket_mode)
 		fd = dial();
@@ -123,7 +125,8 @@ int main(int argc, char **argv)
 	size_t total;
 
 	if (argc != 6) {
-		fprintf(stderr, "usage: policyd-bench HOST PORT persistent|readsocket CONNECTIONS REQUESTS\n");
+		fprintf(stderr,
+			"usage: policyd-bench HOST PORT persistent|readsocket CONNECTIONS REQUESTS\n");
 		return 64;
 	}
 	addr.sin_family = AF_INET;
@@ -143,7 +146,7 @@ int main(int argc, char **argv)
 	secs = now() - start;
 	qsort(lat, total, sizeof(*lat), cmp);
 	printf("%-10s conns=%-3ld requests=%-7zu %8.0f req/s  p50=%.3f ms  p99=%.3f ms  max=%.3f ms  errors=%d\n",
-	       argv[3], nconn, total, total / secs, lat[total / 2] * 1e3, lat[(size_t)(total * 0.99)] * 1e3,
-	       lat[total - 1] * 1e3, errors);
+	       argv[3], nconn, total, total / secs, lat[total / 2] * 1e3,
+	       lat[(size_t)(total * 0.99)] * 1e3, lat[total - 1] * 1e3, errors);
 	return errors ? 1 : 0;
 }

@@ -9,12 +9,12 @@
 #include "db.h"
 
 /* exit statuses (documented in postroomctl(1)) */
-#define CTL_OK		0
-#define CTL_REFUSED	1	/* not found, duplicate, already done */
-#define CTL_USAGE	64	/* EX_USAGE: bad command line or argument */
-#define CTL_UNAVAILABLE	69	/* EX_UNAVAILABLE: database unreachable */
-#define CTL_SOFTWARE	70	/* EX_SOFTWARE: unexpected database error */
-#define CTL_CONFIG	78	/* EX_CONFIG: configuration invalid */
+#define CTL_OK 0
+#define CTL_REFUSED 1      /* not found, duplicate, already done */
+#define CTL_USAGE 64       /* EX_USAGE: bad command line or argument */
+#define CTL_UNAVAILABLE 69 /* EX_UNAVAILABLE: database unreachable */
+#define CTL_SOFTWARE 70    /* EX_SOFTWARE: unexpected database error */
+#define CTL_CONFIG 78      /* EX_CONFIG: configuration invalid */
 
 struct ctl {
 	const char *conf_path;
@@ -46,8 +46,8 @@ struct db *ctl_db(struct ctl *ctl);
 PGresult *ctl_query(struct ctl *ctl, const char *sql, int n, const char *const *params);
 /* ctl_query_try - as ctl_query but returns NULL and the SQLSTATE in
  * *state_r (static) for the caller to explain. */
-PGresult *ctl_query_try(struct ctl *ctl, const char *sql, int n,
-			const char *const *params, const char **state_r);
+PGresult *ctl_query_try(struct ctl *ctl, const char *sql, int n, const char *const *params,
+			const char **state_r);
 
 /* ctl_fail - print "postroomctl: msg" to stderr, return status */
 int ctl_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,13 +82,13 @@ char *ctl_user_id(struct ctl *ctl, const char *canon_address);
 /* Sub-command arguments: options taking a value, and positionals. A
  * repeated multi option joins its values with commas. */
 struct ctl_opt {
-	const char *name;	/* "--name" */
-	char **value;		/* set to the value (caller frees) */
+	const char *name; /* "--name" */
+	char **value;     /* set to the value (caller frees) */
 	int multi;
 };
 /* ctl_parse_args - 0 ok; -1 on an unknown option, a missing value, or a
  * positional count outside [minpos, maxpos] */
-int ctl_parse_args(int argc, char **argv, const struct ctl_opt *opts,
-		   char **pos, int minpos, int maxpos);
+int ctl_parse_args(int argc, char **argv, const struct ctl_opt *opts, char **pos, int minpos,
+		   int maxpos);
 
 #endif

@@ -43,10 +43,12 @@ static int ctl_config_params(struct ctl *ctl)
 		const struct cfg_param *p = conf_param_at(i);
 
 		if (ctl->json)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:b, s:s}",
-				"name", p->name, "type", cfg_type_name(p->type),
-				"default", p->def ? json_string(p->def) : json_null(),
-				"secret", (p->flags & (CFG_SECRET | CFG_SECRET_PW)) != 0, "doc", p->doc));
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:o, s:b, s:s}", "name", p->name, "type",
+					       cfg_type_name(p->type), "default",
+					       p->def ? json_string(p->def) : json_null(), "secret",
+					       (p->flags & (CFG_SECRET | CFG_SECRET_PW)) != 0,
+					       "doc", p->doc));
 		else
 			printf("%s\t%s\t%s\t%s\n", p->name, cfg_type_name(p->type),
 			       p->def ? p->def : "-", p->doc);

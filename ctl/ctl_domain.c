@@ -40,14 +40,15 @@ static int ctl_domain_add(struct ctl *ctl, const char *name)
 {
 	char *dom = ctl_domain_canonical(name);
 	const char *params[1] = { dom }, *state = NULL;
-	PGresult *res = ctl_query_try(ctl, "INSERT INTO domains (name) VALUES ($1) RETURNING id",
-				      1, params, &state);
+	PGresult *res = ctl_query_try(ctl, "INSERT INTO domains (name) VALUES ($1) RETURNING id", 1,
+				      params, &state);
 	int rc = CTL_OK;
 
 	if (res == NULL)
 		rc = ctl_fail(strcmp(state, "23505") == 0 ? CTL_REFUSED : CTL_SOFTWARE,
 			      strcmp(state, "23505") == 0 ? "domain %s already exists"
-							  : "cannot add domain %s", dom);
+							  : "cannot add domain %s",
+			      dom);
 	else if (ctl->json)
 		ctl_print_json(json_pack("{s:s, s:s}", "id", PQgetvalue(res, 0, 0), "name", dom));
 	else
@@ -60,7 +61,8 @@ static int ctl_domain_add(struct ctl *ctl, const char *name)
 static int ctl_domain_remove(struct ctl *ctl, const char *name)
 {
 	char *dom = ctl_domain_canonical(name);
-	int rc = ctl_remove_one(ctl, "DELETE FROM domains WHERE lower(name) = $1 RETURNING id", dom, "domain");
+	int rc = ctl_remove_one(ctl, "DELETE FROM domains WHERE lower(name) = $1 RETURNING id", dom,
+				"domain");
 
 	free(dom);
 	return rc;
@@ -68,17 +70,20 @@ static int ctl_domain_remove(struct ctl *ctl, const char *name)
 
 static int ctl_domain_list(struct ctl *ctl)
 {
-	PGresult *res = ctl_query(ctl,
+	PGresult *res = ctl_query(
+		ctl,
 		"SELECT id, name, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-		" FROM domains ORDER BY name", 0, NULL);
+		" FROM domains ORDER BY name",
+		0, NULL);
 	json_t *arr = json_array();
 	int i;
 
 	for (i = 0; i < PQntuples(res); i++) {
 		if (ctl->json)
-			json_array_append_new(arr, json_pack("{s:o, s:o, s:o}",
-				"id", ctl_json_text(res, i, 0), "name", ctl_json_text(res, i, 1),
-				"created_at", ctl_json_text(res, i, 2)));
+			json_array_append_new(arr, json_pack("{s:o, s:o, s:o}", "id",
+							     ctl_json_text(res, i, 0), "name",
+							     ctl_json_text(res, i, 1), "created_at",
+							     ctl_json_text(res, i, 2)));
 		else
 			printf("%s\n", PQgetvalue(res, i, 1));
 	}

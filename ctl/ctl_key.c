@@ -21,9 +21,8 @@
 
 #define CTL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-static const char *const ctl_key_scopes[] = {
-	"smtp", "pop3", "imap", "api:read", "api:write", "app", NULL
-};
+static const char *const ctl_key_scopes[] = { "smtp",      "pop3", "imap", "api:read",
+					      "api:write", "app",  NULL };
 
 /* ctl_key_check_scopes - every comma-separated scope is known */
 static int ctl_key_check_scopes(const char *list)
@@ -35,7 +34,10 @@ static int ctl_key_check_scopes(const char *list)
 		for (known = 0, i = 0; ctl_key_scopes[i]; i++)
 			known |= strcmp(s, ctl_key_scopes[i]) == 0;
 		if (!known) {
-			ctl_fail(CTL_USAGE, "bad scope '%s' (known: smtp, pop3, imap, api:read, api:write, app)", s);
+			ctl_fail(
+				CTL_USAGE,
+				"bad scope '%s' (known: smtp, pop3, imap, api:read, api:write, app)",
+				s);
 			rc = -1;
 			break;
 		}
@@ -66,13 +68,16 @@ static char *ctl_key_expiry(struct ctl *ctl, const char *when)
 {
 	const char *params[1] = { when }, *state = NULL;
 	PGresult *res = ctl_query_try(ctl,
-		"SELECT t, t > now() FROM (SELECT CASE WHEN $1 ~ '^[0-9]{4}-'"
-		" THEN $1::timestamptz ELSE now() + $1::interval END AS t) s", 1, params, &state);
+				      "SELECT t, t > now() FROM (SELECT CASE WHEN $1 ~ '^[0-9]{4}-'"
+				      " THEN $1::timestamptz ELSE now() + $1::interval END AS t) s",
+				      1, params, &state);
 	char *out;
 
 	if (res == NULL)
-		exit(ctl_fail(CTL_USAGE, "invalid --expires '%s': use a timestamp (2027-01-31) "
-			      "or an interval ('90 days')", when));
+		exit(ctl_fail(CTL_USAGE,
+			      "invalid --expires '%s': use a timestamp (2027-01-31) "
+			      "or an interval ('90 days')",
+			      when));
 	if (PQgetvalue(res, 0, 1)[0] != 't') {
 		PQclear(res);
 		exit(ctl_fail(CTL_USAGE, "--expires '%s' is in the past", when));
@@ -95,10 +100,12 @@ static PGresult *ctl_key_insert(struct ctl *ctl, const char *user_id, const char
 		if (apikey_generate(key) < 0 || apikey_prefix(key, prefix) < 0 ||
 		    apikey_hash(key, (int)conf_int(ctl->conf, "apikey.bcrypt_cost"), hash) < 0)
 			exit(ctl_fail(CTL_SOFTWARE, "cannot generate a key (no randomness?)"));
-		res = ctl_query_try(ctl,
+		res = ctl_query_try(
+			ctl,
 			"INSERT INTO api_keys (user_id, name, prefix, key_hash, scopes, expires_at)"
 			" VALUES ($1, $2, $3, $4, string_to_array($5, ','), $6::timestamptz)"
-			" RETURNING id, " CTL_TS("expires_at"), 6, params, &state);
+			" RETURNING id, " CTL_TS("expires_at"),
+			6, params, &state);
 		if (res == NULL && strcmp(state, "23505") != 0)
 			exit(ctl_fail(CTL_SOFTWARE, "cannot store the key (SQLSTATE %s)", state));
 	}
@@ -110,14 +117,17 @@ static PGresult *ctl_key_insert(struct ctl *ctl, const char *user_id, const char
 static int ctl_key_create(struct ctl *ctl, int argc, char **argv)
 {
 	char *name = NULL, *scopes = NULL, *expires_in = NULL, *pos[1];
-	struct ctl_opt opts[] = { { "--name", &name, 0 }, { "--scope", &scopes, 1 },
-				  { "--expires", &expires_in, 0 }, { NULL, NULL, 0 } };
+	struct ctl_opt opts[] = { { "--name", &name, 0 },
+				  { "--scope", &scopes, 1 },
+				  { "--expires", &expires_in, 0 },
+				  { NULL, NULL, 0 } };
 	char key[APIKEY_LEN + 1], *user = NULL, *user_id = NULL, *expires = NULL;
 	PGresult *res = NULL;
 	int rc = CTL_OK;
 
 	if (ctl_parse_args(argc, argv, opts, pos, 1, 1) < 0 || scopes == NULL)
-		rc = ctl_usage("key create USER-ADDRESS --scope SCOPE[,SCOPE...] [--name N] [--expires WHEN]");
+		rc = ctl_usage(
+			"key create USER-ADDRESS --scope SCOPE[,SCOPE...] [--name N] [--expires WHEN]");
 	else if (ctl_key_check_scopes(scopes) < 0)
 		rc = CTL_USAGE;
 	else if ((user_id = ctl_user_id(ctl, user = ctl_canonical_address(pos[0]))) == NULL)
@@ -128,11 +138,12 @@ static int ctl_key_create(struct ctl *ctl, int argc, char **argv)
 		expires = ctl_key_expiry(ctl, expires_in);
 	res = ctl_key_insert(ctl, user_id, name, scopes, expires, key);
 	if (ctl->json)
-		ctl_print_json(json_pack("{s:s, s:s, s:o, s:s#, s:o, s:o, s:s}",
-			"id", PQgetvalue(res, 0, 0), "user", user,
-			"name", name ? json_string(name) : json_null(),
-			"prefix", key + APIKEY_TAG_LEN, (int)APIKEY_PREFIX_LEN, "scopes", ctl_key_scope_array(scopes),
-			"expires_at", ctl_json_text(res, 0, 1), "key", key));
+		ctl_print_json(json_pack("{s:s, s:s, s:o, s:s#, s:o, s:o, s:s}", "id",
+					 PQgetvalue(res, 0, 0), "user", user, "name",
+					 name ? json_string(name) : json_null(), "prefix",
+					 key + APIKEY_TAG_LEN, (int)APIKEY_PREFIX_LEN, "scopes",
+					 ctl_key_scope_array(scopes), "expires_at",
+					 ctl_json_text(res, 0, 1), "key", key));
 	else
 		printf("id:      %s\nuser:    %s\nscopes:  %s\nexpires: %s\nkey:     %s\n"
 		       "(the key is shown only this once: store it now)\n",
@@ -162,24 +173,32 @@ static int ctl_key_list(struct ctl *ctl, const char *user_in)
 		free(user);
 		return CTL_REFUSED;
 	}
-	res = ctl_query(ctl,
-		"SELECT id, name, prefix, array_to_json(scopes), " CTL_TS("created_at") ", "
-		CTL_TS("last_used_at") ", " CTL_TS("expires_at") ", " CTL_TS("revoked_at") ","
-		" CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
-		"      WHEN expires_at <= now() THEN 'expired' ELSE 'active' END"
-		" FROM api_keys WHERE user_id = $1 ORDER BY created_at, id", 1, params);
+	res = ctl_query(
+		ctl,
+		"SELECT id, name, prefix, array_to_json(scopes), " CTL_TS("created_at") ", " CTL_TS("last_used_at") ", " CTL_TS(
+			"expires_at") ", " CTL_TS("revoked_at") ","
+								" CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
+								"      WHEN expires_at <= now() THEN 'expired' ELSE 'active' END"
+								" FROM api_keys WHERE user_id = $1 ORDER BY created_at, id",
+		1, params);
 	arr = json_array();
 	for (i = 0; i < PQntuples(res); i++) {
 		if (ctl->json)
-			json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-				"id", ctl_json_text(res, i, 0), "name", ctl_json_text(res, i, 1),
-				"prefix", ctl_json_text(res, i, 2), "scopes", ctl_json_parsed(res, i, 3),
-				"created_at", ctl_json_text(res, i, 4), "last_used_at", ctl_json_text(res, i, 5),
-				"expires_at", ctl_json_text(res, i, 6), "revoked_at", ctl_json_text(res, i, 7),
-				"status", ctl_json_text(res, i, 8)));
+			json_array_append_new(
+				arr, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+					       "id", ctl_json_text(res, i, 0), "name",
+					       ctl_json_text(res, i, 1), "prefix",
+					       ctl_json_text(res, i, 2), "scopes",
+					       ctl_json_parsed(res, i, 3), "created_at",
+					       ctl_json_text(res, i, 4), "last_used_at",
+					       ctl_json_text(res, i, 5), "expires_at",
+					       ctl_json_text(res, i, 6), "revoked_at",
+					       ctl_json_text(res, i, 7), "status",
+					       ctl_json_text(res, i, 8)));
 		else
-			printf("%s\tpr_%s...\t%s\t%s\t%s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
-			       PQgetvalue(res, i, 8), PQgetvalue(res, i, 3), ctl_val(res, i, 1));
+			printf("%s\tpr_%s...\t%s\t%s\t%s\n", PQgetvalue(res, i, 0),
+			       PQgetvalue(res, i, 2), PQgetvalue(res, i, 8), PQgetvalue(res, i, 3),
+			       ctl_val(res, i, 1));
 	}
 	ctl_print_list(ctl, arr);
 	PQclear(res);
@@ -196,12 +215,15 @@ static int ctl_key_revoke(struct ctl *ctl, const char *id)
 
 	if (!ctl_is_uuid(id))
 		return ctl_fail(CTL_USAGE, "invalid key id '%s' (a UUID, see key list)", id);
-	res = ctl_query(ctl, "UPDATE api_keys SET revoked_at = now() WHERE id = $1"
-			" AND revoked_at IS NULL RETURNING id", 1, params);
+	res = ctl_query(ctl,
+			"UPDATE api_keys SET revoked_at = now() WHERE id = $1"
+			" AND revoked_at IS NULL RETURNING id",
+			1, params);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		res = ctl_query(ctl, "SELECT 1 FROM api_keys WHERE id = $1", 1, params);
-		rc = ctl_fail(CTL_REFUSED, PQntuples(res) ? "key %s is already revoked" : "no such key: %s", id);
+		rc = ctl_fail(CTL_REFUSED,
+			      PQntuples(res) ? "key %s is already revoked" : "no such key: %s", id);
 	} else if (ctl->json) {
 		ctl_print_json(json_pack("{s:s}", "revoked", id));
 	} else {
@@ -256,14 +278,17 @@ static int ctl_key_check(struct ctl *ctl, int argc, char **argv)
 	params[0] = prefix;
 	params[1] = user;
 	params[2] = scope ? scope : "smtp";
-	res = ctl_query(ctl,
+	res = ctl_query(
+		ctl,
 		"SELECT k.id, k.key_hash, COALESCE(k.expires_at <= now(), false), $3 = ANY (k.scopes)"
 		" FROM api_keys k JOIN users u ON u.id = k.user_id"
-		" WHERE k.prefix = $1 AND k.revoked_at IS NULL AND lower(u.address) = $2", 3, params);
+		" WHERE k.prefix = $1 AND k.revoked_at IS NULL AND lower(u.address) = $2",
+		3, params);
 	why = ctl_key_verdict(res, key, params[2]);
 	crypto_wipe(key, sizeof(key));
 	if (why == NULL)
-		printf("valid: key %s authenticates %s for %s\n", PQgetvalue(res, 0, 0), user, params[2]);
+		printf("valid: key %s authenticates %s for %s\n", PQgetvalue(res, 0, 0), user,
+		       params[2]);
 	PQclear(res);
 	free(user);
 	free(scope);

@@ -17,33 +17,35 @@
 #define CTL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* columns 0..15 of every email query; 16, 17 = bodies (show only) */
-#define CTL_EMAIL_COLUMNS \
-	"e.id, e.message_id, e.thread_id, e.subject, e.from_address, e.from_display_name, " \
-	CTL_TS("e.received_at") ", e.size_bytes, su.address, e.spam, e.spam_reason, " \
-	"(SELECT COALESCE(json_agg(json_build_object('address', r.address, 'display_name'," \
-	"  r.display_name, 'type', r.type, 'delivered', r.delivered, 'user', ru.address," \
-	"  'is_read', r.is_read) ORDER BY r.id), '[]')" \
-	"  FROM email_recipients r LEFT JOIN users ru ON ru.id = r.user_id WHERE r.email_id = e.id), " \
-	"(SELECT COALESCE(json_agg(json_build_object('filename', a.filename, 'content_type'," \
-	"  a.content_type, 'size_bytes', a.size_bytes, 'sha256', encode(a.sha256, 'hex')," \
-	"  'inline', a.is_inline, 'content_id', a.content_id) ORDER BY a.position), '[]')" \
-	"  FROM email_attachments a WHERE a.email_id = e.id), " \
-	"e.in_reply_to, array_to_json(e.reference_ids), e.parse_problem"
+#define CTL_EMAIL_COLUMNS                                                                                                       \
+	"e.id, e.message_id, e.thread_id, e.subject, e.from_address, e.from_display_name, " CTL_TS(                             \
+		"e.received_at") ", e.size_bytes, su.address, e.spam, e.spam_reason, "                                          \
+				 "(SELECT COALESCE(json_agg(json_build_object('address', r.address, 'display_name',"            \
+				 "  r.display_name, 'type', r.type, 'delivered', r.delivered, 'user', ru.address,"              \
+				 "  'is_read', r.is_read) ORDER BY r.id), '[]')"                                                \
+				 "  FROM email_recipients r LEFT JOIN users ru ON ru.id = r.user_id WHERE r.email_id = e.id), " \
+				 "(SELECT COALESCE(json_agg(json_build_object('filename', a.filename, 'content_type',"          \
+				 "  a.content_type, 'size_bytes', a.size_bytes, 'sha256', encode(a.sha256, 'hex'),"             \
+				 "  'inline', a.is_inline, 'content_id', a.content_id) ORDER BY a.position), '[]')"             \
+				 "  FROM email_attachments a WHERE a.email_id = e.id), "                                        \
+				 "e.in_reply_to, array_to_json(e.reference_ids), e.parse_problem"
 
 #define CTL_EMAIL_FROM " FROM emails e LEFT JOIN users su ON su.id = e.sent_by_user_id "
 
 /* ctl_email_json - one result row as the documented email object */
 static json_t *ctl_email_json(const PGresult *res, int i, int with_bodies)
 {
-	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-		"id", ctl_json_text(res, i, 0), "message_id", ctl_json_text(res, i, 1),
-		"thread_id", ctl_json_text(res, i, 2), "subject", ctl_json_text(res, i, 3),
-		"from_address", ctl_json_text(res, i, 4), "from_display_name", ctl_json_text(res, i, 5),
+	json_t *o = json_pack(
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+		"id", ctl_json_text(res, i, 0), "message_id", ctl_json_text(res, i, 1), "thread_id",
+		ctl_json_text(res, i, 2), "subject", ctl_json_text(res, i, 3), "from_address",
+		ctl_json_text(res, i, 4), "from_display_name", ctl_json_text(res, i, 5),
 		"received_at", ctl_json_text(res, i, 6), "size_bytes", ctl_json_int(res, i, 7),
 		"sent_by", ctl_json_text(res, i, 8), "spam", ctl_json_bool(res, i, 9),
 		"spam_reason", ctl_json_text(res, i, 10), "recipients", ctl_json_parsed(res, i, 11),
-		"attachments", ctl_json_parsed(res, i, 12), "in_reply_to", ctl_json_text(res, i, 13),
-		"references", ctl_json_parsed(res, i, 14), "parse_problem", ctl_json_text(res, i, 15));
+		"attachments", ctl_json_parsed(res, i, 12), "in_reply_to",
+		ctl_json_text(res, i, 13), "references", ctl_json_parsed(res, i, 14),
+		"parse_problem", ctl_json_text(res, i, 15));
 
 	if (with_bodies) {
 		json_object_set_new(o, "text_body", ctl_json_text(res, i, 16));
@@ -71,7 +73,9 @@ static void ctl_print_emails(struct ctl *ctl, const PGresult *res)
 static int ctl_mail_list(struct ctl *ctl, int argc, char **argv)
 {
 	char *user_in = NULL, *limit = NULL, *user = NULL, *user_id = NULL;
-	struct ctl_opt opts[] = { { "--user", &user_in, 0 }, { "--limit", &limit, 0 }, { NULL, NULL, 0 } };
+	struct ctl_opt opts[] = { { "--user", &user_in, 0 },
+				  { "--limit", &limit, 0 },
+				  { NULL, NULL, 0 } };
 	const char *params[2];
 	PGresult *res;
 	char *end = NULL;
@@ -82,15 +86,19 @@ static int ctl_mail_list(struct ctl *ctl, int argc, char **argv)
 		rc = ctl_usage("mail list [--user ADDRESS] [--limit N]");
 	else if (limit && ((n = strtol(limit, &end, 10)) < 1 || n > 100000 || *end != '\0'))
 		rc = ctl_fail(CTL_USAGE, "invalid --limit '%s' (1 to 100000)", limit);
-	else if (user_in && (user_id = ctl_user_id(ctl, user = ctl_canonical_address(user_in))) == NULL)
+	else if (user_in &&
+		 (user_id = ctl_user_id(ctl, user = ctl_canonical_address(user_in))) == NULL)
 		rc = ctl_fail(CTL_REFUSED, "no such user: %s", user);
 	if (rc == CTL_OK) {
 		params[0] = user_id;
 		params[1] = limit ? limit : "50";
-		res = ctl_query(ctl, "SELECT " CTL_EMAIL_COLUMNS CTL_EMAIL_FROM
+		res = ctl_query(
+			ctl,
+			"SELECT " CTL_EMAIL_COLUMNS CTL_EMAIL_FROM
 			" WHERE $1::uuid IS NULL OR e.sent_by_user_id = $1"
 			"    OR e.id IN (SELECT email_id FROM email_recipients WHERE user_id = $1 AND delivered)"
-			" ORDER BY e.received_at DESC, e.id LIMIT $2::integer", 2, params);
+			" ORDER BY e.received_at DESC, e.id LIMIT $2::integer",
+			2, params);
 		ctl_print_emails(ctl, res);
 		PQclear(res);
 	}
@@ -107,11 +115,12 @@ static void ctl_print_email_text(const PGresult *res)
 	printf("id:          %s\nmessage-id:  %s\nthread:      %s\nreceived:    %s\n"
 	       "from:        %s%s%s%s\nsubject:     %s\nsize:        %s bytes\nsent by:     %s\n"
 	       "spam:        %s\nrecipients:  %s\nattachments: %s\n\n%s\n",
-	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), ctl_val(res, 0, 2), PQgetvalue(res, 0, 6),
-	       PQgetisnull(res, 0, 5) ? "" : PQgetvalue(res, 0, 5), PQgetisnull(res, 0, 5) ? "" : " <",
-	       PQgetvalue(res, 0, 4), PQgetisnull(res, 0, 5) ? "" : ">", PQgetvalue(res, 0, 3),
-	       PQgetvalue(res, 0, 7), ctl_val(res, 0, 8), PQgetvalue(res, 0, 9),
-	       PQgetvalue(res, 0, 11), PQgetvalue(res, 0, 12), ctl_val(res, 0, 16));
+	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), ctl_val(res, 0, 2),
+	       PQgetvalue(res, 0, 6), PQgetisnull(res, 0, 5) ? "" : PQgetvalue(res, 0, 5),
+	       PQgetisnull(res, 0, 5) ? "" : " <", PQgetvalue(res, 0, 4),
+	       PQgetisnull(res, 0, 5) ? "" : ">", PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 7),
+	       ctl_val(res, 0, 8), PQgetvalue(res, 0, 9), PQgetvalue(res, 0, 11),
+	       PQgetvalue(res, 0, 12), ctl_val(res, 0, 16));
 }
 
 static int ctl_mail_show(struct ctl *ctl, const char *id)
@@ -121,8 +130,10 @@ static int ctl_mail_show(struct ctl *ctl, const char *id)
 
 	if (!ctl_is_uuid(id))
 		return ctl_fail(CTL_USAGE, "invalid email id '%s' (a UUID, see mail list)", id);
-	res = ctl_query(ctl, "SELECT " CTL_EMAIL_COLUMNS ", e.text_body, e.html_body"
-			CTL_EMAIL_FROM " WHERE e.id = $1", 1, params);
+	res = ctl_query(ctl,
+			"SELECT " CTL_EMAIL_COLUMNS ", e.text_body, e.html_body" CTL_EMAIL_FROM
+			" WHERE e.id = $1",
+			1, params);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return ctl_fail(CTL_REFUSED, "no such email: %s", id);
@@ -143,14 +154,15 @@ static int ctl_mail_raw(struct ctl *ctl, const char *id)
 
 	if (!ctl_is_uuid(id))
 		return ctl_fail(CTL_USAGE, "invalid email id '%s' (a UUID, see mail list)", id);
-	res = PQexecParams(db_conn(ctl_db(ctl)), "SELECT content FROM email_raw WHERE email_id = $1",
-			   1, NULL, params, NULL, NULL, 1);	/* binary result: the bytes as stored */
+	res = PQexecParams(db_conn(ctl_db(ctl)),
+			   "SELECT content FROM email_raw WHERE email_id = $1", 1, NULL, params,
+			   NULL, NULL, 1); /* binary result: the bytes as stored */
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = ctl_fail(CTL_UNAVAILABLE, "database error: %s", PQresultErrorMessage(res));
 	else if (PQntuples(res) == 0)
 		rc = ctl_fail(CTL_REFUSED, "no such email: %s", id);
-	else if (fwrite(PQgetvalue(res, 0, 0), 1, (size_t)PQgetlength(res, 0, 0), stdout)
-		 != (size_t)PQgetlength(res, 0, 0))
+	else if (fwrite(PQgetvalue(res, 0, 0), 1, (size_t)PQgetlength(res, 0, 0), stdout) !=
+		 (size_t)PQgetlength(res, 0, 0))
 		rc = ctl_fail(CTL_SOFTWARE, "write error");
 	PQclear(res);
 	return rc;
@@ -178,11 +190,14 @@ int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv)
 		return ctl_fail(CTL_USAGE, "invalid id '%s' (a thread or email UUID)", argv[1]);
 	params[0] = argv[1];
 	/* ID is a thread id, or the id of any email in the thread */
-	res = ctl_query(ctl, "SELECT " CTL_EMAIL_COLUMNS CTL_EMAIL_FROM
+	res = ctl_query(
+		ctl,
+		"SELECT " CTL_EMAIL_COLUMNS CTL_EMAIL_FROM
 		" WHERE COALESCE(e.thread_id, e.id) = (SELECT COALESCE(x.thread_id, x.id) FROM emails x"
 		"   WHERE x.id = $1 UNION ALL SELECT $1::uuid"
 		"   WHERE EXISTS (SELECT 1 FROM emails y WHERE y.thread_id = $1) LIMIT 1)"
-		" ORDER BY e.received_at, e.id", 1, params);
+		" ORDER BY e.received_at, e.id",
+		1, params);
 	if (PQntuples(res) == 0) {
 		PQclear(res);
 		return ctl_fail(CTL_REFUSED, "no such thread or email: %s", argv[1]);

@@ -35,9 +35,11 @@ static int ctl_quota_value(const char *in, const char **out)
 
 static int ctl_quota_set(struct ctl *ctl, int argc, char **argv)
 {
-	const char *usage = "quota set USER-ADDRESS [--messages N|default] [--recipients N|default]";
+	const char *usage =
+		"quota set USER-ADDRESS [--messages N|default] [--recipients N|default]";
 	char *msgs = NULL, *rcpts = NULL, *pos[1], *addr, *uid;
-	struct ctl_opt opts[] = { { "--messages", &msgs, 0 }, { "--recipients", &rcpts, 0 },
+	struct ctl_opt opts[] = { { "--messages", &msgs, 0 },
+				  { "--recipients", &rcpts, 0 },
 				  { NULL, NULL, 0 } };
 	const char *params[5], *mv = NULL, *rv = NULL;
 	PGresult *res;
@@ -61,17 +63,20 @@ static int ctl_quota_set(struct ctl *ctl, int argc, char **argv)
 	params[3] = msgs ? "t" : "f";
 	params[4] = rcpts ? "t" : "f";
 	/* an option not given keeps its current value */
-	res = ctl_query(ctl,
+	res = ctl_query(
+		ctl,
 		"INSERT INTO quota_limits AS q (user_id, messages_per_hour, recipients_per_hour)"
 		" VALUES ($1, $2::int, $3::int)"
 		" ON CONFLICT (user_id) DO UPDATE SET"
 		"   messages_per_hour = CASE WHEN $4::bool THEN EXCLUDED.messages_per_hour ELSE q.messages_per_hour END,"
 		"   recipients_per_hour = CASE WHEN $5::bool THEN EXCLUDED.recipients_per_hour ELSE q.recipients_per_hour END,"
 		"   updated_at = now()"
-		" RETURNING messages_per_hour, recipients_per_hour", 5, params);
+		" RETURNING messages_per_hour, recipients_per_hour",
+		5, params);
 	if (ctl->json)
 		ctl_print_json(json_pack("{s:s, s:o, s:o}", "user", addr, "messages_per_hour",
-					 ctl_json_int(res, 0, 0), "recipients_per_hour", ctl_json_int(res, 0, 1)));
+					 ctl_json_int(res, 0, 0), "recipients_per_hour",
+					 ctl_json_int(res, 0, 1)));
 	else
 		printf("quota of %s: messages per hour %s, recipients per hour %s\n", addr,
 		       PQgetisnull(res, 0, 0) ? "default" : PQgetvalue(res, 0, 0),
@@ -101,11 +106,15 @@ static int ctl_quota_show(struct ctl *ctl, const char *who)
 	}
 	params[0] = uid;
 	params[1] = addr;
-	lim = ctl_query(ctl, "SELECT messages_per_hour, recipients_per_hour FROM quota_limits"
-			" WHERE user_id = $1", 1, params);
-	use = ctl_query(ctl, "SELECT COALESCE(sum(messages), 0), COALESCE(sum(recipients), 0)"
+	lim = ctl_query(ctl,
+			"SELECT messages_per_hour, recipients_per_hour FROM quota_limits"
+			" WHERE user_id = $1",
+			1, params);
+	use = ctl_query(ctl,
+			"SELECT COALESCE(sum(messages), 0), COALESCE(sum(recipients), 0)"
 			"  FROM quota_usage WHERE login = $1"
-			"   AND window_start = date_trunc('hour', now())", 1, params + 1);
+			"   AND window_start = date_trunc('hour', now())",
+			1, params + 1);
 	{
 		int has = PQntuples(lim) > 0;
 		const char *m = has && !PQgetisnull(lim, 0, 0) ? PQgetvalue(lim, 0, 0) : NULL;
@@ -113,16 +122,17 @@ static int ctl_quota_show(struct ctl *ctl, const char *who)
 		long long em = m ? atoll(m) : dm, er = r ? atoll(r) : dr;
 
 		if (ctl->json)
-			ctl_print_json(json_pack("{s:s, s:I, s:b, s:I, s:b, s:o, s:o}", "user", addr,
-				"messages_per_hour", em, "messages_default", m == NULL,
-				"recipients_per_hour", er, "recipients_default", r == NULL,
-				"messages_this_hour", ctl_json_int(use, 0, 0),
-				"recipients_this_hour", ctl_json_int(use, 0, 1)));
+			ctl_print_json(json_pack("{s:s, s:I, s:b, s:I, s:b, s:o, s:o}", "user",
+						 addr, "messages_per_hour", em, "messages_default",
+						 m == NULL, "recipients_per_hour", er,
+						 "recipients_default", r == NULL,
+						 "messages_this_hour", ctl_json_int(use, 0, 0),
+						 "recipients_this_hour", ctl_json_int(use, 0, 1)));
 		else
 			printf("user %s\nmessages per hour: %lld%s (this hour: %s)\n"
-			       "recipients per hour: %lld%s (this hour: %s)\n", addr,
-			       em, m ? "" : " (default)", PQgetvalue(use, 0, 0),
-			       er, r ? "" : " (default)", PQgetvalue(use, 0, 1));
+			       "recipients per hour: %lld%s (this hour: %s)\n",
+			       addr, em, m ? "" : " (default)", PQgetvalue(use, 0, 0), er,
+			       r ? "" : " (default)", PQgetvalue(use, 0, 1));
 	}
 	PQclear(lim);
 	PQclear(use);

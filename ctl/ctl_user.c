@@ -40,15 +40,17 @@ static int ctl_user_add(struct ctl *ctl, int argc, char **argv)
 	addr = ctl_canonical_address(pos[0]);
 	params[0] = addr;
 	params[1] = name;
-	res = ctl_query_try(ctl, "INSERT INTO users (address, display_name) VALUES ($1, $2) RETURNING id",
-			    2, params, &state);
+	res = ctl_query_try(
+		ctl, "INSERT INTO users (address, display_name) VALUES ($1, $2) RETURNING id", 2,
+		params, &state);
 	if (res == NULL && strcmp(state, "23505") == 0)
 		rc = ctl_address_taken(addr);
 	else if (res == NULL)
 		rc = ctl_fail(CTL_SOFTWARE, "cannot add user %s (SQLSTATE %s)", addr, state);
 	else if (ctl->json)
-		ctl_print_json(json_pack("{s:s, s:s, s:o}", "id", PQgetvalue(res, 0, 0),
-					 "address", addr, "display_name", name ? json_string(name) : json_null()));
+		ctl_print_json(json_pack("{s:s, s:s, s:o}", "id", PQgetvalue(res, 0, 0), "address",
+					 addr, "display_name",
+					 name ? json_string(name) : json_null()));
 	else
 		printf("added user %s (%s)\n", addr, PQgetvalue(res, 0, 0));
 	PQclear(res);
@@ -59,23 +61,32 @@ static int ctl_user_add(struct ctl *ctl, int argc, char **argv)
 
 static int ctl_user_list(struct ctl *ctl)
 {
-	PGresult *res = ctl_query(ctl,
-		"SELECT u.id, u.address, u.display_name, " CTL_TS("u.created_at") ", "
-		"  " CTL_TS("u.last_login_at") ", "
-		"  (SELECT COALESCE(json_agg(a.address ORDER BY a.address), '[]')"
-		"     FROM user_addresses a WHERE a.user_id = u.id AND a.kind = 'alias')"
-		" FROM users u ORDER BY u.address", 0, NULL);
+	PGresult *res = ctl_query(
+		ctl,
+		"SELECT u.id, u.address, u.display_name, " CTL_TS(
+			"u.created_at") ", "
+					"  " CTL_TS(
+						"u.last_login_at") ", "
+								   "  (SELECT COALESCE(json_agg(a.address ORDER BY a.address), '[]')"
+								   "     FROM user_addresses a WHERE a.user_id = u.id AND a.kind = 'alias')"
+								   " FROM users u ORDER BY u.address",
+		0, NULL);
 	json_t *arr = json_array();
 	int i;
 
 	for (i = 0; i < PQntuples(res); i++) {
 		if (ctl->json)
-			json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-				"id", ctl_json_text(res, i, 0), "address", ctl_json_text(res, i, 1),
-				"display_name", ctl_json_text(res, i, 2), "created_at", ctl_json_text(res, i, 3),
-				"last_login_at", ctl_json_text(res, i, 4), "aliases", ctl_json_parsed(res, i, 5)));
+			json_array_append_new(arr,
+					      json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+							ctl_json_text(res, i, 0), "address",
+							ctl_json_text(res, i, 1), "display_name",
+							ctl_json_text(res, i, 2), "created_at",
+							ctl_json_text(res, i, 3), "last_login_at",
+							ctl_json_text(res, i, 4), "aliases",
+							ctl_json_parsed(res, i, 5)));
 		else
-			printf("%s\t%s\t%s\n", PQgetvalue(res, i, 1), ctl_val(res, i, 2), PQgetvalue(res, i, 0));
+			printf("%s\t%s\t%s\n", PQgetvalue(res, i, 1), ctl_val(res, i, 2),
+			       PQgetvalue(res, i, 0));
 	}
 	ctl_print_list(ctl, arr);
 	PQclear(res);
@@ -85,7 +96,8 @@ static int ctl_user_list(struct ctl *ctl)
 static int ctl_user_remove(struct ctl *ctl, const char *in)
 {
 	char *addr = ctl_canonical_address(in);
-	int rc = ctl_remove_one(ctl, "DELETE FROM users WHERE lower(address) = $1 RETURNING id", addr, "user");
+	int rc = ctl_remove_one(ctl, "DELETE FROM users WHERE lower(address) = $1 RETURNING id",
+				addr, "user");
 
 	free(addr);
 	return rc;
@@ -111,7 +123,8 @@ static int ctl_alias_add(struct ctl *ctl, const char *alias_in, const char *user
 	PGresult *res;
 	int rc = CTL_OK;
 
-	res = ctl_query_try(ctl,
+	res = ctl_query_try(
+		ctl,
 		"INSERT INTO user_addresses (user_id, address, kind)"
 		" SELECT id, $2, 'alias' FROM users WHERE lower(address) = $1 RETURNING id",
 		2, params, &state);
@@ -134,8 +147,10 @@ static int ctl_alias_add(struct ctl *ctl, const char *alias_in, const char *user
 static int ctl_alias_remove(struct ctl *ctl, const char *alias_in)
 {
 	char *alias = ctl_canonical_address(alias_in);
-	int rc = ctl_remove_one(ctl, "DELETE FROM user_addresses WHERE lower(address) = $1"
-				" AND kind = 'alias' RETURNING id", alias, "alias");
+	int rc = ctl_remove_one(ctl,
+				"DELETE FROM user_addresses WHERE lower(address) = $1"
+				" AND kind = 'alias' RETURNING id",
+				alias, "alias");
 
 	free(alias);
 	return rc;

@@ -49,8 +49,8 @@ struct db *ctl_db(struct ctl *ctl)
 	return ctl->db;
 }
 
-PGresult *ctl_query_try(struct ctl *ctl, const char *sql, int n,
-			const char *const *params, const char **state_r)
+PGresult *ctl_query_try(struct ctl *ctl, const char *sql, int n, const char *const *params,
+			const char **state_r)
 {
 	static char state[6];
 	enum db_err_class cls;
@@ -59,11 +59,12 @@ PGresult *ctl_query_try(struct ctl *ctl, const char *sql, int n,
 
 	if (res)
 		return res;
-	snprintf(state, sizeof(state), "%s", db_last_sqlstate(ctl->db) ? db_last_sqlstate(ctl->db) : "");
+	snprintf(state, sizeof(state), "%s",
+		 db_last_sqlstate(ctl->db) ? db_last_sqlstate(ctl->db) : "");
 	*state_r = state;
 	if (cls == DB_TEMPORARY || state[0] == '\0')
 		exit(ctl_fail(CTL_UNAVAILABLE, "database error: %s", err));
-	if (strcmp(state, "42P01") == 0)	/* undefined_table */
+	if (strcmp(state, "42P01") == 0) /* undefined_table */
 		exit(ctl_fail(CTL_UNAVAILABLE, "%s (run: postroomctl db migrate)", err));
 	free(err);
 	return NULL;
@@ -177,8 +178,9 @@ int ctl_is_uuid(const char *s)
 char *ctl_user_id(struct ctl *ctl, const char *canon_address)
 {
 	const char *params[1] = { canon_address };
-	PGresult *res = ctl_query(ctl,
-		"SELECT user_id FROM user_addresses WHERE lower(address) = lower($1)", 1, params);
+	PGresult *res = ctl_query(
+		ctl, "SELECT user_id FROM user_addresses WHERE lower(address) = lower($1)", 1,
+		params);
 	char *id = PQntuples(res) ? xstrdup(PQgetvalue(res, 0, 0)) : NULL;
 
 	PQclear(res);
@@ -198,8 +200,8 @@ static void ctl_take_opt(const struct ctl_opt *o, const char *value)
 	}
 }
 
-int ctl_parse_args(int argc, char **argv, const struct ctl_opt *opts,
-		   char **pos, int minpos, int maxpos)
+int ctl_parse_args(int argc, char **argv, const struct ctl_opt *opts, char **pos, int minpos,
+		   int maxpos)
 {
 	int i, npos = 0;
 

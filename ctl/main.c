@@ -22,15 +22,9 @@ static const struct {
 	const char *name;
 	ctl_cmd_fn *fn;
 } ctl_commands[] = {
-	{ "db", ctl_cmd_db },
-	{ "domain", ctl_cmd_domain },
-	{ "user", ctl_cmd_user },
-	{ "alias", ctl_cmd_alias },
-	{ "key", ctl_cmd_key },
-	{ "mail", ctl_cmd_mail },
-	{ "thread", ctl_cmd_thread },
-	{ "config", ctl_cmd_config },
-	{ "quota", ctl_cmd_quota },
+	{ "db", ctl_cmd_db },         { "domain", ctl_cmd_domain }, { "user", ctl_cmd_user },
+	{ "alias", ctl_cmd_alias },   { "key", ctl_cmd_key },       { "mail", ctl_cmd_mail },
+	{ "thread", ctl_cmd_thread }, { "config", ctl_cmd_config }, { "quota", ctl_cmd_quota },
 };
 
 static int ctl_help(FILE *fp, int status)
@@ -47,7 +41,8 @@ static int ctl_help(FILE *fp, int status)
 	      "  thread show ID\n"
 	      "  config check | config params\n"
 	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"
-	      "see postroomctl(1)\n", fp);
+	      "see postroomctl(1)\n",
+	      fp);
 	return status;
 }
 

@@ -31,6 +31,5 @@ static const struct cfg_param deliver_params[] = {
 	  "path of postroom-lmtpd's unix socket: postroom-deliver hands each message to it over LMTP (pooled connections, no libpq start-up); unset: it stores directly" },
 };
 
-const struct cfg_table deliver_conf_table = {
-	"postroom-deliver", deliver_params, sizeof(deliver_params) / sizeof(deliver_params[0])
-};
+const struct cfg_table deliver_conf_table = { "postroom-deliver", deliver_params,
+					      sizeof(deliver_params) / sizeof(deliver_params[0]) };

@@ -4,7 +4,8 @@
 
 #include "conf.h"
 
-/* registered by postroom-deliver (and postroom-deliver-store, postroom-lmtpd) (conf_register) and by postroomctl */
+/* registered by postroom-deliver (and postroom-deliver-store, postroom-lmtpd) (conf_register) and
+ * by postroomctl */
 extern const struct cfg_table deliver_conf_table;
 
 #endif

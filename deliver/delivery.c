@@ -103,7 +103,8 @@ enum delivery_step delivery_too_big(struct delivery *d, const char *what, long l
 	return DELIVERY_TOO_BIG;
 }
 
-enum delivery_step delivery_prepare(struct delivery *d, int too_big, const struct store_envelope *env)
+enum delivery_step delivery_prepare(struct delivery *d, int too_big,
+				    const struct store_envelope *env)
 {
 	const struct delivery_conf *dc = d->dc;
 	size_t i;
@@ -120,9 +121,11 @@ enum delivery_step delivery_prepare(struct delivery *d, int too_big, const struc
 	d->us_parse = delivery_lap(d);
 	for (i = 0; i < d->m->natts; i++)
 		if (d->m->atts[i].size > dc->attachment_max)
-			return delivery_too_big(d, "attachment", d->m->atts[i].size, dc->attachment_max);
+			return delivery_too_big(d, "attachment", d->m->atts[i].size,
+						dc->attachment_max);
 	if (d->m->parse_problem)
-		log_warn("%smessage stored with a parse problem: %s", d->log_prefix, d->m->parse_problem);
+		log_warn("%smessage stored with a parse problem: %s", d->log_prefix,
+			 d->m->parse_problem);
 	return DELIVERY_READY;
 }
 
@@ -170,9 +173,11 @@ void delivery_log_notes(const struct delivery *d, const char *sasl_user,
 
 	for (i = 0; i < res->nunknown; i++)
 		log_warn("%srecipient <%s> has no user: stored unlinked (linked when the address"
-			 " is created)", p, res->unknown[i]);
+			 " is created)",
+			 p, res->unknown[i]);
 	if (sasl_user && !res->sent_by_linked)
-		log_warn("%sauthenticated user %s is not a known user: sent-by left empty", p, sasl_user);
+		log_warn("%sauthenticated user %s is not a known user: sent-by left empty", p,
+			 sasl_user);
 	else if (res->sent_by_note && !sasl_user)
 		log_warn("%ssubmission header ignored: %s", p, res->sent_by_note);
 	if (res->verdict_note)
@@ -201,7 +206,8 @@ int delivery_notify_send(const struct store_notify_conf *cf, const char *email_i
 
 	if (store_notify_post(cf, body, &err) == 0)
 		return 0;
-	log_warn("email %s stored, but the notification to the application failed: %s", email_id, err);
+	log_warn("email %s stored, but the notification to the application failed: %s", email_id,
+		 err);
 	free(err);
 	return -1;
 }

@@ -29,13 +29,13 @@
 
 /* What both storing programs read from the configuration. */
 struct delivery_conf {
-	long long size_max, attachment_max;	/* limits.* */
+	long long size_max, attachment_max; /* limits.* */
 	int recipient_validation;
 	const char *subaddress_delims;
 	long header_max_age;
-	const char *hmac_secret;	/* NULL: none */
-	const char *authserv_id;	/* NULL: none */
-	struct store_notify_conf notify;	/* url NULL: no notification */
+	const char *hmac_secret;         /* NULL: none */
+	const char *authserv_id;         /* NULL: none */
+	struct store_notify_conf notify; /* url NULL: no notification */
 };
 
 /* delivery_conf_read - limits.message_size_max, limits.attachment_size_max,
@@ -51,13 +51,13 @@ const char *delivery_conf_str(const struct conf *cfg, const char *name);
 /* One delivery from the spooled message on. */
 struct delivery {
 	const struct delivery_conf *dc;
-	const char *log_prefix;		/* before every log line: "" or "lmtp7: " */
-	struct store_spool sp;		/* the program fills it (its own reader) */
-	struct mime_msg *m;		/* parsed by delivery_prepare */
-	char *error;			/* why the last step failed (freed here) */
-	struct timespec start;		/* for ms= */
-	struct timespec lap;		/* for delivery_lap */
-	long us_hash, us_parse;		/* what delivery_prepare took */
+	const char *log_prefix; /* before every log line: "" or "lmtp7: " */
+	struct store_spool sp;  /* the program fills it (its own reader) */
+	struct mime_msg *m;     /* parsed by delivery_prepare */
+	char *error;            /* why the last step failed (freed here) */
+	struct timespec start;  /* for ms= */
+	struct timespec lap;    /* for delivery_lap */
+	long us_hash, us_parse; /* what delivery_prepare took */
 };
 
 /* delivery_init - start a delivery now; the spool is empty (fd -1) */
@@ -70,10 +70,10 @@ long delivery_lap(struct delivery *d);
 long delivery_elapsed(const struct delivery *d);
 
 enum delivery_step {
-	DELIVERY_READY,		/* parsed, within the limits: store it */
-	DELIVERY_TOO_BIG,	/* message or attachment over its limit: refuse (5.3.4) */
-	DELIVERY_UNREADABLE,	/* the spool failed: defer */
-	DELIVERY_UNPARSABLE	/* the parser failed (a system error): defer */
+	DELIVERY_READY,      /* parsed, within the limits: store it */
+	DELIVERY_TOO_BIG,    /* message or attachment over its limit: refuse (5.3.4) */
+	DELIVERY_UNREADABLE, /* the spool failed: defer */
+	DELIVERY_UNPARSABLE  /* the parser failed (a system error): defer */
 };
 
 /* delivery_too_big - d->error = "<what> of N bytes exceeds the limit of
@@ -84,7 +84,8 @@ enum delivery_step delivery_too_big(struct delivery *d, const char *what, long l
  * reader stopped at limits.message_size_max) to a parsed message within
  * the limits; env gives the per-delivery prefix (store_spool_finish).
  * Anything but DELIVERY_READY sets d->error. A parse problem is logged. */
-enum delivery_step delivery_prepare(struct delivery *d, int too_big, const struct store_envelope *env);
+enum delivery_step delivery_prepare(struct delivery *d, int too_big,
+				    const struct store_envelope *env);
 
 /* delivery_request - *rq for store_message from the configuration and
  * this delivery's envelope (env and the strings must outlive rq) */
@@ -93,13 +94,13 @@ void delivery_request(const struct delivery_conf *dc, const struct store_envelop
 
 /* What the program adds to the one log line. */
 struct delivery_report {
-	const char *head;	/* after the log prefix, before message-id= ("queue=X " or "") */
-	const char *sender;	/* NULL: "" */
-	const char *client;	/* NULL: "-" */
-	const char *rcpts;	/* "a,b,c" */
-	const char *rcpts_note;	/* right after the list (" (sent copy)"), or NULL */
-	const char *email_id;	/* NULL or "": "-" */
-	const char *tail;	/* after ms= (timings), or NULL */
+	const char *head;       /* after the log prefix, before message-id= ("queue=X " or "") */
+	const char *sender;     /* NULL: "" */
+	const char *client;     /* NULL: "-" */
+	const char *rcpts;      /* "a,b,c" */
+	const char *rcpts_note; /* right after the list (" (sent copy)"), or NULL */
+	const char *email_id;   /* NULL or "": "-" */
+	const char *tail;       /* after ms= (timings), or NULL */
 };
 
 /* delivery_log - the one line per delivery: message-id, email, size,
@@ -120,6 +121,7 @@ char *delivery_notify_body(const struct delivery_conf *dc, const struct mime_msg
 			   const struct store_result *res);
 /* delivery_notify_send - POST body; a failure is logged (the email is
  * stored all the same) and returns -1 */
-int delivery_notify_send(const struct store_notify_conf *cf, const char *email_id, const char *body);
+int delivery_notify_send(const struct store_notify_conf *cf, const char *email_id,
+			 const char *body);
 
 #endif

@@ -51,7 +51,7 @@
 
 /* What the configuration says, read once. */
 struct dstore_conf {
-	struct delivery_conf dc;	/* what postroom-lmtpd reads too */
+	struct delivery_conf dc; /* what postroom-lmtpd reads too */
 	const char *conninfo;
 	int connect_timeout;
 	int timeout;
@@ -63,7 +63,7 @@ static struct conf *dstore_cfg;
 static struct dstore_conf dstore_conf;
 static struct delivery dstore_delivery;
 static struct store_result dstore_res;
-static char *dstore_rcpts;	/* the recipients for the log line */
+static char *dstore_rcpts; /* the recipients for the log line */
 
 /* dstore_cleanup - at exit: release what the delivery held */
 static void dstore_cleanup(void)
@@ -185,7 +185,7 @@ dstore_store(const struct deliver_args *a, const struct dstore_conf *c,
 		dstore_log(a, "deferred", d->error);
 		deliver_exit(EX_TEMPFAIL, "4.3.0 mail store unavailable, try again later");
 	}
-	alarm(0);	/* committed: a late timeout must not defer a stored message */
+	alarm(0); /* committed: a late timeout must not defer a stored message */
 	delivery_log_notes(d, a->sasl_user, &dstore_res);
 	dstore_log(a, delivery_result(&dstore_res), NULL);
 	dstore_notify(&c->dc, d->m, &dstore_res);
@@ -202,10 +202,8 @@ static void dstore_prepare(const struct deliver_args *a, const struct store_enve
 	if (store_spool_read(STDIN_FILENO, d->dc->size_max, &d->sp, &too_big, &d->error) < 0)
 		dstore_fail(a, "deferred", EX_TEMPFAIL, "4.3.0 cannot read the message: ");
 	switch (delivery_prepare(d, too_big, env)) {
-	case DELIVERY_READY:
-		return;
-	case DELIVERY_TOO_BIG:
-		dstore_fail(a, "bounced", EX_UNAVAILABLE, "5.3.4 message too big: ");
+	case DELIVERY_READY: return;
+	case DELIVERY_TOO_BIG: dstore_fail(a, "bounced", EX_UNAVAILABLE, "5.3.4 message too big: ");
 	case DELIVERY_UNREADABLE:
 		dstore_fail(a, "deferred", EX_TEMPFAIL, "4.3.0 cannot read the message: ");
 	case DELIVERY_UNPARSABLE:
@@ -230,7 +228,8 @@ int main(int argc, char **argv)
 	signal(SIGALRM, deliver_on_alarm);
 	alarm((unsigned)dstore_conf.timeout);
 
-	env = (struct store_envelope){ a.sender, a.rcpts, a.nrcpts, deliver_env("ORIGINAL_RECIPIENT") };
+	env = (struct store_envelope){ a.sender, a.rcpts, a.nrcpts,
+				       deliver_env("ORIGINAL_RECIPIENT") };
 	dstore_prepare(&a, &env);
 	dstore_queue_id(&a);
 	dstore_store(&a, &dstore_conf, &env);

@@ -53,7 +53,9 @@ static struct conf *front_read_conf(const struct deliver_args *a)
 	if ((cfg = deliver_conf_load(a, &err)) == NULL) {
 		log_error("MAIL DEFERRED BY A CONFIGURATION ERROR: %s", err);
 		free(err);
-		deliver_exit(EX_TEMPFAIL, "4.3.5 %s: configuration error, mail deferred (see the mail log)", PROG);
+		deliver_exit(EX_TEMPFAIL,
+			     "4.3.5 %s: configuration error, mail deferred (see the mail log)",
+			     PROG);
 	}
 	conf_log_warnings(cfg);
 	return cfg;
@@ -81,8 +83,8 @@ int main(int argc, char **argv)
 	s.a = &a;
 	deliver_check_args(&a);
 	signal(SIGALRM, deliver_on_alarm);
-	alarm((unsigned)s.timeout + 2);	/* the socket's own deadline comes first */
-	client_connect(&s);	/* with the group: the socket may need it */
+	alarm((unsigned)s.timeout + 2); /* the socket's own deadline comes first */
+	client_connect(&s);             /* with the group: the socket may need it */
 	if (deliver_is_setgid())
 		deliver_drop_group();
 	client_run(&s);

@@ -14,7 +14,7 @@
 
 struct deliver_args {
 	const char *conf_path;
-	const char *sender;	/* NULL: not given */
+	const char *sender; /* NULL: not given */
 	const char *sasl_user;
 	const char *client;
 	const char *queue_id;
@@ -26,11 +26,9 @@ struct deliver_args {
 
 /* deliver_exit - print the status line (pipe(8) reads the enhanced code
  * at the start of the output) and exit with status */
-void deliver_exit(int status, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 2, 3)));
+void deliver_exit(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 /* deliver_operator_error - log loudly, defer with 4.3.5 */
-void deliver_operator_error(const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 1, 2)));
+void deliver_operator_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 /* deliver_start - what both programs do first: the log, the command
  * line into *a (an operator error when it is bad), the environment

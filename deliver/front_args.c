@@ -36,16 +36,13 @@
 
 extern char **environ;
 
-static char *deliver_rcpt_storage;	/* LOCAL_PART@DOMAIN */
+static char *deliver_rcpt_storage; /* LOCAL_PART@DOMAIN */
 
 /* __lsan_is_turned_off - the LeakSanitizer hook (sanitizer builds only):
  * a setgid process is not dumpable, and LeakSanitizer, which must attach
  * to it to look for leaks, would turn every exit into a fatal error. */
 int __lsan_is_turned_off(void) __attribute__((used, visibility("default")));
-int __lsan_is_turned_off(void)
-{
-	return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0;
-}
+int __lsan_is_turned_off(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0; }
 
 void deliver_exit(int status, const char *fmt, ...)
 {
@@ -68,13 +65,16 @@ void deliver_operator_error(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_error("MAIL DEFERRED BY A CONFIGURATION ERROR: %s", msg);
-	deliver_exit(EX_TEMPFAIL, "4.3.5 %s: configuration error, mail deferred (see the mail log)", PROG);
+	deliver_exit(EX_TEMPFAIL, "4.3.5 %s: configuration error, mail deferred (see the mail log)",
+		     PROG);
 }
 
 /* deliver_is_option - one of our own option words (never a value) */
 static int deliver_is_option(const char *v)
 {
-	static const char *const opts[] = { "-c", "-f", "-a", "-C", "-q", "-v", "--sent", "--", NULL };
+	static const char *const opts[] = {
+		"-c", "-f", "-a", "-C", "-q", "-v", "--sent", "--", NULL
+	};
 	size_t i;
 
 	for (i = 0; opts[i]; i++)
@@ -85,17 +85,16 @@ static int deliver_is_option(const char *v)
 
 int deliver_parse_args(int argc, char **argv, struct deliver_args *a, const char **error_r)
 {
-	static const struct option longopts[] = {
-		{ "sent", no_argument, NULL, 'S' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const struct option longopts[] = { { "sent", no_argument, NULL, 'S' },
+						  { "help", no_argument, NULL, 'h' },
+						  { NULL, 0, NULL, 0 } };
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+c:f:a:C:q:vh", longopts, NULL)) != -1) {
 		if ((c == 'f' || c == 'a' || c == 'C' || c == 'q') && deliver_is_option(optarg) &&
 		    optarg == argv[optind - 1]) {
-			optind--;	/* an MTA left out an empty value: "-f -a ..." */
+			optind--; /* an MTA left out an empty value: "-f -a ..." */
 			optarg = (char *)"";
 		}
 		switch (c) {
@@ -108,11 +107,10 @@ int deliver_parse_args(int argc, char **argv, struct deliver_args *a, const char
 		case 'v': a->verbose = 1; break;
 		case 'h':
 			printf("usage: %s [-c FILE] -f SENDER [-a SASL_USER] [-C CLIENT_ADDR] [-q QUEUE_ID]"
-			       " [--sent] [-v] -- RECIPIENT...\n", PROG);
+			       " [--sent] [-v] -- RECIPIENT...\n",
+			       PROG);
 			exit(0);
-		default:
-			*error_r = "unknown option or missing option argument";
-			return -1;
+		default: *error_r = "unknown option or missing option argument"; return -1;
 		}
 	}
 	a->rcpts = (const char **)argv + optind;
@@ -128,7 +126,8 @@ void deliver_start(int argc, char **argv, struct deliver_args *a)
 	log_init(PROG, 0, 0);
 	if (deliver_parse_args(argc, argv, a, &perr) < 0)
 		deliver_operator_error("bad command line: %s (usage: -f SENDER [-a USER] [-C ADDR]"
-				       " [-q ID] [--sent] -- RECIPIENT...)", perr);
+				       " [-q ID] [--sent] -- RECIPIENT...)",
+				       perr);
 	if (a->verbose)
 		log_init(PROG, 1, 0);
 	deliver_env_fallback(a);
@@ -149,13 +148,14 @@ void deliver_env_fallback(struct deliver_args *a)
 	const char *v;
 
 	if (a->sender == NULL)
-		a->sender = getenv("SENDER");	/* may be empty: the null sender */
+		a->sender = getenv("SENDER"); /* may be empty: the null sender */
 	if (a->sasl_user == NULL)
 		a->sasl_user = deliver_env("SASL_USERNAME");
 	if (a->client == NULL)
 		a->client = deliver_env("CLIENT_ADDRESS");
 	if (a->queue_id == NULL)
-		a->queue_id = deliver_env("QUEUE_ID") ? deliver_env("QUEUE_ID") : deliver_env("MESSAGE_ID");
+		a->queue_id = deliver_env("QUEUE_ID") ? deliver_env("QUEUE_ID")
+						      : deliver_env("MESSAGE_ID");
 	if (!a->sent && (v = deliver_env("POSTROOM_SENT")) && strcmp(v, "1") == 0)
 		a->sent = 1;
 	if (a->nrcpts > 0)
@@ -172,10 +172,7 @@ void deliver_env_fallback(struct deliver_args *a)
 	a->nrcpts = 1;
 }
 
-void deliver_args_cleanup(void)
-{
-	xfree(&deliver_rcpt_storage);
-}
+void deliver_args_cleanup(void) { xfree(&deliver_rcpt_storage); }
 
 void deliver_check_args(struct deliver_args *a)
 {
@@ -184,13 +181,15 @@ void deliver_check_args(struct deliver_args *a)
 	size_t i;
 
 	if (a->sender == NULL)
-		deliver_operator_error("no sender: give -f SENDER (pipe(8): -f ${sender}) or set SENDER");
+		deliver_operator_error(
+			"no sender: give -f SENDER (pipe(8): -f ${sender}) or set SENDER");
 	if (strcmp(a->sender, "MAILER-DAEMON") == 0)
 		a->sender = "";
 	if (a->nrcpts == 0)
 		deliver_operator_error("no recipient: give -- ${recipient} or set RECIPIENT");
 	for (i = 0; i < a->nrcpts; i++) {
-		if (addr_parse(a->rcpts[i], strlen(a->rcpts[i]), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &err) < 0)
+		if (addr_parse(a->rcpts[i], strlen(a->rcpts[i]), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb,
+			       &err) < 0)
 			deliver_operator_error("recipient argument '%.200s' is not an address: %s",
 					       a->rcpts[i], err);
 		addr_free(&mb);
@@ -199,10 +198,7 @@ void deliver_check_args(struct deliver_args *a)
 		a->sasl_user = NULL;
 }
 
-int deliver_is_setgid(void)
-{
-	return getegid() != getgid() || geteuid() != getuid();
-}
+int deliver_is_setgid(void) { return getegid() != getgid() || geteuid() != getuid(); }
 
 void deliver_check_conf_owner(const char *path)
 {
@@ -212,7 +208,8 @@ void deliver_check_conf_owner(const char *path)
 		deliver_operator_error("configuration %s: %s", path, strerror(errno));
 	if (st.st_uid != 0 || st.st_gid != getegid() || (st.st_mode & 022) != 0)
 		deliver_operator_error("refusing configuration %s while setgid: it must be owned by"
-				       " root and the program's group and writable by root alone", path);
+				       " root and the program's group and writable by root alone",
+				       path);
 }
 
 struct conf *deliver_conf_load(const struct deliver_args *a, char **error_r)
@@ -230,8 +227,8 @@ void deliver_drop_group(void)
 	char **e;
 
 	if (setresgid(rg, rg, rg) < 0 || setresuid(ru, ru, ru) < 0 ||
-	    getresgid(&g1, &g2, &g3) < 0 || getresuid(&u1, &u2, &u3) < 0 ||
-	    g1 != rg || g2 != rg || g3 != rg || u1 != ru || u2 != ru || u3 != ru)
+	    getresgid(&g1, &g2, &g3) < 0 || getresuid(&u1, &u2, &u3) < 0 || g1 != rg || g2 != rg ||
+	    g3 != rg || u1 != ru || u2 != ru || u3 != ru)
 		deliver_operator_error("cannot drop the setgid group: %s", strerror(errno));
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* the caller must not steer libpq (PGHOST, PGSSLKEY, ...) to learn the password */

@@ -34,7 +34,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define CLIENT_CHUNK	(1024 * 1024)	/* BDAT chunk, DATA read size */
+#define CLIENT_CHUNK (1024 * 1024) /* BDAT chunk, DATA read size */
 
 /* What the server announced in its LHLO reply. */
 struct client_caps {
@@ -48,7 +48,8 @@ static long client_ms(const struct client_session *s)
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)((now.tv_sec - s->start.tv_sec) * 1000 + (now.tv_nsec - s->start.tv_nsec) / 1000000);
+	return (long)((now.tv_sec - s->start.tv_sec) * 1000 +
+		      (now.tv_nsec - s->start.tv_nsec) / 1000000);
 }
 
 /* client_email_id - the email id in lmtpd's "... stored as ID" reply */
@@ -75,16 +76,19 @@ static void client_log(const struct client_session *s, const char *result, const
 
 	rcpts[0] = '\0';
 	for (i = 0; i < a->nrcpts && n + 2 < sizeof(rcpts); i++)
-		n += (size_t)snprintf(rcpts + n, sizeof(rcpts) - n, "%s%s", i ? "," : "", a->rcpts[i]);
+		n += (size_t)snprintf(rcpts + n, sizeof(rcpts) - n, "%s%s", i ? "," : "",
+				      a->rcpts[i]);
 	client_email_id(detail, id, sizeof(id));
-	log_info("email=%s from=<%.200s> client=%.64s rcpts=%.1000s%s via=lmtpd ms=%ld result=%s%s%.500s",
-		 id, a->sender ? a->sender : "", a->client ? a->client : "-", rcpts,
-		 a->sent ? " (sent copy)" : "", client_ms(s), result, detail ? ": " : "",
-		 detail ? detail : "");
+	log_info(
+		"email=%s from=<%.200s> client=%.64s rcpts=%.1000s%s via=lmtpd ms=%ld result=%s%s%.500s",
+		id, a->sender ? a->sender : "", a->client ? a->client : "-", rcpts,
+		a->sent ? " (sent copy)" : "", client_ms(s), result, detail ? ": " : "",
+		detail ? detail : "");
 }
 
 /* client_fail - lmtpd unreachable, silent or incomprehensible: defer */
-static void __attribute__((noreturn)) client_fail(struct client_session *s, const char *what, const char *err)
+static void __attribute__((noreturn))
+client_fail(struct client_session *s, const char *what, const char *err)
 {
 	log_error("MAIL DEFERRED: postroom-lmtpd at %s: %s: %s", s->socket, what, err);
 	client_log(s, "deferred", err);
@@ -126,7 +130,7 @@ enum client_verdict client_classify(int code, const char *text)
 		return CLIENT_TEMP;
 	if (code < 500 || code > 599 || (code >= 500 && code <= 504) || code == 555 ||
 	    (n && strncmp(text, "5.5.", 4) == 0))
-		return CLIENT_PROTOCOL;	/* our command was refused: never bounce for that */
+		return CLIENT_PROTOCOL; /* our command was refused: never bounce for that */
 	if (n == 5 && strncmp(text, "5.1.1", 5) == 0)
 		return CLIENT_NOUSER;
 	if (n == 5 && strncmp(text, "5.3.4", 5) == 0)
@@ -150,8 +154,9 @@ static void client_cmd(struct client_session *s, struct lmtp_reply *r, const cha
 	if (n < 0 || (size_t)n >= sizeof(line) - 2)
 		client_fail(s, "command", "command line too long");
 	memcpy(line + n, "\r\n", 3);
-	if (lmtp_write(&s->conn, line, (size_t)n + 2, &err) < 0 || lmtp_read_reply(&s->conn, r, &err) < 0) {
-		line[strcspn(line, " :\r")] = '\0';	/* the verb, for the log */
+	if (lmtp_write(&s->conn, line, (size_t)n + 2, &err) < 0 ||
+	    lmtp_read_reply(&s->conn, r, &err) < 0) {
+		line[strcspn(line, " :\r")] = '\0'; /* the verb, for the log */
 		client_fail(s, line, err);
 	}
 }
@@ -159,8 +164,8 @@ static void client_cmd(struct client_session *s, struct lmtp_reply *r, const cha
 /* client_finish - map a reply to the exit status and leave; unless the
  * reply is about the recipients (per_rcpt), only 4xx is a verdict and
  * anything else a refused session command, which never bounces */
-static void __attribute__((noreturn)) client_finish(struct client_session *s, const struct lmtp_reply *r,
-						     const char *stage, int per_rcpt)
+static void __attribute__((noreturn))
+client_finish(struct client_session *s, const struct lmtp_reply *r, const char *stage, int per_rcpt)
 {
 	enum client_verdict v = client_classify(r->code, r->last);
 	const char *t = r->last;
@@ -174,9 +179,10 @@ static void __attribute__((noreturn)) client_finish(struct client_session *s, co
 	switch (v) {
 	case CLIENT_OK:
 		client_log(s, "delivered", t);
-		exit(0);	/* like direct mode: nothing on stdout */
+		exit(0); /* like direct mode: nothing on stdout */
 	case CLIENT_PROTOCOL:
-		log_error("MAIL DEFERRED: postroom-lmtpd at %s refused %s: %d %s", s->socket, stage, r->code, t);
+		log_error("MAIL DEFERRED: postroom-lmtpd at %s refused %s: %d %s", s->socket, stage,
+			  r->code, t);
 		client_log(s, "deferred", t);
 		deliver_exit(EX_TEMPFAIL, "4.3.0 mail store unavailable, try again later");
 	case CLIENT_TEMP:
@@ -184,12 +190,9 @@ static void __attribute__((noreturn)) client_finish(struct client_session *s, co
 		if (client_code_len(t))
 			deliver_exit(EX_TEMPFAIL, "%s", t);
 		deliver_exit(EX_TEMPFAIL, "4.3.0 %s", t);
-	case CLIENT_NOUSER:
-		st = EX_NOUSER;
-		break;
+	case CLIENT_NOUSER: st = EX_NOUSER; break;
 	case CLIENT_TOO_BIG:
-	case CLIENT_PERM:
-		break;
+	case CLIENT_PERM: break;
 	}
 	client_log(s, "bounced", t);
 	if (client_code_len(t))
@@ -287,13 +290,14 @@ static size_t client_rcpts(struct client_session *s, const struct client_caps *c
 	size_t i, ok = 0;
 	enum client_verdict v;
 
-	if (caps->dsn && orig) {	/* local(8)'s X-Original-To: a delivery line too */
+	if (caps->dsn && orig) { /* local(8)'s X-Original-To: a delivery line too */
 		memcpy(orcpt, " ORCPT=rfc822;", 15);
 		lmtp_xtext(orig, orcpt + 14, sizeof(orcpt) - 14);
 	}
 	refused->code = 0;
 	for (i = 0; i < a->nrcpts; i++) {
-		client_cmd(s, &r, "RCPT TO:<%s>%s%s", a->rcpts[i], orcpt, a->sent ? " X-POSTROOM-SENT" : "");
+		client_cmd(s, &r, "RCPT TO:<%s>%s%s", a->rcpts[i], orcpt,
+			   a->sent ? " X-POSTROOM-SENT" : "");
 		v = client_classify(r.code, r.last);
 		if (v == CLIENT_OK) {
 			ok++;
@@ -301,7 +305,8 @@ static size_t client_rcpts(struct client_session *s, const struct client_caps *c
 		}
 		if (v == CLIENT_TEMP || v == CLIENT_PROTOCOL)
 			client_finish(s, &r, "RCPT TO", 0);
-		log_warn("recipient <%s> refused by postroom-lmtpd: %d %s", a->rcpts[i], r.code, r.last);
+		log_warn("recipient <%s> refused by postroom-lmtpd: %d %s", a->rcpts[i], r.code,
+			 r.last);
 		if (refused->code == 0) {
 			*refused = r;
 			refused->last = refused->text + (r.last - r.text);
@@ -432,8 +437,8 @@ static void client_data(struct client_session *s, char *buf)
 }
 
 /* client_results - one reply per accepted recipient; exits */
-static void __attribute__((noreturn)) client_results(struct client_session *s, size_t accepted,
-						      struct lmtp_reply *refused)
+static void __attribute__((noreturn))
+client_results(struct client_session *s, size_t accepted, struct lmtp_reply *refused)
 {
 	struct lmtp_reply r, first_ok, first_bad;
 	const char *err;
@@ -458,15 +463,16 @@ static void __attribute__((noreturn)) client_results(struct client_session *s, s
 			first_bad.last = first_bad.text + (r.last - r.text);
 		}
 	}
-	if (first_bad.code && (first_ok.code == 0 ||
-			       client_classify(first_bad.code, first_bad.last) == CLIENT_TEMP ||
-			       client_classify(first_bad.code, first_bad.last) == CLIENT_PROTOCOL))
+	if (first_bad.code &&
+	    (first_ok.code == 0 || client_classify(first_bad.code, first_bad.last) == CLIENT_TEMP ||
+	     client_classify(first_bad.code, first_bad.last) == CLIENT_PROTOCOL))
 		client_finish(s, &first_bad, "the message", 1);
 	if (first_bad.code)
-		log_warn("stored, but refused for a recipient after the data: %d %s", first_bad.code,
-			 first_bad.last);
+		log_warn("stored, but refused for a recipient after the data: %d %s",
+			 first_bad.code, first_bad.last);
 	if (refused->code)
-		log_warn("stored for the accepted recipients; refused: %d %s", refused->code, refused->last);
+		log_warn("stored for the accepted recipients; refused: %d %s", refused->code,
+			 refused->last);
 	client_finish(s, &first_ok, "the message", 1);
 }
 

@@ -13,8 +13,8 @@
 
 struct client_session {
 	struct lmtp_conn conn;
-	const char *socket;		/* deliver.lmtpd_socket, for the log */
-	int timeout;			/* deliver.timeout, seconds */
+	const char *socket; /* deliver.lmtpd_socket, for the log */
+	int timeout;        /* deliver.timeout, seconds */
 	const struct deliver_args *a;
 	struct timespec start;
 };
@@ -27,8 +27,14 @@ void client_connect(struct client_session *s);
 void client_run(struct client_session *s) __attribute__((noreturn));
 
 /* What lmtpd's reply to one recipient means for pipe(8). */
-enum client_verdict { CLIENT_OK, CLIENT_TEMP, CLIENT_NOUSER, CLIENT_TOO_BIG, CLIENT_PERM,
-		      CLIENT_PROTOCOL };
+enum client_verdict {
+	CLIENT_OK,
+	CLIENT_TEMP,
+	CLIENT_NOUSER,
+	CLIENT_TOO_BIG,
+	CLIENT_PERM,
+	CLIENT_PROTOCOL
+};
 
 /* client_classify - pure: the verdict of a reply code and its text */
 enum client_verdict client_classify(int code, const char *text);

@@ -157,10 +157,11 @@ int lmtp_read_reply(struct lmtp_conn *c, struct lmtp_reply *r, const char **erro
 	do {
 		if (lmtp_read_line(c, line, sizeof(line), error_r) < 0)
 			return -1;
-		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' ||
-		    line[1] < '0' || line[1] > '9' || line[2] < '0' || line[2] > '9' ||
+		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+		    line[1] > '9' || line[2] < '0' || line[2] > '9' ||
 		    (line[3] != '\0' && line[3] != ' ' && line[3] != '-') ||
-		    (r->code && r->code != (line[0] - '0') * 100 + (line[1] - '0') * 10 + line[2] - '0')) {
+		    (r->code &&
+		     r->code != (line[0] - '0') * 100 + (line[1] - '0') * 10 + line[2] - '0')) {
 			snprintf(c->err, sizeof(c->err), "malformed reply line '%.100s'", line);
 			*error_r = c->err;
 			return -1;

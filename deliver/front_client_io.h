@@ -10,20 +10,20 @@
 #include <stddef.h>
 #include <time.h>
 
-#define LMTP_REPLY_MAX	8192	/* longest (multi-line) reply kept */
+#define LMTP_REPLY_MAX 8192 /* longest (multi-line) reply kept */
 
 struct lmtp_conn {
 	int fd;
-	struct timespec deadline;	/* CLOCK_MONOTONIC */
+	struct timespec deadline; /* CLOCK_MONOTONIC */
 	char rbuf[4096];
 	size_t rlen, rpos;
 	char err[256];
 };
 
 struct lmtp_reply {
-	int code;		/* 250, 451, ... */
-	char text[LMTP_REPLY_MAX];	/* every line without its code, LF-separated */
-	const char *last;	/* the last line's text (points into text) */
+	int code;                  /* 250, 451, ... */
+	char text[LMTP_REPLY_MAX]; /* every line without its code, LF-separated */
+	const char *last;          /* the last line's text (points into text) */
 };
 
 /* lmtp_connect - connect to the unix socket path; 0 or -1 */

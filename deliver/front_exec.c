@@ -82,7 +82,7 @@ void front_exec_store(char **argv)
 	int fd;
 
 	if (!deliver_is_setgid() && front_beside_self(self, sizeof(self)) == 0)
-		paths[n++] = self;	/* a build tree, a copied pair: never while setgid */
+		paths[n++] = self; /* a build tree, a copied pair: never while setgid */
 	paths[n++] = DELIVER_STORE_PATH;
 #ifdef DELIVER_STORE_BUILD
 	paths[n++] = DELIVER_STORE_BUILD;

@@ -11,19 +11,19 @@
 #include "lmtpd_pool.h"
 #include "metrics.h"
 
-#define LMTPD_PROG		"postroom-lmtpd"
+#define LMTPD_PROG "postroom-lmtpd"
 
 struct lmtpd_server {
 	struct lmtpd_pool *pool;
-	struct lmtpd_group *group;	/* group commit over the pool */
+	struct lmtpd_group *group; /* group commit over the pool */
 	char hostname[256];
 	int max_sessions;
-	volatile int stopping;		/* SIGTERM: finish transactions, 421 new ones */
+	volatile int stopping; /* SIGTERM: finish transactions, 421 new ones */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int nsessions;
-	struct metric *m_sessions, *m_messages_ok, *m_messages_temp, *m_messages_perm,
-		      *m_bytes, *m_duration, *m_rcpts;
+	struct metric *m_sessions, *m_messages_ok, *m_messages_temp, *m_messages_perm, *m_bytes,
+		*m_duration, *m_rcpts;
 };
 
 #endif

@@ -43,8 +43,10 @@ struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 	s->trusted_clients = conf_str(cfg, "lmtpd.trusted_clients");
 	s->timeout = (int)conf_int(cfg, "lmtpd.timeout");
 	s->group_commit = (size_t)conf_int(cfg, "lmtpd.group_commit");
-	if (mode == NULL || strtol(mode, &end, 8) < 0 || *end != '\0' || strtol(mode, NULL, 8) > 07777) {
-		*error_r = xasprintf("lmtpd.socket_mode '%s' is not an octal mode", mode ? mode : "");
+	if (mode == NULL || strtol(mode, &end, 8) < 0 || *end != '\0' ||
+	    strtol(mode, NULL, 8) > 07777) {
+		*error_r =
+			xasprintf("lmtpd.socket_mode '%s' is not an octal mode", mode ? mode : "");
 		s->cfg = NULL;
 		free(s);
 		return NULL;
@@ -110,7 +112,7 @@ int lmtpd_trusted_addr(const struct lmtpd_settings *s, const char *addr)
 	size_t n;
 
 	if (strncasecmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, '.'))
-		addr += 7;	/* an IPv4 client on an IPv6 socket */
+		addr += 7; /* an IPv4 client on an IPv6 socket */
 	while (*p) {
 		p += strspn(p, " ,\t");
 		n = strcspn(p, " ,\t");

@@ -17,11 +17,11 @@
 struct lmtpd_settings {
 	struct conf *cfg;
 	int refs;
-	struct delivery_conf dc;	/* what postroom-deliver-store reads too */
-	const char *sent_recipient;	/* milter.sent_recipient, or NULL */
+	struct delivery_conf dc;    /* what postroom-deliver-store reads too */
+	const char *sent_recipient; /* milter.sent_recipient, or NULL */
 	const char *trusted_clients;
 	int timeout;
-	size_t group_commit;		/* messages in one transaction at most */
+	size_t group_commit; /* messages in one transaction at most */
 };
 
 /* lmtpd_settings_load - settings from cfg (taken over); NULL with

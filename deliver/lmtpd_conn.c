@@ -67,7 +67,7 @@ int lmtpd_conn_fill(struct lmtpd_conn *c, int timeout, int interruptible)
 		c->in_start = 0;
 	}
 	if (c->in_end == sizeof(c->in))
-		return -1;	/* the caller lets no line grow this long */
+		return -1; /* the caller lets no line grow this long */
 	if (lmtpd_conn_flush(c) < 0)
 		return -1;
 	for (;;) {

@@ -10,14 +10,14 @@
 
 #include "buf.h"
 
-#define LMTPD_IN_SIZE		65536
+#define LMTPD_IN_SIZE 65536
 
 struct lmtpd_conn {
 	int fd;
-	const volatile int *stopping;	/* the server is stopping (for interruptible reads) */
+	const volatile int *stopping; /* the server is stopping (for interruptible reads) */
 	char in[LMTPD_IN_SIZE];
-	size_t in_start, in_end;	/* unread input: in[in_start..in_end) */
-	struct buf out;			/* queued replies */
+	size_t in_start, in_end; /* unread input: in[in_start..in_end) */
+	struct buf out;          /* queued replies */
 };
 
 /* lmtpd_conn_reply - queue a reply line (CRLF added) */

@@ -51,14 +51,14 @@ struct data_tx {
 	struct lmtpd_conn *c;
 	const struct lmtpd_envelope *env;
 	struct lmtpd_settings *set;
-	struct delivery d;	/* the spool, the message, the error, the clock */
-	char log_prefix[32];	/* "lmtp7: " */
+	struct delivery d;   /* the spool, the message, the error, the clock */
+	char log_prefix[32]; /* "lmtp7: " */
 	const char *rcpts[LMTPD_RCPTS_MAX], *markers[LMTPD_RCPTS_MAX];
 	size_t nrcpts, nmarkers;
 	struct store_result res, res_sent;
 	enum store_status st, st_sent;
 	long us_read, us_store;
-	int group;		/* messages in the shared transaction, 0 = alone */
+	int group; /* messages in the shared transaction, 0 = alone */
 };
 
 /* data_read - the data up to CRLF.CRLF into the spool: 0 done,
@@ -181,7 +181,8 @@ static void data_status_reply(struct data_tx *t, const char *rcpt, enum store_st
 		lmtpd_conn_reply(t->c, "554 5.3.4 <%.256s>: message cannot be stored", rcpt);
 		break;
 	default:
-		lmtpd_conn_reply(t->c, "451 4.3.0 <%.256s>: mail store unavailable, try again later", rcpt);
+		lmtpd_conn_reply(
+			t->c, "451 4.3.0 <%.256s>: mail store unavailable, try again later", rcpt);
 		break;
 	}
 }
@@ -274,8 +275,8 @@ static void data_replies(struct data_tx *t)
 
 	for (i = 0; i < t->env->nrcpts; i++) {
 		if (t->env->rcpt_sent[i])
-			data_status_reply(t, t->markers[mi++], t->st == STORE_OK ? t->st_sent : t->st,
-					  &t->res_sent);
+			data_status_reply(t, t->markers[mi++],
+					  t->st == STORE_OK ? t->st_sent : t->st, &t->res_sent);
 		else
 			data_status_reply(t, t->rcpts[ri++], t->st, &t->res);
 	}
@@ -297,7 +298,8 @@ static void data_report(struct data_tx *t)
 		data_notify(t);
 		return;
 	}
-	perm = t->st == STORE_PERMFAIL || t->st_sent == STORE_PERMFAIL || t->st == STORE_UNKNOWN_RCPT;
+	perm = t->st == STORE_PERMFAIL || t->st_sent == STORE_PERMFAIL ||
+	       t->st == STORE_UNKNOWN_RCPT;
 	metric_inc(perm ? srv->m_messages_perm : srv->m_messages_temp);
 	data_log(t, perm ? "bounced" : "deferred", t->d.error);
 }
@@ -355,12 +357,8 @@ static void data_process(struct data_tx *t, int too_big)
 
 	data_split(t);
 	switch (delivery_prepare(&t->d, too_big, &env)) {
-	case DELIVERY_READY:
-		data_store(t);
-		break;
-	case DELIVERY_TOO_BIG:
-		data_refuse_big(t);
-		break;
+	case DELIVERY_READY: data_store(t); break;
+	case DELIVERY_TOO_BIG: data_refuse_big(t); break;
 	case DELIVERY_UNREADABLE:
 		data_defer(t, "451 4.3.0 cannot read the message, try again later");
 		break;
@@ -376,8 +374,8 @@ static int data_run(struct data_tx *t)
 	int too_big = 0;
 
 	if (data_read(t, &too_big, &t->d.error) < 0) {
-		log_info("%sconnection lost during DATA from=<%.200s>: nothing stored", t->log_prefix,
-			 t->env->sender);
+		log_info("%sconnection lost during DATA from=<%.200s>: nothing stored",
+			 t->log_prefix, t->env->sender);
 		return -1;
 	}
 	t->us_read = delivery_lap(&t->d);

@@ -12,16 +12,16 @@
 #include "lmtpd.h"
 #include "lmtpd_conn.h"
 
-#define LMTPD_RCPTS_MAX		1000
+#define LMTPD_RCPTS_MAX 1000
 
 /* A transaction's envelope, as the session accepted it. */
 struct lmtpd_envelope {
 	char *sender;
-	char *auth_user;		/* AUTH= of a trusted client, or NULL */
+	char *auth_user; /* AUTH= of a trusted client, or NULL */
 	char *rcpts[LMTPD_RCPTS_MAX];
-	int rcpt_sent[LMTPD_RCPTS_MAX];	/* the sent-copy route marker */
+	int rcpt_sent[LMTPD_RCPTS_MAX]; /* the sent-copy route marker */
 	size_t nrcpts;
-	char *xf_addr, *xf_ident;	/* XFORWARD ADDR= and IDENT= */
+	char *xf_addr, *xf_ident; /* XFORWARD ADDR= and IDENT= */
 };
 
 /* lmtpd_data - after "354": read the message from c, store it and

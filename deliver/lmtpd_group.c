@@ -27,7 +27,7 @@
 #include "xalloc.h"
 
 /* a group stops growing at this much message (but takes one at least) */
-#define LMTPD_GROUP_BYTES	(8LL << 20)
+#define LMTPD_GROUP_BYTES (8LL << 20)
 
 /* One queued job and its owner's wake-up. */
 struct group_wait {
@@ -68,7 +68,8 @@ static size_t group_take(struct lmtpd_group *g, struct group_wait **taken, size_
 	long long bytes = 0;
 	size_t n = 0;
 
-	while (g->head && n < max_jobs && (n == 0 || bytes + g->head->job->sp->size <= LMTPD_GROUP_BYTES)) {
+	while (g->head && n < max_jobs &&
+	       (n == 0 || bytes + g->head->job->sp->size <= LMTPD_GROUP_BYTES)) {
 		bytes += g->head->job->sp->size;
 		g->head->taken = 1;
 		taken[n++] = g->head;
@@ -168,7 +169,7 @@ static void group_lead(struct lmtpd_group *g, size_t max_jobs)
 	n = group_take(g, taken, max_jobs);
 	g->running++;
 	if (g->head && g->running < g->leaders)
-		pthread_cond_signal(&g->head->cond);	/* more than one group waits */
+		pthread_cond_signal(&g->head->cond); /* more than one group waits */
 	pthread_mutex_unlock(&g->lock);
 	group_run(g, taken, n);
 	pthread_mutex_lock(&g->lock);
@@ -178,7 +179,7 @@ static void group_lead(struct lmtpd_group *g, size_t max_jobs)
 		pthread_cond_signal(&taken[i]->cond);
 	}
 	if (g->head)
-		pthread_cond_signal(&g->head->cond);	/* it leads next */
+		pthread_cond_signal(&g->head->cond); /* it leads next */
 	free(taken);
 }
 

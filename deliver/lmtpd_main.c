@@ -78,22 +78,26 @@ static void main_warm_up(void)
 /* main_metrics - the MISSION.md delivery metrics */
 static void main_metrics(struct lmtpd_server *srv)
 {
-	static const double secs[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+	static const double secs[] = {
+		0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
+	};
 
-	srv->m_sessions = metrics_gauge("postroom_lmtpd_sessions_active", "LMTP sessions open now", NULL);
+	srv->m_sessions =
+		metrics_gauge("postroom_lmtpd_sessions_active", "LMTP sessions open now", NULL);
 	srv->m_messages_ok = metrics_counter("postroom_lmtpd_messages_total",
-		"LMTP transactions by result", "result=\"delivered\"");
-	srv->m_messages_temp = metrics_counter("postroom_lmtpd_messages_total",
-		"LMTP transactions by result", "result=\"deferred\"");
+					     "LMTP transactions by result", "result=\"delivered\"");
+	srv->m_messages_temp =
+		metrics_counter("postroom_lmtpd_messages_total", "LMTP transactions by result",
+				"result=\"deferred\"");
 	srv->m_messages_perm = metrics_counter("postroom_lmtpd_messages_total",
-		"LMTP transactions by result", "result=\"bounced\"");
+					       "LMTP transactions by result", "result=\"bounced\"");
 	srv->m_bytes = metrics_counter("postroom_lmtpd_bytes_total",
-		"bytes of delivered messages (CRLF size)", NULL);
+				       "bytes of delivered messages (CRLF size)", NULL);
 	srv->m_rcpts = metrics_counter("postroom_lmtpd_recipients_total",
-		"recipients of delivered messages", NULL);
+				       "recipients of delivered messages", NULL);
 	srv->m_duration = metrics_histogram("postroom_lmtpd_processing_seconds",
-		"time from the end of DATA's 354 to the last reply", NULL, secs,
-		sizeof(secs) / sizeof(secs[0]));
+					    "time from the end of DATA's 354 to the last reply",
+					    NULL, secs, sizeof(secs) / sizeof(secs[0]));
 }
 
 /* main_health - /healthz: the database answers */
@@ -111,7 +115,8 @@ static int main_health(void *arg, const char **reason_r)
 /* main_listen - open lmtpd.listen and lmtpd.listen_inet */
 static size_t main_listen(const struct conf *cfg, struct main_listener *l)
 {
-	const char *specs[2] = { conf_str(cfg, "lmtpd.listen"), conf_str(cfg, "lmtpd.listen_inet") };
+	const char *specs[2] = { conf_str(cfg, "lmtpd.listen"),
+				 conf_str(cfg, "lmtpd.listen_inet") };
 	int mode = (int)strtol(conf_str(cfg, "lmtpd.socket_mode"), NULL, 8);
 	size_t i, n = 0;
 	char *err = NULL;
@@ -134,10 +139,7 @@ static size_t main_listen(const struct conf *cfg, struct main_listener *l)
 
 /* main_signals - SIGHUP, SIGTERM, SIGINT through a signalfd; blocked
  * before any thread starts so that every thread inherits the mask */
-static int main_signals(void)
-{
-	return daemon_signalfd();
-}
+static int main_signals(void) { return daemon_signalfd(); }
 
 /* main_reload - SIGHUP: new settings for new transactions */
 static void main_reload(void)
@@ -153,7 +155,8 @@ static void main_reload(void)
 		return;
 	}
 	lmtpd_settings_install(set);
-	log_info("lmtpd: configuration reloaded (listeners, user, pool and database need a restart)");
+	log_info(
+		"lmtpd: configuration reloaded (listeners, user, pool and database need a restart)");
 }
 
 /* main_peer - the client's address for the log and the trust check */
@@ -214,8 +217,9 @@ static void main_loop(struct lmtpd_server *srv, struct main_listener *l, size_t 
 				main_reload();
 				continue;
 			}
-			log_info("lmtpd: signal %u: finishing transactions in flight, then stopping",
-				 si.ssi_signo);
+			log_info(
+				"lmtpd: signal %u: finishing transactions in flight, then stopping",
+				si.ssi_signo);
 			return;
 		}
 	}
@@ -257,13 +261,14 @@ int main(int argc, char **argv)
 	cfg = daemon_load_conf(&args, EX_CONFIG);
 	if ((set = lmtpd_settings_load(cfg, &err)) == NULL)
 		log_fatal(EX_CONFIG, "configuration error: %s", err);
-	lmtpd_settings_install(set);	/* reachable from here on, -t included */
+	lmtpd_settings_install(set); /* reachable from here on, -t included */
 	if (args.check_only)
 		daemon_check_exit(LMTPD_PROG, cfg);
 	nl = main_listen(cfg, l);
 	if (!args.foreground && daemon(0, 0) < 0)
 		log_fatal(EX_OSERR, "cannot go to the background: %s", strerror(errno));
-	if (daemon_drop_privileges(conf_str(cfg, "lmtpd.user"), conf_str(cfg, "lmtpd.group"), 0, &err) < 0)
+	if (daemon_drop_privileges(conf_str(cfg, "lmtpd.user"), conf_str(cfg, "lmtpd.group"), 0,
+				   &err) < 0)
 		log_fatal(EX_NOPERM, "%s", err);
 	sigfd = main_signals();
 	pthread_mutex_init(&srv.lock, NULL);
@@ -285,8 +290,8 @@ int main(int argc, char **argv)
 	metrics_on = mlisten && *mlisten;
 	if (metrics_on && metrics_http_start(mlisten, main_health, &srv, &err) < 0)
 		log_fatal(EX_OSERR, "metrics: %s", err);
-	log_info("lmtpd: ready (pool of %lld connections, pid %ld)", conf_int(cfg, "lmtpd.pool_size"),
-		 (long)getpid());
+	log_info("lmtpd: ready (pool of %lld connections, pid %ld)",
+		 conf_int(cfg, "lmtpd.pool_size"), (long)getpid());
 
 	main_loop(&srv, l, nl, sigfd);
 

@@ -30,7 +30,7 @@
 
 struct notify_job {
 	struct notify_job *next;
-	struct store_notify_conf cf;	/* strings owned by the job */
+	struct store_notify_conf cf; /* strings owned by the job */
 	char email_id[40];
 	char *body;
 };
@@ -93,10 +93,12 @@ static void *notify_main(void *arg)
 
 void lmtpd_notify_start(void)
 {
-	notify_failed = metrics_counter("postroom_lmtpd_notify_failures_total",
-					"new-email notifications the application did not accept", NULL);
-	notify_dropped = metrics_counter("postroom_lmtpd_notify_dropped_total",
-					 "new-email notifications dropped because the queue was full", NULL);
+	notify_failed =
+		metrics_counter("postroom_lmtpd_notify_failures_total",
+				"new-email notifications the application did not accept", NULL);
+	notify_dropped =
+		metrics_counter("postroom_lmtpd_notify_dropped_total",
+				"new-email notifications dropped because the queue was full", NULL);
 	if (pthread_create(&notify_thread, NULL, notify_main, NULL) != 0)
 		log_fatal(EX_OSERR, "cannot start the notification thread");
 	notify_running = 1;

@@ -8,7 +8,7 @@
 
 #include "store_notify.h"
 
-#define LMTPD_NOTIFY_QUEUE_MAX	10000
+#define LMTPD_NOTIFY_QUEUE_MAX 10000
 
 /* lmtpd_notify_start - start the sender thread */
 void lmtpd_notify_start(void);

@@ -42,6 +42,5 @@ static const struct cfg_param lmtpd_params[] = {
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
 };
 
-const struct cfg_table lmtpd_conf_table = {
-	"postroom-lmtpd", lmtpd_params, sizeof(lmtpd_params) / sizeof(lmtpd_params[0])
-};
+const struct cfg_table lmtpd_conf_table = { "postroom-lmtpd", lmtpd_params,
+					    sizeof(lmtpd_params) / sizeof(lmtpd_params[0]) };

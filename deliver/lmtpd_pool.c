@@ -28,7 +28,7 @@ struct lmtpd_pool {
 	char *conninfo;
 	int connect_timeout;
 	size_t size;
-	size_t out;		/* connections lent or being made */
+	size_t out; /* connections lent or being made */
 	struct db **idle;
 	size_t nidle;
 	int healthy;
@@ -76,7 +76,7 @@ struct db *lmtpd_pool_get(struct lmtpd_pool *p, char **error_r)
 	p->out++;
 	pthread_mutex_unlock(&p->lock);
 	if (db && db_check(db) < 0)
-		db_close(&db);		/* the server went away while it was idle */
+		db_close(&db); /* the server went away while it was idle */
 	if (db == NULL)
 		db = db_connect(p->conninfo, p->connect_timeout, error_r);
 	pthread_mutex_lock(&p->lock);

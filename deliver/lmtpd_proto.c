@@ -117,25 +117,24 @@ int lmtpd_cmd_parse(char *line, struct lmtpd_cmd *cmd, const char **error_r)
 		if (strcasecmp(line, lmtpd_verbs[i].name) == 0)
 			cmd->verb = lmtpd_verbs[i].verb;
 	switch (cmd->verb) {
-	case LMTPD_MAIL:
-		return proto_path(rest, "FROM:", cmd, error_r);
-	case LMTPD_RCPT:
-		return proto_path(rest, "TO:", cmd, error_r);
-	case LMTPD_DATA: case LMTPD_RSET: case LMTPD_QUIT:
+	case LMTPD_MAIL: return proto_path(rest, "FROM:", cmd, error_r);
+	case LMTPD_RCPT: return proto_path(rest, "TO:", cmd, error_r);
+	case LMTPD_DATA:
+	case LMTPD_RSET:
+	case LMTPD_QUIT:
 		if (*rest) {
 			*error_r = "5.5.4 this command takes no argument";
 			return -1;
 		}
 		return 0;
-	case LMTPD_LHLO: case LMTPD_HELO:
+	case LMTPD_LHLO:
+	case LMTPD_HELO:
 		if (*rest == '\0') {
 			*error_r = "5.5.4 syntax: LHLO hostname";
 			return -1;
 		}
 		/* fall through */
-	default:
-		cmd->arg = rest;
-		return 0;
+	default: cmd->arg = rest; return 0;
 	}
 }
 
@@ -193,7 +192,8 @@ char *lmtpd_xforward_value(const char *in)
 {
 	char *out;
 
-	if (strcasecmp(in, "[UNAVAILABLE]") == 0 || strcasecmp(in, "[TEMPUNAVAIL]") == 0 || *in == '\0')
+	if (strcasecmp(in, "[UNAVAILABLE]") == 0 || strcasecmp(in, "[TEMPUNAVAIL]") == 0 ||
+	    *in == '\0')
 		return NULL;
 	if (lmtpd_xtext_decode(in, &out) < 0)
 		return NULL;
@@ -202,17 +202,14 @@ char *lmtpd_xforward_value(const char *in)
 
 /* States of the end-of-data machine. */
 enum {
-	DOT_MID,	/* inside a line */
-	DOT_CR,		/* inside a line, after CR */
-	DOT_BOL,	/* at the start of a line (after CRLF) */
-	DOT_DOT,	/* a line started with "." (dropped) */
-	DOT_DOTCR	/* a line started with ".\r" (CR held back) */
+	DOT_MID,  /* inside a line */
+	DOT_CR,   /* inside a line, after CR */
+	DOT_BOL,  /* at the start of a line (after CRLF) */
+	DOT_DOT,  /* a line started with "." (dropped) */
+	DOT_DOTCR /* a line started with ".\r" (CR held back) */
 };
 
-void lmtpd_dot_init(struct lmtpd_dot *d)
-{
-	d->state = DOT_BOL;
-}
+void lmtpd_dot_init(struct lmtpd_dot *d) { d->state = DOT_BOL; }
 
 /* dot_after - the state after emitting c inside a line */
 static int dot_after(char c, int after_cr)
@@ -224,8 +221,8 @@ static int dot_after(char c, int after_cr)
 	return DOT_MID;
 }
 
-size_t lmtpd_dot_feed(struct lmtpd_dot *d, const char *in, size_t len, char *out,
-		      size_t *outlen, int *done)
+size_t lmtpd_dot_feed(struct lmtpd_dot *d, const char *in, size_t len, char *out, size_t *outlen,
+		      int *done)
 {
 	size_t i, o = 0;
 	const char *lf;
@@ -269,7 +266,7 @@ size_t lmtpd_dot_feed(struct lmtpd_dot *d, const char *in, size_t len, char *out
 			out[o++] = c;
 			d->state = DOT_MID;
 			break;
-		default:	/* DOT_DOTCR */
+		default: /* DOT_DOTCR */
 			if (c == '\n') {
 				*done = 1;
 				*outlen = o;

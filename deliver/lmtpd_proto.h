@@ -6,23 +6,33 @@
 
 #include <stddef.h>
 
-#define LMTPD_LINE_MAX		4096	/* longest command line accepted */
-#define LMTPD_PARAMS_MAX	16
+#define LMTPD_LINE_MAX 4096 /* longest command line accepted */
+#define LMTPD_PARAMS_MAX 16
 
 enum lmtpd_verb {
-	LMTPD_UNKNOWN, LMTPD_LHLO, LMTPD_HELO, LMTPD_MAIL, LMTPD_RCPT, LMTPD_DATA,
-	LMTPD_BDAT, LMTPD_RSET, LMTPD_NOOP, LMTPD_QUIT, LMTPD_VRFY, LMTPD_XFORWARD
+	LMTPD_UNKNOWN,
+	LMTPD_LHLO,
+	LMTPD_HELO,
+	LMTPD_MAIL,
+	LMTPD_RCPT,
+	LMTPD_DATA,
+	LMTPD_BDAT,
+	LMTPD_RSET,
+	LMTPD_NOOP,
+	LMTPD_QUIT,
+	LMTPD_VRFY,
+	LMTPD_XFORWARD
 };
 
 struct lmtpd_param {
-	const char *name;	/* points into the parsed line (NUL-terminated there) */
-	const char *value;	/* NULL when the parameter has no "=" */
+	const char *name;  /* points into the parsed line (NUL-terminated there) */
+	const char *value; /* NULL when the parameter has no "=" */
 };
 
 struct lmtpd_cmd {
 	enum lmtpd_verb verb;
-	const char *arg;	/* LHLO domain, VRFY/BDAT argument, XFORWARD attributes; "" when none */
-	const char *path;	/* MAIL/RCPT: the address between < and > ("" = null path) */
+	const char *arg;  /* LHLO domain, VRFY/BDAT argument, XFORWARD attributes; "" when none */
+	const char *path; /* MAIL/RCPT: the address between < and > ("" = null path) */
 	struct lmtpd_param params[LMTPD_PARAMS_MAX];
 	size_t nparams;
 };
@@ -47,7 +57,7 @@ char *lmtpd_xforward_value(const char *in);
 /* The end of DATA: "CRLF.CRLF" only (a dot after a bare LF is data);
  * a leading dot of a line is removed (RFC 5321 4.5.2). */
 struct lmtpd_dot {
-	int state;		/* start with lmtpd_dot_init */
+	int state; /* start with lmtpd_dot_init */
 };
 void lmtpd_dot_init(struct lmtpd_dot *d);
 
@@ -55,7 +65,7 @@ void lmtpd_dot_init(struct lmtpd_dot *d);
  * to out (room for len + 1 bytes), its length to *outlen. Returns how many
  * input bytes were consumed: all of them, or fewer when the end of data
  * was seen (*done = 1; the bytes after it are the next command). */
-size_t lmtpd_dot_feed(struct lmtpd_dot *d, const char *in, size_t len, char *out,
-		      size_t *outlen, int *done);
+size_t lmtpd_dot_feed(struct lmtpd_dot *d, const char *in, size_t len, char *out, size_t *outlen,
+		      int *done);
 
 #endif

@@ -43,17 +43,17 @@
 #include "lmtpd_data.h"
 #include "lmtpd_proto.h"
 
-#define SESSION_XFORWARD_ATTRS	"NAME ADDR PORT PROTO HELO IDENT SOURCE"
+#define SESSION_XFORWARD_ATTRS "NAME ADDR PORT PROTO HELO IDENT SOURCE"
 
 /* One LMTP connection. */
 struct lmtpd_session {
 	struct lmtpd_server *srv;
 	struct lmtpd_conn conn;
-	int trusted;		/* may use AUTH=, XFORWARD, X-POSTROOM-SENT */
-	char id[24];		/* for the log */
+	int trusted; /* may use AUTH=, XFORWARD, X-POSTROOM-SENT */
+	char id[24]; /* for the log */
 	char peer[64];
 	int lhlo;
-	int have_mail;		/* a transaction: MAIL was accepted */
+	int have_mail; /* a transaction: MAIL was accepted */
 	struct lmtpd_envelope env;
 };
 
@@ -75,7 +75,7 @@ static int session_rcpt_lookup(struct lmtpd_session *s, const struct lmtpd_setti
 		lmtpd_pool_put(s->srv->pool, &db);
 		if (!broken || attempt == 1)
 			break;
-		xfree(error_r);	/* a connection that died idle: once more on a fresh one */
+		xfree(error_r); /* a connection that died idle: once more on a fresh one */
 	}
 	return rc < 0 ? -1 : rc == 1 ? 0 : 1;
 }
@@ -122,12 +122,15 @@ static int session_mail_params(struct lmtpd_session *s, const struct lmtpd_setti
 		p = &c->params[i];
 		if (strcasecmp(p->name, "SIZE") == 0 && p->value) {
 			if (atoll(p->value) > set->dc.size_max) {
-				lmtpd_conn_reply(&s->conn, "552 5.3.4 message size exceeds the limit of %lld bytes",
-						    set->dc.size_max);
+				lmtpd_conn_reply(
+					&s->conn,
+					"552 5.3.4 message size exceeds the limit of %lld bytes",
+					set->dc.size_max);
 				return -1;
 			}
 		} else if (strcasecmp(p->name, "BODY") == 0 && p->value &&
-			   (strcasecmp(p->value, "7BIT") == 0 || strcasecmp(p->value, "8BITMIME") == 0)) {
+			   (strcasecmp(p->value, "7BIT") == 0 ||
+			    strcasecmp(p->value, "8BITMIME") == 0)) {
 			continue;
 		} else if (strcasecmp(p->name, "SMTPUTF8") == 0 && p->value == NULL) {
 			continue;
@@ -142,7 +145,8 @@ static int session_mail_params(struct lmtpd_session *s, const struct lmtpd_setti
 		} else {
 			free(*auth_r);
 			*auth_r = NULL;
-			lmtpd_conn_reply(&s->conn, "555 5.5.4 unsupported parameter %.64s", p->name);
+			lmtpd_conn_reply(&s->conn, "555 5.5.4 unsupported parameter %.64s",
+					 p->name);
 			return -1;
 		}
 	}
@@ -183,11 +187,14 @@ static int session_rcpt_marker(struct lmtpd_session *s, const struct lmtpd_setti
 
 	for (i = 0; i < c->nparams; i++) {
 		if (strcasecmp(c->params[i].name, "X-POSTROOM-SENT") != 0) {
-			lmtpd_conn_reply(&s->conn, "555 5.5.4 unsupported parameter %.64s", c->params[i].name);
+			lmtpd_conn_reply(&s->conn, "555 5.5.4 unsupported parameter %.64s",
+					 c->params[i].name);
 			return -1;
 		}
 		if (!s->trusted) {
-			lmtpd_conn_reply(&s->conn, "555 5.5.4 X-POSTROOM-SENT is not accepted from this client");
+			lmtpd_conn_reply(
+				&s->conn,
+				"555 5.5.4 X-POSTROOM-SENT is not accepted from this client");
 			return -1;
 		}
 		marker = 1;
@@ -225,12 +232,15 @@ static void session_rcpt(struct lmtpd_session *s, const struct lmtpd_settings *s
 	if (rc < 0) {
 		log_warn("%s: recipient <%s> deferred: %s", s->id, c->path, err);
 		free(err);
-		lmtpd_conn_reply(&s->conn, "451 4.3.0 <%.256s>: mail store unavailable, try again later", c->path);
+		lmtpd_conn_reply(&s->conn,
+				 "451 4.3.0 <%.256s>: mail store unavailable, try again later",
+				 c->path);
 		return;
 	}
 	if (rc == 1) {
 		log_info("%s: recipient <%s> rejected: unknown", s->id, c->path);
-		lmtpd_conn_reply(&s->conn, "550 5.1.1 <%.256s>: recipient address unknown", c->path);
+		lmtpd_conn_reply(&s->conn, "550 5.1.1 <%.256s>: recipient address unknown",
+				 c->path);
 		return;
 	}
 	s->env.rcpt_sent[s->env.nrcpts] = marker;
@@ -320,11 +330,19 @@ static int session_command(struct lmtpd_session *s, char *line)
 		break;
 	case LMTPD_RCPT: session_rcpt(s, set, &c); break;
 	case LMTPD_DATA: rc = session_data(s); break;
-	case LMTPD_RSET: session_reset(s); lmtpd_conn_reply(&s->conn, "250 2.0.0 Ok"); break;
+	case LMTPD_RSET:
+		session_reset(s);
+		lmtpd_conn_reply(&s->conn, "250 2.0.0 Ok");
+		break;
 	case LMTPD_NOOP: lmtpd_conn_reply(&s->conn, "250 2.0.0 Ok"); break;
-	case LMTPD_VRFY: lmtpd_conn_reply(&s->conn, "252 2.5.0 cannot verify, send some mail"); break;
+	case LMTPD_VRFY:
+		lmtpd_conn_reply(&s->conn, "252 2.5.0 cannot verify, send some mail");
+		break;
 	case LMTPD_XFORWARD: session_xforward(s, &c); break;
-	case LMTPD_QUIT: lmtpd_conn_reply(&s->conn, "221 2.0.0 Bye"); rc = -1; break;
+	case LMTPD_QUIT:
+		lmtpd_conn_reply(&s->conn, "221 2.0.0 Bye");
+		rc = -1;
+		break;
 	case LMTPD_BDAT: lmtpd_conn_reply(&s->conn, "502 5.5.1 BDAT is not supported"); break;
 	default: lmtpd_conn_reply(&s->conn, "500 5.5.2 command unrecognized"); break;
 	}
@@ -357,7 +375,8 @@ static void session_serve(struct lmtpd_session *s)
 		}
 		if (rc == 0) {
 			if (s->have_mail)
-				log_info("%s: connection lost or timed out during a transaction", s->id);
+				log_info("%s: connection lost or timed out during a transaction",
+					 s->id);
 			return;
 		}
 		if (session_command(s, line) < 0)

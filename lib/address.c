@@ -47,10 +47,20 @@ static size_t addr_utf8_seq(const unsigned char *s, size_t len)
 
 	if (c < 0x80)
 		return 1;
-	if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; min = 0x80; }
-	else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; min = 0x800; }
-	else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; min = 0x10000; }
-	else return 0;
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+		cp = c & 0x1F;
+		min = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		cp = c & 0x0F;
+		min = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		cp = c & 0x07;
+		min = 0x10000;
+	} else
+		return 0;
 	if (len < n)
 		return 0;
 	for (i = 1; i < n; i++) {
@@ -132,7 +142,7 @@ static int addr_parse_dot_string(struct addr_cursor *c, struct buf *out, const c
 /* addr_parse_quoted - DQUOTE *(qtextSMTP / quoted-pairSMTP) DQUOTE */
 static int addr_parse_quoted(struct addr_cursor *c, struct buf *out, const char **error_r)
 {
-	c->p++;			/* opening quote */
+	c->p++; /* opening quote */
 	c->flags |= ADDR_F_QUOTED;
 	while (c->p < c->end && *c->p != '"') {
 		unsigned char ch = *c->p;
@@ -156,7 +166,7 @@ static int addr_parse_quoted(struct addr_cursor *c, struct buf *out, const char 
 		*error_r = "unterminated quoted local part";
 		return -1;
 	}
-	c->p++;			/* closing quote */
+	c->p++; /* closing quote */
 	return 0;
 }
 
@@ -201,7 +211,7 @@ static int addr_parse_domain(struct addr_cursor *c, struct buf *out, const char 
 			}
 			c->p++;
 			label = 0;
-			if (c->p == c->end)		/* one trailing dot: dropped */
+			if (c->p == c->end) /* one trailing dot: dropped */
 				break;
 			buf_append_char(out, '.');
 			continue;
@@ -210,7 +220,8 @@ static int addr_parse_domain(struct addr_cursor *c, struct buf *out, const char 
 			buf_append_char(out, (char)addr_lower(ch));
 			c->p++;
 		} else if (!addr_take_utf8(c, out)) {
-			*error_r = ch >= 0x80 ? "8-bit character in domain" : "invalid character in domain";
+			*error_r = ch >= 0x80 ? "8-bit character in domain"
+					      : "invalid character in domain";
 			return -1;
 		}
 		last_hyphen = (ch == '-');
@@ -304,13 +315,12 @@ static int addr_parse_inner(struct addr_cursor *c, struct mailbox *mb, const cha
 	return 0;
 }
 
-int addr_parse(const char *in, size_t len, unsigned opts, struct mailbox *mb,
-	       const char **error_r)
+int addr_parse(const char *in, size_t len, unsigned opts, struct mailbox *mb, const char **error_r)
 {
 	struct addr_cursor c;
 
 	memset(mb, 0, sizeof(*mb));
-	if (len > ADDR_PATH_MAX + 256) {	/* route allowance */
+	if (len > ADDR_PATH_MAX + 256) { /* route allowance */
 		*error_r = "address too long";
 		return -1;
 	}
@@ -391,7 +401,7 @@ char *addr_strip_subaddress(const struct mailbox *mb, const char *delims)
 
 	if (delims && *delims && !(mb->flags & ADDR_F_QUOTED)) {
 		size_t cut = strcspn(mb->local, delims);
-		if (cut > 0)		/* "+tag@d" alone keeps its form */
+		if (cut > 0) /* "+tag@d" alone keeps its form */
 			n = cut;
 	}
 	addr_append_local(&b, mb->local, n, (mb->flags & ADDR_F_QUOTED) != 0);

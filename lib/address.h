@@ -5,32 +5,31 @@
 #include <stddef.h>
 
 /* parse options */
-#define ADDR_OPT_UTF8	0x1	/* SMTPUTF8: UTF-8 local parts and domains */
-#define ADDR_OPT_ROUTE	0x2	/* accept (and drop) a source route <@a,@b:u@d> */
-#define ADDR_OPT_NULL	0x4	/* accept the null path <> */
-#define ADDR_OPT_BARE	0x8	/* angle brackets optional (command line, headers) */
+#define ADDR_OPT_UTF8 0x1  /* SMTPUTF8: UTF-8 local parts and domains */
+#define ADDR_OPT_ROUTE 0x2 /* accept (and drop) a source route <@a,@b:u@d> */
+#define ADDR_OPT_NULL 0x4  /* accept the null path <> */
+#define ADDR_OPT_BARE 0x8  /* angle brackets optional (command line, headers) */
 
 /* flags describing what was parsed */
-#define ADDR_F_QUOTED	0x1	/* local part was a quoted string */
-#define ADDR_F_LITERAL	0x2	/* domain is an address literal [..] */
-#define ADDR_F_ROUTE	0x4	/* a source route was present */
-#define ADDR_F_UTF8	0x8	/* non-ASCII characters present */
-#define ADDR_F_NULL	0x10	/* the null path <> */
+#define ADDR_F_QUOTED 0x1  /* local part was a quoted string */
+#define ADDR_F_LITERAL 0x2 /* domain is an address literal [..] */
+#define ADDR_F_ROUTE 0x4   /* a source route was present */
+#define ADDR_F_UTF8 0x8    /* non-ASCII characters present */
+#define ADDR_F_NULL 0x10   /* the null path <> */
 
-#define ADDR_LOCAL_MAX	64	/* RFC 5321 4.5.3.1.1 */
-#define ADDR_DOMAIN_MAX	255	/* RFC 5321 4.5.3.1.2 */
-#define ADDR_PATH_MAX	256	/* RFC 5321 4.5.3.1.3, with the brackets */
+#define ADDR_LOCAL_MAX 64   /* RFC 5321 4.5.3.1.1 */
+#define ADDR_DOMAIN_MAX 255 /* RFC 5321 4.5.3.1.2 */
+#define ADDR_PATH_MAX 256   /* RFC 5321 4.5.3.1.3, with the brackets */
 
 struct mailbox {
-	char *local;	/* local part, unquoted (quoted-pairs resolved) */
-	char *domain;	/* lower-case (ASCII), one trailing dot removed */
+	char *local;  /* local part, unquoted (quoted-pairs resolved) */
+	char *domain; /* lower-case (ASCII), one trailing dot removed */
 	unsigned flags;
 };
 
 /* addr_parse - parse one path or mailbox of len bytes. Returns 0 and fills
  * *mb (free with addr_free), or -1 with *error_r (static text). */
-int addr_parse(const char *in, size_t len, unsigned opts, struct mailbox *mb,
-	       const char **error_r);
+int addr_parse(const char *in, size_t len, unsigned opts, struct mailbox *mb, const char **error_r);
 void addr_free(struct mailbox *mb);
 
 /* addr_local_is_ordinary - a dot-atom of atext other than '!' and '%'

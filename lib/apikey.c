@@ -32,7 +32,7 @@ int apikey_generate(char out[APIKEY_LEN + 1])
 		if (crypto_random(rnd, sizeof(rnd)) < 0)
 			return -1;
 		for (i = 0; i < sizeof(rnd) && n < APIKEY_BODY_LEN; i++)
-			if (rnd[i] < 248)	/* 248 = 4 * 62: no modulo bias */
+			if (rnd[i] < 248) /* 248 = 4 * 62: no modulo bias */
 				out[APIKEY_TAG_LEN + n++] = apikey_alphabet[rnd[i] % 62];
 	}
 	out[APIKEY_LEN] = '\0';

@@ -4,12 +4,12 @@
 
 #include <stddef.h>
 
-#define APIKEY_TAG	"pr_"
-#define APIKEY_TAG_LEN	3
-#define APIKEY_BODY_LEN	40				/* base62 characters */
-#define APIKEY_LEN	(APIKEY_TAG_LEN + APIKEY_BODY_LEN)	/* 43 */
-#define APIKEY_PREFIX_LEN 12				/* lookup prefix */
-#define APIKEY_HASH_MAX	128
+#define APIKEY_TAG "pr_"
+#define APIKEY_TAG_LEN 3
+#define APIKEY_BODY_LEN 40                            /* base62 characters */
+#define APIKEY_LEN (APIKEY_TAG_LEN + APIKEY_BODY_LEN) /* 43 */
+#define APIKEY_PREFIX_LEN 12                          /* lookup prefix */
+#define APIKEY_HASH_MAX 128
 
 /* apikey_generate - "pr_" + 40 base62 chars from the OS's randomness;
  * out holds APIKEY_LEN+1 bytes. 0 ok, -1 when no randomness. */

@@ -5,12 +5,15 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;	/* always NUL-terminated (not counted in len) */
+	char *data; /* always NUL-terminated (not counted in len) */
 	size_t len;
 	size_t cap;
 };
 
+/* a braced initializer as a macro body would be formatted as a block */
+/* clang-format off */
 #define BUF_INIT { NULL, 0, 0 }
+/* clang-format on */
 
 void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *data, size_t len);

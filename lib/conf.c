@@ -29,14 +29,14 @@
 #include "log.h"
 
 struct cfg_value {
-	char *text;	/* string form (strings) */
-	long long num;	/* INT, SIZE, BOOL */
-	int set;	/* given by the file or conf_set */
+	char *text;    /* string form (strings) */
+	long long num; /* INT, SIZE, BOOL */
+	int set;       /* given by the file or conf_set */
 };
 
 struct conf {
 	char *path;
-	struct cfg_value *values;	/* one per parameter registered at load */
+	struct cfg_value *values; /* one per parameter registered at load */
 	size_t nvalues;
 	char **warnings;
 	size_t nwarnings;
@@ -132,7 +132,8 @@ static void cfg_init_shared(void)
 	cfg_add_table(&conf_table_shared);
 	for (i = 0; i < conf_nrenames; i++)
 		if (cfg_index(conf_renames[i].new_name) < 0)
-			log_panic("config: rename target %s is not shared", conf_renames[i].new_name);
+			log_panic("config: rename target %s is not shared",
+				  conf_renames[i].new_name);
 }
 
 void conf_register(const struct cfg_table *table)
@@ -206,8 +207,8 @@ static int cfg_index_checked(const struct conf *cfg, const char *name)
 }
 
 /* cfg_parse_text - convert text to the parameter's type, checking bounds */
-static int cfg_parse_text(const struct cfg_param *p, const char *text,
-			  struct cfg_value *v, char **error_r)
+static int cfg_parse_text(const struct cfg_param *p, const char *text, struct cfg_value *v,
+			  char **error_r)
 {
 	char *end;
 	long long n;
@@ -220,7 +221,8 @@ static int cfg_parse_text(const struct cfg_param *p, const char *text,
 	if (p->type == CFG_BOOL) {
 		if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "1") == 0)
 			v->num = 1;
-		else if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 || strcmp(text, "0") == 0)
+		else if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
+			 strcmp(text, "0") == 0)
 			v->num = 0;
 		else {
 			*error_r = xasprintf("%s: not a boolean: %s", p->name, text);
@@ -235,8 +237,8 @@ static int cfg_parse_text(const struct cfg_param *p, const char *text,
 		return -1;
 	}
 	if (n < p->min || n > p->max) {
-		*error_r = xasprintf("%s: %lld is out of range [%lld, %lld]",
-				     p->name, n, p->min, p->max);
+		*error_r = xasprintf("%s: %lld is out of range [%lld, %lld]", p->name, n, p->min,
+				     p->max);
 		return -1;
 	}
 	v->num = n;
@@ -286,8 +288,7 @@ static int cfg_find_setting(struct conf *cfg, config_setting_t *s, const char *n
 }
 
 /* cfg_take_setting - store one scalar setting found in the file */
-static int cfg_take_setting(struct conf *cfg, config_setting_t *s,
-			    const char *name, char **error_r)
+static int cfg_take_setting(struct conf *cfg, config_setting_t *s, const char *name, char **error_r)
 {
 	int i, rc, type = config_setting_type(s);
 	const struct cfg_param *p;
@@ -322,8 +323,7 @@ static int cfg_take_setting(struct conf *cfg, config_setting_t *s,
 }
 
 /* cfg_walk - visit every setting under group g */
-static int cfg_walk(struct conf *cfg, config_setting_t *g, const char *prefix,
-		    char **error_r)
+static int cfg_walk(struct conf *cfg, config_setting_t *g, const char *prefix, char **error_r)
 {
 	int i, n = config_setting_length(g), rc = 0;
 
@@ -356,7 +356,8 @@ static int cfg_check_secrets(struct conf *cfg, const struct stat *st, char **err
 
 		if (v->set && secret) {
 			*error_r = xasprintf("%s is world-readable and holds the secret %s: "
-					     "chmod o-rwx it", cfg->path, p->name);
+					     "chmod o-rwx it",
+					     cfg->path, p->name);
 			return -1;
 		}
 	}
@@ -456,10 +457,7 @@ long long conf_int(const struct conf *cfg, const char *name)
 	return cfg->values[i].num;
 }
 
-int conf_bool(const struct conf *cfg, const char *name)
-{
-	return conf_int(cfg, name) != 0;
-}
+int conf_bool(const struct conf *cfg, const char *name) { return conf_int(cfg, name) != 0; }
 
 int conf_is_set(const struct conf *cfg, const char *name)
 {

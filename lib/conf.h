@@ -6,26 +6,26 @@
 
 enum cfg_type { CFG_STRING, CFG_INT, CFG_BOOL, CFG_SIZE };
 
-#define CFG_SECRET	0x1	/* a secret: file must not be world-readable */
-#define CFG_SECRET_PW	0x2	/* secret when it carries "password=" */
+#define CFG_SECRET 0x1    /* a secret: file must not be world-readable */
+#define CFG_SECRET_PW 0x2 /* secret when it carries "password=" */
 
 /* One declared parameter. A table (lib/conf_params.c for the shared
  * sections, PROGRAM/PROGRAM_params.c for a program's own) is the only place
  * a parameter is declared; doc/postroom.conf.5 documents exactly them. */
 struct cfg_param {
-	const char *name;	/* "section.name" */
+	const char *name; /* "section.name" */
 	enum cfg_type type;
-	const char *def;	/* default as text; NULL = unset */
-	long long min, max;	/* bounds for INT and SIZE */
+	const char *def;    /* default as text; NULL = unset */
+	long long min, max; /* bounds for INT and SIZE */
 	unsigned flags;
-	const char *doc;	/* one line */
+	const char *doc; /* one line */
 };
 
 /* One table of parameters. lib/ owns the shared sections (conf_params.c);
  * each program declares its own sections in PROGRAM/PROGRAM_params.c and
  * registers that table before it loads the file. */
 struct cfg_table {
-	const char *owner;	/* who reads it: "shared", "postroom-milter" ... */
+	const char *owner; /* who reads it: "shared", "postroom-milter" ... */
 	const struct cfg_param *params;
 	size_t n;
 };

@@ -48,7 +48,8 @@ static const struct cfg_param conf_params_shared[] = {
 	  "an authenticated MAIL FROM must be one of the user's own addresses or <> (553 5.7.1)" },
 	{ "rules.subaddress_delimiters", CFG_STRING, "+", 0, 0, 0,
 	  "characters that start a sub-address (user+tag@domain is looked up as user@domain); empty: none" },
-	{ "rules.port_roles", CFG_STRING, "25=mx 587=submission 465=submission ORIGINATING=submission", 0, 0, 0,
+	{ "rules.port_roles", CFG_STRING,
+	  "25=mx 587=submission 465=submission ORIGINATING=submission", 0, 0, 0,
 	  "KEY=ROLE entries: KEY a port or service name, ROLE mx, submission or other; unlisted services are other" },
 	{ "rules.internal_header_max_age", CFG_INT, "432000", 60, 31536000, 0,
 	  "seconds a signed internal header stays valid; at least Postfix's maximal_queue_lifetime (5 days)" },
@@ -64,7 +65,7 @@ const struct cfg_table conf_table_shared = {
  * here as well as in its own table. */
 const char *const conf_sections[] = {
 	"database", "limits", "apikey", "security", "rules",
-	"deliver", "lmtpd", "authd", "milter", "policyd",
+	"deliver",  "lmtpd",  "authd",  "milter",   "policyd",
 };
 const size_t conf_nsections = sizeof(conf_sections) / sizeof(conf_sections[0]);
 

@@ -33,10 +33,7 @@ void crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t
 		log_panic("HMAC(sha256) failed");
 }
 
-int crypto_equal(const void *a, const void *b, size_t len)
-{
-	return CRYPTO_memcmp(a, b, len) == 0;
-}
+int crypto_equal(const void *a, const void *b, size_t len) { return CRYPTO_memcmp(a, b, len) == 0; }
 
 void crypto_hex(const unsigned char *in, size_t len, char *out)
 {
@@ -50,12 +47,6 @@ void crypto_hex(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-int crypto_random(void *out, size_t len)
-{
-	return RAND_bytes(out, (int)len) == 1 ? 0 : -1;
-}
+int crypto_random(void *out, size_t len) { return RAND_bytes(out, (int)len) == 1 ? 0 : -1; }
 
-void crypto_wipe(void *p, size_t len)
-{
-	OPENSSL_cleanse(p, len);
-}
+void crypto_wipe(void *p, size_t len) { OPENSSL_cleanse(p, len); }

@@ -37,7 +37,8 @@ static void daemon_usage(const char *progname, int status)
 		"  -c FILE  configuration file (default %s)\n"
 		"  -f       stay in the foreground, log to stderr as well\n"
 		"  -t       check the configuration and exit\n"
-		"  -d       debug logging\n", progname, POSTROOM_CONFIG_DEFAULT);
+		"  -d       debug logging\n",
+		progname, POSTROOM_CONFIG_DEFAULT);
 	exit(status);
 }
 
@@ -81,8 +82,8 @@ void daemon_check_exit(const char *progname, const struct conf *cfg)
 }
 
 /* daemon_listen_unix - bind a unix socket, replacing a stale one */
-static int daemon_listen_unix(const char *path, int mode, const char *owner,
-			      const char *group, int backlog, char **error_r)
+static int daemon_listen_unix(const char *path, int mode, const char *owner, const char *group,
+			      int backlog, char **error_r)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -103,7 +104,8 @@ static int daemon_listen_unix(const char *path, int mode, const char *owner,
 	sun.sun_family = AF_UNIX;
 	strcpy(sun.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, backlog) < 0) {
 		*error_r = xasprintf("cannot listen on unix:%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -183,8 +185,8 @@ static int daemon_listen_tcp(const char *spec, int backlog, char **error_r)
 	return fd;
 }
 
-int daemon_listen(const char *spec, int mode, const char *owner, const char *group,
-		  int backlog, char **error_r)
+int daemon_listen(const char *spec, int mode, const char *owner, const char *group, int backlog,
+		  char **error_r)
 {
 	if (strncmp(spec, "unix:", 5) == 0)
 		return daemon_listen_unix(spec + 5, mode, owner, group, backlog, error_r);
@@ -218,7 +220,7 @@ int daemon_drop_privileges(const char *user, const char *group, int allow_root, 
 	}
 	gid = gr ? gr->gr_gid : pw->pw_gid;
 	if (geteuid() != 0 && geteuid() == pw->pw_uid)
-		return 0;		/* already that user (tests run unprivileged) */
+		return 0; /* already that user (tests run unprivileged) */
 	if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0) {
 		*error_r = xasprintf("cannot become %s: %s", user, strerror(errno));
 		return -1;

@@ -6,10 +6,10 @@
 #include "conf.h"
 
 struct daemon_args {
-	const char *conf_path;	/* -c FILE (NULL: the default path) */
-	int foreground;		/* -f: stay in the foreground, log to stderr too */
-	int check_only;		/* -t: check the configuration and exit */
-	int debug;		/* -d: debug logging */
+	const char *conf_path; /* -c FILE (NULL: the default path) */
+	int foreground;        /* -f: stay in the foreground, log to stderr too */
+	int check_only;        /* -t: check the configuration and exit */
+	int debug;             /* -d: debug logging */
 };
 
 /* daemon_parse_args - -c FILE, -f, -t, -d, -h. Prints usage and exits 64
@@ -30,8 +30,8 @@ void daemon_check_exit(const char *progname, const struct conf *cfg) __attribute
  * existing socket file is replaced, then chmod'ed to mode and chown'ed to
  * owner/group when given (NULL or "" = leave). Returns the fd, or -1 with
  * *error_r set (caller frees). */
-int daemon_listen(const char *spec, int mode, const char *owner, const char *group,
-		  int backlog, char **error_r);
+int daemon_listen(const char *spec, int mode, const char *owner, const char *group, int backlog,
+		  char **error_r);
 
 /* daemon_drop_privileges - become user (and group; NULL/"" group = the
  * user's primary group): initgroups, setgid, setuid, each checked, and a

@@ -19,16 +19,20 @@
 
 #include "xalloc.h"
 
-#define DB_STMTS_MAX	64
+#define DB_STMTS_MAX 64
 
 struct db {
 	PGconn *conn;
 	char sqlstate[6];
-	char *stmts[DB_STMTS_MAX];	/* SQL prepared as "p<index>" on conn */
+	char *stmts[DB_STMTS_MAX]; /* SQL prepared as "p<index>" on conn */
 	size_t nstmts;
 };
 
-static void db_ignore_notice(void *arg, const char *message) { (void)arg; (void)message; }
+static void db_ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
 
 struct db *db_connect(const char *conninfo, int connect_timeout, char **error_r)
 {
@@ -75,15 +79,15 @@ PGconn *db_conn(struct db *db) { return db->conn; }
 enum db_err_class db_classify_sqlstate(const char *s)
 {
 	if (s == NULL || strlen(s) != 5)
-		return DB_TEMPORARY;			/* no server answer: connection trouble */
-	if (strncmp(s, "08", 2) == 0		/* connection exception */
-	    || strcmp(s, "40001") == 0		/* serialization_failure */
-	    || strcmp(s, "40P01") == 0		/* deadlock_detected */
-	    || strncmp(s, "53", 2) == 0		/* insufficient resources */
-	    || strncmp(s, "57P", 3) == 0	/* admin shutdown, crash shutdown, cannot connect now */
-	    || strcmp(s, "55P03") == 0		/* lock_not_available */
-	    || strcmp(s, "57014") == 0		/* query_canceled (statement timeout) */
-	    || strncmp(s, "58", 2) == 0)	/* system error (I/O) */
+		return DB_TEMPORARY;     /* no server answer: connection trouble */
+	if (strncmp(s, "08", 2) == 0     /* connection exception */
+	    || strcmp(s, "40001") == 0   /* serialization_failure */
+	    || strcmp(s, "40P01") == 0   /* deadlock_detected */
+	    || strncmp(s, "53", 2) == 0  /* insufficient resources */
+	    || strncmp(s, "57P", 3) == 0 /* admin shutdown, crash shutdown, cannot connect now */
+	    || strcmp(s, "55P03") == 0   /* lock_not_available */
+	    || strcmp(s, "57014") == 0   /* query_canceled (statement timeout) */
+	    || strncmp(s, "58", 2) == 0) /* system error (I/O) */
 		return DB_TEMPORARY;
 	return DB_PERMANENT;
 }
@@ -99,16 +103,16 @@ static void db_fail(struct db *db, PGresult *res, enum db_err_class *class_r, ch
 
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
 	if (PQstatus(db->conn) != CONNECTION_OK)
-		state = NULL;		/* the connection is gone, whatever the result says */
+		state = NULL; /* the connection is gone, whatever the result says */
 	if (class_r)
 		*class_r = db_classify_sqlstate(state);
 	if (error_r)
 		*error_r = xasprintf("%.*s", (int)n, *msg ? msg : "database error");
 }
 
-PGresult *db_exec_bin(struct db *db, const char *sql, int nparams,
-		      const char *const *params, const int *lengths,
-		      const int *formats, enum db_err_class *class_r, char **error_r)
+PGresult *db_exec_bin(struct db *db, const char *sql, int nparams, const char *const *params,
+		      const int *lengths, const int *formats, enum db_err_class *class_r,
+		      char **error_r)
 {
 	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, formats, 0);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -127,8 +131,8 @@ PGresult *db_exec_bin(struct db *db, const char *sql, int nparams,
 /* db_stmt_index - the prepared statement for sql on this connection,
  * prepared now if new; -1 (failure recorded) on error, -2 when the
  * cache is full (the caller runs the statement unprepared) */
-static int db_stmt_index(struct db *db, const char *sql, int nparams,
-			 enum db_err_class *class_r, char **error_r)
+static int db_stmt_index(struct db *db, const char *sql, int nparams, enum db_err_class *class_r,
+			 char **error_r)
 {
 	char name[16];
 	PGresult *res;
@@ -151,9 +155,9 @@ static int db_stmt_index(struct db *db, const char *sql, int nparams,
 	return (int)db->nstmts++;
 }
 
-PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
-			   const char *const *params, const int *lengths,
-			   const int *formats, enum db_err_class *class_r, char **error_r)
+PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams, const char *const *params,
+			   const int *lengths, const int *formats, enum db_err_class *class_r,
+			   char **error_r)
 {
 	int idx = db_stmt_index(db, sql, nparams, class_r, error_r);
 	char name[16];
@@ -179,8 +183,8 @@ PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
 }
 
 /* db_pipeline_read - the results of n statements and the sync */
-static int db_pipeline_read(struct db *db, struct db_stmt *st, size_t n,
-			    enum db_err_class *class_r, char **error_r)
+static int db_pipeline_read(struct db *db, struct db_stmt *st, size_t n, enum db_err_class *class_r,
+			    char **error_r)
 {
 	PGresult *res, *extra;
 	ExecStatusType es;
@@ -190,7 +194,7 @@ static int db_pipeline_read(struct db *db, struct db_stmt *st, size_t n,
 	for (i = 0; i < n; i++) {
 		res = PQgetResult(db->conn);
 		while (res != NULL && (extra = PQgetResult(db->conn)) != NULL)
-			PQclear(extra);		/* never more than one result per statement */
+			PQclear(extra); /* never more than one result per statement */
 		es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 		if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK) {
 			st[i].res = res;
@@ -224,8 +228,8 @@ int db_pipeline(struct db *db, struct db_stmt *st, size_t n, enum db_err_class *
 	for (i = 0; i < n; i++) {
 		st[i].res = NULL;
 		/* prepared before the pipeline starts (once per connection) */
-		if (st[i].nparams > 0 &&
-		    (st[i].idx = db_stmt_index(db, st[i].sql, st[i].nparams, class_r, error_r)) == -1)
+		if (st[i].nparams > 0 && (st[i].idx = db_stmt_index(db, st[i].sql, st[i].nparams,
+								    class_r, error_r)) == -1)
 			return -1;
 		if (st[i].nparams == 0)
 			st[i].idx = -2;
@@ -239,8 +243,9 @@ int db_pipeline(struct db *db, struct db_stmt *st, size_t n, enum db_err_class *
 		snprintf(name, sizeof(name), "p%d", idx);
 		if ((idx >= 0 ? PQsendQueryPrepared(db->conn, name, st[i].nparams, st[i].params,
 						    st[i].lengths, st[i].formats, 0)
-			      : PQsendQueryParams(db->conn, st[i].sql, st[i].nparams, NULL, st[i].params,
-						  st[i].lengths, st[i].formats, 0)) != 1)
+			      : PQsendQueryParams(db->conn, st[i].sql, st[i].nparams, NULL,
+						  st[i].params, st[i].lengths, st[i].formats, 0)) !=
+		    1)
 			break;
 	}
 	if (i < n || PQpipelineSync(db->conn) != 1) {
@@ -285,14 +290,14 @@ int db_check(struct db *db)
 	return PQstatus(db->conn) == CONNECTION_OK ? 0 : -1;
 }
 
-PGresult *db_exec(struct db *db, const char *sql, int nparams,
-		  const char *const *params, enum db_err_class *class_r, char **error_r)
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params,
+		  enum db_err_class *class_r, char **error_r)
 {
 	return db_exec_bin(db, sql, nparams, params, NULL, NULL, class_r, error_r);
 }
 
-int db_cmd(struct db *db, const char *sql, int nparams,
-	   const char *const *params, enum db_err_class *class_r, char **error_r)
+int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params,
+	   enum db_err_class *class_r, char **error_r)
 {
 	PGresult *res = db_exec(db, sql, nparams, params, class_r, error_r);
 

@@ -7,8 +7,8 @@
 /* How a failed statement should be treated by the caller. */
 enum db_err_class {
 	DB_OK = 0,
-	DB_TEMPORARY,	/* connection lost, serialization, deadlock, shutdown: retry/defer */
-	DB_PERMANENT	/* constraint violation, bad data, bug: do not retry */
+	DB_TEMPORARY, /* connection lost, serialization, deadlock, shutdown: retry/defer */
+	DB_PERMANENT  /* constraint violation, bad data, bug: do not retry */
 };
 
 struct db;
@@ -22,35 +22,33 @@ PGconn *db_conn(struct db *db);
 /* db_exec - run sql with text parameters (NULL = SQL NULL). Returns the
  * result on success (caller PQclear()s it); NULL on failure, with *error_r
  * set and *class_r telling temporary from permanent. */
-PGresult *db_exec(struct db *db, const char *sql, int nparams,
-		  const char *const *params, enum db_err_class *class_r,
-		  char **error_r);
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params,
+		  enum db_err_class *class_r, char **error_r);
 /* db_exec_bin - as db_exec, with explicit lengths and formats (1 = binary)
  * for bytea parameters; results in text format. */
-PGresult *db_exec_bin(struct db *db, const char *sql, int nparams,
-		      const char *const *params, const int *lengths,
-		      const int *formats, enum db_err_class *class_r,
+PGresult *db_exec_bin(struct db *db, const char *sql, int nparams, const char *const *params,
+		      const int *lengths, const int *formats, enum db_err_class *class_r,
 		      char **error_r);
 /* db_cmd - as db_exec, for statements whose result is not needed:
  * 0 ok, -1 error. */
-int db_cmd(struct db *db, const char *sql, int nparams,
-	   const char *const *params, enum db_err_class *class_r, char **error_r);
+int db_cmd(struct db *db, const char *sql, int nparams, const char *const *params,
+	   enum db_err_class *class_r, char **error_r);
 
 /* db_exec_prepared - as db_exec_bin, but sql is prepared on this
  * connection the first time it is run (PQprepare, remembered in struct
  * db) and executed by name after that: one parse per connection. */
-PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
-			   const char *const *params, const int *lengths,
-			   const int *formats, enum db_err_class *class_r, char **error_r);
+PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams, const char *const *params,
+			   const int *lengths, const int *formats, enum db_err_class *class_r,
+			   char **error_r);
 
 /* One statement of a pipeline. */
 struct db_stmt {
 	const char *sql;
 	int nparams;
 	const char *const *params;
-	const int *lengths, *formats;	/* NULL: all text */
-	PGresult *res;			/* out: the result (caller PQclears) */
-	int idx;			/* internal */
+	const int *lengths, *formats; /* NULL: all text */
+	PGresult *res;                /* out: the result (caller PQclears) */
+	int idx;                      /* internal */
 };
 
 /* db_pipeline - send n statements at once and read their results: one

@@ -89,7 +89,8 @@ static int dnsbl_parse_zone(char *entry, struct dnsbl_zone *z, char **error_r)
 	return 0;
 bad:
 	*error_r = xasprintf("invalid DNSBL zone entry near '%s' "
-			     "(expected ZONE[=CODE[-CODE],...][:tag|:reject])", entry);
+			     "(expected ZONE[=CODE[-CODE],...][:tag|:reject])",
+			     entry);
 	return -1;
 }
 

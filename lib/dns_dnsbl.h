@@ -14,15 +14,15 @@
 
 #include "dns_resolver.h"
 
-#define DNSBL_MAX_ZONES		16
-#define DNSBL_MAX_RANGES	16
+#define DNSBL_MAX_ZONES 16
+#define DNSBL_MAX_RANGES 16
 
 enum dnsbl_action { DNSBL_TAG, DNSBL_REJECT };
 
 struct dnsbl_zone {
 	char name[256];
 	int nranges;
-	uint32_t lo[DNSBL_MAX_RANGES], hi[DNSBL_MAX_RANGES];	/* host order */
+	uint32_t lo[DNSBL_MAX_RANGES], hi[DNSBL_MAX_RANGES]; /* host order */
 	enum dnsbl_action action;
 };
 
@@ -35,7 +35,7 @@ enum dnsbl_status { DNSBL_NOT_LISTED, DNSBL_LISTED, DNSBL_ERROR };
 
 struct dnsbl_hit {
 	enum dnsbl_status status;
-	char code[16];		/* the A value that listed it */
+	char code[16]; /* the A value that listed it */
 };
 
 /* dnsbl_parse - parse spec (NULL/"" = no zones). 0 ok, -1 with *error_r

@@ -32,15 +32,12 @@
 
 struct dns_resolver {
 	struct __res_state res;
-	double deadline;	/* monotonic seconds; 0 = none */
+	double deadline; /* monotonic seconds; 0 = none */
 };
 
 static dns_observe_fn *dns_observer;
 
-void dns_resolver_set_observer(dns_observe_fn *fn)
-{
-	dns_observer = fn;
-}
+void dns_resolver_set_observer(dns_observe_fn *fn) { dns_observer = fn; }
 
 static double dns_now(void)
 {
@@ -89,8 +86,7 @@ int dns_check_server_spec(const char *spec, char **error_r)
 	return dns_parse_server(spec, &sin, error_r);
 }
 
-struct dns_resolver *dns_resolver_new(const char *server, int timeout, int attempts,
-				      char **error_r)
+struct dns_resolver *dns_resolver_new(const char *server, int timeout, int attempts, char **error_r)
 {
 	struct dns_resolver *r = xcalloc(1, sizeof(*r));
 	struct sockaddr_in sin;
@@ -145,8 +141,8 @@ const char *dns_status_name(enum dns_status st)
 	return "?";
 }
 
-enum dns_status dns_query(struct dns_resolver *r, const char *name, int type,
-			  unsigned char *ans, size_t anslen, int *len_r)
+enum dns_status dns_query(struct dns_resolver *r, const char *name, int type, unsigned char *ans,
+			  size_t anslen, int *len_r)
 {
 	enum dns_status st;
 	double start = dns_now();
@@ -164,7 +160,7 @@ enum dns_status dns_query(struct dns_resolver *r, const char *name, int type,
 		case HOST_NOT_FOUND: st = DNS_NXDOMAIN; break;
 		case NO_DATA: st = DNS_NODATA; break;
 		case NO_RECOVERY: st = DNS_PERMFAIL; break;
-		default: st = DNS_TEMPFAIL; break;	/* TRY_AGAIN, timeouts */
+		default: st = DNS_TEMPFAIL; break; /* TRY_AGAIN, timeouts */
 		}
 	}
 	if (dns_observer != NULL)
@@ -172,8 +168,8 @@ enum dns_status dns_query(struct dns_resolver *r, const char *name, int type,
 	return st;
 }
 
-enum dns_status dns_query_a(struct dns_resolver *r, const char *name,
-			    char out[][16], int max, int *n_r)
+enum dns_status dns_query_a(struct dns_resolver *r, const char *name, char out[][16], int max,
+			    int *n_r)
 {
 	unsigned char ans[1024];
 	ns_msg msg;

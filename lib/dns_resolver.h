@@ -10,11 +10,11 @@
 #include <stddef.h>
 
 enum dns_status {
-	DNS_OK,		/* answers present */
-	DNS_NXDOMAIN,	/* the name does not exist */
-	DNS_NODATA,	/* the name exists, no record of that type */
-	DNS_TEMPFAIL,	/* timeout, SERVFAIL, deadline passed */
-	DNS_PERMFAIL	/* FORMERR, REFUSED, NOTIMP, malformed reply */
+	DNS_OK,       /* answers present */
+	DNS_NXDOMAIN, /* the name does not exist */
+	DNS_NODATA,   /* the name exists, no record of that type */
+	DNS_TEMPFAIL, /* timeout, SERVFAIL, deadline passed */
+	DNS_PERMFAIL  /* FORMERR, REFUSED, NOTIMP, malformed reply */
 };
 
 struct dns_resolver;
@@ -37,13 +37,13 @@ void dns_resolver_set_budget(struct dns_resolver *r, double seconds);
 
 /* dns_query - one query of class IN. On DNS_OK the raw reply is in
  * ans[0..*len_r). */
-enum dns_status dns_query(struct dns_resolver *r, const char *name, int type,
-			  unsigned char *ans, size_t anslen, int *len_r);
+enum dns_status dns_query(struct dns_resolver *r, const char *name, int type, unsigned char *ans,
+			  size_t anslen, int *len_r);
 
 /* dns_query_a - the IPv4 addresses of name as dotted quads into out
  * (up to max of 16 bytes each); *n_r is their number. */
-enum dns_status dns_query_a(struct dns_resolver *r, const char *name,
-			    char out[][16], int max, int *n_r);
+enum dns_status dns_query_a(struct dns_resolver *r, const char *name, char out[][16], int max,
+			    int *n_r);
 
 const char *dns_status_name(enum dns_status st);
 

@@ -46,17 +46,24 @@ static void log_vemit(int prio, const char *tag, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (log_to_syslog)
-		syslog(prio, "%s%s%s%s", tag, log_context,
-		       log_context[0] ? ": " : "", msg);
+		syslog(prio, "%s%s%s%s", tag, log_context, log_context[0] ? ": " : "", msg);
 	if (log_to_stderr)
 		fprintf(stderr, "%s: %s%s%s%s\n", log_progname, tag, log_context,
 			log_context[0] ? ": " : "", msg);
 }
 
-#define LOG_BODY(prio, tag) \
-	va_list ap; va_start(ap, fmt); log_vemit(prio, tag, fmt, ap); va_end(ap)
+#define LOG_BODY(prio, tag)            \
+	va_list ap;                    \
+	va_start(ap, fmt);             \
+	log_vemit(prio, tag, fmt, ap); \
+	va_end(ap)
 
-void log_debug(const char *fmt, ...) { if (log_debug_on) { LOG_BODY(LOG_DEBUG, "debug: "); } }
+void log_debug(const char *fmt, ...)
+{
+	if (log_debug_on) {
+		LOG_BODY(LOG_DEBUG, "debug: ");
+	}
+}
 void log_info(const char *fmt, ...) { LOG_BODY(LOG_INFO, ""); }
 void log_warn(const char *fmt, ...) { LOG_BODY(LOG_WARNING, "warning: "); }
 void log_error(const char *fmt, ...) { LOG_BODY(LOG_ERR, "error: "); }

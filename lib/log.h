@@ -17,8 +17,7 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* log_fatal - log and exit with a sysexits(3) status. */
-void log_fatal(int status, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3), noreturn));
+void log_fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 /* log_panic - an internal bug: log and abort. */
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -30,10 +30,10 @@ struct metric {
 	char *labels;
 	enum metric_kind kind;
 	pthread_mutex_t lock;
-	double value;			/* counter, gauge; histogram sum */
-	unsigned long long count;	/* histogram */
+	double value;             /* counter, gauge; histogram sum */
+	unsigned long long count; /* histogram */
 	const double *bounds;
-	unsigned long long *buckets;	/* cumulative at render time */
+	unsigned long long *buckets; /* cumulative at render time */
 	size_t nbuckets;
 	struct metric *next;
 };
@@ -136,7 +136,8 @@ static const char *metric_type_name(enum metric_kind k)
 }
 
 /* metric_series - name{labels[,extra]} */
-static void metric_series(struct buf *b, const struct metric *m, const char *suffix, const char *extra)
+static void metric_series(struct buf *b, const struct metric *m, const char *suffix,
+			  const char *extra)
 {
 	int has = m->labels[0] != '\0';
 
@@ -182,7 +183,7 @@ char *metrics_render(void)
 		for (f = metrics_head; f != m && strcmp(f->name, m->name) != 0; f = f->next)
 			;
 		if (f != m)
-			continue;	/* family already written with its first series */
+			continue; /* family already written with its first series */
 		buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
 			   metric_type_name(m->kind));
 		for (f = m; f; f = f->next)
@@ -193,11 +194,11 @@ char *metrics_render(void)
 	return buf_steal(&b);
 }
 
-static enum MHD_Result metrics_reply(struct MHD_Connection *c, unsigned status,
-				     char *body, const char *type)
+static enum MHD_Result metrics_reply(struct MHD_Connection *c, unsigned status, char *body,
+				     const char *type)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
-								 MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	enum MHD_Result ret;
 
 	MHD_add_response_header(r, "Content-Type", type);
@@ -207,21 +208,27 @@ static enum MHD_Result metrics_reply(struct MHD_Connection *c, unsigned status,
 }
 
 static enum MHD_Result metrics_handle(void *cls, struct MHD_Connection *c, const char *url,
-				      const char *method, const char *version,
-				      const char *upload, size_t *upload_size, void **state)
+				      const char *method, const char *version, const char *upload,
+				      size_t *upload_size, void **state)
 {
 	const char *reason = NULL;
 
-	(void)cls; (void)version; (void)upload; (void)upload_size; (void)state;
+	(void)cls;
+	(void)version;
+	(void)upload;
+	(void)upload_size;
+	(void)state;
 	if (strcmp(method, "GET") != 0)
-		return metrics_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, xstrdup("GET only\n"), "text/plain");
+		return metrics_reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, xstrdup("GET only\n"),
+				     "text/plain");
 	if (strcmp(url, "/metrics") == 0)
 		return metrics_reply(c, MHD_HTTP_OK, metrics_render(), "text/plain; version=0.0.4");
 	if (strcmp(url, "/healthz") == 0) {
 		if (metrics_health == NULL || metrics_health(metrics_health_arg, &reason) == 0)
 			return metrics_reply(c, MHD_HTTP_OK, xstrdup("ok\n"), "text/plain");
 		return metrics_reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-				     xasprintf("unhealthy: %s\n", reason ? reason : "?"), "text/plain");
+				     xasprintf("unhealthy: %s\n", reason ? reason : "?"),
+				     "text/plain");
 	}
 	return metrics_reply(c, MHD_HTTP_NOT_FOUND, xstrdup("not found\n"), "text/plain");
 }
@@ -249,11 +256,10 @@ int metrics_http_start(const char *listen, metrics_health_fn *health, void *arg,
 	}
 	metrics_health = health;
 	metrics_health_arg = arg;
-	metrics_httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-					 (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-					 0, NULL, NULL, metrics_handle, NULL,
-					 MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-					 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+	metrics_httpd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0,
+		NULL, NULL, metrics_handle, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (metrics_httpd == NULL) {
 		*error_r = xasprintf("cannot serve metrics on %s", listen);

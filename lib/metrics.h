@@ -19,9 +19,9 @@ struct metric *metrics_histogram(const char *name, const char *help, const char 
 
 void metric_inc(struct metric *m);
 void metric_add(struct metric *m, double v);
-void metric_set(struct metric *m, double v);		/* gauges */
-void metric_observe(struct metric *m, double v);	/* histograms */
-double metric_value(const struct metric *m);		/* counters and gauges */
+void metric_set(struct metric *m, double v);     /* gauges */
+void metric_observe(struct metric *m, double v); /* histograms */
+double metric_value(const struct metric *m);     /* counters and gauges */
 
 /* metrics_render - the whole registry in Prometheus text format 0.0.4
  * (caller frees) */

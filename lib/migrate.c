@@ -20,12 +20,11 @@
 
 #include "xalloc.h"
 
-#define MIGRATE_LOCK_KEY "7316020001"	/* pg_advisory_xact_lock key */
+#define MIGRATE_LOCK_KEY "7316020001" /* pg_advisory_xact_lock key */
 
-static const char migrate_table_sql[] =
-	"CREATE TABLE IF NOT EXISTS schema_migrations ("
-	" version integer PRIMARY KEY, name text NOT NULL,"
-	" applied_at timestamptz NOT NULL DEFAULT now())";
+static const char migrate_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+					" version integer PRIMARY KEY, name text NOT NULL,"
+					" applied_at timestamptz NOT NULL DEFAULT now())";
 
 /* migrate_script - run a multi-statement constant script */
 static int migrate_script(struct db *db, const char *sql, char **error_r)
@@ -53,30 +52,31 @@ static int migrate_one(struct db *db, const struct migration *m, int *done_r, ch
 	snprintf(ver, sizeof(ver), "%d", m->version);
 	if (db_begin(db, NULL, error_r) < 0)
 		return -1;
-	if (db_cmd(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL, error_r) < 0 ||
+	if (db_cmd(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL,
+		   error_r) < 0 ||
 	    db_cmd(db, migrate_table_sql, 0, NULL, NULL, error_r) < 0)
 		goto fail;
-	res = db_exec(db, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, NULL, error_r);
+	res = db_exec(db, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, params, NULL,
+		      error_r);
 	if (res == NULL)
 		goto fail;
 	present = PQntuples(res) > 0;
 	PQclear(res);
 	if (!present) {
 		if (migrate_script(db, m->sql, error_r) < 0 ||
-		    db_cmd(db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-			   2, params, NULL, error_r) < 0)
+		    db_cmd(db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+			   params, NULL, error_r) < 0)
 			goto fail;
 		*done_r = 1;
 	}
 	if (db_commit(db, NULL, error_r) < 0)
 		goto fail;
 	return 0;
-fail:
-	{
-		char *inner = *error_r;
-		*error_r = xasprintf("migration %s: %s", m->name, inner);
-		free(inner);
-	}
+fail : {
+	char *inner = *error_r;
+	*error_r = xasprintf("migration %s: %s", m->name, inner);
+	free(inner);
+}
 	db_rollback(db);
 	return -1;
 }
@@ -100,8 +100,8 @@ int migrate_apply(struct db *db, int *applied_r, int *version_r, char **error_r)
 
 int migrate_current(struct db *db, char **error_r)
 {
-	PGresult *res = db_exec(db,
-		"SELECT COALESCE(max(version), 0) FROM schema_migrations", 0, NULL, NULL, error_r);
+	PGresult *res = db_exec(db, "SELECT COALESCE(max(version), 0) FROM schema_migrations", 0,
+				NULL, NULL, error_r);
 	int v;
 
 	if (res == NULL)

@@ -10,7 +10,7 @@ struct migration {
 	const char *sql;
 };
 
-extern const struct migration migrations[];	/* ascending versions */
+extern const struct migration migrations[]; /* ascending versions */
 extern const unsigned migrations_count;
 
 /* migrate_apply - apply every migration not yet recorded, each in its own

@@ -33,29 +33,26 @@
 #include "store_spool.h"
 #include "xalloc.h"
 
-#define MIME_ID_MAX		900	/* Message-Id, In-Reply-To, each reference */
-#define MIME_REFS_MAX		64	/* the last ones are kept */
-#define MIME_ADDR_MAX		512
-#define MIME_NAME_MAX		1024	/* display names, filenames */
-#define MIME_SUBJECT_MAX	4096
-#define MIME_MEM_MAX		(1024 * 1024)	/* parsed from memory up to this size */
+#define MIME_ID_MAX 900  /* Message-Id, In-Reply-To, each reference */
+#define MIME_REFS_MAX 64 /* the last ones are kept */
+#define MIME_ADDR_MAX 512
+#define MIME_NAME_MAX 1024 /* display names, filenames */
+#define MIME_SUBJECT_MAX 4096
+#define MIME_MEM_MAX (1024 * 1024) /* parsed from memory up to this size */
 
 struct mime_walk {
 	struct mime_msg *msg;
-	GMimeStream *att_stream;	/* over msg->att_fd */
-	struct buf text;		/* text/plain body being built */
+	GMimeStream *att_stream; /* over msg->att_fd */
+	struct buf text;         /* text/plain body being built */
 	int have_text;
 	char *html;
-	int error;			/* a system error while writing */
+	int error; /* a system error while writing */
 	char *error_text;
 };
 
 /* mime_global_init - GMime once per process, whichever thread is first
  * (postroom-lmtpd parses in its session threads) */
-static void mime_global_init_once(void)
-{
-	g_mime_init();
-}
+static void mime_global_init_once(void) { g_mime_init(); }
 
 static void mime_global_init(void)
 {
@@ -111,10 +108,12 @@ static char *mime_clean_id(const char *s)
 
 const char *mime_default_filename(const char *ct)
 {
-	static const struct { const char *type, *name; } table[] = {
-		{ "image/jpeg", "attachment.jpg" }, { "image/png", "attachment.png" },
+	static const struct {
+		const char *type, *name;
+	} table[] = {
+		{ "image/jpeg", "attachment.jpg" },      { "image/png", "attachment.png" },
 		{ "application/pdf", "attachment.pdf" }, { "application/zip", "attachment.zip" },
-		{ "text/plain", "attachment.txt" }, { "message/rfc822", "attachment.eml" },
+		{ "text/plain", "attachment.txt" },      { "message/rfc822", "attachment.eml" },
 	};
 	size_t i;
 
@@ -132,7 +131,9 @@ static void mime_problem(gint64 offset, GMimeParserWarning code, const gchar *it
 
 	switch (code) {
 	case GMIME_WARN_MALFORMED_MULTIPART: what = "multipart without parts"; break;
-	case GMIME_WARN_TRUNCATED_MESSAGE: what = "truncated message (a multipart lacks its closing boundary)"; break;
+	case GMIME_WARN_TRUNCATED_MESSAGE:
+		what = "truncated message (a multipart lacks its closing boundary)";
+		break;
 	case GMIME_WARN_MALFORMED_MESSAGE: what = "malformed message"; break;
 	case GMIME_CRIT_INVALID_HEADER_NAME: what = "invalid header name"; break;
 	case GMIME_CRIT_CONFLICTING_HEADER:
@@ -144,14 +145,17 @@ static void mime_problem(gint64 offset, GMimeParserWarning code, const gchar *it
 	case GMIME_CRIT_CONFLICTING_PARAMETER: what = "conflicting header parameter"; break;
 	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY: what = "multipart without boundary"; break;
 	case GMIME_CRIT_NESTING_OVERFLOW: what = "MIME nesting too deep"; break;
-	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT: what = "part without headers or content"; break;
-	default: return;	/* cosmetic: duplicated headers, 8-bit headers, bad encoded words */
+	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+		what = "part without headers or content";
+		break;
+	default: return; /* cosmetic: duplicated headers, 8-bit headers, bad encoded words */
 	}
 	if (msg->parse_problem == NULL) {
-		char *text = offset >= 0
-			? xasprintf("%s at offset %lld%s%.80s", what, (long long)offset,
-				    item ? ": " : "", item ? item : "")
-			: xasprintf("%s%s%.80s", what, item ? ": " : "", item ? item : "");
+		char *text =
+			offset >= 0
+				? xasprintf("%s at offset %lld%s%.80s", what, (long long)offset,
+					    item ? ": " : "", item ? item : "")
+				: xasprintf("%s%s%.80s", what, item ? ": " : "", item ? item : "");
 
 		msg->parse_problem = mime_clean(text, 0);
 		free(text);
@@ -190,11 +194,15 @@ static void mime_add_list(struct mime_msg *msg, GHashTable *seen, InternetAddres
 		InternetAddress *ia = internet_address_list_get_address(list, i);
 
 		if (INTERNET_ADDRESS_IS_GROUP(ia))
-			mime_add_list(msg, seen, internet_address_group_get_members(
-				INTERNET_ADDRESS_GROUP(ia)), type, depth + 1);
+			mime_add_list(
+				msg, seen,
+				internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)),
+				type, depth + 1);
 		else if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			mime_add_rcpt(msg, seen, internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)),
-				      internet_address_get_name(ia), type);
+			mime_add_rcpt(
+				msg, seen,
+				internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia)),
+				internet_address_get_name(ia), type);
 	}
 }
 
@@ -208,8 +216,10 @@ static InternetAddress *mime_first_mailbox(InternetAddressList *list, int depth)
 
 		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
 			return ia;
-		if (INTERNET_ADDRESS_IS_GROUP(ia) && (m = mime_first_mailbox(
-			internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), depth + 1)))
+		if (INTERNET_ADDRESS_IS_GROUP(ia) &&
+		    (m = mime_first_mailbox(
+			     internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)),
+			     depth + 1)))
 			return m;
 	}
 	return NULL;
@@ -262,7 +272,8 @@ static int mime_hash_region(int fd, long long off, long long len, unsigned char 
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		rc = -1;
 	while (rc == 0 && len > 0) {
-		ssize_t n = pread(fd, chunk, len < (long long)sizeof(chunk) ? (size_t)len : sizeof(chunk),
+		ssize_t n = pread(fd, chunk,
+				  len < (long long)sizeof(chunk) ? (size_t)len : sizeof(chunk),
 				  (off_t)off);
 
 		if (n < 0 && errno == EINTR)
@@ -413,7 +424,6 @@ static void mime_walk_obj(struct mime_walk *w, GMimeObject *obj, int in_alt, int
 	}
 }
 
-
 /* mime_top_headers - copy the headers down to the first Received: (this
  * hop's headers, for lib/verdict.c), raw values unfolded by the reader */
 static void mime_top_headers(struct mime_msg *msg, GMimeHeaderList *list)
@@ -445,8 +455,9 @@ static void mime_fill_headers(struct mime_msg *msg, GMimeMessage *m, GMimeParser
 
 	msg->message_id = mime_clean_id(g_mime_message_get_message_id(m));
 	if (from) {
-		msg->from_address = mime_clean(internet_address_mailbox_get_addr(
-			INTERNET_ADDRESS_MAILBOX(from)), MIME_ADDR_MAX);
+		msg->from_address = mime_clean(
+			internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(from)),
+			MIME_ADDR_MAX);
 		g_strstrip(msg->from_address);
 		name = internet_address_get_name(from);
 		msg->from_display = name && *name ? mime_clean(name, MIME_NAME_MAX) : NULL;
@@ -469,8 +480,8 @@ static void mime_fill_headers(struct mime_msg *msg, GMimeMessage *m, GMimeParser
 	for (i = 1; i < n; i++)
 		free(irt[i]);
 	free(irt);
-	msg->references = mime_parse_ids(opts, g_mime_object_get_header(o, "References"),
-					 &msg->nreferences);
+	msg->references =
+		mime_parse_ids(opts, g_mime_object_get_header(o, "References"), &msg->nreferences);
 	msg->submission_hdr = mime_clean(g_mime_object_get_header(o, "X-Postroom-Submission"), 0);
 	mime_top_headers(msg, g_mime_object_get_header_list(o));
 }

@@ -20,37 +20,37 @@
 enum mime_rcpt_type { MIME_TO, MIME_CC, MIME_BCC };
 
 struct mime_rcpt {
-	char *address;		/* addr-spec as written */
-	char *display;		/* decoded display name or NULL */
+	char *address; /* addr-spec as written */
+	char *display; /* decoded display name or NULL */
 	enum mime_rcpt_type type;
 };
 
 struct mime_attachment {
-	char *filename;		/* decoded, or generated from the content type */
-	char *content_type;	/* lower-case type/subtype */
-	char *content_id;	/* without angle brackets, or NULL */
+	char *filename;     /* decoded, or generated from the content type */
+	char *content_type; /* lower-case type/subtype */
+	char *content_id;   /* without angle brackets, or NULL */
 	int is_inline;
-	long long offset;	/* decoded content in the message's att_fd */
+	long long offset; /* decoded content in the message's att_fd */
 	long long size;
 	unsigned char sha256[SHA256_LEN];
 };
 
 struct mime_msg {
-	char *message_id;	/* without angle brackets; generated when missing */
+	char *message_id; /* without angle brackets; generated when missing */
 	int message_id_generated;
-	char *from_address;	/* "" when missing */
-	char *from_display;	/* NULL when none */
-	char *subject;		/* "(No Subject)" when missing or empty */
-	char *text_body, *html_body;	/* NULL when none */
-	char *in_reply_to;	/* NULL when none */
-	char **references;	/* in header order */
+	char *from_address;          /* "" when missing */
+	char *from_display;          /* NULL when none */
+	char *subject;               /* "(No Subject)" when missing or empty */
+	char *text_body, *html_body; /* NULL when none */
+	char *in_reply_to;           /* NULL when none */
+	char **references;           /* in header order */
 	size_t nreferences;
-	struct mime_rcpt *rcpts;	/* distinct addresses: first of To, Cc, Bcc */
+	struct mime_rcpt *rcpts; /* distinct addresses: first of To, Cc, Bcc */
 	size_t nrcpts;
 	struct mime_attachment *atts;
 	size_t natts;
-	int att_fd;		/* memfd with the decoded attachments, -1 when none */
-	char *parse_problem;	/* NULL when the structure parsed cleanly */
+	int att_fd;          /* memfd with the decoded attachments, -1 when none */
+	char *parse_problem; /* NULL when the structure parsed cleanly */
 	/* raw value of the milter's signed submission header (topmost), or NULL */
 	char *submission_hdr;
 	/* the top-level headers in message order, down to and including the

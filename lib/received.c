@@ -98,7 +98,7 @@ static int rcv_span(const char *p, size_t n, const char *set)
  * writes after "by HOST" (NAME is mail_name, "Postfix") */
 static int rcv_is_mta_comment(const struct rcv_tok *t)
 {
-	const char *p = t->p + 1, *end = t->p + t->len - 1;	/* inside the parentheses */
+	const char *p = t->p + 1, *end = t->p + t->len - 1; /* inside the parentheses */
 	size_t n = strspn(p, RCV_ALNUM "._-");
 	static const char uid[] = ", from userid ";
 
@@ -146,9 +146,11 @@ int received_queue_id(const char *value, char *buf, size_t size)
 		return -1;
 	if (!rcv_is_word(&t, "id") || rcv_next(&s, &id) < 0 || id.type != RCV_WORD)
 		return -1;
-	if (id.len < 5 || id.len > RECEIVED_QID_MAX || id.len >= size || !rcv_span(id.p, id.len, RCV_ALNUM))
+	if (id.len < 5 || id.len > RECEIVED_QID_MAX || id.len >= size ||
+	    !rcv_span(id.p, id.len, RCV_ALNUM))
 		return -1;
-	if (rcv_next(&s, &t) < 0 || !(t.type == RCV_SEMI || t.type == RCV_END || rcv_is_word(&t, "for")))
+	if (rcv_next(&s, &t) < 0 ||
+	    !(t.type == RCV_SEMI || t.type == RCV_END || rcv_is_word(&t, "for")))
 		return -1;
 	memcpy(buf, id.p, id.len);
 	buf[id.len] = '\0';

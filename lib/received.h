@@ -18,7 +18,7 @@
 
 /* Longest queue id taken (Postfix: 10-12 hex digits, long ids about 15
  * characters). */
-#define RECEIVED_QID_MAX	40
+#define RECEIVED_QID_MAX 40
 
 /* received_queue_id - the id of one Received: header value (unfolded or
  * folded, without "Received:") of Postfix's form "by HOST (NAME[, from

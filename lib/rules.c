@@ -37,7 +37,7 @@
 
 /* rules_set - fill a verdict */
 static void rules_set(struct rules_verdict *out, enum rules_verdict_kind kind, const char *code,
-                      const char *enhanced, const char *text)
+		      const char *enhanced, const char *text)
 {
 	out->kind = kind;
 	out->code = code;
@@ -81,7 +81,7 @@ static int rules_unauth_allowed(const struct rules_config *cfg, const struct rul
 /* rules_parse_path - parse a path strictly (UTF-8 only with SMTPUTF8).
  * 0 ok; -1 syntax error; -2 well-formed UTF-8 without SMTPUTF8. */
 static int rules_parse_path(const struct rules_session *s, const char *path, unsigned opts,
-                            struct mailbox *mb)
+			    struct mailbox *mb)
 {
 	const char *err;
 	size_t len = path ? strlen(path) : 0;
@@ -106,8 +106,8 @@ static int rules_parse_path(const struct rules_session *s, const char *path, uns
  * sub-address: found if either is; an error in any lookup made is an error */
 static enum rules_lookup
 rules_lookup_either(const struct rules_config *cfg, const struct mailbox *mb,
-                    enum rules_lookup (*fn)(void *, const char *, const char *), void *ctx,
-                    const char *arg)
+		    enum rules_lookup (*fn)(void *, const char *, const char *), void *ctx,
+		    const char *arg)
 {
 	char *exact = addr_canonical(mb), *base = addr_strip_subaddress(mb, cfg->subaddress_delims);
 	enum rules_lookup r = fn(ctx, exact, arg);
@@ -141,10 +141,10 @@ static enum rules_lookup rules_owned_adapter(void *ctx, const char *addr, const 
 /* rules_check_sender_owner - an authenticated MAIL FROM must be <> or
  * one of the login's own addresses */
 static void rules_check_sender_owner(const struct rules_config *cfg, const struct rules_lookups *lk,
-                                     const struct rules_session *s, const struct mailbox *mb,
-                                     struct rules_verdict *out)
+				     const struct rules_session *s, const struct mailbox *mb,
+				     struct rules_verdict *out)
 {
-	struct rules_adapter ad = {lk};
+	struct rules_adapter ad = { lk };
 	enum rules_lookup r;
 
 	if (!cfg->sender_login_match || (mb->flags & ADDR_F_NULL)) {
@@ -165,8 +165,8 @@ static void rules_check_sender_owner(const struct rules_config *cfg, const struc
 }
 
 void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups *lk,
-                      const struct rules_session *s, const char *sender, long long size,
-                      struct rules_verdict *out)
+		      const struct rules_session *s, const char *sender, long long size,
+		      struct rules_verdict *out)
 {
 	struct mailbox mb;
 	int rc;
@@ -178,7 +178,7 @@ void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups
 	rc = rules_parse_path(s, sender, ADDR_OPT_NULL | ADDR_OPT_ROUTE, &mb);
 	if (rc == -2) {
 		rules_set(out, RULES_REJECT, "553", "5.6.7",
-		          "Non-ASCII sender address requires SMTPUTF8");
+			  "Non-ASCII sender address requires SMTPUTF8");
 		return;
 	}
 	if (rc < 0) {
@@ -197,9 +197,9 @@ void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups
 
 /* rules_check_inbound - an unauthenticated recipient on the MX port */
 static void rules_check_inbound(const struct rules_config *cfg, const struct rules_lookups *lk,
-                                const struct mailbox *mb, struct rules_verdict *out)
+				const struct mailbox *mb, struct rules_verdict *out)
 {
-	struct rules_adapter ad = {lk};
+	struct rules_adapter ad = { lk };
 	enum rules_lookup r;
 
 	/* a source route, or '%', '!', '@' in the local part, names another
@@ -235,7 +235,7 @@ static void rules_check_inbound(const struct rules_config *cfg, const struct rul
 }
 
 void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
-                      const struct rules_session *s, const char *rcpt, struct rules_verdict *out)
+		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out)
 {
 	struct mailbox mb;
 	int rc;
@@ -248,7 +248,7 @@ void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups
 	rc = rules_parse_path(s, rcpt, ADDR_OPT_ROUTE, &mb);
 	if (rc == -2) {
 		rules_set(out, RULES_REJECT, "553", "5.6.7",
-		          "Non-ASCII recipient address requires SMTPUTF8");
+			  "Non-ASCII recipient address requires SMTPUTF8");
 		return;
 	}
 	if (rc < 0) {
@@ -275,12 +275,9 @@ void rules_check_size(const struct rules_config *cfg, long long size, struct rul
 const char *rules_role_name(enum rules_role r)
 {
 	switch (r) {
-	case RULES_ROLE_MX:
-		return "mx";
-	case RULES_ROLE_SUBMISSION:
-		return "submission";
-	default:
-		return "other";
+	case RULES_ROLE_MX: return "mx";
+	case RULES_ROLE_SUBMISSION: return "submission";
+	default: return "other";
 	}
 }
 
@@ -330,7 +327,7 @@ int rules_role_map_check(const char *map, char **error_r)
 		;
 	if (rc < 0) {
 		*error_r = xasprintf("bad port role entry '%.*s' (want KEY=mx|submission|other)",
-		                     (int)strcspn(pos, " \t,;"), pos);
+				     (int)strcspn(pos, " \t,;"), pos);
 		return -1;
 	}
 	return 0;

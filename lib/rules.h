@@ -12,29 +12,29 @@
 #include <stddef.h>
 
 enum rules_role {
-	RULES_ROLE_MX,		/* port 25: inbound from the world */
-	RULES_ROLE_SUBMISSION,	/* 587 / 465: authenticated clients */
-	RULES_ROLE_OTHER	/* anything else: refused unless authenticated */
+	RULES_ROLE_MX,         /* port 25: inbound from the world */
+	RULES_ROLE_SUBMISSION, /* 587 / 465: authenticated clients */
+	RULES_ROLE_OTHER       /* anything else: refused unless authenticated */
 };
 
 enum rules_verdict_kind {
 	RULES_ACCEPT,
-	RULES_REJECT,		/* permanent: code 5xx */
-	RULES_TEMPFAIL		/* temporary: code 4xx (lookup failure) */
+	RULES_REJECT,  /* permanent: code 5xx */
+	RULES_TEMPFAIL /* temporary: code 4xx (lookup failure) */
 };
 
 struct rules_verdict {
 	enum rules_verdict_kind kind;
-	const char *code;	/* "550" (static) or NULL for accept */
-	const char *enhanced;	/* "5.1.1" (static) or NULL */
-	const char *text;	/* "User unknown" (static) or NULL */
-	int relay_attempt;	/* the caller logs it as a warning */
+	const char *code;     /* "550" (static) or NULL for accept */
+	const char *enhanced; /* "5.1.1" (static) or NULL */
+	const char *text;     /* "User unknown" (static) or NULL */
+	int relay_attempt;    /* the caller logs it as a warning */
 };
 
 enum rules_lookup {
 	RULES_FOUND,
 	RULES_NOT_FOUND,
-	RULES_LOOKUP_ERROR	/* database down: never accept, never 5xx */
+	RULES_LOOKUP_ERROR /* database down: never accept, never 5xx */
 };
 
 /* Lookups, as a struct of function pointers (a test stands in a static
@@ -51,17 +51,17 @@ struct rules_lookups {
 };
 
 struct rules_config {
-	int mx_enabled;			/* MX mode (port 25) on */
-	int recipient_validation;	/* unknown user at a hosted domain -> 550 */
-	int sender_login_match;		/* authenticated MAIL FROM must be own address or <> */
-	const char *subaddress_delims;	/* e.g. "+"; NULL/"" = none */
-	long long message_size_max;	/* bytes (limits.message_size_max) */
+	int mx_enabled;                /* MX mode (port 25) on */
+	int recipient_validation;      /* unknown user at a hosted domain -> 550 */
+	int sender_login_match;        /* authenticated MAIL FROM must be own address or <> */
+	const char *subaddress_delims; /* e.g. "+"; NULL/"" = none */
+	long long message_size_max;    /* bytes (limits.message_size_max) */
 };
 
 struct rules_session {
 	enum rules_role role;
-	const char *auth_user;	/* SASL user, NULL or "" = not authenticated */
-	int smtputf8;		/* client sent SMTPUTF8 */
+	const char *auth_user; /* SASL user, NULL or "" = not authenticated */
+	int smtputf8;          /* client sent SMTPUTF8 */
 };
 
 /* rules_check_mail - MAIL FROM: sender is the path as sent ("<a@b>", "<>");
@@ -71,8 +71,7 @@ void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups
 		      struct rules_verdict *out);
 /* rules_check_rcpt - RCPT TO: rcpt is the path as sent ("<a@b>"). */
 void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
-		      const struct rules_session *s, const char *rcpt,
-		      struct rules_verdict *out);
+		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out);
 /* rules_check_size - end of data: size counted per MISSION.md (CRLF). */
 void rules_check_size(const struct rules_config *cfg, long long size, struct rules_verdict *out);
 

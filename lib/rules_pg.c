@@ -137,8 +137,8 @@ static int rules_pg_slot_ready(struct rules_pg *rp, struct rules_pg_slot *s, cha
 	}
 	s->last_attempt = now;
 	s->db = db_connect(rp->set.conninfo, rp->set.connect_timeout, error_r);
-	if (s->db == NULL || db_cmd(s->db, "SET statement_timeout = " RULES_PG_STATEMENT_TIMEOUT,
-	                            0, NULL, &cls, error_r) < 0) {
+	if (s->db == NULL || db_cmd(s->db, "SET statement_timeout = " RULES_PG_STATEMENT_TIMEOUT, 0,
+				    NULL, &cls, error_r) < 0) {
 		if (!__atomic_exchange_n(&rp->pool_down_logged, 1, __ATOMIC_RELAXED))
 			log_warn("lookup: %s (logged once until a connection succeeds)", *error_r);
 		db_close(&s->db);
@@ -160,7 +160,7 @@ static int rules_pg_slot_check(struct rules_pg_slot *s)
 }
 
 PGresult *rules_pg_exec(struct rules_pg *rp, const char *sql, int n, const char *const *params,
-                        char **error_r)
+			char **error_r)
 {
 	struct rules_pg_slot *s = rules_pg_pool_take(rp);
 	enum db_err_class cls;
@@ -177,7 +177,7 @@ PGresult *rules_pg_exec(struct rules_pg *rp, const char *sql, int n, const char 
 
 /* rules_pg_try - one attempt on the slot; -1 when the connection broke */
 static int rules_pg_try(struct rules_pg *rp, struct rules_pg_slot *s, const char *sql, int n,
-                        const char *const *params, enum rules_lookup *r)
+			const char *const *params, enum rules_lookup *r)
 {
 	enum db_err_class cls;
 	char *err = NULL;
@@ -201,7 +201,7 @@ static int rules_pg_try(struct rules_pg *rp, struct rules_pg_slot *s, const char
 /* rules_pg_query - FOUND when sql returns a row, NOT_FOUND when none; a
  * connection found broken (server restarted) is replaced once */
 static enum rules_lookup rules_pg_query(struct rules_pg *rp, const char *sql, int n,
-                                        const char *const *params)
+					const char *const *params)
 {
 	struct rules_pg_slot *s = rules_pg_pool_take(rp);
 	enum rules_lookup r = RULES_LOOKUP_ERROR;
@@ -227,7 +227,7 @@ static int rules_pg_trusted(struct rules_pg *rp)
 
 /* rules_pg_cached - cache, else sql; a failure is never cached */
 static enum rules_lookup rules_pg_cached(struct rules_pg *rp, const char *key, const char *sql,
-                                         int n, const char *const *params)
+					 int n, const char *const *params)
 {
 	const struct rules_pg_metrics *m = &rp->set.metrics;
 	int trusted = rules_pg_trusted(rp), v, ttl;
@@ -240,12 +240,12 @@ static enum rules_lookup rules_pg_cached(struct rules_pg *rp, const char *key, c
 	}
 	r = rules_pg_query(rp, sql, n, params);
 	rules_pg_count(r == RULES_FOUND       ? m->found
-	               : r == RULES_NOT_FOUND ? m->not_found
-	                                      : m->error);
+		       : r == RULES_NOT_FOUND ? m->not_found
+					      : m->error);
 	if (trusted && r != RULES_LOOKUP_ERROR) {
 		v = (int)r;
 		ttl = __atomic_load_n(r == RULES_FOUND ? &rp->ttl_found : &rp->ttl_not_found,
-		                      __ATOMIC_RELAXED);
+				      __ATOMIC_RELAXED);
 		ttl_cache_put(rp->cache, key, &v, ttl, now);
 	}
 	return r;
@@ -275,8 +275,8 @@ static enum rules_lookup rules_pg_domain_hosted(void *ctx, const char *domain)
 		rules_pg_count(rp->set.metrics.error);
 	} else {
 		r = bsearch(&domain, rp->domains, rp->ndomains, sizeof(char *), rules_pg_strcmp)
-		        ? RULES_FOUND
-		        : RULES_NOT_FOUND;
+			    ? RULES_FOUND
+			    : RULES_NOT_FOUND;
 		rules_pg_count(rp->set.metrics.cache_hit);
 	}
 	pthread_rwlock_unlock(&rp->dom_lock);
@@ -285,35 +285,32 @@ static enum rules_lookup rules_pg_domain_hosted(void *ctx, const char *domain)
 
 static enum rules_lookup rules_pg_address_exists(void *ctx, const char *address)
 {
-	const char *params[1] = {address};
+	const char *params[1] = { address };
 	char *key = xasprintf("e\n%s", address);
 	enum rules_lookup r = rules_pg_cached(
-	    ctx, key, "SELECT 1 FROM user_addresses WHERE lower(address) = lower($1) LIMIT 1", 1,
-	    params);
+		ctx, key, "SELECT 1 FROM user_addresses WHERE lower(address) = lower($1) LIMIT 1",
+		1, params);
 
 	free(key);
 	return r;
 }
 
 static enum rules_lookup rules_pg_address_owned_by(void *ctx, const char *address,
-                                                   const char *login)
+						   const char *login)
 {
-	const char *params[2] = {address, login};
+	const char *params[2] = { address, login };
 	char *key = xasprintf("o\n%s\n%s", address, login);
 	enum rules_lookup r = rules_pg_cached(
-	    ctx, key,
-	    "SELECT 1 FROM user_addresses a JOIN user_addresses l ON l.user_id = a.user_id"
-	    " WHERE lower(a.address) = lower($1) AND lower(l.address) = lower($2) LIMIT 1",
-	    2, params);
+		ctx, key,
+		"SELECT 1 FROM user_addresses a JOIN user_addresses l ON l.user_id = a.user_id"
+		" WHERE lower(a.address) = lower($1) AND lower(l.address) = lower($2) LIMIT 1",
+		2, params);
 
 	free(key);
 	return r;
 }
 
-const struct rules_lookups *rules_pg_lookups(struct rules_pg *rp)
-{
-	return &rp->lookups;
-}
+const struct rules_lookups *rules_pg_lookups(struct rules_pg *rp) { return &rp->lookups; }
 
 /* ---- the domain set ---------------------------------------------------- */
 
@@ -380,7 +377,7 @@ static void rules_pg_lost(struct rules_pg *rp)
 		return;
 	}
 	log_warn("lookup: lost the database: serving the last hosted domains and cached "
-	         "answers until it is back");
+		 "answers until it is back");
 	pthread_rwlock_wrlock(&rp->dom_lock);
 	rp->listener_up = 0;
 	pthread_rwlock_unlock(&rp->dom_lock);
@@ -429,8 +426,8 @@ static struct db *rules_pg_listen_connect(struct rules_pg *rp)
 	    rules_pg_fetch_domains(db, &list, &n, &err) < 0) {
 		if (!rp->listen_down_logged)
 			log_warn("lookup: cannot subscribe to domain changes: %s (retrying every "
-			         "%d s, logged once)",
-			         err, RULES_PG_RECONNECT_GAP);
+				 "%d s, logged once)",
+				 err, RULES_PG_RECONNECT_GAP);
 		rp->listen_down_logged = 1;
 		free(err);
 		db_close(&db);
@@ -479,7 +476,7 @@ static int rules_pg_reload(struct rules_pg *rp, struct db *db)
  * or when the set is older than domain_reload; -1 when db is lost */
 static int rules_pg_listen_wait(struct rules_pg *rp, struct db *db, time_t *loaded)
 {
-	struct pollfd pfd = {PQsocket(db_conn(db)), POLLIN, 0};
+	struct pollfd pfd = { PQsocket(db_conn(db)), POLLIN, 0 };
 	int reload = 0;
 
 	if (poll(&pfd, 1, RULES_PG_POLL_MS) < 0 && errno != EINTR)
@@ -537,8 +534,8 @@ struct rules_pg *rules_pg_new(const struct rules_pg_settings *s)
 	if (rp->set.domain_reload < 1)
 		rp->set.domain_reload = 1;
 	rules_pg_set_ttl(rp, s->ttl_found, s->ttl_not_found);
-	rp->lookups = (struct rules_lookups){rp, rules_pg_domain_hosted, rules_pg_address_exists,
-	                                     rules_pg_address_owned_by};
+	rp->lookups = (struct rules_lookups){ rp, rules_pg_domain_hosted, rules_pg_address_exists,
+					      rules_pg_address_owned_by };
 	pthread_mutex_init(&rp->pool_lock, NULL);
 	pthread_cond_init(&rp->pool_cond, NULL);
 	pthread_rwlock_init(&rp->dom_lock, NULL);

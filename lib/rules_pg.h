@@ -22,13 +22,13 @@ struct rules_pg_metrics {
 };
 
 struct rules_pg_settings {
-	const char *conninfo;  /* database.conninfo (copied) */
-	int connect_timeout;   /* database.connect_timeout, seconds */
-	int connections;       /* the pool's size, at least 1 */
-	int ttl_found;         /* seconds an owned address is cached (0: not cached) */
-	int ttl_not_found;     /* seconds an unknown one is (0: not cached) */
-	size_t cache_size;     /* cached answers at most */
-	int domain_reload;     /* seconds between full domain reloads, notified or not */
+	const char *conninfo; /* database.conninfo (copied) */
+	int connect_timeout;  /* database.connect_timeout, seconds */
+	int connections;      /* the pool's size, at least 1 */
+	int ttl_found;        /* seconds an owned address is cached (0: not cached) */
+	int ttl_not_found;    /* seconds an unknown one is (0: not cached) */
+	size_t cache_size;    /* cached answers at most */
+	int domain_reload;    /* seconds between full domain reloads, notified or not */
 	/* while the LISTEN connection is down: 0 = no cached answer and no
 	 * domain set is trusted (every unauthenticated recipient tempfails);
 	 * 1 = the last domain set and the cached answers are still served */
@@ -65,6 +65,6 @@ int rules_pg_healthy(struct rules_pg *rp, int mx_enabled, const char **reason_r)
  * own SQL, e.g. policyd's quotas), never retried. The result (caller
  * PQclear()s it), or NULL with *error_r (caller frees). */
 PGresult *rules_pg_exec(struct rules_pg *rp, const char *sql, int n, const char *const *params,
-                        char **error_r);
+			char **error_r);
 
 #endif

@@ -108,7 +108,7 @@ static int sighdr_decode(const char *s, size_t len, struct buf *out)
 
 /* sighdr_mac_hex - HMAC of the canonical field text, in hex */
 static void sighdr_mac_hex(const char *secret, const char *header_name, const char *canon,
-                           size_t canon_len, char hex[2 * SHA256_LEN + 1])
+			   size_t canon_len, char hex[2 * SHA256_LEN + 1])
 {
 	struct buf in = BUF_INIT;
 	unsigned char mac[SHA256_LEN];
@@ -217,7 +217,7 @@ static int sighdr_field_is(const struct sighdr_parsed *p, size_t i, const char *
 
 /* sighdr_check_mac - the last field is sig= and matches */
 static int sighdr_check_mac(const char *secret, const char *header_name, const char *text,
-                            const struct sighdr_parsed *p, const char **error_r)
+			    const struct sighdr_parsed *p, const char **error_r)
 {
 	char want[2 * SHA256_LEN + 1], got[2 * SHA256_LEN + 1];
 	size_t i, canon_len;
@@ -248,7 +248,7 @@ static int sighdr_check_mac(const char *secret, const char *header_name, const c
 
 /* sighdr_fill - decode the fields (but sig) into out, storage in *storage_r */
 static int sighdr_fill(const struct sighdr_parsed *p, struct sighdr *out, char **storage_r,
-                       const char **error_r)
+		       const char **error_r)
 {
 	struct buf st = BUF_INIT;
 	size_t offs[SIGHDR_MAX_FIELDS + 2], i, j, n = p->n - 1;
@@ -312,7 +312,7 @@ static int sighdr_msgid_equal(const char *a, const char *b)
 
 /* sighdr_check_binding - timestamp age, Message-Id, queue id */
 static int sighdr_check_binding(const struct sighdr *h, const struct sighdr_binding *b,
-                                const char **error_r)
+				const char **error_r)
 {
 	const char *ts = sighdr_get(h, "ts"), *v;
 	long max_age = b->max_age > 0 ? b->max_age : SIGHDR_DEFAULT_MAX_AGE;
@@ -348,8 +348,8 @@ static int sighdr_check_binding(const struct sighdr *h, const struct sighdr_bind
 }
 
 int sighdr_verify(const char *secret, const char *header_name, const char *value,
-                  const struct sighdr_binding *b, struct sighdr *out, char **storage_r,
-                  const char **error_r)
+		  const struct sighdr_binding *b, struct sighdr *out, char **storage_r,
+		  const char **error_r)
 {
 	struct sighdr_parsed p;
 	struct sighdr_binding now_only;

@@ -24,14 +24,14 @@
 #include <stddef.h>
 #include <time.h>
 
-#define SIGHDR_SUBMISSION	"X-Postroom-Submission"
-#define SIGHDR_VERDICT		"X-Postroom-Verdict"
+#define SIGHDR_SUBMISSION "X-Postroom-Submission"
+#define SIGHDR_VERDICT "X-Postroom-Verdict"
 
-#define SIGHDR_MAX_FIELDS	16
+#define SIGHDR_MAX_FIELDS 16
 
 struct sighdr_field {
-	const char *name;	/* [a-z0-9_-]+ */
-	const char *value;	/* printable, no ';' (encoded by sighdr if needed) */
+	const char *name;  /* [a-z0-9_-]+ */
+	const char *value; /* printable, no ';' (encoded by sighdr if needed) */
 };
 
 struct sighdr {
@@ -50,7 +50,7 @@ struct sighdr_binding {
 	const char *message_id;
 	const char *queue_id;
 	time_t now;
-	long max_age;		/* seconds: older timestamps fail (stale / replayed) */
+	long max_age; /* seconds: older timestamps fail (stale / replayed) */
 };
 
 /* sighdr_verify - parse value, check the HMAC (constant time), the
@@ -68,8 +68,9 @@ const char *sighdr_get(const struct sighdr *h, const char *name);
  * is neither older than SIGHDR_DEFAULT_MAX_AGE nor in the future; a
  * max_age <= 0 means SIGHDR_DEFAULT_MAX_AGE; now == 0 means time(NULL).
  * Message-Ids are compared with white space removed (folding) and without
- * their angle brackets ("<a@b>" matches "a@b"), queue ids exactly. sighdr_sign returns NULL when secret is NULL/empty or a field
- * is invalid (bad or duplicate name, "v"/"sig" used, NULL value). */
-#define SIGHDR_DEFAULT_MAX_AGE	432000L	/* 5 days: Postfix maximal_queue_lifetime */
+ * their angle brackets ("<a@b>" matches "a@b"), queue ids exactly. sighdr_sign returns NULL when
+ * secret is NULL/empty or a field is invalid (bad or duplicate name, "v"/"sig" used, NULL value).
+ */
+#define SIGHDR_DEFAULT_MAX_AGE 432000L /* 5 days: Postfix maximal_queue_lifetime */
 
 #endif

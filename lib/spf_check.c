@@ -63,14 +63,14 @@ static int spf_dns_add_txt(SPF_dns_rr_t *rr, const unsigned char *rdata, size_t 
 		size_t n = rdata[pos++];
 
 		if (n > rdlen - pos || out + n >= sizeof(buf))
-			return 0;	/* malformed or huge: skip the RR */
+			return 0; /* malformed or huge: skip the RR */
 		memcpy(buf + out, rdata + pos, n);
 		out += n;
 		pos += n;
 	}
 	buf[out] = '\0';
 	if (memchr(buf, '\0', out) != NULL)
-		return 0;	/* embedded NUL: not a usable record */
+		return 0; /* embedded NUL: not a usable record */
 	return spf_dns_rr_add(rr, buf, out);
 }
 
@@ -94,7 +94,7 @@ static void spf_dns_parse(SPF_dns_rr_t *rr, const unsigned char *ans, int len)
 		if (ns_parserr(&msg, ns_s_an, i, &r) < 0)
 			break;
 		if (ns_rr_type(r) != rr->rr_type)
-			continue;	/* CNAMEs: the target's RRs follow */
+			continue; /* CNAMEs: the target's RRs follow */
 		rd = ns_rr_rdata(r);
 		rdlen = ns_rr_rdlen(r);
 		switch (rr->rr_type) {
@@ -106,19 +106,17 @@ static void spf_dns_parse(SPF_dns_rr_t *rr, const unsigned char *ans, int len)
 			if (rdlen == 16)
 				spf_dns_rr_add(rr, rd, 16);
 			break;
-		case ns_t_txt:
-			spf_dns_add_txt(rr, rd, rdlen);
-			break;
+		case ns_t_txt: spf_dns_add_txt(rr, rd, rdlen); break;
 		case ns_t_mx:
-			if (rdlen > 2 && ns_name_uncompress(ans, ans + len, rd + 2, name, sizeof(name)) >= 0)
+			if (rdlen > 2 &&
+			    ns_name_uncompress(ans, ans + len, rd + 2, name, sizeof(name)) >= 0)
 				spf_dns_rr_add(rr, name, strlen(name));
 			break;
 		case ns_t_ptr:
 			if (ns_name_uncompress(ans, ans + len, rd, name, sizeof(name)) >= 0)
 				spf_dns_rr_add(rr, name, strlen(name));
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	if (rr->num_rr == 0)
@@ -126,8 +124,8 @@ static void spf_dns_parse(SPF_dns_rr_t *rr, const unsigned char *ans, int len)
 }
 
 /* spf_dns_lookup - the layer's lookup: one query over our resolver */
-static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *layer, const char *domain,
-				    ns_type type, int should_cache)
+static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
+				    int should_cache)
 {
 	struct dns_resolver *r = layer->hook;
 	unsigned char ans[8192];
@@ -135,7 +133,7 @@ static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *layer, const char *domain,
 	enum dns_status st;
 	int herrno;
 
-	if (type == ns_t_spf)	/* RFC 7208 3.1: type 99 is not used */
+	if (type == ns_t_spf) /* RFC 7208 3.1: type 99 is not used */
 		return SPF_dns_rr_new_init(layer, domain, type, 0, NO_DATA);
 	st = dns_query(r, domain, type, ans, sizeof(ans), &len);
 	switch (st) {
@@ -185,7 +183,7 @@ struct spf_checker *spf_checker_new(struct dns_resolver *r, const char *receiver
 	pthread_once(&spf_once, spf_init_handlers);
 	c->resolver = r;
 	c->layer = xcalloc(1, sizeof(*c->layer));
-	c->layer->destroy = NULL;	/* freed by spf_checker_free */
+	c->layer->destroy = NULL; /* freed by spf_checker_free */
 	c->layer->lookup = spf_dns_lookup;
 	c->layer->name = "postroom";
 	c->layer->hook = r;
@@ -207,9 +205,8 @@ void spf_checker_free(struct spf_checker **cp)
 	xfree(cp);
 }
 
-static const char *const spf_names[] = {
-	"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror"
-};
+static const char *const spf_names[] = { "none",     "neutral",   "pass",     "fail",
+					 "softfail", "temperror", "permerror" };
 
 const char *spf_result_name(enum spf_check_result r)
 {
@@ -252,9 +249,9 @@ static enum spf_check_result spf_map_unset(SPF_response_t *resp, SPF_errcode_t e
 
 		if (code == SPF_E_DNS_ERROR)
 			return SPFR_TEMPERROR;
-		if (code != SPF_E_NOT_SPF && code != SPF_E_SUCCESS && code != SPF_E_RESULT_UNKNOWN &&
-		    SPF_error_errorp(e))
-			return SPFR_PERMERROR;	/* the record did not compile */
+		if (code != SPF_E_NOT_SPF && code != SPF_E_SUCCESS &&
+		    code != SPF_E_RESULT_UNKNOWN && SPF_error_errorp(e))
+			return SPFR_PERMERROR; /* the record did not compile */
 	}
 	return SPFR_NONE;
 }
@@ -322,9 +319,10 @@ void spf_check(struct spf_checker *c, const char *ip, const char *helo, const ch
 	    out->result != SPFR_TEMPERROR)
 		spf_set_comment(out, SPF_response_get_header_comment(resp));
 	else
-		spf_set_comment(out, out->result == SPFR_TEMPERROR ? "DNS lookup failed or timed out"
-				: out->result == SPFR_NONE ? "no SPF record"
-				: "SPF record could not be evaluated");
+		spf_set_comment(out,
+				out->result == SPFR_TEMPERROR ? "DNS lookup failed or timed out"
+				: out->result == SPFR_NONE    ? "no SPF record"
+							   : "SPF record could not be evaluated");
 	if (resp != NULL)
 		SPF_response_free(resp);
 	SPF_request_free(req);

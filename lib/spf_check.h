@@ -20,9 +20,9 @@ enum spf_check_result {
 
 struct spf_check_outcome {
 	enum spf_check_result result;
-	const char *identity;	/* "mailfrom" or "helo" (static) */
-	char domain[256];	/* the domain whose record was checked */
-	char comment[256];	/* short human detail, no CR/LF/';' */
+	const char *identity; /* "mailfrom" or "helo" (static) */
+	char domain[256];     /* the domain whose record was checked */
+	char comment[256];    /* short human detail, no CR/LF/';' */
 };
 
 struct spf_checker;

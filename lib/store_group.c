@@ -32,7 +32,8 @@
 #include "store_mail_impl.h"
 
 /* Message-Id locks as postroom_thread_email takes them (sql/008) */
-#define GROUP_MID_LOCK_SQL "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT" \
+#define GROUP_MID_LOCK_SQL                                                                \
+	"SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT"                           \
 	" hashtextextended('postroom-mid:' || m, 0) AS k FROM unnest($1::text[]) AS u(m)" \
 	" WHERE m IS NOT NULL AND m <> '' ORDER BY 1) s"
 
@@ -41,11 +42,11 @@ enum group_state { GROUP_IN, GROUP_ALONE, GROUP_DONE };
 struct store_group {
 	struct db *db;
 	struct store_job *jobs;
-	struct store_ctx *ctx;		/* one per job */
+	struct store_ctx *ctx; /* one per job */
 	enum group_state *state;
-	int *found;			/* already stored */
+	int *found; /* already stored */
 	size_t n, nin;
-	struct store_ctx shared;	/* failures of the shared statements */
+	struct store_ctx shared; /* failures of the shared statements */
 };
 
 /* A growing list of strings for an array parameter. */
@@ -119,7 +120,8 @@ static int group_begin_find(struct store_group *gr)
 {
 	static const int lens[1] = { SHA256_LEN }, fmts[1] = { 1 };
 	struct db_stmt *st = xcalloc(2 * gr->n + 4, sizeof(*st));
-	size_t *owners_at = xcalloc(gr->n, sizeof(size_t)), *find_at = xcalloc(gr->n, sizeof(size_t));
+	size_t *owners_at = xcalloc(gr->n, sizeof(size_t)),
+	       *find_at = xcalloc(gr->n, sizeof(size_t));
 	char *(*arr)[2] = xcalloc(gr->n, sizeof(*arr)), *locks[3];
 	const char *(*op)[2] = xcalloc(gr->n, sizeof(*op)), **fp = xcalloc(gr->n, sizeof(char *));
 	const char *lp[3];
@@ -141,7 +143,9 @@ static int group_begin_find(struct store_group *gr)
 		st[n++].params = op[i];
 	}
 	group_lock_params(gr, locks);
-	lp[0] = locks[0]; lp[1] = locks[1]; lp[2] = locks[2];
+	lp[0] = locks[0];
+	lp[1] = locks[1];
+	lp[2] = locks[2];
 	st[n].sql = STORE_LOCK_KEYS_SQL;
 	st[n].nparams = 1;
 	st[n++].params = &lp[0];
@@ -177,8 +181,15 @@ static int group_begin_find(struct store_group *gr)
 		free(arr[i][0]);
 		free(arr[i][1]);
 	}
-	free(locks[0]); free(locks[1]); free(locks[2]);
-	free(arr); free(op); free(fp); free(st); free(owners_at); free(find_at);
+	free(locks[0]);
+	free(locks[1]);
+	free(locks[2]);
+	free(arr);
+	free(op);
+	free(fp);
+	free(st);
+	free(owners_at);
+	free(find_at);
 	return rc;
 }
 
@@ -209,9 +220,11 @@ static int group_finish(struct store_group *gr, struct store_batch *b)
 		b->cur = c;
 		p[0] = c->res->email_id;
 		if (!gr->found[i])
-			store_add(b, STMT_OTHER, "SELECT postroom_thread_email($1::uuid)", 1, p, NULL, NULL);
+			store_add(b, STMT_OTHER, "SELECT postroom_thread_email($1::uuid)", 1, p,
+				  NULL, NULL);
 		if (!gr->found[i] || c->res->newly_delivered > 0)
-			store_add(b, STMT_OTHER, "SELECT pg_notify('postroom_new_email', $1)", 1, p, NULL, NULL);
+			store_add(b, STMT_OTHER, "SELECT pg_notify('postroom_new_email', $1)", 1, p,
+				  NULL, NULL);
 	}
 	b->cur = NULL;
 	store_add(b, STMT_OTHER, "COMMIT", 0, NULL, NULL, NULL);
@@ -272,10 +285,12 @@ static void group_sort(struct store_group *gr)
 		jb[i].error = NULL;
 		jb[i].grouped = 0;
 		store_ctx_init(&gr->ctx[i], gr->db, jb[i].sp, jb[i].m, jb[i].rq, jb[i].res);
-		gr->state[i] = jb[i].rq->sent || !store_ctx_inline(&gr->ctx[i]) ? GROUP_ALONE : GROUP_IN;
+		gr->state[i] =
+			jb[i].rq->sent || !store_ctx_inline(&gr->ctx[i]) ? GROUP_ALONE : GROUP_IN;
 		for (j = 0; gr->state[i] == GROUP_IN && j < i; j++)
-			if (gr->state[j] == GROUP_IN && memcmp(jb[j].sp->id, jb[i].sp->id, SHA256_LEN) == 0)
-				gr->state[i] = GROUP_ALONE;	/* after the first copy commits */
+			if (gr->state[j] == GROUP_IN &&
+			    memcmp(jb[j].sp->id, jb[i].sp->id, SHA256_LEN) == 0)
+				gr->state[i] = GROUP_ALONE; /* after the first copy commits */
 		can += gr->state[i] == GROUP_IN;
 	}
 	for (i = 0; i < gr->n; i++) {
@@ -288,7 +303,8 @@ static void group_sort(struct store_group *gr)
 		store_resolve_rcpts(&gr->ctx[i]);
 		if (store_resolve_sender(&gr->ctx[i]) < 0) {
 			jb[i].status = STORE_TEMPFAIL;
-			jb[i].error = gr->ctx[i].error ? gr->ctx[i].error : xstrdup("database error");
+			jb[i].error =
+				gr->ctx[i].error ? gr->ctx[i].error : xstrdup("database error");
 			gr->ctx[i].error = NULL;
 			gr->state[i] = GROUP_DONE;
 			continue;

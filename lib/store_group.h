@@ -18,10 +18,10 @@ struct store_job {
 	const struct store_spool *sp;
 	const struct mime_msg *m;
 	const struct store_request *rq;
-	struct store_result *res;	/* out: free with store_result_free */
-	enum store_status status;	/* out */
-	char *error;			/* out: why, unless STORE_OK (caller frees) */
-	int grouped;			/* out: stored in the shared transaction */
+	struct store_result *res; /* out: free with store_result_free */
+	enum store_status status; /* out */
+	char *error;              /* out: why, unless STORE_OK (caller frees) */
+	int grouped;              /* out: stored in the shared transaction */
 };
 
 /* store_messages - see above */

@@ -40,8 +40,8 @@
 
 #include "store_mail_impl.h"
 
-#define STORE_COPY_CHUNK	65536
-#define STORE_BYTEA_MAX		0x3fffffffLL	/* PostgreSQL's 1 GB field limit */
+#define STORE_COPY_CHUNK 65536
+#define STORE_BYTEA_MAX 0x3fffffffLL /* PostgreSQL's 1 GB field limit */
 
 long long store_lock_key(const unsigned char *d)
 {
@@ -125,14 +125,19 @@ static int store_user_of(struct store_ctx *c, const char *address, int strip, ch
 	int rc;
 
 	*user_id_r = NULL;
-	if (strip && addr_parse(address, strlen(address), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) == 0) {
-		stripped = addr_strip_subaddress(&mb, c->rq->subaddress_delims ? c->rq->subaddress_delims : "");
+	if (strip &&
+	    addr_parse(address, strlen(address), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) == 0) {
+		stripped = addr_strip_subaddress(
+			&mb, c->rq->subaddress_delims ? c->rq->subaddress_delims : "");
 		addr_free(&mb);
 	}
 	params[0] = address;
 	params[1] = stripped ? stripped : address;
-	res = store_q(c, "SELECT user_id FROM user_addresses WHERE lower(address) IN (lower($1), lower($2))"
-		      " ORDER BY lower(address) = lower($1) DESC LIMIT 1", 2, params);
+	res = store_q(
+		c,
+		"SELECT user_id FROM user_addresses WHERE lower(address) IN (lower($1), lower($2))"
+		" ORDER BY lower(address) = lower($1) DESC LIMIT 1",
+		2, params);
 	free(stripped);
 	if (res == NULL)
 		return -1;
@@ -151,7 +156,8 @@ static char *store_stripped(const struct store_request *rq, const char *address)
 	char *stripped = NULL;
 
 	if (addr_parse(address, strlen(address), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) == 0) {
-		stripped = addr_strip_subaddress(&mb, rq->subaddress_delims ? rq->subaddress_delims : "");
+		stripped = addr_strip_subaddress(&mb, rq->subaddress_delims ? rq->subaddress_delims
+									    : "");
 		addr_free(&mb);
 	}
 	return stripped ? stripped : xstrdup(address);
@@ -194,7 +200,8 @@ void store_apply_owners(struct store_ctx *c, const PGresult *res)
 			c->rcpts[i].user_id = xstrdup(PQgetvalue(res, (int)i, 0));
 			continue;
 		}
-		c->res->unknown = xrealloc(c->res->unknown, (c->res->nunknown + 1) * sizeof(char *));
+		c->res->unknown =
+			xrealloc(c->res->unknown, (c->res->nunknown + 1) * sizeof(char *));
 		c->res->unknown[c->res->nunknown++] = xstrdup(c->rcpts[i].address);
 	}
 }
@@ -207,7 +214,7 @@ void store_resolve_rcpts(struct store_ctx *c)
 	size_t i, j;
 
 	if (c->rq->sent)
-		return;		/* the route's marker, not a recipient */
+		return; /* the route's marker, not a recipient */
 	c->rcpts = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*c->rcpts));
 	for (i = 0; i < env->nrcpts; i++) {
 		for (j = 0; j < c->nrcpts; j++)
@@ -245,8 +252,8 @@ int store_rcpt_known(struct db *db, const char *address, const char *subaddress_
 }
 
 /* store_verify - a signed header of kind name; 0 and *h filled, or -1 */
-static int store_verify(struct store_ctx *c, const char *name, const char *value,
-			struct sighdr *h, char **storage_r, const char **why_r)
+static int store_verify(struct store_ctx *c, const char *name, const char *value, struct sighdr *h,
+			char **storage_r, const char **why_r)
 {
 	struct sighdr_binding b;
 	char *mid = NULL;
@@ -337,22 +344,28 @@ int store_redeliver(struct store_ctx *c)
 	p[0] = c->res->email_id;
 	if (c->rq->sent) {
 		p[1] = c->sent_by;
-		return store_cmd(c, "UPDATE emails SET sent_by_user_id = COALESCE(sent_by_user_id, $2::uuid)"
-				 " WHERE id = $1", 2, p);
+		return store_cmd(
+			c,
+			"UPDATE emails SET sent_by_user_id = COALESCE(sent_by_user_id, $2::uuid)"
+			" WHERE id = $1",
+			2, p);
 	}
 	for (i = 0; i < c->nrcpts; i++) {
 		p[1] = c->rcpts[i].address;
 		p[2] = c->rcpts[i].user_id;
 		/* the row as it was, then the row as it is now */
-		res = store_q(c, "WITH old AS (SELECT id, delivered FROM email_recipients"
-			      "   WHERE email_id = $1 AND lower(address) = lower($2) FOR UPDATE),"
-			      " upd AS (UPDATE email_recipients r SET delivered = true,"
-			      "   user_id = COALESCE(r.user_id, $3::uuid) FROM old"
-			      "   WHERE r.id = old.id AND NOT old.delivered RETURNING r.user_id),"
-			      " ins AS (INSERT INTO email_recipients (email_id, address, type, user_id, delivered)"
-			      "   SELECT $1, $2, 'bcc', $3::uuid, true WHERE NOT EXISTS (SELECT 1 FROM old)"
-			      "   RETURNING user_id)"
-			      " SELECT user_id FROM upd UNION ALL SELECT user_id FROM ins", 3, p);
+		res = store_q(
+			c,
+			"WITH old AS (SELECT id, delivered FROM email_recipients"
+			"   WHERE email_id = $1 AND lower(address) = lower($2) FOR UPDATE),"
+			" upd AS (UPDATE email_recipients r SET delivered = true,"
+			"   user_id = COALESCE(r.user_id, $3::uuid) FROM old"
+			"   WHERE r.id = old.id AND NOT old.delivered RETURNING r.user_id),"
+			" ins AS (INSERT INTO email_recipients (email_id, address, type, user_id, delivered)"
+			"   SELECT $1, $2, 'bcc', $3::uuid, true WHERE NOT EXISTS (SELECT 1 FROM old)"
+			"   RETURNING user_id)"
+			" SELECT user_id FROM upd UNION ALL SELECT user_id FROM ins",
+			3, p);
 		if (res == NULL)
 			return -1;
 		if (PQntuples(res) > 0) {
@@ -382,7 +395,7 @@ static void *store_dup(struct store_batch *b, const void *p, size_t n)
 /* store_add - a statement into the batch; params (n of them, copied)
  * must live until the batch runs */
 void store_add(struct store_batch *b, enum store_stmt_kind kind, const char *sql, int n,
-		      const char *const *params, const int *lengths, const int *formats)
+	       const char *const *params, const int *lengths, const int *formats)
 {
 	struct db_stmt *st;
 
@@ -417,9 +430,9 @@ static int store_new_id(struct store_ctx *c)
 	u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
 	u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
 	snprintf(c->res->email_id, sizeof(c->res->email_id),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
-		 u[12], u[13], u[14], u[15]);
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
 	return 0;
 }
 
@@ -432,21 +445,34 @@ static void store_insert_email(struct store_ctx *c, struct store_batch *b)
 	const char *p[15];
 	int lens[15] = { 0 }, fmts[15] = { 0 };
 	char *size = store_keep(b, xasprintf("%lld", c->sp->size));
-	char *refs = store_keep(b, store_pg_array((const char *const *)m->references, m->nreferences));
+	char *refs =
+		store_keep(b, store_pg_array((const char *const *)m->references, m->nreferences));
 
-	p[0] = m->message_id; p[1] = m->from_address; p[2] = m->from_display;
-	p[3] = m->subject; p[4] = m->text_body; p[5] = m->html_body; p[6] = size;
-	p[7] = m->in_reply_to; p[8] = refs; p[9] = c->sent_by;
-	p[10] = c->res->spam ? "true" : "false"; p[11] = c->spam_reason; p[12] = m->parse_problem;
+	p[0] = m->message_id;
+	p[1] = m->from_address;
+	p[2] = m->from_display;
+	p[3] = m->subject;
+	p[4] = m->text_body;
+	p[5] = m->html_body;
+	p[6] = size;
+	p[7] = m->in_reply_to;
+	p[8] = refs;
+	p[9] = c->sent_by;
+	p[10] = c->res->spam ? "true" : "false";
+	p[11] = c->spam_reason;
+	p[12] = m->parse_problem;
 	p[13] = (const char *)c->sp->id;
 	lens[13] = SHA256_LEN;
 	fmts[13] = 1;
 	p[14] = c->res->email_id;
-	store_add(b, STMT_EMAIL, "INSERT INTO emails (id, thread_id, message_id, from_address,"
+	store_add(
+		b, STMT_EMAIL,
+		"INSERT INTO emails (id, thread_id, message_id, from_address,"
 		" from_display_name, subject, text_body, html_body, size_bytes, in_reply_to, reference_ids,"
 		" sent_by_user_id, spam, spam_reason, parse_problem, content_sha256) VALUES ($15::uuid,"
 		" $15::uuid, $1, $2, $3, $4, $5, $6, $7::bigint, $8, $9::text[], $10::uuid, $11::boolean,"
-		" $12, $13, $14) RETURNING " STORE_TS("received_at"), 15, p, lens, fmts);
+		" $12, $13, $14) RETURNING " STORE_TS("received_at"),
+		15, p, lens, fmts);
 }
 
 /* store_insert_rcpts - header rows and envelope rows in one statement */
@@ -455,8 +481,10 @@ static void store_insert_rcpts(struct store_ctx *c, struct store_batch *b)
 	static const char *types[] = { "to", "cc", "bcc" };
 	const struct mime_msg *m = c->m;
 	size_t n = 0, i, j, max = m->nrcpts + c->nrcpts;
-	const char **addr = xcalloc(max + 1, sizeof(char *)), **disp = xcalloc(max + 1, sizeof(char *));
-	const char **type = xcalloc(max + 1, sizeof(char *)), **uid = xcalloc(max + 1, sizeof(char *));
+	const char **addr = xcalloc(max + 1, sizeof(char *)),
+		   **disp = xcalloc(max + 1, sizeof(char *));
+	const char **type = xcalloc(max + 1, sizeof(char *)),
+		   **uid = xcalloc(max + 1, sizeof(char *));
 	const char **dl = xcalloc(max + 1, sizeof(char *)), *p[6];
 
 	for (i = 0; i < m->nrcpts; i++, n++) {
@@ -484,13 +512,20 @@ static void store_insert_rcpts(struct store_ctx *c, struct store_batch *b)
 		p[3] = store_keep(b, store_pg_array(type, n));
 		p[4] = store_keep(b, store_pg_array(uid, n));
 		p[5] = store_keep(b, store_pg_array(dl, n));
-		store_add(b, STMT_RCPTS, "INSERT INTO email_recipients (email_id, address, display_name,"
+		store_add(
+			b, STMT_RCPTS,
+			"INSERT INTO email_recipients (email_id, address, display_name,"
 			" type, user_id, delivered) SELECT $1::uuid, r.a, r.d, r.t, COALESCE(r.u, (SELECT"
 			" ua.user_id FROM user_addresses ua WHERE lower(ua.address) = lower(r.a))), r.dl FROM"
 			" unnest($2::text[], $3::text[], $4::text[], $5::uuid[], $6::boolean[]) WITH ORDINALITY"
-			" AS r(a, d, t, u, dl, n) ORDER BY r.n RETURNING user_id, delivered", 6, p, NULL, NULL);
+			" AS r(a, d, t, u, dl, n) ORDER BY r.n RETURNING user_id, delivered",
+			6, p, NULL, NULL);
 	}
-	free(addr); free(disp); free(type); free(uid); free(dl);
+	free(addr);
+	free(disp);
+	free(type);
+	free(uid);
+	free(dl);
 }
 
 /* store_batch_results - what the batch's statements returned: the new
@@ -509,7 +544,8 @@ static void store_batch_results(struct store_batch *b)
 			continue;
 		r = b->ctx[k]->res;
 		if (b->kind[k] == STMT_EMAIL && PQntuples(res) > 0)
-			snprintf(r->received_at, sizeof(r->received_at), "%s", PQgetvalue(res, 0, 0));
+			snprintf(r->received_at, sizeof(r->received_at), "%s",
+				 PQgetvalue(res, 0, 0));
 		for (i = 0; b->kind[k] == STMT_RCPTS && i < PQntuples(res); i++) {
 			if (strcmp(PQgetvalue(res, i, 1), "t") != 0)
 				continue;
@@ -567,8 +603,9 @@ static const char *store_read_inline(struct store_ctx *c, struct store_batch *b,
 	ssize_t n = store_spool_pread_all(fd, p, (size_t)len, off);
 
 	if (n != (ssize_t)len) {
-		store_fail(c, DB_TEMPORARY, xasprintf("reading the spool: %s",
-			   n < 0 ? strerror(errno) : "short read"));
+		store_fail(
+			c, DB_TEMPORARY,
+			xasprintf("reading the spool: %s", n < 0 ? strerror(errno) : "short read"));
 		return NULL;
 	}
 	return p;
@@ -586,9 +623,10 @@ static int store_copy_result(struct store_ctx *c, const char *what)
 			const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 			const char *msg = PQresultErrorMessage(res);
 
-			store_fail(c, PQstatus(conn) != CONNECTION_OK ? DB_TEMPORARY
-				   : db_classify_sqlstate(st), xasprintf("COPY %s: %.*s", what,
-				   (int)strcspn(msg, "\n"), msg));
+			store_fail(c,
+				   PQstatus(conn) != CONNECTION_OK ? DB_TEMPORARY
+								   : db_classify_sqlstate(st),
+				   xasprintf("COPY %s: %.*s", what, (int)strcspn(msg, "\n"), msg));
 			rc = -1;
 		}
 		PQclear(res);
@@ -600,8 +638,8 @@ static int store_copy_result(struct store_ctx *c, const char *what)
 static int store_copy_put(struct store_ctx *c, const void *p, size_t n)
 {
 	if (PQputCopyData(db_conn(c->db), p, (int)n) != 1)
-		return store_fail(c, DB_TEMPORARY, xasprintf("COPY: %s",
-				  PQerrorMessage(db_conn(c->db))));
+		return store_fail(c, DB_TEMPORARY,
+				  xasprintf("COPY: %s", PQerrorMessage(db_conn(c->db))));
 	return 0;
 }
 
@@ -612,14 +650,16 @@ static int store_copy_fd(struct store_ctx *c, int fd, long long off, long long l
 	int rc = 0;
 
 	while (rc == 0 && len > 0) {
-		ssize_t n = pread(fd, chunk, len < STORE_COPY_CHUNK ? (size_t)len : STORE_COPY_CHUNK,
-				  (off_t)off);
+		ssize_t n =
+			pread(fd, chunk, len < STORE_COPY_CHUNK ? (size_t)len : STORE_COPY_CHUNK,
+			      (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			rc = store_fail(c, DB_TEMPORARY, xasprintf("reading the spool: %s",
-					n < 0 ? strerror(errno) : "short read"));
+			rc = store_fail(c, DB_TEMPORARY,
+					xasprintf("reading the spool: %s",
+						  n < 0 ? strerror(errno) : "short read"));
 			break;
 		}
 		rc = store_copy_put(c, chunk, (size_t)n);
@@ -645,7 +685,9 @@ static int store_copy_row(struct store_ctx *c, const char *sql, const struct buf
 	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
 		const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-		store_fail(c, PQstatus(conn) != CONNECTION_OK ? DB_TEMPORARY : db_classify_sqlstate(st),
+		store_fail(c,
+			   PQstatus(conn) != CONNECTION_OK ? DB_TEMPORARY
+							   : db_classify_sqlstate(st),
 			   xasprintf("%s: %.*s", sql, (int)strcspn(PQerrorMessage(conn), "\n"),
 				     PQerrorMessage(conn)));
 		PQclear(res);
@@ -653,11 +695,16 @@ static int store_copy_row(struct store_ctx *c, const char *sql, const struct buf
 	}
 	PQclear(res);
 	rc = store_copy_put(c, header, sizeof(header));
-	if (rc == 0) rc = store_copy_put(c, &nf, 2);
-	if (rc == 0) rc = store_copy_put(c, fields->data, fields->len);
-	if (rc == 0) rc = store_copy_put(c, &blen, 4);
-	if (rc == 0) rc = store_copy_fd(c, fd, off, len);
-	if (rc == 0) rc = store_copy_put(c, &trailer, 2);
+	if (rc == 0)
+		rc = store_copy_put(c, &nf, 2);
+	if (rc == 0)
+		rc = store_copy_put(c, fields->data, fields->len);
+	if (rc == 0)
+		rc = store_copy_put(c, &blen, 4);
+	if (rc == 0)
+		rc = store_copy_fd(c, fd, off, len);
+	if (rc == 0)
+		rc = store_copy_put(c, &trailer, 2);
 	if (PQputCopyEnd(conn, rc == 0 ? NULL : "postroom-deliver: aborted") != 1 && rc == 0)
 		rc = store_fail(c, DB_TEMPORARY, xasprintf("COPY end: %s", PQerrorMessage(conn)));
 	return store_copy_result(c, sql) < 0 ? -1 : rc;
@@ -678,9 +725,10 @@ static void store_uuid_bytes(const char *text, unsigned char out[16])
 	int i = 0;
 
 	for (; *text && i < 32; text++) {
-		int v = *text >= '0' && *text <= '9' ? *text - '0'
-		      : *text >= 'a' && *text <= 'f' ? *text - 'a' + 10
-		      : *text >= 'A' && *text <= 'F' ? *text - 'A' + 10 : -1;
+		int v = *text >= '0' && *text <= '9'   ? *text - '0'
+			: *text >= 'a' && *text <= 'f' ? *text - 'a' + 10
+			: *text >= 'A' && *text <= 'F' ? *text - 'A' + 10
+						       : -1;
 
 		if (v < 0)
 			continue;
@@ -706,7 +754,8 @@ static int store_blob_copy(struct store_ctx *c, const struct mime_attachment *a)
 	uint32_t hi = htonl((uint32_t)(size >> 32)), lo = htonl((uint32_t)size);
 	int rc, found;
 
-	res = db_exec_prepared(c->db, "SELECT 1 FROM blobs WHERE sha256 = $1", 1, p, lens, fmts, &cls, &err);
+	res = db_exec_prepared(c->db, "SELECT 1 FROM blobs WHERE sha256 = $1", 1, p, lens, fmts,
+			       &cls, &err);
 	if (res == NULL)
 		return store_fail(c, cls, err);
 	found = PQntuples(res) > 0;
@@ -714,13 +763,16 @@ static int store_blob_copy(struct store_ctx *c, const struct mime_attachment *a)
 	if (found)
 		return 0;
 	if (a->size > STORE_BYTEA_MAX && (c->too_big = 1))
-		return store_fail(c, DB_PERMANENT, xasprintf("attachment of %lld bytes exceeds "
-				  "PostgreSQL's 1 GB field limit", a->size));
+		return store_fail(c, DB_PERMANENT,
+				  xasprintf("attachment of %lld bytes exceeds "
+					    "PostgreSQL's 1 GB field limit",
+					    a->size));
 	store_field(&f, a->sha256, SHA256_LEN);
 	buf_append(&f, "\0\0\0\10", 4);
 	buf_append(&f, &hi, 4);
 	buf_append(&f, &lo, 4);
-	rc = store_copy_row(c, "COPY blobs (sha256, size_bytes, content) FROM STDIN (FORMAT binary)",
+	rc = store_copy_row(c,
+			    "COPY blobs (sha256, size_bytes, content) FROM STDIN (FORMAT binary)",
 			    &f, 3, c->m->att_fd, a->offset, a->size);
 	buf_free(&f);
 	return rc;
@@ -743,8 +795,10 @@ static int store_blob(struct store_ctx *c, struct store_batch *b, const struct m
 	p[1] = store_keep(b, xasprintf("%lld", a->size));
 	if ((p[2] = store_read_inline(c, b, c->m->att_fd, a->offset, a->size)) == NULL)
 		return -1;
-	store_add(b, STMT_OTHER, "INSERT INTO blobs (sha256, size_bytes, content) VALUES ($1,"
-		  " $2::bigint, $3) ON CONFLICT (sha256) DO NOTHING", 3, p, lens, fmts);
+	store_add(b, STMT_OTHER,
+		  "INSERT INTO blobs (sha256, size_bytes, content) VALUES ($1,"
+		  " $2::bigint, $3) ON CONFLICT (sha256) DO NOTHING",
+		  3, p, lens, fmts);
 	return 0;
 }
 
@@ -765,10 +819,13 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 
 	if (n == 0)
 		return 0;
-	keys = xcalloc(n, sizeof(char *)); pos = xcalloc(n, sizeof(char *));
-	sizes = xcalloc(n, sizeof(char *)); hex = xcalloc(n, sizeof(char *));
+	keys = xcalloc(n, sizeof(char *));
+	pos = xcalloc(n, sizeof(char *));
+	sizes = xcalloc(n, sizeof(char *));
+	hex = xcalloc(n, sizeof(char *));
 	inl = xcalloc(n, sizeof(char *));
-	fn = xcalloc(n, sizeof(char *)); ct = xcalloc(n, sizeof(char *));
+	fn = xcalloc(n, sizeof(char *));
+	ct = xcalloc(n, sizeof(char *));
 	cid = xcalloc(n, sizeof(char *));
 	for (i = 0; i < n; i++) {
 		keys[i] = c->atts_locked ? NULL : store_att_key(&m->atts[i]);
@@ -796,17 +853,30 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 		p[5] = store_keep(b, store_pg_array(cid, n));
 		p[6] = store_keep(b, store_pg_array((const char *const *)inl, n));
 		p[7] = store_keep(b, store_pg_array((const char *const *)hex, n));
-		store_add(b, STMT_OTHER, "INSERT INTO email_attachments (email_id, position, filename,"
+		store_add(
+			b, STMT_OTHER,
+			"INSERT INTO email_attachments (email_id, position, filename,"
 			" content_type, size_bytes, content_id, is_inline, sha256) SELECT $1::uuid, a.p,"
 			" a.f, a.t, a.s, a.c, a.i, decode(a.h, 'hex') FROM unnest($2::integer[],"
 			" $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[], $8::text[])"
-			" AS a(p, f, t, s, c, i, h)", 8, p, NULL, NULL);
+			" AS a(p, f, t, s, c, i, h)",
+			8, p, NULL, NULL);
 	}
 	for (k = 0; k < (int)n; k++) {
-		free(keys[k]); free(pos[k]); free(sizes[k]); free(hex[k]); free(inl[k]);
+		free(keys[k]);
+		free(pos[k]);
+		free(sizes[k]);
+		free(hex[k]);
+		free(inl[k]);
 	}
-	free(keys); free(pos); free(sizes); free(hex); free(inl);
-	free(fn); free(ct); free(cid);
+	free(keys);
+	free(pos);
+	free(sizes);
+	free(hex);
+	free(inl);
+	free(fn);
+	free(ct);
+	free(cid);
 	return rc;
 }
 
@@ -826,20 +896,23 @@ static int store_raw(struct store_ctx *c, struct store_batch *b)
 		if ((p[1] = store_read_inline(c, b, c->sp->fd, c->sp->start, len)) == NULL)
 			return -1;
 		lens[1] = (int)len;
-		store_add(b, STMT_OTHER, "INSERT INTO email_raw (email_id, content) VALUES ($1::uuid, $2)",
-			  2, p, lens, fmts);
+		store_add(b, STMT_OTHER,
+			  "INSERT INTO email_raw (email_id, content) VALUES ($1::uuid, $2)", 2, p,
+			  lens, fmts);
 		return 0;
 	}
 	if (len > STORE_BYTEA_MAX && (c->too_big = 1))
-		return store_fail(c, DB_PERMANENT, xasprintf("message of %lld bytes exceeds "
-				  "PostgreSQL's 1 GB field limit", len));
+		return store_fail(c, DB_PERMANENT,
+				  xasprintf("message of %lld bytes exceeds "
+					    "PostgreSQL's 1 GB field limit",
+					    len));
 	if (store_batch_run(c, b) < 0)
 		return -1;
 	memset(uuid, 0, sizeof(uuid));
 	store_uuid_bytes(c->res->email_id, uuid);
 	store_field(&f, uuid, 16);
-	rc = store_copy_row(c, "COPY email_raw (email_id, content) FROM STDIN (FORMAT binary)",
-			    &f, 2, c->sp->fd, c->sp->start, len);
+	rc = store_copy_row(c, "COPY email_raw (email_id, content) FROM STDIN (FORMAT binary)", &f,
+			    2, c->sp->fd, c->sp->start, len);
 	buf_free(&f);
 	return rc;
 }
@@ -917,9 +990,11 @@ static int store_finish(struct store_ctx *c, int found, struct store_batch *b)
 	const char *p[1] = { c->res->email_id };
 
 	if (!found)
-		store_add(b, STMT_OTHER, "SELECT postroom_thread_email($1::uuid)", 1, p, NULL, NULL);
+		store_add(b, STMT_OTHER, "SELECT postroom_thread_email($1::uuid)", 1, p, NULL,
+			  NULL);
 	if (!found || c->res->newly_delivered > 0)
-		store_add(b, STMT_OTHER, "SELECT pg_notify('postroom_new_email', $1)", 1, p, NULL, NULL);
+		store_add(b, STMT_OTHER, "SELECT pg_notify('postroom_new_email', $1)", 1, p, NULL,
+			  NULL);
 	store_add(b, STMT_OTHER, "COMMIT", 0, NULL, NULL, NULL);
 	return store_batch_run(c, b);
 }
@@ -948,10 +1023,11 @@ static int store_tx(struct store_ctx *c)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	if ((found = store_begin_find(c)) < 0)
 		goto fail;
-	if (c->rq->recipient_validation && !c->rq->sent && c->nrcpts == 1 && c->res->nunknown == 1) {
+	if (c->rq->recipient_validation && !c->rq->sent && c->nrcpts == 1 &&
+	    c->res->nunknown == 1) {
 		c->unknown_rcpt = 1;
-		store_fail(c, DB_PERMANENT, xasprintf("%s: recipient address unknown",
-			   c->res->unknown[0]));
+		store_fail(c, DB_PERMANENT,
+			   xasprintf("%s: recipient address unknown", c->res->unknown[0]));
 		goto fail;
 	}
 	c->res->duplicate = found;
@@ -997,7 +1073,11 @@ void store_ctx_init(struct store_ctx *c, struct db *db, const struct store_spool
 {
 	memset(res, 0, sizeof(*res));
 	memset(c, 0, sizeof(*c));
-	c->db = db; c->sp = sp; c->m = m; c->rq = rq; c->res = res;
+	c->db = db;
+	c->sp = sp;
+	c->m = m;
+	c->rq = rq;
+	c->res = res;
 }
 
 void store_ctx_free(struct store_ctx *c)
@@ -1041,9 +1121,11 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 		st = STORE_TEMPFAIL;
 	} else {
 		for (res->attempts = 1; store_tx(&c) < 0; res->attempts++) {
-			if (c.unknown_rcpt || res->attempts >= STORE_ATTEMPTS || !store_retryable(db)) {
+			if (c.unknown_rcpt || res->attempts >= STORE_ATTEMPTS ||
+			    !store_retryable(db)) {
 				st = c.unknown_rcpt ? STORE_UNKNOWN_RCPT
-				   : c.too_big ? STORE_PERMFAIL : STORE_TEMPFAIL;
+				     : c.too_big    ? STORE_PERMFAIL
+						    : STORE_TEMPFAIL;
 				break;
 			}
 			store_result_reset_tx(res);

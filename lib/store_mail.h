@@ -17,39 +17,39 @@
 
 struct store_request {
 	const struct store_envelope *env;
-	int sent;			/* --sent: a copy of a submission, nobody's inbox */
-	const char *sasl_user;		/* authenticated user, NULL/"" = none */
-	int recipient_validation;	/* an unknown single recipient is refused */
-	const char *subaddress_delims;	/* "+" ... ; NULL/"" = none */
-	const char *hmac_secret;	/* for postroom's signed headers; NULL = ignore them */
-	long header_max_age;		/* seconds a signed header stays valid */
-	const char *queue_id;		/* this delivery's queue id: binds policyd's verdict */
-	const char *authserv_id;	/* trusted Authentication-Results id; NULL = none */
+	int sent;                      /* --sent: a copy of a submission, nobody's inbox */
+	const char *sasl_user;         /* authenticated user, NULL/"" = none */
+	int recipient_validation;      /* an unknown single recipient is refused */
+	const char *subaddress_delims; /* "+" ... ; NULL/"" = none */
+	const char *hmac_secret;       /* for postroom's signed headers; NULL = ignore them */
+	long header_max_age;           /* seconds a signed header stays valid */
+	const char *queue_id;          /* this delivery's queue id: binds policyd's verdict */
+	const char *authserv_id;       /* trusted Authentication-Results id; NULL = none */
 };
 
 enum store_status {
 	STORE_OK,
-	STORE_TEMPFAIL,		/* any database error: defer, nothing stored */
-	STORE_PERMFAIL,		/* can never be stored: beyond bytea's 1 GB */
-	STORE_UNKNOWN_RCPT	/* one-recipient call for an unknown address */
+	STORE_TEMPFAIL,    /* any database error: defer, nothing stored */
+	STORE_PERMFAIL,    /* can never be stored: beyond bytea's 1 GB */
+	STORE_UNKNOWN_RCPT /* one-recipient call for an unknown address */
 };
 
 struct store_result {
 	char email_id[40];
-	char received_at[32];	/* ISO 8601 UTC, "2026-01-01T00:00:00Z" */
-	int duplicate;		/* the message was already stored */
-	size_t newly_delivered;	/* recipient rows this call marked delivered */
-	char **notify_users;	/* linked user ids newly delivered to */
+	char received_at[32];   /* ISO 8601 UTC, "2026-01-01T00:00:00Z" */
+	int duplicate;          /* the message was already stored */
+	size_t newly_delivered; /* recipient rows this call marked delivered */
+	char **notify_users;    /* linked user ids newly delivered to */
 	size_t nnotify;
-	char **unknown;		/* envelope recipients no user owns */
+	char **unknown; /* envelope recipients no user owns */
 	size_t nunknown;
-	int sent_by_linked;	/* sent_by set to a known user */
-	const char *sent_by_note;	/* static: why no sender was linked, or NULL */
-	int spam;		/* from this hop's verified verdict / trusted A-R */
-	const char *verdict_note;	/* static: why a verdict header was ignored, or NULL */
-	int attempts;		/* transactions tried (deadlock retries) */
-	long us_sql;		/* microseconds in statements before COMMIT (last attempt) */
-	long us_commit;		/* microseconds in COMMIT (the WAL flush) */
+	int sent_by_linked;       /* sent_by set to a known user */
+	const char *sent_by_note; /* static: why no sender was linked, or NULL */
+	int spam;                 /* from this hop's verified verdict / trusted A-R */
+	const char *verdict_note; /* static: why a verdict header was ignored, or NULL */
+	int attempts;             /* transactions tried (deadlock retries) */
+	long us_sql;              /* microseconds in statements before COMMIT (last attempt) */
+	long us_commit;           /* microseconds in COMMIT (the WAL flush) */
 };
 
 /* store_message - see above. STORE_OK fills *res; other statuses set

@@ -12,15 +12,15 @@
 /* A raw message or attachment up to this size goes as a statement
  * parameter, so that a new email is written in one round trip with its
  * commit; a larger one is streamed with COPY. */
-#define STORE_INLINE_MAX	(256 * 1024)
-#define STORE_ATTEMPTS		3
+#define STORE_INLINE_MAX (256 * 1024)
+#define STORE_ATTEMPTS 3
 
 #define STORE_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* One envelope recipient, resolved before the transaction. */
 struct store_rcpt {
 	const char *address;
-	char *user_id;		/* NULL: no user owns it */
+	char *user_id; /* NULL: no user owns it */
 };
 
 /* Everything one transaction needs. */
@@ -30,15 +30,15 @@ struct store_ctx {
 	const struct mime_msg *m;
 	const struct store_request *rq;
 	struct store_result *res;
-	struct store_rcpt *rcpts;	/* distinct envelope recipients (none with --sent) */
+	struct store_rcpt *rcpts; /* distinct envelope recipients (none with --sent) */
 	size_t nrcpts;
-	char *sent_by;		/* user id or NULL */
+	char *sent_by; /* user id or NULL */
 	char *spam_reason;
 	enum db_err_class cls;
 	char *error;
-	int too_big;		/* beyond what PostgreSQL can store: permanent */
-	int unknown_rcpt;	/* the one recipient is unknown (validation on) */
-	int atts_locked;	/* the caller took the attachment locks (store_group) */
+	int too_big;      /* beyond what PostgreSQL can store: permanent */
+	int unknown_rcpt; /* the one recipient is unknown (validation on) */
+	int atts_locked;  /* the caller took the attachment locks (store_group) */
 };
 
 /* What a statement of a batch returns that the transaction needs. */
@@ -49,22 +49,25 @@ enum store_stmt_kind { STMT_OTHER, STMT_EMAIL, STMT_RCPTS };
 struct store_batch {
 	struct db_stmt *st;
 	enum store_stmt_kind *kind;
-	struct store_ctx **ctx;	/* whose result a statement's rows go to */
-	struct store_ctx *cur;	/* the owner of statements added now */
+	struct store_ctx **ctx; /* whose result a statement's rows go to */
+	struct store_ctx *cur;  /* the owner of statements added now */
 	size_t n, cap;
 	void **owned;
 	size_t nowned;
 };
 
-#define STORE_OWNERS_SQL "SELECT (SELECT ua.user_id FROM user_addresses ua WHERE" \
+#define STORE_OWNERS_SQL                                                                         \
+	"SELECT (SELECT ua.user_id FROM user_addresses ua WHERE"                                 \
 	" lower(ua.address) IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a)" \
 	" DESC LIMIT 1) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(a, s, n) ORDER BY r.n"
 
-#define STORE_FIND_SQL "SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1"
-#define STORE_LOCK_KEYS_SQL "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM" \
+#define STORE_FIND_SQL \
+	"SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1"
+#define STORE_LOCK_KEYS_SQL                                            \
+	"SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM" \
 	" unnest($1::bigint[]) AS u(k) ORDER BY k) s"
 /* attachment digests are locked in their own key space */
-#define STORE_ATT_KEY_XOR	0x5a5a5a5a5a5a5a5aLL
+#define STORE_ATT_KEY_XOR 0x5a5a5a5a5a5a5a5aLL
 
 /* store_att_key - the advisory lock key of an attachment's digest, as
  * text (caller frees) */

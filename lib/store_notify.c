@@ -38,8 +38,8 @@ char *store_notify_body(const char *const *user_ids, size_t n, const struct stor
 	for (i = 0; i < n; i++)
 		json_array_append_new(ids, json_string(user_ids[i]));
 	email = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:b}", "id", e->id, "from", e->from,
-			  "fromDisplay", e->from_display, "subject", e->subject,
-			  "receivedAt", e->received_at, "hasAttachments", e->has_attachments);
+			  "fromDisplay", e->from_display, "subject", e->subject, "receivedAt",
+			  e->received_at, "hasAttachments", e->has_attachments);
 	root = json_pack("{s:o, s:o}", "userIds", ids, "email", email);
 	out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(root);
@@ -59,7 +59,7 @@ static struct notify_curl {
 	const char *(*easy_strerror)(CURLcode);
 	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
 	void (*slist_free_all)(struct curl_slist *);
-	const char *error;	/* why it could not be loaded, or NULL */
+	const char *error; /* why it could not be loaded, or NULL */
 } nc;
 static pthread_once_t notify_curl_once = PTHREAD_ONCE_INIT;
 
@@ -98,7 +98,8 @@ static void notify_curl_load(void)
 /* notify_discard - ignore the response body */
 static size_t notify_discard(char *p, size_t size, size_t n, void *arg)
 {
-	(void)p; (void)arg;
+	(void)p;
+	(void)arg;
 	return size * n;
 }
 
@@ -144,7 +145,9 @@ static int notify_once(const struct store_notify_conf *cf, const char *body, cha
 		/* a timeout is final: an endpoint that hangs once would hang
 		 * again, and the delivery must not wait for it twice */
 		return rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL ||
-		       rc == CURLE_OPERATION_TIMEDOUT ? -1 : 1;
+				       rc == CURLE_OPERATION_TIMEDOUT
+			       ? -1
+			       : 1;
 	}
 	if (code >= 200 && code < 300)
 		return 0;

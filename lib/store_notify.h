@@ -8,10 +8,10 @@
 #include <stddef.h>
 
 struct store_notify_conf {
-	const char *url;		/* full URL of the endpoint; NULL/"" = off */
-	const char *api_key;		/* sent as "Authorization: ApiKey <key>"; NULL = none */
-	long connect_timeout;		/* seconds */
-	long timeout;			/* seconds, whole request */
+	const char *url;      /* full URL of the endpoint; NULL/"" = off */
+	const char *api_key;  /* sent as "Authorization: ApiKey <key>"; NULL = none */
+	long connect_timeout; /* seconds */
+	long timeout;         /* seconds, whole request */
 };
 
 struct store_notify_email {

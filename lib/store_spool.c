@@ -64,7 +64,8 @@ static int spool_write_all(int fd, const char *p, size_t len, char **error_r)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			*error_r = xasprintf("spool write: %s", w < 0 ? strerror(errno) : "short write");
+			*error_r = xasprintf("spool write: %s",
+					     w < 0 ? strerror(errno) : "short write");
 			return -1;
 		}
 		p += w;
@@ -99,7 +100,7 @@ int store_spool_read(int in, long long max_size, struct store_spool *sp, int *to
 		if (n == 0)
 			break;
 		if (*too_big_r)
-			continue;	/* drain: the MTA must not see a broken pipe */
+			continue; /* drain: the MTA must not see a broken pipe */
 		crlf += store_crlf_size(chunk, (size_t)n, &prev_cr);
 		if (crlf > cap) {
 			*too_big_r = 1;
@@ -113,7 +114,7 @@ int store_spool_read(int in, long long max_size, struct store_spool *sp, int *to
 	}
 	free(chunk);
 	if (*too_big_r)
-		sp->size = crlf;	/* at least this much */
+		sp->size = crlf; /* at least this much */
 	return rc;
 }
 
@@ -199,7 +200,8 @@ static int prefix_value_matches(const char *v, size_t n, const struct store_enve
 
 	while (n > 0 && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
 		v++, n--;
-	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+	while (n > 0 &&
+	       (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
 		n--;
 	if (n >= 2 && v[0] == '<' && v[n - 1] == '>')
 		v++, n -= 2;
@@ -297,8 +299,8 @@ int store_spool_finish(struct store_spool *sp, const struct store_envelope *env,
 	int prev_cr = 0, size_cr = 0, rc = 0;
 	ssize_t n;
 
-	n = store_spool_pread_all(sp->fd, chunk, sp->len < STORE_PREFIX_MAX ? (size_t)sp->len
-				: STORE_PREFIX_MAX, 0);
+	n = store_spool_pread_all(
+		sp->fd, chunk, sp->len < STORE_PREFIX_MAX ? (size_t)sp->len : STORE_PREFIX_MAX, 0);
 	if (md == NULL || n < 0 || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
 		*error_r = xasprintf("spool read: %s", n < 0 ? strerror(errno) : "digest failed");
 		rc = -1;
@@ -310,7 +312,8 @@ int store_spool_finish(struct store_spool *sp, const struct store_envelope *env,
 		size_t want = sp->len - off < SPOOL_CHUNK ? (size_t)(sp->len - off) : SPOOL_CHUNK;
 
 		if ((n = store_spool_pread_all(sp->fd, chunk, want, off)) <= 0) {
-			*error_r = xasprintf("spool read: %s", n < 0 ? strerror(errno) : "short read");
+			*error_r =
+				xasprintf("spool read: %s", n < 0 ? strerror(errno) : "short read");
 			rc = -1;
 			goto out;
 		}

@@ -15,22 +15,22 @@
 
 /* How much of the start of a message may be per-delivery lines (mbox
  * From_ line, Return-Path:, Delivered-To:, X-Original-To:). */
-#define STORE_PREFIX_MAX	65536
+#define STORE_PREFIX_MAX 65536
 
 /* The envelope of one delivery. */
 struct store_envelope {
-	const char *sender;		/* "" = null sender */
-	const char *const *rcpts;	/* envelope recipients as passed */
+	const char *sender;       /* "" = null sender */
+	const char *const *rcpts; /* envelope recipients as passed */
 	size_t nrcpts;
-	const char *orig_rcpt;		/* ORIGINAL_RECIPIENT (X-Original-To), or NULL */
+	const char *orig_rcpt; /* ORIGINAL_RECIPIENT (X-Original-To), or NULL */
 };
 
 struct store_spool {
-	int fd;			/* memfd with the input exactly as read; -1 = none */
-	long long len;		/* bytes in fd */
-	long long start;	/* offset of the stored message (after the prefix) */
-	long long size;		/* size of [start, len) with CRLF line endings */
-	unsigned char id[SHA256_LEN];	/* identity: SHA-256 of [start, len), CRLF-normalised */
+	int fd;                       /* memfd with the input exactly as read; -1 = none */
+	long long len;                /* bytes in fd */
+	long long start;              /* offset of the stored message (after the prefix) */
+	long long size;               /* size of [start, len) with CRLF line endings */
+	unsigned char id[SHA256_LEN]; /* identity: SHA-256 of [start, len), CRLF-normalised */
 };
 
 /* store_spool_pread_all - read up to len bytes of fd at off (EINTR
@@ -60,7 +60,7 @@ void store_spool_close(struct store_spool *sp);
  * STORE_PREFIX_MAX, further pieces are counted but not kept (too_big). */
 struct store_spool_writer {
 	struct store_spool *sp;
-	char *buf;		/* pending bytes, flushed in 64 KiB writes */
+	char *buf; /* pending bytes, flushed in 64 KiB writes */
 	size_t used;
 	long long crlf, cap;
 	int prev_cr;

@@ -62,7 +62,8 @@ static int verdict_ar_id_matches(const char *value, const char *id)
 	const char *p = verdict_skip_cfws(value), *start = p;
 	size_t len;
 
-	while (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' && *p != '(')
+	while (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n' &&
+	       *p != '(')
 		p++;
 	len = (size_t)(p - start);
 	return len == strlen(id) && strncasecmp(start, id, len) == 0;
@@ -141,7 +142,7 @@ void verdict_from_headers(const struct verdict_config *cfg, const struct verdict
 		if (h[i].name == NULL || h[i].value == NULL)
 			continue;
 		if (strcasecmp(h[i].name, "Received") == 0)
-			break;	/* below this line the sender wrote everything */
+			break; /* below this line the sender wrote everything */
 		if (strcasecmp(h[i].name, SIGHDR_VERDICT) == 0) {
 			if (!seen_verdict)
 				verdict_use_policyd(cfg, h[i].value, out);
@@ -152,7 +153,8 @@ void verdict_from_headers(const struct verdict_config *cfg, const struct verdict
 			if (out->dkim[0] == '\0')
 				verdict_ar_result(h[i].value, "dkim", out->dkim, sizeof(out->dkim));
 			if (out->dmarc[0] == '\0')
-				verdict_ar_result(h[i].value, "dmarc", out->dmarc, sizeof(out->dmarc));
+				verdict_ar_result(h[i].value, "dmarc", out->dmarc,
+						  sizeof(out->dmarc));
 		}
 	}
 	if (strcmp(out->dmarc, "fail") == 0) {

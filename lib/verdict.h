@@ -26,20 +26,20 @@ struct verdict_header {
 };
 
 struct verdict_config {
-	const char *hmac_secret;	/* security.hmac_secret */
-	const char *authserv_id;	/* trusted A-R authserv-id; NULL/"" = ignore A-R */
-	const char *queue_id;		/* this delivery's queue id; NULL = not bound */
-	long max_age;			/* seconds (rules.internal_header_max_age); <= 0: default */
-	time_t now;			/* 0 = time(NULL) */
+	const char *hmac_secret; /* security.hmac_secret */
+	const char *authserv_id; /* trusted A-R authserv-id; NULL/"" = ignore A-R */
+	const char *queue_id;    /* this delivery's queue id; NULL = not bound */
+	long max_age;            /* seconds (rules.internal_header_max_age); <= 0: default */
+	time_t now;              /* 0 = time(NULL) */
 };
 
 struct verdict_result {
-	int spam;		/* 1: store the message flagged as spam */
-	char reason[256];	/* "spf=fail,dnsbl=zone.example,dmarc=fail"; "" when not spam */
-	int verdict_valid;	/* a verifying policyd verdict was found */
-	const char *ignored;	/* static: why a verdict header was ignored, or NULL */
-	char spf[16];		/* policyd's SPF result ("" when none) */
-	char dkim[16];		/* trusted A-R results ("" when none) */
+	int spam;            /* 1: store the message flagged as spam */
+	char reason[256];    /* "spf=fail,dnsbl=zone.example,dmarc=fail"; "" when not spam */
+	int verdict_valid;   /* a verifying policyd verdict was found */
+	const char *ignored; /* static: why a verdict header was ignored, or NULL */
+	char spf[16];        /* policyd's SPF result ("" when none) */
+	char dkim[16];       /* trusted A-R results ("" when none) */
 	char dmarc[16];
 };
 

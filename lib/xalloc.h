@@ -13,6 +13,10 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* xfree - free *pp and set it to NULL. */
-#define xfree(pp) do { free(*(pp)); *(pp) = NULL; } while (0)
+#define xfree(pp)             \
+	do {                  \
+		free(*(pp));  \
+		*(pp) = NULL; \
+	} while (0)
 
 #endif

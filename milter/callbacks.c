@@ -67,36 +67,36 @@ static struct {
 	struct metric *rcpt_seconds;
 } M;
 
-static const double milter_rcpt_buckets[] = {0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.00075,
-                                             0.001,   0.0025, 0.005,  0.01,   0.1,    1};
+static const double milter_rcpt_buckets[] = { 0.00005, 0.0001, 0.0002, 0.0003, 0.0005, 0.00075,
+					      0.001,   0.0025, 0.005,  0.01,   0.1,    1 };
 
 void milter_metrics_init(void)
 {
-	static const char *v[3] = {"verdict=\"accept\"", "verdict=\"reject\"",
-	                           "verdict=\"tempfail\""};
+	static const char *v[3] = { "verdict=\"accept\"", "verdict=\"reject\"",
+				    "verdict=\"tempfail\"" };
 	int i;
 
 	for (i = 0; i < 3; i++) {
 		M.mail[i] =
-		    metrics_counter("postroom_milter_mail_total", "MAIL FROM decisions", v[i]);
+			metrics_counter("postroom_milter_mail_total", "MAIL FROM decisions", v[i]);
 		M.rcpt[i] =
-		    metrics_counter("postroom_milter_rcpt_total", "RCPT TO decisions", v[i]);
+			metrics_counter("postroom_milter_rcpt_total", "RCPT TO decisions", v[i]);
 		M.eom[i] = metrics_counter("postroom_milter_messages_total",
-		                           "End-of-message decisions", v[i]);
+					   "End-of-message decisions", v[i]);
 	}
-	M.relay =
-	    metrics_counter("postroom_milter_relay_attempts_total", "Relay attempts refused", NULL);
+	M.relay = metrics_counter("postroom_milter_relay_attempts_total", "Relay attempts refused",
+				  NULL);
 	M.removed = metrics_counter("postroom_milter_headers_removed_total",
-	                            "Incoming internal headers removed", NULL);
+				    "Incoming internal headers removed", NULL);
 	M.marked = metrics_counter("postroom_milter_submissions_marked_total",
-	                           "Authenticated submissions given a signed header", NULL);
+				   "Authenticated submissions given a signed header", NULL);
 	M.msgid_added = metrics_counter("postroom_milter_message_ids_added_total",
-	                                "Message-Ids added to submissions without one", NULL);
-	M.errors =
-	    metrics_counter("postroom_milter_errors_total", "Internal errors (tempfailed)", NULL);
+					"Message-Ids added to submissions without one", NULL);
+	M.errors = metrics_counter("postroom_milter_errors_total", "Internal errors (tempfailed)",
+				   NULL);
 	M.rcpt_seconds = metrics_histogram(
-	    "postroom_milter_rcpt_decision_seconds", "Time to decide one RCPT TO", NULL,
-	    milter_rcpt_buckets, sizeof(milter_rcpt_buckets) / sizeof(milter_rcpt_buckets[0]));
+		"postroom_milter_rcpt_decision_seconds", "Time to decide one RCPT TO", NULL,
+		milter_rcpt_buckets, sizeof(milter_rcpt_buckets) / sizeof(milter_rcpt_buckets[0]));
 }
 
 /* ---- state ------------------------------------------------------------------ */
@@ -199,8 +199,8 @@ static sfsistat milter_noreply(const struct milter_conn *c, unsigned long flag)
 /* ---- the callbacks ------------------------------------------------------- */
 
 static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
-                             unsigned long f3, unsigned long *pf0, unsigned long *pf1,
-                             unsigned long *pf2, unsigned long *pf3)
+			     unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+			     unsigned long *pf2, unsigned long *pf3)
 {
 	struct milter_conn *c = milter_conn(ctx);
 	const unsigned long edit = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT;
@@ -209,8 +209,8 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 	 * macros still arrive (Postfix sends them either way) and are read
 	 * at MAIL FROM */
 	const unsigned long proto = SMFIP_HDR_LEADSPC | SMFIP_NOCONNECT | SMFIP_NOHELO |
-	                            SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN |
-	                            SMFIP_NR_HDR | SMFIP_NR_BODY;
+				    SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN |
+				    SMFIP_NR_HDR | SMFIP_NR_BODY;
 
 	*pf0 = f0 & (edit | SMFIF_SETSYMLIST);
 	*pf1 = f1 & proto;
@@ -219,7 +219,7 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 	c->can_edit = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) == (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
 	if (!c->can_edit)
 		log_warn("the MTA does not let the milter change headers: internal headers cannot "
-		         "be removed");
+			 "be removed");
 	if (f0 & SMFIF_SETSYMLIST) {
 		smfi_setsymlist(ctx, SMFIM_CONNECT, "j {daemon_name} {daemon_port} {client_addr}");
 		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
@@ -252,10 +252,10 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 		return milter_noreply(c, SMFIP_NR_CONN);
 	if (sa && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, c->client,
-		          sizeof(c->client));
+			  sizeof(c->client));
 	else if (sa && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, c->client,
-		          sizeof(c->client));
+			  sizeof(c->client));
 	else if (hostname)
 		snprintf(c->client, sizeof(c->client), "%s", hostname);
 	c->client_known = 1;
@@ -264,10 +264,10 @@ static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *sa)
 
 /* milter_session - the rules engine's view of this session */
 static void milter_session(SMFICTX *ctx, const struct milter_conn *c, int smtputf8,
-                           struct rules_session *s)
+			   struct rules_session *s)
 {
 	s->role = rules_role_resolve(S->role_map, milter_sym(ctx, "{daemon_name}"),
-	                             milter_sym(ctx, "{daemon_port}"));
+				     milter_sym(ctx, "{daemon_port}"));
 	s->auth_user = c->auth;
 	s->smtputf8 = smtputf8;
 }
@@ -316,8 +316,8 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	if (v.kind == RULES_ACCEPT)
 		return SMFIS_CONTINUE;
 	log_info("%s: reject: MAIL FROM %s from %s: %s %s %s; role=%s auth=%s size=%lld",
-	         c->qid ? c->qid : "NOQUEUE", c->sender, c->client, v.code, v.enhanced, v.text,
-	         rules_role_name(s.role), c->auth ? c->auth : "-", size);
+		 c->qid ? c->qid : "NOQUEUE", c->sender, c->client, v.code, v.enhanced, v.text,
+		 rules_role_name(s.role), c->auth ? c->auth : "-", size);
 	return milter_refuse(ctx, &v);
 }
 
@@ -342,14 +342,14 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 	if (v.relay_attempt) {
 		metric_inc(M.relay);
 		log_warn("%s: relay attempt refused: RCPT TO %s from %s, MAIL FROM %s: %s %s %s; "
-		         "role=%s",
-		         c->qid ? c->qid : "NOQUEUE", rcpt, c->client, c->sender ? c->sender : "?",
-		         v.code, v.enhanced, v.text, rules_role_name(s.role));
+			 "role=%s",
+			 c->qid ? c->qid : "NOQUEUE", rcpt, c->client, c->sender ? c->sender : "?",
+			 v.code, v.enhanced, v.text, rules_role_name(s.role));
 	} else {
 		log_info("%s: reject: RCPT TO %s from %s, MAIL FROM %s: %s %s %s; role=%s auth=%s",
-		         c->qid ? c->qid : "NOQUEUE", rcpt, c->client, c->sender ? c->sender : "?",
-		         v.code, v.enhanced, v.text, rules_role_name(s.role),
-		         c->auth ? c->auth : "-");
+			 c->qid ? c->qid : "NOQUEUE", rcpt, c->client, c->sender ? c->sender : "?",
+			 v.code, v.enhanced, v.text, rules_role_name(s.role),
+			 c->auth ? c->auth : "-");
 	}
 	free(rcpt);
 	return milter_refuse(ctx, &v);
@@ -386,7 +386,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 /* milter_verdict_ok - a verdict header policyd made for this very message */
 static int milter_verdict_ok(const struct milter_conn *c, const char *value)
 {
-	struct sighdr_binding b = {NULL, c->qid, 0, S->header_max_age};
+	struct sighdr_binding b = { NULL, c->qid, 0, S->header_max_age };
 	struct sighdr h;
 	char *storage = NULL;
 	const char *err;
@@ -416,8 +416,8 @@ static int milter_strip(SMFICTX *ctx, const struct milter_conn *c)
 	}
 	if (c->n_submission > 0)
 		log_info("%s: removed %d incoming %s header(s) from %s",
-		         c->qid ? c->qid : "NOQUEUE", c->n_submission, SIGHDR_SUBMISSION,
-		         c->client);
+			 c->qid ? c->qid : "NOQUEUE", c->n_submission, SIGHDR_SUBMISSION,
+			 c->client);
 	return 0;
 }
 
@@ -432,12 +432,12 @@ static char *milter_new_msgid(SMFICTX *ctx)
 		return NULL;
 	crypto_hex(rnd, sizeof(rnd), hex);
 	return xasprintf(
-	    "<%llx.%s@%s>", (unsigned long long)time(NULL), hex,
-	    host && strspn(host,
-	                   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
-	                strlen(host)
-	        ? host
-	        : "postroom.invalid");
+		"<%llx.%s@%s>", (unsigned long long)time(NULL), hex,
+		host && strspn(host,
+			       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+					strlen(host)
+			? host
+			: "postroom.invalid");
 }
 
 /* milter_trim - value without surrounding white space (caller frees) */
@@ -475,7 +475,7 @@ static char *milter_sign(const struct milter_conn *c, const char *mid)
 /* milter_header_size - what adding "name: value" CRLF adds */
 static long long milter_header_size(const char *name, const char *value)
 {
-	struct msgsize m = {0, 0};
+	struct msgsize m = { 0, 0 };
 
 	msgsize_header(&m, name, value, 0);
 	return m.bytes;
@@ -484,11 +484,11 @@ static long long milter_header_size(const char *name, const char *value)
 /* milter_error - an internal failure at end of message: tempfail */
 static sfsistat milter_error(SMFICTX *ctx, struct milter_conn *c, const char *what)
 {
-	struct rules_verdict v = {RULES_TEMPFAIL, "451", "4.3.0",
-	                          "Temporary local problem, try again later", 0};
+	struct rules_verdict v = { RULES_TEMPFAIL, "451", "4.3.0",
+				   "Temporary local problem, try again later", 0 };
 
 	log_error("%s: %s; tempfailing the message from %s", c->qid ? c->qid : "NOQUEUE", what,
-	          c->client);
+		  c->client);
 	metric_inc(M.errors);
 	metric_inc(M.eom[2]);
 	milter_msg_reset(c);
@@ -497,7 +497,7 @@ static sfsistat milter_error(SMFICTX *ctx, struct milter_conn *c, const char *wh
 
 /* milter_mark - Message-Id when missing, signed header, sent copy */
 static int milter_mark(SMFICTX *ctx, struct milter_conn *c, const char *msgid, const char *sig,
-                       const char **what)
+		       const char **what)
 {
 	int lead = (c->proto & SMFIP_HDR_LEADSPC) != 0;
 	char *v;
@@ -506,7 +506,7 @@ static int milter_mark(SMFICTX *ctx, struct milter_conn *c, const char *msgid, c
 	if (msgid) {
 		v = xasprintf("%s%s", lead ? " " : "", msgid);
 		rc = c->n_msgid > 0 ? smfi_chgheader(ctx, "Message-Id", 1, v) /* a blank one */
-		                    : smfi_addheader(ctx, "Message-Id", v);
+				    : smfi_addheader(ctx, "Message-Id", v);
 		free(v);
 		if (rc != MI_SUCCESS) {
 			*what = "cannot add Message-Id";
@@ -557,8 +557,8 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	rules_check_size(&S->rules, size, &v);
 	if (v.kind != RULES_ACCEPT) {
 		log_info("%s: reject: end of data from %s: %s %s %s; size=%lld max=%lld",
-		         c->qid ? c->qid : "NOQUEUE", c->client, v.code, v.enhanced, v.text, size,
-		         S->rules.message_size_max);
+			 c->qid ? c->qid : "NOQUEUE", c->client, v.code, v.enhanced, v.text, size,
+			 S->rules.message_size_max);
 		metric_inc(M.eom[milter_vi(&v)]);
 		free(msgid);
 		free(sig);
@@ -600,22 +600,22 @@ static sfsistat cb_close(SMFICTX *ctx)
 }
 
 static struct smfiDesc milter_desc = {
-    "postroom-milter",
-    SMFI_VERSION,
-    SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_SETSYMLIST,
-    cb_connect,
-    NULL, /* helo */
-    cb_envfrom,
-    cb_envrcpt,
-    cb_header,
-    NULL, /* eoh */
-    cb_body,
-    cb_eom,
-    cb_abort,
-    cb_close,
-    NULL, /* unknown */
-    NULL, /* data */
-    cb_negotiate,
+	"postroom-milter",
+	SMFI_VERSION,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_SETSYMLIST,
+	cb_connect,
+	NULL, /* helo */
+	cb_envfrom,
+	cb_envrcpt,
+	cb_header,
+	NULL, /* eoh */
+	cb_body,
+	cb_eom,
+	cb_abort,
+	cb_close,
+	NULL, /* unknown */
+	NULL, /* data */
+	cb_negotiate,
 };
 
 struct smfiDesc *milter_callbacks(const struct milter_settings *settings)

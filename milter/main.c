@@ -76,15 +76,14 @@ static void milter_settings_load(const struct conf *cfg)
 		log_fatal(EX_CONFIG, "configuration error: rules.port_roles: %s", err);
 	if (settings.secret == NULL || strlen(settings.secret) < MILTER_SECRET_MIN)
 		log_fatal(EX_CONFIG,
-		          "configuration error: security.hmac_secret must be set "
-		          "(at least %d characters) to sign submissions",
-		          MILTER_SECRET_MIN);
+			  "configuration error: security.hmac_secret must be set "
+			  "(at least %d characters) to sign submissions",
+			  MILTER_SECRET_MIN);
 	if (settings.sent_recipient) {
 		const char *aerr = NULL;
 		char *canon = addr_canonicalize(settings.sent_recipient, &aerr);
 		if (canon == NULL)
-			log_fatal(EX_CONFIG, "configuration error: rules.sent_recipient: %s",
-			          aerr);
+			log_fatal(EX_CONFIG, "configuration error: rules.sent_recipient: %s", aerr);
 		free(canon);
 	}
 	if (conf_str(cfg, "milter.socket") == NULL || *conf_str(cfg, "milter.socket") == '\0')
@@ -97,14 +96,14 @@ static void milter_rules_new(const struct conf *cfg)
 {
 	static const char *name = "postroom_milter_lookups_total", *help = "Lookups by result";
 	struct rules_pg_settings s = {
-	    .conninfo = conf_str(cfg, "database.conninfo"),
-	    .connect_timeout = (int)conf_int(cfg, "database.connect_timeout"),
-	    .connections = (int)conf_int(cfg, "milter.db_connections"),
-	    .ttl_found = (int)conf_int(cfg, "milter.cache_ttl"),
-	    .ttl_not_found = (int)conf_int(cfg, "milter.cache_ttl"),
-	    .cache_size = (size_t)conf_int(cfg, "milter.cache_size"),
-	    .domain_reload = MILTER_DOMAIN_RELOAD,
-	    .offline_answers = 0,
+		.conninfo = conf_str(cfg, "database.conninfo"),
+		.connect_timeout = (int)conf_int(cfg, "database.connect_timeout"),
+		.connections = (int)conf_int(cfg, "milter.db_connections"),
+		.ttl_found = (int)conf_int(cfg, "milter.cache_ttl"),
+		.ttl_not_found = (int)conf_int(cfg, "milter.cache_ttl"),
+		.cache_size = (size_t)conf_int(cfg, "milter.cache_size"),
+		.domain_reload = MILTER_DOMAIN_RELOAD,
+		.offline_answers = 0,
 	};
 
 	s.metrics.cache_hit = metrics_counter(name, help, "result=\"cache_hit\"");
@@ -112,9 +111,9 @@ static void milter_rules_new(const struct conf *cfg)
 	s.metrics.not_found = metrics_counter(name, help, "result=\"not_found\"");
 	s.metrics.error = metrics_counter(name, help, "result=\"error\"");
 	s.metrics.reloads = metrics_counter("postroom_milter_domain_reloads_total",
-	                                    "Hosted-domain set (re)loads", NULL);
+					    "Hosted-domain set (re)loads", NULL);
 	s.metrics.domains = metrics_gauge("postroom_milter_hosted_domains",
-	                                  "Hosted domains currently loaded", NULL);
+					  "Hosted domains currently loaded", NULL);
 	milter_rules = rules_pg_new(&s);
 	settings.lookups = rules_pg_lookups(milter_rules);
 }
@@ -137,12 +136,12 @@ static void milter_check_domains(void)
 	n = rules_pg_domain_count(milter_rules, &err);
 	if (n == 0)
 		log_fatal(EX_CONFIG,
-		          "configuration error: rules.mx_enabled is on but no hosted "
-		          "domain exists (postroomctl domain add DOMAIN): refusing to start");
+			  "configuration error: rules.mx_enabled is on but no hosted "
+			  "domain exists (postroomctl domain add DOMAIN): refusing to start");
 	if (n < 0) {
 		log_warn("cannot read hosted domains (%s): starting; every unauthenticated "
-		         "recipient is tempfailed until the database answers",
-		         err);
+			 "recipient is tempfailed until the database answers",
+			 err);
 		free(err);
 	}
 }
@@ -164,12 +163,12 @@ static void milter_open_socket(const struct conf *cfg)
 {
 	const char *spec = conf_str(cfg, "milter.socket"), *path = milter_socket_path(spec);
 	const char *user = conf_str(cfg, "milter.user"),
-	           *group = conf_str(cfg, "milter.socket_group");
+		   *group = conf_str(cfg, "milter.socket_group");
 	mode_t old;
 
 	if (smfi_setconn((char *)spec) != MI_SUCCESS)
 		log_fatal(EX_CONFIG, "configuration error: milter.socket %s is not a socket spec",
-		          spec);
+			  spec);
 	if (smfi_settimeout((int)conf_int(cfg, "milter.timeout")) != MI_SUCCESS)
 		log_fatal(EX_SOFTWARE, "cannot set the milter timeout");
 	old = umask(0117); /* unix socket: 0660 */
@@ -182,14 +181,14 @@ static void milter_open_socket(const struct conf *cfg)
 
 		if (group && *group && gr == NULL)
 			log_fatal(EX_CONFIG,
-			          "configuration error: milter.socket_group %s does not exist",
-			          group);
+				  "configuration error: milter.socket_group %s does not exist",
+				  group);
 		if (chown(path, pw ? pw->pw_uid : (uid_t)-1,
-		          gr   ? gr->gr_gid
-		          : pw ? pw->pw_gid
-		               : (gid_t)-1) < 0)
+			  gr   ? gr->gr_gid
+			  : pw ? pw->pw_gid
+			       : (gid_t)-1) < 0)
 			log_fatal(EX_OSERR, "cannot give %s to %s:%s", path, user ? user : "",
-			          group ? group : "");
+				  group ? group : "");
 	}
 }
 
@@ -231,7 +230,7 @@ static void milter_drop(const struct conf *cfg)
 	if (geteuid() != 0)
 		return;
 	if (daemon_drop_privileges(conf_str(cfg, "milter.user"), conf_str(cfg, "milter.group"), 0,
-	                           &err) < 0)
+				   &err) < 0)
 		log_fatal(EX_CONFIG, "cannot drop privileges: %s", err);
 }
 
@@ -266,9 +265,9 @@ int main(int argc, char **argv)
 	if (rules_pg_start(milter_rules, &err) < 0)
 		log_fatal(EX_OSERR, "%s", err);
 	log_info("started on %s: MX mode %s, recipient validation %s, sender login match %s",
-	         conf_str(cfg, "milter.socket"), settings.rules.mx_enabled ? "on" : "off",
-	         settings.rules.recipient_validation ? "on" : "off",
-	         settings.rules.sender_login_match ? "on" : "off");
+		 conf_str(cfg, "milter.socket"), settings.rules.mx_enabled ? "on" : "off",
+		 settings.rules.recipient_validation ? "on" : "off",
+		 settings.rules.sender_login_match ? "on" : "off");
 	milter_thread_defaults();
 	rc = smfi_main();
 	log_info("stopping");

@@ -29,10 +29,10 @@ struct smfiDesc;
 
 struct milter_settings {
 	struct rules_config rules;
-	const char *role_map;       /* rules.port_roles */
-	const char *secret;         /* security.hmac_secret */
-	long header_max_age;        /* rules.internal_header_max_age */
-	const char *sent_recipient; /* milter.sent_recipient or NULL */
+	const char *role_map;                /* rules.port_roles */
+	const char *secret;                  /* security.hmac_secret */
+	long header_max_age;                 /* rules.internal_header_max_age */
+	const char *sent_recipient;          /* milter.sent_recipient or NULL */
 	const struct rules_lookups *lookups; /* rules_pg_lookups() */
 };
 

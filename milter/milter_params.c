@@ -34,6 +34,5 @@ static const struct cfg_param milter_params[] = {
 	  "database connections for address lookups (the LISTEN thread has its own)" },
 };
 
-const struct cfg_table milter_conf_table = {
-	"postroom-milter", milter_params, sizeof(milter_params) / sizeof(milter_params[0])
-};
+const struct cfg_table milter_conf_table = { "postroom-milter", milter_params,
+					     sizeof(milter_params) / sizeof(milter_params[0]) };

@@ -40,7 +40,7 @@ int policyd_spf_mask(const char *list, unsigned *mask_r)
 		int r = spf_result_parse(tok);
 
 		if (r < 0 || r == SPFR_TEMPERROR || r == SPFR_PASS) {
-			rc = -1;	/* a DNS failure never rejects; pass never is spam */
+			rc = -1; /* a DNS failure never rejects; pass never is spam */
 			break;
 		}
 		*mask_r |= 1u << r;
@@ -97,8 +97,9 @@ struct policyd_config *policyd_config_new(struct conf *conf, char **error_r)
 		goto fail;
 	}
 	if (policyd_spf_mask(conf_str(conf, "policyd.spf_reject"), &c->spf_reject_mask) < 0) {
-		*error_r = xasprintf("policyd.spf_reject: expected SPF results among fail, softfail, "
-				     "neutral, none, permerror (temperror is never refused)");
+		*error_r =
+			xasprintf("policyd.spf_reject: expected SPF results among fail, softfail, "
+				  "neutral, none, permerror (temperror is never refused)");
 		goto fail;
 	}
 	if (dnsbl_parse(conf_str(conf, "policyd.dnsbl_zones"), &c->dnsbl, error_r) < 0 ||
@@ -106,13 +107,14 @@ struct policyd_config *policyd_config_new(struct conf *conf, char **error_r)
 		goto fail;
 	if ((c->spf_enabled || c->dnsbl.nzones > 0) &&
 	    (c->hmac_secret == NULL || strlen(c->hmac_secret) < 32)) {
-		*error_r = xasprintf("security.hmac_secret must be set (32+ characters) to sign "
-				     "spam verdicts (or turn off policyd.spf and policyd.dnsbl_zones)");
+		*error_r = xasprintf(
+			"security.hmac_secret must be set (32+ characters) to sign "
+			"spam verdicts (or turn off policyd.spf and policyd.dnsbl_zones)");
 		goto fail;
 	}
 	return c;
 fail:
-	c->conf = NULL;		/* stays the caller's */
+	c->conf = NULL; /* stays the caller's */
 	free(c);
 	return NULL;
 }

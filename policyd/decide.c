@@ -58,7 +58,8 @@ static char *decide_path(const char *addr)
 	if (at == NULL || at == addr)
 		return xasprintf("<%s>", addr ? addr : "");
 	for (p = addr; p < at; p++)
-		if (!decide_atext((unsigned char)*p) || (*p == '.' && (p == addr || p[1] == '.' || p + 1 == at)))
+		if (!decide_atext((unsigned char)*p) ||
+		    (*p == '.' && (p == addr || p[1] == '.' || p + 1 == at)))
 			quote = 1;
 	if (!quote)
 		return xasprintf("<%s>", addr);
@@ -76,9 +77,11 @@ static char *decide_path(const char *addr)
 static void decide_verdict_action(const struct rules_verdict *v, struct buf *out)
 {
 	if (v->kind == RULES_TEMPFAIL)
-		buf_printf(out, "451 4.3.0 %s", v->text ? v->text : "Temporary lookup failure, try again later");
+		buf_printf(out, "451 4.3.0 %s",
+			   v->text ? v->text : "Temporary lookup failure, try again later");
 	else
-		buf_printf(out, "%s %s %s", v->code ? v->code : "550", v->enhanced ? v->enhanced : "5.7.1",
+		buf_printf(out, "%s %s %s", v->code ? v->code : "550",
+			   v->enhanced ? v->enhanced : "5.7.1",
 			   v->text ? v->text : "Rejected by policy");
 }
 
@@ -116,7 +119,8 @@ static int decide_quota_step(const char *login, enum quota_kind kind, long n, st
 	policyd_metric_quota_refusal(kind);
 	log_info("quota: %s over %ld %s per hour", login, limit,
 		 kind == QUOTA_MESSAGES ? "messages" : "recipients");
-	buf_printf(out, "450 4.7.1 Sending quota exceeded: at most %ld %s per hour, try again later",
+	buf_printf(out,
+		   "450 4.7.1 Sending quota exceeded: at most %ld %s per hour, try again later",
 		   limit, kind == QUOTA_MESSAGES ? "messages" : "recipients");
 	return -1;
 }
@@ -129,7 +133,8 @@ static int decide_spam_applies(const struct policyd_config *cfg, const struct ru
 }
 
 static void decide_mail(const struct policyd_config *cfg, const struct rules_lookups *lk,
-			const struct rules_session *s, const struct policy_request *rq, struct buf *out)
+			const struct rules_session *s, const struct policy_request *rq,
+			struct buf *out)
 {
 	struct rules_verdict v;
 	char *sender = decide_path(rq->sender);
@@ -170,7 +175,8 @@ static void decide_rcpt(const struct policyd_config *cfg, const struct rules_loo
 		if (v.relay_attempt)
 			log_warn("conn %lu: relay attempt from %s [%s] to <%s> refused", cc->id,
 				 rq->client_name ? rq->client_name : "unknown",
-				 rq->client_address ? rq->client_address : "", rq->recipient ? rq->recipient : "");
+				 rq->client_address ? rq->client_address : "",
+				 rq->recipient ? rq->recipient : "");
 		decide_verdict_action(&v, out);
 		return;
 	}
@@ -186,7 +192,8 @@ static void decide_rcpt(const struct policyd_config *cfg, const struct rules_loo
 
 		spam_evaluate(cfg, &cc->spam, rq, &sv);
 		if (sv.reject) {
-			log_info("conn %lu: %s from [%s] refused: %s", cc->id, rq->sender ? rq->sender : "",
+			log_info("conn %lu: %s from [%s] refused: %s", cc->id,
+				 rq->sender ? rq->sender : "",
 				 rq->client_address ? rq->client_address : "", sv.reject_text);
 			buf_append_str(out, sv.reject_text);
 			return;
@@ -196,7 +203,8 @@ static void decide_rcpt(const struct policyd_config *cfg, const struct rules_loo
 }
 
 static void decide_data(const struct policyd_config *cfg, struct policyd_conn_ctx *cc,
-			const struct rules_session *s, const struct policy_request *rq, struct buf *out)
+			const struct rules_session *s, const struct policy_request *rq,
+			struct buf *out)
 {
 	if (s->auth_user != NULL && *s->auth_user != '\0') {
 		char *login = decide_login(rq);
@@ -220,13 +228,14 @@ static void decide_data(const struct policyd_config *cfg, struct policyd_conn_ct
 		if (hdr != NULL) {
 			log_info("conn %lu: %s%s from [%s]: spam=%s reason=%s", cc->id,
 				 rq->queue_id ? rq->queue_id : "", rq->queue_id ? ":" : "",
-				 rq->client_address ? rq->client_address : "", sv.spam ? "yes" : "no",
-				 sv.reason[0] ? sv.reason : "none");
+				 rq->client_address ? rq->client_address : "",
+				 sv.spam ? "yes" : "no", sv.reason[0] ? sv.reason : "none");
 			buf_printf(out, "PREPEND %s", hdr);
 			free(hdr);
 			return;
 		}
-		log_error("conn %lu: cannot sign the verdict header (security.hmac_secret?)", cc->id);
+		log_error("conn %lu: cannot sign the verdict header (security.hmac_secret?)",
+			  cc->id);
 	}
 	buf_append_str(out, "DUNNO");
 }

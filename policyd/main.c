@@ -63,7 +63,8 @@ static void *policyd_housekeeping(void *arg)
 		poll(NULL, 0, ms);
 		if (quota_flush(policyd_quota, time(NULL), &err) < 0) {
 			if (!failing)
-				log_warn("quota counters not flushed (kept for the next try): %s", err);
+				log_warn("quota counters not flushed (kept for the next try): %s",
+					 err);
 			failing = 1;
 			free(err);
 		} else
@@ -88,14 +89,14 @@ static int policyd_health(void *arg, const char **reason_r)
 static void policyd_rules_new(const struct policyd_config *cfg)
 {
 	struct rules_pg_settings s = {
-	    .conninfo = conf_str(cfg->conf, "database.conninfo"),
-	    .connect_timeout = (int)conf_int(cfg->conf, "database.connect_timeout"),
-	    .connections = (int)conf_int(cfg->conf, "policyd.db_connections"),
-	    .ttl_found = cfg->cache_ttl,
-	    .ttl_not_found = cfg->cache_negative_ttl,
-	    .cache_size = POLICYD_ADDRESS_CACHE,
-	    .domain_reload = cfg->cache_ttl,
-	    .offline_answers = 1,
+		.conninfo = conf_str(cfg->conf, "database.conninfo"),
+		.connect_timeout = (int)conf_int(cfg->conf, "database.connect_timeout"),
+		.connections = (int)conf_int(cfg->conf, "policyd.db_connections"),
+		.ttl_found = cfg->cache_ttl,
+		.ttl_not_found = cfg->cache_negative_ttl,
+		.cache_size = POLICYD_ADDRESS_CACHE,
+		.domain_reload = cfg->cache_ttl,
+		.offline_answers = 1,
 	};
 
 	policyd_rules = rules_pg_new(&s);
@@ -110,9 +111,11 @@ static int policyd_listen_all(const struct conf *conf, int *fds)
 
 	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		if (n >= POLICYD_MAX_LISTEN)
-			log_fatal(EX_CONFIG, "configuration error: policyd.listen: at most %d sockets",
+			log_fatal(EX_CONFIG,
+				  "configuration error: policyd.listen: at most %d sockets",
 				  POLICYD_MAX_LISTEN);
-		fds[n] = daemon_listen(tok, mode, NULL, conf_str(conf, "policyd.socket_group"), 256, &err);
+		fds[n] = daemon_listen(tok, mode, NULL, conf_str(conf, "policyd.socket_group"), 256,
+				       &err);
 		if (fds[n] < 0)
 			log_fatal(EX_UNAVAILABLE, "%s", err);
 		log_info("listening on %s", tok);
@@ -135,10 +138,11 @@ static void policyd_check_mx(const struct policyd_config *cfg)
 	n = rules_pg_domain_count(policyd_rules, &err);
 	if (n == 0)
 		log_fatal(EX_CONFIG, "configuration error: rules.mx_enabled is on but no hosted "
-			  "domain exists (postroomctl domain add NAME)");
+				     "domain exists (postroomctl domain add NAME)");
 	if (n < 0) {
 		log_warn("cannot count hosted domains (%s): starting; lookups fail until the "
-			 "database answers", err);
+			 "database answers",
+			 err);
 		free(err);
 	}
 }
@@ -154,7 +158,8 @@ static struct policyd_config *policyd_load(const struct daemon_args *a, int fata
 		conf_log_warnings(conf);
 	c = conf ? policyd_config_new(conf, &err) : NULL;
 	int mode_ok = conf ? strspn(conf_str(conf, "policyd.socket_mode"), "01234567") ==
-			     strlen(conf_str(conf, "policyd.socket_mode")) : 1;
+				      strlen(conf_str(conf, "policyd.socket_mode"))
+			   : 1;
 
 	if (c != NULL && !mode_ok) {
 		err = xstrdup("policyd.socket_mode: expected octal digits, e.g. 0660");
@@ -192,7 +197,7 @@ static void policyd_start(const struct daemon_args *a, struct policyd_config *cf
 		log_fatal(EX_NOPERM, "%s", err);
 	if (rules_pg_start(policyd_rules, &err) < 0)
 		log_fatal(EX_OSERR, "%s", err);
-	spam_init(20000);	/* verdicts of messages in progress */
+	spam_init(20000); /* verdicts of messages in progress */
 	policyd_quota_pg_backend(&be, policyd_rules);
 	policyd_quota = quota_new(&cfg->quota, &be);
 	policyd_decide_init(policyd_quota, rules_pg_lookups(policyd_rules));

@@ -18,8 +18,8 @@
 #include "metrics.h"
 #include "policyd.h"
 
-static const char *const m_states[] = { "CONNECT", "EHLO", "HELO", "MAIL", "RCPT", "DATA",
-					"END-OF-MESSAGE", "VRFY", "ETRN", "other" };
+static const char *const m_states[] = { "CONNECT", "EHLO",           "HELO", "MAIL", "RCPT",
+					"DATA",    "END-OF-MESSAGE", "VRFY", "ETRN", "other" };
 static const char *const m_actions[] = { "dunno", "prepend", "reject", "defer" };
 #define M_NSTATES (sizeof(m_states) / sizeof(m_states[0]))
 #define M_NACTIONS (sizeof(m_actions) / sizeof(m_actions[0]))
@@ -29,10 +29,7 @@ static struct metric *m_spf[7];
 static struct metric *m_quota[2];
 static struct metric *m_malformed, *m_conns, *m_dns;
 
-static void m_dns_observe(double seconds, enum dns_status st)
-{
-	metric_observe(m_dns, seconds);
-}
+static void m_dns_observe(double seconds, enum dns_status st) { metric_observe(m_dns, seconds); }
 
 void policyd_metrics_init(const struct policyd_config *cfg)
 {
@@ -43,12 +40,15 @@ void policyd_metrics_init(const struct policyd_config *cfg)
 
 	for (s = 0; s < M_NSTATES; s++)
 		for (a = 0; a < M_NACTIONS; a++) {
-			snprintf(labels, sizeof(labels), "state=\"%s\",action=\"%s\"", m_states[s], m_actions[a]);
-			m_requests[s][a] = metrics_counter("postroom_policyd_requests_total",
-							   "policy requests by protocol state and action", labels);
+			snprintf(labels, sizeof(labels), "state=\"%s\",action=\"%s\"", m_states[s],
+				 m_actions[a]);
+			m_requests[s][a] = metrics_counter(
+				"postroom_policyd_requests_total",
+				"policy requests by protocol state and action", labels);
 		}
 	for (z = 0; z < 7; z++) {
-		snprintf(labels, sizeof(labels), "result=\"%s\"", spf_result_name((enum spf_check_result)z));
+		snprintf(labels, sizeof(labels), "result=\"%s\"",
+			 spf_result_name((enum spf_check_result)z));
 		m_spf[z] = metrics_counter("postroom_policyd_spf_total", "SPF results", labels);
 	}
 	for (z = 0; z < cfg->dnsbl.nzones; z++) {
@@ -56,15 +56,16 @@ void policyd_metrics_init(const struct policyd_config *cfg)
 		int o;
 
 		for (o = 0; o < 3; o++) {
-			snprintf(labels, sizeof(labels), "zone=\"%s\",outcome=\"%s\"", cfg->dnsbl.zones[z].name,
-				 outcome[o]);
-			metrics_counter("postroom_policyd_dnsbl_total", "DNSBL lookups by zone and outcome", labels);
+			snprintf(labels, sizeof(labels), "zone=\"%s\",outcome=\"%s\"",
+				 cfg->dnsbl.zones[z].name, outcome[o]);
+			metrics_counter("postroom_policyd_dnsbl_total",
+					"DNSBL lookups by zone and outcome", labels);
 		}
 	}
-	m_quota[0] = metrics_counter("postroom_policyd_quota_refusals_total", "requests deferred over quota",
-				     "kind=\"messages\"");
-	m_quota[1] = metrics_counter("postroom_policyd_quota_refusals_total", "requests deferred over quota",
-				     "kind=\"recipients\"");
+	m_quota[0] = metrics_counter("postroom_policyd_quota_refusals_total",
+				     "requests deferred over quota", "kind=\"messages\"");
+	m_quota[1] = metrics_counter("postroom_policyd_quota_refusals_total",
+				     "requests deferred over quota", "kind=\"recipients\"");
 	m_malformed = metrics_counter("postroom_policyd_malformed_total",
 				      "connections closed because of a malformed request", NULL);
 	m_conns = metrics_gauge("postroom_policyd_connections", "open client connections", NULL);
@@ -103,7 +104,8 @@ void policyd_metric_dnsbl(const char *zone, enum dnsbl_status st)
 
 	/* registered at start for every configured zone: this finds it */
 	snprintf(labels, sizeof(labels), "zone=\"%s\",outcome=\"%s\"", zone, outcome[st]);
-	metric_inc(metrics_counter("postroom_policyd_dnsbl_total", "DNSBL lookups by zone and outcome", labels));
+	metric_inc(metrics_counter("postroom_policyd_dnsbl_total",
+				   "DNSBL lookups by zone and outcome", labels));
 }
 
 void policyd_metric_quota_refusal(enum quota_kind k)

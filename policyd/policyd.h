@@ -17,8 +17,8 @@
  * reference-counted so SIGHUP can swap it while requests run. */
 struct policyd_config {
 	int refs;
-	unsigned long generation;	/* distinct for every load */
-	struct conf *conf;		/* owns the strings below */
+	unsigned long generation; /* distinct for every load */
+	struct conf *conf;        /* owns the strings below */
 	struct rules_config rules;
 	const char *port_roles;
 	size_t line_max, request_max;
@@ -27,7 +27,7 @@ struct policyd_config {
 	struct quota_config quota;
 	int quota_flush_ms;
 	int spf_enabled;
-	unsigned spf_spam_mask, spf_reject_mask;	/* bit (1 << enum spf_check_result) */
+	unsigned spf_spam_mask, spf_reject_mask; /* bit (1 << enum spf_check_result) */
 	struct dnsbl_config dnsbl;
 	const char *dns_server;
 	int dns_timeout, dns_attempts, check_timeout;
@@ -39,9 +39,9 @@ struct policyd_config {
 /* policyd_config_load - build from a loaded conf (taken over); NULL with
  * *error_r (caller frees) on a value the table cannot check. */
 struct policyd_config *policyd_config_new(struct conf *conf, char **error_r);
-struct policyd_config *policyd_config_get(void);	/* current, referenced */
+struct policyd_config *policyd_config_get(void); /* current, referenced */
 void policyd_config_put(struct policyd_config *c);
-void policyd_config_install(struct policyd_config *c);	/* becomes current */
+void policyd_config_install(struct policyd_config *c); /* becomes current */
 /* policyd_spf_mask - "fail,softfail" into a bit mask; -1 on an unknown name */
 int policyd_spf_mask(const char *list, unsigned *mask_r);
 
@@ -61,7 +61,7 @@ struct spam_verdict {
 	int nzones;
 	struct dnsbl_hit hits[DNSBL_MAX_ZONES];
 	int spam, reject;
-	int reject_zone;		/* DNSBL zone that rejects, -1 = none */
+	int reject_zone; /* DNSBL zone that rejects, -1 = none */
 	char reason[160];
 	char reject_text[300];
 };
@@ -70,7 +70,7 @@ struct spam_verdict {
 struct spam_conn {
 	struct dns_resolver *resolver;
 	struct spf_checker *spf;
-	unsigned long made_for;		/* generation of the configuration */
+	unsigned long made_for; /* generation of the configuration */
 };
 
 void spam_init(int cache_max);

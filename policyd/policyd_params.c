@@ -56,10 +56,8 @@ static const struct cfg_param policyd_params[] = {
 	  "DNS block lists of the client address: ZONE[=CODES][:tag|:reject] separated by ';'; empty: none" },
 	{ "policyd.dns_server", CFG_STRING, NULL, 0, 0, 0,
 	  "DNS server for SPF and DNSBL as IPv4[:PORT]; unset: /etc/resolv.conf" },
-	{ "policyd.dns_timeout", CFG_INT, "2", 1, 30, 0,
-	  "seconds to wait for one DNS answer" },
-	{ "policyd.dns_attempts", CFG_INT, "1", 1, 5, 0,
-	  "tries per DNS query" },
+	{ "policyd.dns_timeout", CFG_INT, "2", 1, 30, 0, "seconds to wait for one DNS answer" },
+	{ "policyd.dns_attempts", CFG_INT, "1", 1, 5, 0, "tries per DNS query" },
 	{ "policyd.check_timeout", CFG_INT, "5", 1, 60, 0,
 	  "seconds all DNS queries of one message may take together; then temperror" },
 	{ "policyd.instance_ttl", CFG_INT, "600", 1, 86400, 0,
@@ -70,6 +68,5 @@ static const struct cfg_param policyd_params[] = {
 	  "HOST:PORT serving /metrics and /healthz; unset: off" },
 };
 
-const struct cfg_table policyd_conf_table = {
-	"postroom-policyd", policyd_params, sizeof(policyd_params) / sizeof(policyd_params[0])
-};
+const struct cfg_table policyd_conf_table = { "postroom-policyd", policyd_params,
+					      sizeof(policyd_params) / sizeof(policyd_params[0]) };

@@ -22,20 +22,20 @@
 
 #include "xalloc.h"
 
-#define QUOTA_BUCKETS	4096
-#define QUOTA_ACTIVE	120	/* seconds: users refreshed by the flusher */
-#define QUOTA_EVICT	7200	/* seconds idle before an entry is dropped */
+#define QUOTA_BUCKETS 4096
+#define QUOTA_ACTIVE 120 /* seconds: users refreshed by the flusher */
+#define QUOTA_EVICT 7200 /* seconds idle before an entry is dropped */
 
 struct quota_entry {
 	struct quota_entry *next;
 	char *login;
 	int loaded;
 	time_t limits_at, last_used;
-	long msg_limit, rcpt_limit;	/* -1 = default */
-	long long window;		/* current hour start */
-	long db_cur[2], db_prev[2];	/* known totals, indexed by kind */
-	long pend[2];			/* not yet flushed, window `window` */
-	long pend_old[2];		/* not yet flushed, window `window - 3600` */
+	long msg_limit, rcpt_limit; /* -1 = default */
+	long long window;           /* current hour start */
+	long db_cur[2], db_prev[2]; /* known totals, indexed by kind */
+	long pend[2];               /* not yet flushed, window `window` */
+	long pend_old[2];           /* not yet flushed, window `window - 3600` */
 };
 
 struct quota {
@@ -123,7 +123,7 @@ static void quota_rotate(struct quota_entry *e, long long hour)
 			e->pend_old[k] = e->pend[k];
 		} else {
 			e->db_prev[k] = 0;
-			e->pend_old[k] = 0;	/* older than an hour: no longer matters */
+			e->pend_old[k] = 0; /* older than an hour: no longer matters */
 		}
 		e->db_cur[k] = 0;
 		e->pend[k] = 0;
@@ -141,8 +141,8 @@ static double quota_estimate(const struct quota_entry *e, int k, time_t now)
 }
 
 /* quota_apply_load - take loaded limits and totals (lock held) */
-static void quota_apply_load(struct quota_entry *e, long ml, long rl,
-			     const struct quota_usage *u, int nu, time_t now)
+static void quota_apply_load(struct quota_entry *e, long ml, long rl, const struct quota_usage *u,
+			     int nu, time_t now)
 {
 	int i;
 
@@ -181,19 +181,19 @@ static int quota_ensure_loaded(struct quota *q, struct quota_entry **ep, const c
 		*ep = quota_find(q, login, 1);
 		if (!(*ep)->loaded)
 			return -1;
-		free(*error_r);		/* stale limits beat refusing the user */
+		free(*error_r); /* stale limits beat refusing the user */
 		*error_r = NULL;
 		return 0;
 	}
 	pthread_mutex_lock(&q->lock);
-	*ep = quota_find(q, login, 1);	/* the table may have changed */
+	*ep = quota_find(q, login, 1); /* the table may have changed */
 	quota_rotate(*ep, hour);
 	quota_apply_load(*ep, ml, rl, u, nu, now);
 	return 0;
 }
 
-enum quota_result quota_charge(struct quota *q, const char *login, enum quota_kind kind,
-			       long n, time_t now, long *limit_r, char **error_r)
+enum quota_result quota_charge(struct quota *q, const char *login, enum quota_kind kind, long n,
+			       time_t now, long *limit_r, char **error_r)
 {
 	struct quota_entry *e;
 	long long hour = (long long)now - (long long)now % 3600;
@@ -265,14 +265,16 @@ static void quota_collect(struct quota *q, time_t now, struct quota_flush_item *
 			if ((size_t)*nr + 1 > capr)
 				*rf = xrealloc(*rf, (capr *= 2) * sizeof(**rf));
 			if (e->pend_old[0] || e->pend_old[1])
-				(*fl)[(*nf)++] = (struct quota_flush_item){ xstrdup(e->login),
-					hour - 3600, e->pend_old[0], e->pend_old[1] };
+				(*fl)[(*nf)++] =
+					(struct quota_flush_item){ xstrdup(e->login), hour - 3600,
+								   e->pend_old[0], e->pend_old[1] };
 			if (e->pend[0] || e->pend[1])
-				(*fl)[(*nf)++] = (struct quota_flush_item){ xstrdup(e->login),
-					hour, e->pend[0], e->pend[1] };
+				(*fl)[(*nf)++] =
+					(struct quota_flush_item){ xstrdup(e->login), hour,
+								   e->pend[0], e->pend[1] };
 			else if (e->loaded && now - e->last_used < QUOTA_ACTIVE)
-				(*rf)[(*nr)++] = (struct quota_flush_item){ xstrdup(e->login),
-					hour, 0, 0 };
+				(*rf)[(*nr)++] =
+					(struct quota_flush_item){ xstrdup(e->login), hour, 0, 0 };
 		}
 	}
 }
@@ -341,7 +343,7 @@ static void quota_items_free(struct quota_flush_item *it, int n)
 int quota_flush(struct quota *q, time_t now, char **error_r)
 {
 	struct quota_flush_item *fl, *rf;
-	long (*sent)[2] = NULL;
+	long(*sent)[2] = NULL;
 	int nf, nr, i, flushed = 1, refreshed = 1;
 
 	pthread_mutex_lock(&q->lock);
@@ -361,7 +363,7 @@ int quota_flush(struct quota *q, time_t now, char **error_r)
 		refreshed = q->be.refresh(q->be.ctx, rf, nr, error_r) == 0;
 	pthread_mutex_lock(&q->lock);
 	if (flushed)
-		quota_take_back(q, fl, nf, (const long (*)[2])sent);
+		quota_take_back(q, fl, nf, (const long(*)[2])sent);
 	if (flushed && refreshed)
 		quota_take_back(q, rf, nr, NULL);
 	quota_evict(q, now);

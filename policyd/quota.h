@@ -20,14 +20,14 @@ enum quota_result { QUOTA_OK, QUOTA_OVER, QUOTA_ERROR };
 
 /* one user's rows as the backend sees them */
 struct quota_usage {
-	long long window;	/* hour start, unix seconds */
+	long long window; /* hour start, unix seconds */
 	long messages, recipients;
 };
 
 struct quota_flush_item {
 	const char *login;
 	long long window;
-	long messages, recipients;	/* in: to add; out: new totals */
+	long messages, recipients; /* in: to add; out: new totals */
 };
 
 /* The database side, as a struct of function pointers (tests use a
@@ -44,9 +44,9 @@ struct quota_backend {
 };
 
 struct quota_config {
-	long messages_per_hour;		/* 0 = unlimited */
+	long messages_per_hour; /* 0 = unlimited */
 	long recipients_per_hour;
-	int limits_ttl;			/* seconds a user's limits are cached */
+	int limits_ttl; /* seconds a user's limits are cached */
 };
 
 struct quota;
@@ -60,8 +60,8 @@ void quota_set_config(struct quota *q, const struct quota_config *cfg);
  * only asks whether one more would fit.
  * QUOTA_OVER: nothing counted, *limit_r says the limit; QUOTA_ERROR: the
  * user's limits could not be loaded (*error_r, caller frees). */
-enum quota_result quota_charge(struct quota *q, const char *login, enum quota_kind kind,
-			       long n, time_t now, long *limit_r, char **error_r);
+enum quota_result quota_charge(struct quota *q, const char *login, enum quota_kind kind, long n,
+			       time_t now, long *limit_r, char **error_r);
 
 /* quota_flush - push pending counts, refresh active users' totals; 0 ok,
  * -1 with *error_r (pending counts are kept for the next try). */

@@ -49,8 +49,10 @@ static void quota_pg_array_num(struct buf *b, const struct quota_flush_item *it,
 
 	buf_append_char(b, '{');
 	for (i = 0; i < n; i++)
-		buf_printf(b, "%s%lld", i ? "," : "", which == 0 ? it[i].window
-				: which == 1 ? (long long)it[i].messages : (long long)it[i].recipients);
+		buf_printf(b, "%s%lld", i ? "," : "",
+			   which == 0   ? it[i].window
+			   : which == 1 ? (long long)it[i].messages
+					: (long long)it[i].recipients);
 	buf_append_char(b, '}');
 }
 
@@ -64,10 +66,12 @@ static int quota_pg_load(void *ctx, const char *login, long long since, long *ms
 	int i;
 
 	snprintf(since_s, sizeof(since_s), "%lld", since);
-	res = rules_pg_exec(ctx,
+	res = rules_pg_exec(
+		ctx,
 		"SELECT COALESCE(q.messages_per_hour, -1), COALESCE(q.recipients_per_hour, -1)"
 		"  FROM user_addresses a JOIN quota_limits q ON q.user_id = a.user_id"
-		" WHERE lower(a.address) = $1", 1, params, error_r);
+		" WHERE lower(a.address) = $1",
+		1, params, error_r);
 	if (res == NULL)
 		return -1;
 	*msg_limit = *rcpt_limit = -1;
@@ -78,9 +82,12 @@ static int quota_pg_load(void *ctx, const char *login, long long since, long *ms
 	}
 	PQclear(res);
 	/* the usage rows with their windows, in a second small query */
-	res = rules_pg_exec(ctx, "SELECT extract(epoch FROM window_start)::bigint, messages, recipients"
-			   "  FROM quota_usage WHERE login = $1 AND window_start >= to_timestamp($2::bigint)"
-			   " ORDER BY window_start LIMIT 2", 2, params, error_r);
+	res = rules_pg_exec(
+		ctx,
+		"SELECT extract(epoch FROM window_start)::bigint, messages, recipients"
+		"  FROM quota_usage WHERE login = $1 AND window_start >= to_timestamp($2::bigint)"
+		" ORDER BY window_start LIMIT 2",
+		2, params, error_r);
 	if (res == NULL)
 		return -1;
 	for (i = 0; i < PQntuples(res) && i < 2; i++) {
@@ -146,7 +153,8 @@ static int quota_pg_batch(struct rules_pg *rp, const char *sql, struct quota_flu
 
 static int quota_pg_flush(void *ctx, struct quota_flush_item *items, int n, char **error_r)
 {
-	return quota_pg_batch(ctx,
+	return quota_pg_batch(
+		ctx,
 		"INSERT INTO quota_usage AS u (login, window_start, messages, recipients)"
 		" SELECT l, to_timestamp(w), m, r"
 		"   FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[]) AS t(l, w, m, r)"
@@ -159,7 +167,8 @@ static int quota_pg_flush(void *ctx, struct quota_flush_item *items, int n, char
 
 static int quota_pg_refresh(void *ctx, struct quota_flush_item *items, int n, char **error_r)
 {
-	return quota_pg_batch(ctx,
+	return quota_pg_batch(
+		ctx,
 		"SELECT u.login, extract(epoch FROM u.window_start)::bigint, u.messages, u.recipients"
 		"  FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[]) AS t(l, w, m, r)"
 		"  JOIN quota_usage u ON u.login = t.l AND u.window_start = to_timestamp(t.w)",
@@ -177,8 +186,9 @@ void policyd_quota_pg_backend(struct quota_backend *be, struct rules_pg *rp)
 void policyd_quota_pg_expire(struct rules_pg *rp)
 {
 	char *err = NULL;
-	PGresult *res = rules_pg_exec(rp, "DELETE FROM quota_usage WHERE window_start < now() - interval '3 hours'",
-				      0, NULL, &err);
+	PGresult *res = rules_pg_exec(
+		rp, "DELETE FROM quota_usage WHERE window_start < now() - interval '3 hours'", 0,
+		NULL, &err);
 
 	if (res == NULL) {
 		log_debug("expiring old quota rows: %s", err);

@@ -26,7 +26,7 @@ long policy_frame(const char *data, size_t len, size_t line_max, size_t request_
 
 		if (ch == '\n') {
 			if (i == line_start || (i == line_start + 1 && data[line_start] == '\r'))
-				return (long)(i + 1);	/* the empty line */
+				return (long)(i + 1); /* the empty line */
 			line_start = i + 1;
 			continue;
 		}
@@ -58,10 +58,10 @@ static const char **policy_attr_slot(struct policy_request *r, const char *name)
 		size_t offset;
 	} attrs[] = {
 #define A(n) { #n, offsetof(struct policy_request, n) }
-		A(request), A(protocol_state), A(protocol_name), A(client_address),
-		A(client_name), A(helo_name), A(sender), A(recipient), A(sasl_username),
-		A(size), A(queue_id), A(instance), A(server_address), A(server_port),
-		A(policy_context), A(smtputf8),
+		A(request),        A(protocol_state), A(protocol_name),  A(client_address),
+		A(client_name),    A(helo_name),      A(sender),         A(recipient),
+		A(sasl_username),  A(size),           A(queue_id),       A(instance),
+		A(server_address), A(server_port),    A(policy_context), A(smtputf8),
 #undef A
 	};
 	size_t i;
@@ -91,10 +91,11 @@ int policy_request_parse(const char *data, size_t len, struct policy_request *re
 		if (nl > line && nl[-1] == '\r')
 			nl[-1] = '\0';
 		if (*line == '\0')
-			break;		/* the terminating empty line */
+			break; /* the terminating empty line */
 		eq = strchr(line, '=');
 		if (eq == NULL || eq == line) {
-			*error_r = eq == NULL ? "attribute without '='" : "attribute with an empty name";
+			*error_r = eq == NULL ? "attribute without '='"
+					      : "attribute with an empty name";
 			policy_request_free(req);
 			return -1;
 		}
@@ -111,7 +112,4 @@ int policy_request_parse(const char *data, size_t len, struct policy_request *re
 	return 0;
 }
 
-void policy_request_free(struct policy_request *req)
-{
-	xfree(&req->storage);
-}
+void policy_request_free(struct policy_request *req) { xfree(&req->storage); }

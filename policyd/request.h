@@ -9,30 +9,30 @@
  * missing attribute is NULL; values point into the request's storage. */
 struct policy_request {
 	char *storage;
-	const char *request;		/* "smtpd_access_policy" */
-	const char *protocol_state;	/* CONNECT HELO MAIL RCPT DATA END-OF-MESSAGE ... */
-	const char *protocol_name;	/* SMTP ESMTP */
+	const char *request;        /* "smtpd_access_policy" */
+	const char *protocol_state; /* CONNECT HELO MAIL RCPT DATA END-OF-MESSAGE ... */
+	const char *protocol_name;  /* SMTP ESMTP */
 	const char *client_address;
 	const char *client_name;
 	const char *helo_name;
-	const char *sender;		/* without brackets, "" = null sender */
+	const char *sender; /* without brackets, "" = null sender */
 	const char *recipient;
-	const char *sasl_username;	/* "" when not authenticated */
+	const char *sasl_username; /* "" when not authenticated */
 	const char *size;
 	const char *queue_id;
 	const char *instance;
 	const char *server_address;
 	const char *server_port;
 	const char *policy_context;
-	const char *smtputf8;		/* Exim/our ACL: "yes" when SMTPUTF8 */
-	int nattrs;			/* all attributes, known or not */
+	const char *smtputf8; /* Exim/our ACL: "yes" when SMTPUTF8 */
+	int nattrs;           /* all attributes, known or not */
 };
 
 enum policy_frame {
-	POLICY_FRAME_NEED_MORE = 0,	/* no complete request yet */
+	POLICY_FRAME_NEED_MORE = 0, /* no complete request yet */
 	POLICY_FRAME_LINE_TOO_LONG = -1,
-	POLICY_FRAME_TOO_LONG = -2,	/* no terminator within request_max */
-	POLICY_FRAME_BINARY = -3	/* NUL or a control character */
+	POLICY_FRAME_TOO_LONG = -2, /* no terminator within request_max */
+	POLICY_FRAME_BINARY = -3    /* NUL or a control character */
 };
 
 /* policy_frame - look for one complete request (lines ended by an empty

@@ -105,11 +105,13 @@ static long server_drain(struct server_conn *c, struct policyd_conn_ctx *cc, str
 
 	for (;;) {
 		struct policyd_config *cfg = policyd_config_get();
-		long n = policy_frame(in->data + off, in->len - off, cfg->line_max, cfg->request_max);
+		long n = policy_frame(in->data + off, in->len - off, cfg->line_max,
+				      cfg->request_max);
 		int rc = 0;
 
 		if (n < 0) {
-			log_warn("conn %lu from %s: %s: closing", c->id, c->peer, policy_frame_error(n));
+			log_warn("conn %lu from %s: %s: closing", c->id, c->peer,
+				 policy_frame_error(n));
 			policyd_metric_malformed();
 			rc = -1;
 		} else if (n > 0)
@@ -161,8 +163,9 @@ static void server_conn_loop(struct server_conn *c, struct policyd_conn_ctx *cc)
 		}
 		if (n <= 0) {
 			if (in.len > 0) {
-				log_warn("conn %lu from %s: incomplete request at end of input: closing",
-					 c->id, c->peer);
+				log_warn(
+					"conn %lu from %s: incomplete request at end of input: closing",
+					c->id, c->peer);
 				policyd_metric_malformed();
 			}
 			break;
@@ -223,10 +226,13 @@ static void server_peer_name(const struct sockaddr_storage *ss, char *out, size_
 	char host[48];
 
 	if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
-		const void *a = ss->ss_family == AF_INET ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+		const void *a =
+			ss->ss_family == AF_INET
+				? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
 				: (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
-		unsigned port = ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
-				      : ((const struct sockaddr_in6 *)ss)->sin6_port);
+		unsigned port = ntohs(ss->ss_family == AF_INET
+					      ? ((const struct sockaddr_in *)ss)->sin_port
+					      : ((const struct sockaddr_in6 *)ss)->sin6_port);
 
 		inet_ntop(ss->ss_family, a, host, sizeof(host));
 		snprintf(out, len, "%s:%u", host, port);

@@ -38,10 +38,7 @@ void spam_init(int cache_max)
 	spam_cache = ttl_cache_new(sizeof(struct spam_verdict), (size_t)cache_max);
 }
 
-void spam_shutdown(void)
-{
-	ttl_cache_free(&spam_cache);
-}
+void spam_shutdown(void) { ttl_cache_free(&spam_cache); }
 
 void spam_conn_free(struct spam_conn *sc)
 {
@@ -60,7 +57,7 @@ static int spam_conn_ready(const struct policyd_config *cfg, struct spam_conn *s
 	spam_conn_free(sc);
 	sc->resolver = dns_resolver_new(cfg->dns_server, cfg->dns_timeout, cfg->dns_attempts, &err);
 	if (sc->resolver == NULL) {
-		log_error("DNS resolver: %s", err);	/* checked at start: not reached */
+		log_error("DNS resolver: %s", err); /* checked at start: not reached */
 		free(err);
 		return -1;
 	}
@@ -73,8 +70,8 @@ static int spam_conn_ready(const struct policyd_config *cfg, struct spam_conn *s
 static char *spam_key(const struct policy_request *rq)
 {
 	return xasprintf("%s|%s|%s|%s", rq->instance ? rq->instance : "",
-			 rq->client_address ? rq->client_address : "",
-			 rq->sender ? rq->sender : "", rq->helo_name ? rq->helo_name : "");
+			 rq->client_address ? rq->client_address : "", rq->sender ? rq->sender : "",
+			 rq->helo_name ? rq->helo_name : "");
 }
 
 /* spam_add_reason - append to the reason list */
@@ -107,7 +104,7 @@ static void spam_decide(const struct policyd_config *cfg, struct spam_verdict *v
 		spam_add_reason(v, "dnsbl", cfg->dnsbl.zones[z].name);
 		if (cfg->dnsbl.zones[z].action == DNSBL_REJECT && !v->reject) {
 			v->reject = 1;
-			v->reject_zone = z;	/* the text names the client: per request */
+			v->reject_zone = z; /* the text names the client: per request */
 		}
 	}
 }
@@ -172,8 +169,9 @@ static void spam_dnsbl_field(const struct policyd_config *cfg, const struct spam
 	int z;
 
 	for (z = 0; z < v->nzones; z++) {
-		const char *what = v->hits[z].status == DNSBL_LISTED ? v->hits[z].code
-				 : v->hits[z].status == DNSBL_ERROR ? "temperror" : NULL;
+		const char *what = v->hits[z].status == DNSBL_LISTED  ? v->hits[z].code
+				   : v->hits[z].status == DNSBL_ERROR ? "temperror"
+								      : NULL;
 
 		if (what != NULL)
 			buf_printf(b, "%s%s=%s", b->len ? "," : "", cfg->dnsbl.zones[z].name, what);
@@ -192,7 +190,12 @@ char *spam_header(const struct policyd_config *cfg, const struct policy_request 
 
 	spam_dnsbl_field(cfg, v, &dnsbl);
 	memset(&h, 0, sizeof(h));
-#define F(nm, val) do { h.fields[n].name = (nm); h.fields[n].value = (val); n++; } while (0)
+#define F(nm, val)                         \
+	do {                               \
+		h.fields[n].name = (nm);   \
+		h.fields[n].value = (val); \
+		n++;                       \
+	} while (0)
 	F("spam", v->spam ? "yes" : "no");
 	F("reason", v->reason[0] ? v->reason : "none");
 	F("spf", cfg->spf_enabled ? spf_result_name(v->spf) : "off");

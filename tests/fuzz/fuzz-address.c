@@ -11,7 +11,10 @@
 #include "address.h"
 
 static const unsigned fuzz_opts[] = {
-	0, ADDR_OPT_UTF8, ADDR_OPT_ROUTE | ADDR_OPT_NULL, ADDR_OPT_BARE | ADDR_OPT_UTF8,
+	0,
+	ADDR_OPT_UTF8,
+	ADDR_OPT_ROUTE | ADDR_OPT_NULL,
+	ADDR_OPT_BARE | ADDR_OPT_UTF8,
 };
 
 static void fuzz_check(const struct mailbox *mb)
@@ -31,10 +34,10 @@ static void fuzz_check(const struct mailbox *mb)
 		return;
 	canon = addr_canonical(mb);
 	if (addr_parse(canon, strlen(canon), ADDR_OPT_BARE | ADDR_OPT_UTF8, &again, &err) != 0)
-		abort();	/* canonical form must stay parseable */
+		abort(); /* canonical form must stay parseable */
 	canon2 = addr_canonical(&again);
 	if (strcmp(canon, canon2) != 0)
-		abort();	/* and stable */
+		abort(); /* and stable */
 	free(canon2);
 	addr_free(&again);
 	free(canon);

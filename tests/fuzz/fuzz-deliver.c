@@ -34,16 +34,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *err = NULL, *arr;
 	size_t i;
 
-	if (store_spool_from_mem(data, size, &sp, &err) < 0 || store_spool_finish(&sp, &env, &err) < 0)
-		abort();	/* only system errors can fail here */
+	if (store_spool_from_mem(data, size, &sp, &err) < 0 ||
+	    store_spool_finish(&sp, &env, &err) < 0)
+		abort(); /* only system errors can fail here */
 	if (sp.start < 0 || sp.start > sp.len || sp.size < sp.len - sp.start ||
 	    sp.size > 2 * (sp.len - sp.start))
 		abort();
 	if (mime_parse(sp.fd, sp.start, -1, sp.id, &m, &err) < 0)
 		abort();
-	text_ok(m->message_id); text_ok(m->from_address); text_ok(m->from_display);
-	text_ok(m->subject); text_ok(m->text_body); text_ok(m->html_body);
-	text_ok(m->in_reply_to); text_ok(m->parse_problem);
+	text_ok(m->message_id);
+	text_ok(m->from_address);
+	text_ok(m->from_display);
+	text_ok(m->subject);
+	text_ok(m->text_body);
+	text_ok(m->html_body);
+	text_ok(m->in_reply_to);
+	text_ok(m->parse_problem);
 	if (m->message_id == NULL || m->subject == NULL || m->from_address == NULL ||
 	    strlen(m->message_id) > 1000)
 		abort();
@@ -58,7 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	for (i = 0; i < m->natts; i++) {
-		text_ok(m->atts[i].filename); text_ok(m->atts[i].content_type); text_ok(m->atts[i].content_id);
+		text_ok(m->atts[i].filename);
+		text_ok(m->atts[i].content_type);
+		text_ok(m->atts[i].content_id);
 		if (*m->atts[i].filename == '\0' || m->atts[i].size < 0 ||
 		    fstat(m->att_fd, &st) < 0 || m->atts[i].offset + m->atts[i].size > st.st_size)
 			abort();

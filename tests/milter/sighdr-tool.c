@@ -34,7 +34,7 @@ static int tool_sign(int argc, char **argv)
 
 static int tool_verify(int argc, char **argv)
 {
-	struct sighdr_binding b = {NULL, NULL, 0, 0};
+	struct sighdr_binding b = { NULL, NULL, 0, 0 };
 	struct sighdr h;
 	char *storage = NULL;
 	const char *err = NULL;

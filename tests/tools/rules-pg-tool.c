@@ -73,7 +73,7 @@ static void tool_command(struct rules_pg *rp, char *line)
 
 int main(int argc, char **argv)
 {
-	struct rules_pg_settings s = {0};
+	struct rules_pg_settings s = { 0 };
 	struct rules_pg *rp;
 	char line[1024], *err = NULL;
 

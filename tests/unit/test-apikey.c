@@ -13,16 +13,21 @@ static void test_format(void)
 	UNIT_OK(apikey_generate(a) == 0 && apikey_generate(b) == 0, "keys generated");
 	UNIT_OK(strlen(a) == 43 && strncmp(a, "pr_", 3) == 0, "key is pr_ + 40 chars: %.3s...", a);
 	for (i = 3; i < 43; i++)
-		if (!((a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'z') || (a[i] >= 'A' && a[i] <= 'Z')))
+		if (!((a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'z') ||
+		      (a[i] >= 'A' && a[i] <= 'Z')))
 			fine = 0;
 	UNIT_OK(fine, "key body is base62");
 	UNIT_OK(strcmp(a, b) != 0, "two keys differ");
-	UNIT_OK(apikey_prefix(a, prefix) == 0 && strlen(prefix) == 12 && memcmp(prefix, a + 3, 12) == 0,
+	UNIT_OK(apikey_prefix(a, prefix) == 0 && strlen(prefix) == 12 &&
+			memcmp(prefix, a + 3, 12) == 0,
 		"prefix is the 12 characters after pr_");
 	UNIT_OK(apikey_prefix("pr_short", prefix) < 0, "short key has no prefix");
-	UNIT_OK(!apikey_well_formed("xx_0123456789012345678901234567890123456789"), "wrong tag refused");
-	UNIT_OK(!apikey_well_formed("pr_012345678901234567890123456789012345678!"), "non-base62 refused");
-	UNIT_OK(apikey_well_formed("pr_0123456789012345678901234567890123456789"), "well-formed accepted");
+	UNIT_OK(!apikey_well_formed("xx_0123456789012345678901234567890123456789"),
+		"wrong tag refused");
+	UNIT_OK(!apikey_well_formed("pr_012345678901234567890123456789012345678!"),
+		"non-base62 refused");
+	UNIT_OK(apikey_well_formed("pr_0123456789012345678901234567890123456789"),
+		"well-formed accepted");
 }
 
 static void test_bcrypt(int cost)
@@ -58,14 +63,15 @@ static void test_hmac(void)
 	crypto_hex(mac, sizeof(mac), hex);
 	UNIT_STR_EQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
 		    "SHA-256 of abc");
-	UNIT_OK(crypto_equal("abcd", "abcd", 4) && !crypto_equal("abcd", "abce", 4), "constant-time equal");
+	UNIT_OK(crypto_equal("abcd", "abcd", 4) && !crypto_equal("abcd", "abce", 4),
+		"constant-time equal");
 }
 
 int main(void)
 {
 	test_format();
 	test_bcrypt(4);
-	test_bcrypt(11);	/* the default cost, once */
+	test_bcrypt(11); /* the default cost, once */
 	test_hmac();
 	return unit_done();
 }

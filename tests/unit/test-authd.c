@@ -36,13 +36,20 @@ static void test_split(void)
 
 static void test_parse_auth(void)
 {
-	static const struct { const char *line; int rc; unsigned id; int mech; const char *rip,
-		*resp; int secured; } t[] = {
+	static const struct {
+		const char *line;
+		int rc;
+		unsigned id;
+		int mech;
+		const char *rip, *resp;
+		int secured;
+	} t[] = {
 		{ "AUTH\t7\tplain\tservice=smtp\tnologin\tlip=127.0.0.1\trip=192.0.2.1\tsecured\tresp=AA==",
 		  0, 7, AUTHD_MECH_PLAIN, "192.0.2.1", "AA==", 1 },
 		{ "AUTH\t8\tLogin\trip=::1", 0, 8, AUTHD_MECH_LOGIN, "::1", NULL, 0 },
 		{ "AUTH\t9\tCRAM-MD5", 0, 9, AUTHD_MECH_NONE, "", NULL, 0 },
-		{ "AUTH\t9\tPLAIN\tresp=QQ==\trip=10.0.0.1", 0, 9, AUTHD_MECH_PLAIN, "", "QQ==", 0 },
+		{ "AUTH\t9\tPLAIN\tresp=QQ==\trip=10.0.0.1", 0, 9, AUTHD_MECH_PLAIN, "",
+		  "QQ==", 0 },
 		{ "AUTH\t0\tPLAIN", -1, 0, 0, NULL, NULL, 0 },
 		{ "AUTH\t-1\tPLAIN", -1, 0, 0, NULL, NULL, 0 },
 		{ "AUTH\t4294967296\tPLAIN", -1, 0, 0, NULL, NULL, 0 },
@@ -60,10 +67,12 @@ static void test_parse_auth(void)
 		const char *err = NULL;
 		int rc = authd_proto_parse_auth(f, n, &r, &err);
 
-		UNIT_OK(rc == t[i].rc && r.id == t[i].id, "AUTH line %zu: rc %d id %u", i, rc, r.id);
+		UNIT_OK(rc == t[i].rc && r.id == t[i].id, "AUTH line %zu: rc %d id %u", i, rc,
+			r.id);
 		if (rc == 0) {
 			UNIT_OK((int)r.mech == t[i].mech && strcmp(r.rip, t[i].rip) == 0 &&
-				r.secured == t[i].secured, "AUTH line %zu: mech, rip, secured", i);
+					r.secured == t[i].secured,
+				"AUTH line %zu: mech, rip, secured", i);
 			UNIT_STR_EQ(r.resp, t[i].resp, "AUTH line %zu: resp (last)", i);
 		}
 		free(line);
@@ -72,10 +81,15 @@ static void test_parse_auth(void)
 
 static void test_base64(void)
 {
-	static const struct { const char *in; int rc; const char *out; size_t len; } t[] = {
+	static const struct {
+		const char *in;
+		int rc;
+		const char *out;
+		size_t len;
+	} t[] = {
 		{ "", 0, "", 0 },
 		{ "dXNlckBleGFtcGxlLnRlc3Q=", 0, "user@example.test", 17 },
-		{ "AHUAcA==", 0, "\0u\0p", 4 },		/* printf '\0u\0p' | base64 */
+		{ "AHUAcA==", 0, "\0u\0p", 4 }, /* printf '\0u\0p' | base64 */
 		{ "YWI=", 0, "ab", 2 },
 		{ "YQ==", 0, "a", 1 },
 		{ "YWJj", 0, "abc", 3 },
@@ -106,7 +120,12 @@ static void test_base64(void)
 
 static void test_plain(void)
 {
-	static const struct { const char *data; size_t len; int rc; const char *z, *u, *p; } t[] = {
+	static const struct {
+		const char *data;
+		size_t len;
+		int rc;
+		const char *z, *u, *p;
+	} t[] = {
 		{ "\0u@x.test\0pw", 12, 0, "", "u@x.test", "pw" },
 		{ "u@x.test\0u@x.test\0pw", 20, 0, "u@x.test", "u@x.test", "pw" },
 		{ "u@x.test\0pw", 11, -1, NULL, NULL, NULL },
@@ -133,9 +152,11 @@ static void test_plain(void)
 		buf_free(&b);
 	}
 	UNIT_OK(authd_sasl_text_ok("user", 4) && !authd_sasl_text_ok("", 0) &&
-		!authd_sasl_text_ok("a\0b", 3), "LOGIN text: non-empty, no NUL");
-	UNIT_OK(authd_proto_mech("pLaIn") == AUTHD_MECH_PLAIN && authd_proto_mech("LOGIN") ==
-		AUTHD_MECH_LOGIN && authd_proto_mech("XOAUTH2") == AUTHD_MECH_NONE,
+			!authd_sasl_text_ok("a\0b", 3),
+		"LOGIN text: non-empty, no NUL");
+	UNIT_OK(authd_proto_mech("pLaIn") == AUTHD_MECH_PLAIN &&
+			authd_proto_mech("LOGIN") == AUTHD_MECH_LOGIN &&
+			authd_proto_mech("XOAUTH2") == AUTHD_MECH_NONE,
 		"mechanism names are case-insensitive");
 }
 
@@ -150,8 +171,10 @@ static void test_escape(void)
 
 static void test_mac(void)
 {
-	static const char *const keys[] = { "k", "0123456789abcdef0123456789abcdef",
-		"a key longer than the 64-byte block of SHA-256, hashed first as RFC 2104 says" };
+	static const char *const keys[] = {
+		"k", "0123456789abcdef0123456789abcdef",
+		"a key longer than the 64-byte block of SHA-256, hashed first as RFC 2104 says"
+	};
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
@@ -203,7 +226,8 @@ static void test_cache(void)
 	strcpy(v.user_id, "U2");
 	authd_cache_insert(c, k3, &v, authd_cache_epoch(c), 202);
 	UNIT_OK(authd_cache_count(c) == 2 && authd_cache_lookup(c, k2, 203, &got) == 0 &&
-		authd_cache_lookup(c, k1, 203, &got) == 1, "LRU: the least recent (k2) evicted");
+			authd_cache_lookup(c, k1, 203, &got) == 1,
+		"LRU: the least recent (k2) evicted");
 
 	ep = authd_cache_epoch(c);
 	n = authd_cache_purge_key(c, "K1");
@@ -218,15 +242,22 @@ static void test_cache(void)
 	UNIT_OK(n == 1 && authd_cache_count(c) == 0, "flush");
 	authd_cache_reconfigure(c, 0, 10);
 	UNIT_OK(authd_cache_insert(c, k1, &v, authd_cache_epoch(c), 207) == 0 &&
-		authd_cache_count(c) == 0, "size 0: nothing cached");
+			authd_cache_count(c) == 0,
+		"size 0: nothing cached");
 	authd_cache_free(&c);
 	UNIT_OK(c == NULL, "free clears the pointer");
 }
 
 static const struct authd_limits test_limits = {
-	.backoff_initial = 1, .backoff_max = 30, .lockout_failures = 5, .failure_window = 900,
-	.lockout_time = 900, .account_failures = 3, .account_window = 900,
-	.account_trust = 86400, .max_entries = 1000,
+	.backoff_initial = 1,
+	.backoff_max = 30,
+	.lockout_failures = 5,
+	.failure_window = 900,
+	.lockout_time = 900,
+	.account_failures = 3,
+	.account_window = 900,
+	.account_trust = 86400,
+	.max_entries = 1000,
 };
 
 static void test_limiter_ip(void)
@@ -237,25 +268,28 @@ static void test_limiter_ip(void)
 	double t = 1000;
 	int i, locked = 0;
 
-	lim.account_failures = 100;	/* the account guard is tested below */
+	lim.account_failures = 100; /* the account guard is tested below */
 	l = authd_limiter_new(&lim);
 	UNIT_OK(authd_limiter_check(l, ip, acct, t) == AUTHD_LIMIT_PASS, "fresh IP passes");
 	authd_limiter_failure(l, ip, acct, t);
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 0.5) == AUTHD_LIMIT_IP, "refused 1 s after a failure");
+	UNIT_OK(authd_limiter_check(l, ip, acct, t + 0.5) == AUTHD_LIMIT_IP,
+		"refused 1 s after a failure");
 	UNIT_OK(authd_limiter_check(l, ip, acct, t + 1.01) == AUTHD_LIMIT_PASS, "passes after 1 s");
 	UNIT_OK(authd_limiter_check(l, "192.0.2.2", "b@x.test", t + 0.5) == AUTHD_LIMIT_PASS,
 		"another IP is not affected");
 	authd_limiter_failure(l, ip, acct, t + 2);
 	UNIT_OK(authd_limiter_check(l, ip, acct, t + 3.9) == AUTHD_LIMIT_IP &&
-		authd_limiter_check(l, ip, acct, t + 4.01) == AUTHD_LIMIT_PASS, "second failure: 2 s");
+			authd_limiter_check(l, ip, acct, t + 4.01) == AUTHD_LIMIT_PASS,
+		"second failure: 2 s");
 	authd_limiter_failure(l, ip, acct, t + 5);
 	UNIT_OK(authd_limiter_check(l, ip, acct, t + 8.9) == AUTHD_LIMIT_IP &&
-		authd_limiter_check(l, ip, acct, t + 9.01) == AUTHD_LIMIT_PASS, "third failure: 4 s");
+			authd_limiter_check(l, ip, acct, t + 9.01) == AUTHD_LIMIT_PASS,
+		"third failure: 4 s");
 	authd_limiter_failure(l, ip, "c@x.test", t + 10);
 	locked = authd_limiter_failure(l, ip, "d@x.test", t + 20);
 	UNIT_OK(locked == 1, "fifth failure within 15 minutes locks out");
 	UNIT_OK(authd_limiter_check(l, ip, acct, t + 20 + 899) == AUTHD_LIMIT_IP &&
-		authd_limiter_check(l, ip, acct, t + 20 + 900.1) == AUTHD_LIMIT_PASS,
+			authd_limiter_check(l, ip, acct, t + 20 + 900.1) == AUTHD_LIMIT_PASS,
 		"locked out for 15 minutes, refusals do not extend it");
 	authd_limiter_success(l, ip, acct, t + 1000);
 	authd_limiter_failure(l, ip, acct, t + 1001);
@@ -266,7 +300,8 @@ static void test_limiter_ip(void)
 	for (i = 0, t = 5000; i < 4; i++, t += 100)
 		authd_limiter_failure(l, "192.0.2.9", "e@x.test", t);
 	UNIT_OK(authd_limiter_check(l, "192.0.2.9", "f@x.test", t - 100 + 7.9) == AUTHD_LIMIT_IP &&
-		authd_limiter_check(l, "192.0.2.9", "f@x.test", t - 100 + 8.01) == AUTHD_LIMIT_PASS,
+			authd_limiter_check(l, "192.0.2.9", "f@x.test", t - 100 + 8.01) ==
+				AUTHD_LIMIT_PASS,
 		"fourth failure: 8 s");
 	UNIT_OK(authd_limiter_check(l, "", acct, 1) == AUTHD_LIMIT_PASS, "no rip: no per-IP limit");
 	authd_limiter_free(&l);
@@ -274,7 +309,9 @@ static void test_limiter_ip(void)
 
 static void test_limiter_ip_key(void)
 {
-	static const struct { const char *in, *out; } t[] = {
+	static const struct {
+		const char *in, *out;
+	} t[] = {
 		{ "192.0.2.1", "192.0.2.1" },
 		{ "2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64" },
 		{ "2001:db8:1:2:ffff::1", "2001:db8:1:2::/64" },
@@ -295,7 +332,7 @@ static void test_limiter_account(void)
 	struct authd_limiter *l = authd_limiter_new(&test_limits);
 	const char *acct = "victim@x.test";
 
-	authd_limiter_success(l, "192.0.2.50", acct, 100);	/* the owner's IP */
+	authd_limiter_success(l, "192.0.2.50", acct, 100); /* the owner's IP */
 	authd_limiter_failure(l, "198.51.100.1", acct, 200);
 	authd_limiter_failure(l, "198.51.100.2", acct, 201);
 	UNIT_OK(authd_limiter_check(l, "198.51.100.3", acct, 202) == AUTHD_LIMIT_PASS,
@@ -329,7 +366,8 @@ static int test_lookup(void *ctx, const char *prefix, const char *address, const
 		return -1;
 	}
 	apikey_prefix(test_key, p);
-	if (strcmp(prefix, p) != 0 || strcmp(address, "a@x.test") != 0 || strcmp(scope, "smtp") != 0)
+	if (strcmp(prefix, p) != 0 || strcmp(address, "a@x.test") != 0 ||
+	    strcmp(scope, "smtp") != 0)
 		return 0;
 	strcpy(row->key_id, "K1");
 	strcpy(row->user_id, "U1");
@@ -351,17 +389,20 @@ static void test_verify(void)
 	apikey_hash(test_key, 4, test_hash);
 	apikey_hash(other, 4, dummy_hash);
 	strcpy(wrong, test_key);
-	wrong[APIKEY_LEN - 1] = wrong[APIKEY_LEN - 1] == 'a' ? 'b' : 'a';	/* same prefix */
+	wrong[APIKEY_LEN - 1] = wrong[APIKEY_LEN - 1] == 'a' ? 'b' : 'a'; /* same prefix */
 
 	authd_verify(&be, dummy_hash, "a@x.test", test_key, "smtp", &r);
 	UNIT_OK(r.verdict == AUTHD_OK && r.bcrypts == 1 && strcmp(r.val.key_id, "K1") == 0,
 		"right key: OK after one bcrypt");
 	authd_verify(&be, dummy_hash, "a@x.test", wrong, "smtp", &r);
-	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1, "wrong key, same prefix: invalid");
+	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1,
+		"wrong key, same prefix: invalid");
 	authd_verify(&be, dummy_hash, "a@x.test", other, "smtp", &r);
-	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1, "unknown key: invalid, dummy bcrypt");
+	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1,
+		"unknown key: invalid, dummy bcrypt");
 	authd_verify(&be, dummy_hash, "b@x.test", test_key, "smtp", &r);
-	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1, "unknown user: invalid, dummy bcrypt");
+	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1,
+		"unknown user: invalid, dummy bcrypt");
 	test_lookups = 0;
 	authd_verify(&be, dummy_hash, NULL, test_key, "smtp", &r);
 	UNIT_OK(r.verdict == AUTHD_FAIL_INVALID && r.bcrypts == 1 && test_lookups == 0,

@@ -51,18 +51,24 @@ int main(void)
 		return 2;
 	c = load("empty.conf", "", 0644, &err);
 	UNIT_OK(c != NULL, "empty file loads");
-	UNIT_OK(c && conf_int(c, "limits.message_size_max") == 52428800, "default message size 50 MB");
-	UNIT_OK(c && conf_int(c, "limits.attachment_size_max") == 26214400, "default attachment size 25 MB");
+	UNIT_OK(c && conf_int(c, "limits.message_size_max") == 52428800,
+		"default message size 50 MB");
+	UNIT_OK(c && conf_int(c, "limits.attachment_size_max") == 26214400,
+		"default attachment size 25 MB");
 	UNIT_OK(c && conf_int(c, "apikey.bcrypt_cost") == 11, "default bcrypt cost 11");
 	UNIT_OK(c && conf_str(c, "database.conninfo") == NULL, "conninfo unset by default");
 	conf_free(&c);
 
-	c = load("ok.conf", "database = { conninfo = \"host=/tmp dbname=x\"; };\n"
-			    "limits = { message_size_max = 1048576; };\n", 0644, &err);
+	c = load("ok.conf",
+		 "database = { conninfo = \"host=/tmp dbname=x\"; };\n"
+		 "limits = { message_size_max = 1048576; };\n",
+		 0644, &err);
 	UNIT_OK(c != NULL, "sections load (%s)", err ? err : "");
-	UNIT_STR_EQ(c ? conf_str(c, "database.conninfo") : NULL, "host=/tmp dbname=x", "conninfo read");
+	UNIT_STR_EQ(c ? conf_str(c, "database.conninfo") : NULL, "host=/tmp dbname=x",
+		    "conninfo read");
 	UNIT_OK(c && conf_int(c, "limits.message_size_max") == 1048576, "size read");
-	UNIT_OK(c && conf_is_set(c, "limits.message_size_max") && !conf_is_set(c, "apikey.bcrypt_cost"),
+	UNIT_OK(c && conf_is_set(c, "limits.message_size_max") &&
+			!conf_is_set(c, "apikey.bcrypt_cost"),
 		"conf_is_set tells given from default");
 	conf_free(&c);
 
@@ -71,25 +77,34 @@ int main(void)
 		"unknown parameter refused: %s", err ? err : "");
 	free(err);
 	c = load("type.conf", "apikey = { bcrypt_cost = \"eleven\"; };\n", 0600, &err);
-	UNIT_OK(c == NULL && err && strstr(err, "must be of type integer") && strstr(err, "apikey.bcrypt_cost"),
+	UNIT_OK(c == NULL && err && strstr(err, "must be of type integer") &&
+			strstr(err, "apikey.bcrypt_cost"),
 		"wrong type refused naming the parameter: %s", err ? err : "");
 	free(err);
 	c = load("bounds.conf", "apikey = { bcrypt_cost = 3; };\n", 0600, &err);
-	UNIT_OK(c == NULL && err && strstr(err, "out of range"), "out of bounds refused: %s", err ? err : "");
+	UNIT_OK(c == NULL && err && strstr(err, "out of range"), "out of bounds refused: %s",
+		err ? err : "");
 	free(err);
 	c = load("syntax.conf", "database = { conninfo = ; };\n", 0600, &err);
-	UNIT_OK(c == NULL && err && strstr(err, "syntax.conf:1"), "syntax error names file and line: %s", err ? err : "");
+	UNIT_OK(c == NULL && err && strstr(err, "syntax.conf:1"),
+		"syntax error names file and line: %s", err ? err : "");
 	free(err);
 
-	c = load("secret-world.conf", "security = { hmac_secret = \"0123456789abcdef0123456789abcdef\"; };\n", 0644, &err);
-	UNIT_OK(c == NULL && err && strstr(err, "world-readable") && strstr(err, "security.hmac_secret")
-		&& strstr(err, "0123456789abcdef") == NULL,
+	c = load("secret-world.conf",
+		 "security = { hmac_secret = \"0123456789abcdef0123456789abcdef\"; };\n", 0644,
+		 &err);
+	UNIT_OK(c == NULL && err && strstr(err, "world-readable") &&
+			strstr(err, "security.hmac_secret") &&
+			strstr(err, "0123456789abcdef") == NULL,
 		"world-readable secret refused without showing it: %s", err ? err : "");
 	free(err);
-	c = load("secret-ok.conf", "security = { hmac_secret = \"0123456789abcdef0123456789abcdef\"; };\n", 0640, &err);
+	c = load("secret-ok.conf",
+		 "security = { hmac_secret = \"0123456789abcdef0123456789abcdef\"; };\n", 0640,
+		 &err);
 	UNIT_OK(c != NULL, "secret in a 0640 file accepted");
 	conf_free(&c);
-	c = load("pw-world.conf", "database = { conninfo = \"dbname=x password=hunter2\"; };\n", 0644, &err);
+	c = load("pw-world.conf", "database = { conninfo = \"dbname=x password=hunter2\"; };\n",
+		 0644, &err);
 	UNIT_OK(c == NULL && err && strstr(err, "database.conninfo") && !strstr(err, "hunter2"),
 		"world-readable conninfo with a password refused: %s", err ? err : "");
 	free(err);
@@ -130,24 +145,32 @@ int main(void)
 	UNIT_STR_EQ(c ? conf_str(c, "rules.sent_recipient") : NULL, "sent@x.invalid",
 		    "the old name sets the new parameter (%s)", err ? err : "");
 	UNIT_OK(c && conf_warning(c, 0) &&
-		strstr(conf_warning(c, 0), "line 1: milter.sent_recipient is deprecated: use "
-					   "rules.sent_recipient") && conf_warning(c, 1) == NULL,
-		"one deprecation warning naming both: %s", c && conf_warning(c, 0) ? conf_warning(c, 0) : "");
+			strstr(conf_warning(c, 0),
+			       "line 1: milter.sent_recipient is deprecated: use "
+			       "rules.sent_recipient") &&
+			conf_warning(c, 1) == NULL,
+		"one deprecation warning naming both: %s",
+		c && conf_warning(c, 0) ? conf_warning(c, 0) : "");
 	conf_free(&c);
-	c = load("both.conf", "rules = { sent_recipient = \"a@x.invalid\"; };\n"
-			      "milter = { sent_recipient = \"b@x.invalid\"; };\n", 0600, &err);
+	c = load("both.conf",
+		 "rules = { sent_recipient = \"a@x.invalid\"; };\n"
+		 "milter = { sent_recipient = \"b@x.invalid\"; };\n",
+		 0600, &err);
 	UNIT_OK(c == NULL && err && strstr(err, "line 2: rules.sent_recipient is set twice"),
 		"the old and the new name together are refused: %s", err ? err : "");
 	free(err);
-	c = load("both2.conf", "milter = { sent_recipient = \"b@x.invalid\"; };\n"
-			       "rules = { sent_recipient = \"a@x.invalid\"; };\n", 0600, &err);
+	c = load("both2.conf",
+		 "milter = { sent_recipient = \"b@x.invalid\"; };\n"
+		 "rules = { sent_recipient = \"a@x.invalid\"; };\n",
+		 0600, &err);
 	UNIT_OK(c == NULL && err && strstr(err, "line 2: rules.sent_recipient is set twice"),
 		"... in either order: %s", err ? err : "");
 	free(err);
 
 	err = NULL;
 	c = conf_load("/nonexistent/postroom.conf", 0, &err);
-	UNIT_OK(c == NULL && err && strstr(err, "/nonexistent/postroom.conf"), "missing file is an error");
+	UNIT_OK(c == NULL && err && strstr(err, "/nonexistent/postroom.conf"),
+		"missing file is an error");
 	free(err);
 	c = conf_load("/nonexistent/postroom.conf", 1, &err);
 	UNIT_OK(c != NULL, "missing file allowed when asked");

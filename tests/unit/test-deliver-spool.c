@@ -10,13 +10,16 @@
 
 static void test_crlf_size(void)
 {
-	static const struct { const char *in; long long want; } t[] = {
+	static const struct {
+		const char *in;
+		long long want;
+	} t[] = {
 		{ "", 0 },
-		{ "a\n", 3 },			/* LF counts as CRLF */
-		{ "a\r\n", 3 },			/* CRLF counts once */
-		{ "a\rb", 3 },			/* bare CR is no line end */
-		{ "\n\n\r\n", 6 },		/* 2 + 2 + 2 */
-		{ "Subject: x\n\nbody\n", 20 },	/* 17 bytes + 3 bare LF */
+		{ "a\n", 3 },                   /* LF counts as CRLF */
+		{ "a\r\n", 3 },                 /* CRLF counts once */
+		{ "a\rb", 3 },                  /* bare CR is no line end */
+		{ "\n\n\r\n", 6 },              /* 2 + 2 + 2 */
+		{ "Subject: x\n\nbody\n", 20 }, /* 17 bytes + 3 bare LF */
 	};
 	size_t i;
 	int cr;
@@ -37,14 +40,19 @@ static void test_prefix(void)
 	static const char *rcpts[] = { "bob@example.com", "carol@example.com" };
 	struct store_envelope env = { "alice@example.org", rcpts, 2, "Bob.Orig@example.com" };
 	struct store_envelope null_env = { "", rcpts, 1, NULL };
-	static const struct { const char *in; size_t want; int null_sender; } t[] = {
+	static const struct {
+		const char *in;
+		size_t want;
+		int null_sender;
+	} t[] = {
 		{ "Subject: x\n\nb\n", 0, 0 },
 		{ "From alice@example.org Mon Nov 23 00:00:00 2026\nSubject: x\n", 48, 0 },
 		{ "Return-Path: <alice@example.org>\nSubject: x\n", 33, 0 },
 		{ "Delivered-To: BOB@example.com\r\nX-Original-To: bob.orig@example.com\r\nSubject: x\r\n",
 		  31 + 37, 0 },
 		/* a Delivered-To of another recipient (an earlier hop) stops the strip */
-		{ "Delivered-To: dave@example.com\nDelivered-To: bob@example.com\nSubject: x\n", 0, 0 },
+		{ "Delivered-To: dave@example.com\nDelivered-To: bob@example.com\nSubject: x\n", 0,
+		  0 },
 		/* only leading lines: the same header after another one stays */
 		{ "Subject: x\nDelivered-To: bob@example.com\n", 0, 0 },
 		/* a folded value */
@@ -58,18 +66,20 @@ static void test_prefix(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		UNIT_OK(store_prefix_len(t[i].in, strlen(t[i].in), t[i].null_sender ? &null_env : &env)
-			== t[i].want, "prefix of case %zu is %zu bytes", i, t[i].want);
+		UNIT_OK(store_prefix_len(t[i].in, strlen(t[i].in),
+					 t[i].null_sender ? &null_env : &env) == t[i].want,
+			"prefix of case %zu is %zu bytes", i, t[i].want);
 }
 
 /* identity - the identity of in for env */
-static void identity(const char *in, const struct store_envelope *env, unsigned char out[SHA256_LEN],
-		     long long *size_r)
+static void identity(const char *in, const struct store_envelope *env,
+		     unsigned char out[SHA256_LEN], long long *size_r)
 {
 	struct store_spool sp;
 	char *err = NULL;
 
-	if (store_spool_from_mem(in, strlen(in), &sp, &err) < 0 || store_spool_finish(&sp, env, &err) < 0) {
+	if (store_spool_from_mem(in, strlen(in), &sp, &err) < 0 ||
+	    store_spool_finish(&sp, env, &err) < 0) {
 		printf("# spool: %s\n", err);
 		free(err);
 		memset(out, 0, SHA256_LEN);
@@ -83,19 +93,22 @@ static void identity(const char *in, const struct store_envelope *env, unsigned 
 static void test_identity(void)
 {
 	static const char *r1[] = { "bob@example.com" }, *r2[] = { "carol@example.com" };
-	struct store_envelope e1 = { "a@example.org", r1, 1, NULL }, e2 = { "a@example.org", r2, 1, NULL };
+	struct store_envelope e1 = { "a@example.org", r1, 1, NULL },
+			      e2 = { "a@example.org", r2, 1, NULL };
 	unsigned char a[SHA256_LEN], b[SHA256_LEN], want[SHA256_LEN];
 	const char *crlf = "Subject: x\r\n\r\nbody\r\n";
 	long long size = 0;
 
 	crypto_sha256(crlf, strlen(crlf), want);
 	identity("Subject: x\n\nbody\n", &e1, a, &size);
-	UNIT_OK(memcmp(a, want, SHA256_LEN) == 0, "identity of an LF message is the SHA-256 of its CRLF form");
+	UNIT_OK(memcmp(a, want, SHA256_LEN) == 0,
+		"identity of an LF message is the SHA-256 of its CRLF form");
 	UNIT_OK(size == 20, "its size is counted with CRLF (20)");
 	identity(crlf, &e1, b, &size);
 	UNIT_OK(memcmp(b, want, SHA256_LEN) == 0, "the CRLF form has the same identity");
 	identity("From a@example.org Mon Nov 23 00:00:00 2026\nReturn-Path: <a@example.org>\n"
-		 "Delivered-To: bob@example.com\nSubject: x\n\nbody\n", &e1, a, &size);
+		 "Delivered-To: bob@example.com\nSubject: x\n\nbody\n",
+		 &e1, a, &size);
 	identity("Delivered-To: carol@example.com\nSubject: x\n\nbody\n", &e2, b, &size);
 	UNIT_OK(memcmp(a, want, SHA256_LEN) == 0 && memcmp(b, want, SHA256_LEN) == 0,
 		"per-recipient deliveries of one message share the identity");

@@ -9,10 +9,10 @@
 #include "log.h"
 #include "unit.h"
 
-#define ATT_MSG \
+#define ATT_MSG                                                                                \
 	"Subject: a\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" \
-	"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n" \
-	"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;" \
+	"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n"                                        \
+	"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;"    \
 	" filename=x.bin\r\n\r\n0123456789abcdef0123456789abcdef\r\n--b--\r\n"
 
 /* prepare - delivery_prepare of msg under the limits; the step, and
@@ -33,10 +33,10 @@ static enum delivery_step prepare(const char *msg, long long size_max, long long
 	delivery_init(&d, &dc, "test: ");
 	if (store_spool_from_mem(msg, strlen(msg), &d.sp, &err) < 0) {
 		free(err);
-		return (enum delivery_step)-1;
+		return (enum delivery_step) - 1;
 	}
 	if (too_big)
-		d.sp.size = size_max + 1;	/* as the reader leaves it */
+		d.sp.size = size_max + 1; /* as the reader leaves it */
 	st = delivery_prepare(&d, too_big, &env);
 	*why = d.error ? strdup(d.error) : NULL;
 	delivery_free(&d);
@@ -105,7 +105,11 @@ static void test_request(void)
 
 static void test_result_and_notify(void)
 {
-	static const struct { int duplicate; size_t newly; const char *want; } t[] = {
+	static const struct {
+		int duplicate;
+		size_t newly;
+		const char *want;
+	} t[] = {
 		{ 0, 1, "delivered" },
 		{ 1, 1, "delivered (already stored)" },
 		{ 1, 0, "already delivered" },

@@ -25,7 +25,8 @@ static void test_commands(void)
 		{ "EHLO x", 0, LMTPD_HELO, NULL, NULL, NULL, 0 },
 		{ "MAIL FROM:<a@b.example>", 0, LMTPD_MAIL, "a@b.example", NULL, NULL, 0 },
 		{ "mail from: <>", 0, LMTPD_MAIL, "", NULL, NULL, 0 },
-		{ "MAIL FROM:<a@b> SIZE=100 BODY=8BITMIME", 0, LMTPD_MAIL, "a@b", "SIZE", "100", 2 },
+		{ "MAIL FROM:<a@b> SIZE=100 BODY=8BITMIME", 0, LMTPD_MAIL, "a@b", "SIZE", "100",
+		  2 },
 		{ "MAIL FROM:<a@b> AUTH=alice+40example.com", 0, LMTPD_MAIL, "a@b", "AUTH",
 		  "alice+40example.com", 1 },
 		{ "MAIL FROM:<a@b> SMTPUTF8", 0, LMTPD_MAIL, "a@b", "SMTPUTF8", NULL, 1 },
@@ -33,7 +34,8 @@ static void test_commands(void)
 		{ "MAIL FROM:<a@b", -1, LMTPD_MAIL, NULL, NULL, NULL, 0 },
 		{ "MAIL TO:<a@b>", -1, LMTPD_MAIL, NULL, NULL, NULL, 0 },
 		{ "RCPT TO:<\"x>y\"@b>", 0, LMTPD_RCPT, "\"x>y\"@b", NULL, NULL, 0 },
-		{ "RCPT TO:<s@x> X-POSTROOM-SENT", 0, LMTPD_RCPT, "s@x", "X-POSTROOM-SENT", NULL, 1 },
+		{ "RCPT TO:<s@x> X-POSTROOM-SENT", 0, LMTPD_RCPT, "s@x", "X-POSTROOM-SENT", NULL,
+		  1 },
 		{ "RCPT TO:<a@b>junk", -1, LMTPD_RCPT, NULL, NULL, NULL, 0 },
 		{ "DATA", 0, LMTPD_DATA, NULL, NULL, NULL, 0 },
 		{ "DATA x", -1, LMTPD_DATA, NULL, NULL, NULL, 0 },
@@ -54,10 +56,13 @@ static void test_commands(void)
 		if (rc == 0 && t[i].path)
 			UNIT_STR_EQ(c.path, t[i].path, "'%s': path", t[i].line);
 		if (rc == 0 && (t[i].verb == LMTPD_MAIL || t[i].verb == LMTPD_RCPT))
-			UNIT_OK(c.nparams == t[i].nparams, "'%s': %zu parameters", t[i].line, t[i].nparams);
+			UNIT_OK(c.nparams == t[i].nparams, "'%s': %zu parameters", t[i].line,
+				t[i].nparams);
 		if (rc == 0 && t[i].p0) {
-			UNIT_STR_EQ(c.params[0].name, t[i].p0, "'%s': first parameter name", t[i].line);
-			UNIT_STR_EQ(c.params[0].value, t[i].v0, "'%s': first parameter value", t[i].line);
+			UNIT_STR_EQ(c.params[0].name, t[i].p0, "'%s': first parameter name",
+				    t[i].line);
+			UNIT_STR_EQ(c.params[0].value, t[i].v0, "'%s': first parameter value",
+				    t[i].line);
 		}
 		free(line);
 	}
@@ -65,14 +70,16 @@ static void test_commands(void)
 
 static void test_xtext(void)
 {
-	static const struct { const char *in, *want; } t[] = {
+	static const struct {
+		const char *in, *want;
+	} t[] = {
 		{ "alice+40example.com", "alice@example.com" },
 		{ "plain@example.com", "plain@example.com" },
 		{ "a+2Bb", "a+b" },
-		{ "a+2", NULL },		/* truncated */
-		{ "a+zz", NULL },		/* not hex */
-		{ "a+00", NULL },		/* NUL */
-		{ "a=b", NULL },		/* '=' must be encoded */
+		{ "a+2", NULL },  /* truncated */
+		{ "a+zz", NULL }, /* not hex */
+		{ "a+00", NULL }, /* NUL */
+		{ "a=b", NULL },  /* '=' must be encoded */
 	};
 	size_t i;
 	char *out;
@@ -116,18 +123,23 @@ static char *dot_run(const char *in, int bytewise, size_t *consumed, int *done)
 
 static void test_dot(void)
 {
-	static const struct { const char *in, *data; int done; size_t consumed; } t[] = {
+	static const struct {
+		const char *in, *data;
+		int done;
+		size_t consumed;
+	} t[] = {
 		{ "a\r\n.\r\n", "a\r\n", 1, 6 },
-		{ ".\r\n", "", 1, 3 },				/* empty message */
-		{ "a\r\n.\r\nQUIT\r\n", "a\r\n", 1, 6 },		/* the rest is the next command */
-		{ "a\r\n..b\r\n.\r\n", "a\r\n.b\r\n", 1, 11 },	/* unstuffed */
+		{ ".\r\n", "", 1, 3 },                         /* empty message */
+		{ "a\r\n.\r\nQUIT\r\n", "a\r\n", 1, 6 },       /* the rest is the next command */
+		{ "a\r\n..b\r\n.\r\n", "a\r\n.b\r\n", 1, 11 }, /* unstuffed */
 		{ "a\r\n...\r\n.\r\n", "a\r\n..\r\n", 1, 11 },
-		{ "a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", 1, 10 },	/* a bare-LF dot is data */
-		{ "a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", 1, 11 },	/* dot line ended by bare LF: not an end */
-		{ "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", 1, 11 },	/* ".\r" not followed by LF */
+		{ "a\n.\nb\r\n.\r\n", "a\n.\nb\r\n", 1, 10 }, /* a bare-LF dot is data */
+		{ "a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n", 1,
+		  11 }, /* dot line ended by bare LF: not an end */
+		{ "a\r\n.\rb\r\n.\r\n", "a\r\n\rb\r\n", 1, 11 }, /* ".\r" not followed by LF */
 		{ "a\r\n.\r\r\n.\r\n", "a\r\n\r\r\n", 1, 10 },
-		{ "a\r\n.", "a\r\n", 0, 4 },			/* incomplete */
-		{ "a\r.\r\n", "a\r.\r\n", 0, 5 },		/* a CR alone is no line end */
+		{ "a\r\n.", "a\r\n", 0, 4 },      /* incomplete */
+		{ "a\r.\r\n", "a\r.\r\n", 0, 5 }, /* a CR alone is no line end */
 	};
 	size_t i, consumed;
 	int bytewise, done;
@@ -136,9 +148,10 @@ static void test_dot(void)
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		for (bytewise = 0; bytewise < 2; bytewise++) {
 			data = dot_run(t[i].in, bytewise, &consumed, &done);
-			UNIT_OK(done == t[i].done && consumed == t[i].consumed && strcmp(data, t[i].data) == 0,
-				"dot case %zu%s: end %d after %zu bytes", i, bytewise ? " byte by byte" : "",
-				t[i].done, t[i].consumed);
+			UNIT_OK(done == t[i].done && consumed == t[i].consumed &&
+					strcmp(data, t[i].data) == 0,
+				"dot case %zu%s: end %d after %zu bytes", i,
+				bytewise ? " byte by byte" : "", t[i].done, t[i].consumed);
 			free(data);
 		}
 }
@@ -161,11 +174,15 @@ static void test_spool_writer(void)
 	rc |= store_spool_writer_close(&w, &err);
 	rc |= store_spool_from_mem(msg, sizeof(msg) - 1, &b, &err);
 	rc |= store_spool_finish(&a, &env, &err) | store_spool_finish(&b, &env, &err);
-	UNIT_OK(rc == 0 && a.len == (long long)sizeof(msg) - 1 && !w.too_big, "writer: byte by byte, all kept");
+	UNIT_OK(rc == 0 && a.len == (long long)sizeof(msg) - 1 && !w.too_big,
+		"writer: byte by byte, all kept");
 	UNIT_OK(pread(a.fd, back, sizeof(back), 0) == (ssize_t)sizeof(msg) - 1 &&
-		memcmp(back, msg, sizeof(msg) - 1) == 0, "writer: the same bytes");
-	UNIT_OK(a.size == b.size && a.size == (long long)sizeof(msg), "writer: CRLF size (one bare LF counted as CRLF)");
-	UNIT_OK(memcmp(a.id, b.id, sizeof(a.id)) == 0, "writer: the same identity as the whole buffer");
+			memcmp(back, msg, sizeof(msg) - 1) == 0,
+		"writer: the same bytes");
+	UNIT_OK(a.size == b.size && a.size == (long long)sizeof(msg),
+		"writer: CRLF size (one bare LF counted as CRLF)");
+	UNIT_OK(memcmp(a.id, b.id, sizeof(a.id)) == 0,
+		"writer: the same identity as the whole buffer");
 	store_spool_close(&a);
 	store_spool_close(&b);
 	/* cap = max_size + STORE_PREFIX_MAX */

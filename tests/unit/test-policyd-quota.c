@@ -8,7 +8,11 @@
 #include "unit.h"
 
 /* T - UNIT_OK evaluating cond once (the assertions here have side effects) */
-#define T(cond, ...) do { int t_ = !!(cond); UNIT_OK(t_, __VA_ARGS__); } while (0)
+#define T(cond, ...)                      \
+	do {                              \
+		int t_ = !!(cond);        \
+		UNIT_OK(t_, __VA_ARGS__); \
+	} while (0)
 #include "xalloc.h"
 
 /* the "database": one user's overrides and rows of (window, msgs, rcpts) */
@@ -97,7 +101,8 @@ static void *racer(void *arg)
 	int i;
 
 	for (i = 0; i < 1000; i++)
-		if (quota_charge(shared_q, "racer@x.example", QUOTA_RECIPIENTS, 1, now, &lim, &err) == QUOTA_OK) {
+		if (quota_charge(shared_q, "racer@x.example", QUOTA_RECIPIENTS, 1, now, &lim,
+				 &err) == QUOTA_OK) {
 			pthread_mutex_lock(&admitted_lock);
 			admitted++;
 			pthread_mutex_unlock(&admitted_lock);
@@ -118,45 +123,51 @@ int main(void)
 	db.ml = db.rl = -1;
 	q = quota_new(&cfg, &be);
 	for (i = 0, ok = 0; i < 5; i++)
-		ok += quota_charge(q, "a@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OK;
+		ok += quota_charge(q, "a@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) ==
+		      QUOTA_OK;
 	T(ok == 3 && lim == 3, "default limit 3 messages: 3 of 5 admitted (%d)", ok);
 	T(quota_charge(q, "a@x.example", QUOTA_MESSAGES, 0, now, &lim, &err) == QUOTA_OVER,
-		"peek (n = 0) says no room at the limit");
+	  "peek (n = 0) says no room at the limit");
 	T(quota_charge(q, "a@x.example", QUOTA_RECIPIENTS, 5, now, &lim, &err) == QUOTA_OK,
-		"recipients are a separate count (5 of 5)");
+	  "recipients are a separate count (5 of 5)");
 	T(quota_charge(q, "a@x.example", QUOTA_RECIPIENTS, 1, now, &lim, &err) == QUOTA_OVER,
-		"the sixth recipient is over");
+	  "the sixth recipient is over");
 	T(db.flushes == 0 && db.nrows == 0, "nothing written before a flush");
 	T(quota_flush(q, now, &err) == 0, "flush");
 	T(db.nrows == 1 && db.rows[0].messages == 3 && db.rows[0].recipients == 5 &&
-		db.rows[0].window == hour, "flush added 3 messages, 5 recipients in this hour's row");
+		  db.rows[0].window == hour,
+	  "flush added 3 messages, 5 recipients in this hour's row");
 	T(quota_flush(q, now, &err) == 0 && db.rows[0].messages == 3,
-		"a second flush adds nothing twice");
+	  "a second flush adds nothing twice");
 	quota_free(&q);
 
 	/* a restart: the counts come back from the database */
 	q = quota_new(&cfg, &be);
 	T(quota_charge(q, "a@x.example", QUOTA_MESSAGES, 1, now + 10, &lim, &err) == QUOTA_OVER,
-		"after a restart the database's count still refuses");
+	  "after a restart the database's count still refuses");
 	quota_free(&q);
 
 	/* another host added counts: seen after a flush/refresh */
 	db.nrows = 0;
 	q = quota_new(&cfg, &be);
-	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OK, "b: first message");
-	db_row(hour, 1)->messages += 2;		/* the other host */
+	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OK,
+	  "b: first message");
+	db_row(hour, 1)->messages += 2; /* the other host */
 	T(quota_flush(q, now, &err) == 0 && db_row(hour, 0)->messages == 3,
-		"flush adds to the other host's rows");
+	  "flush adds to the other host's rows");
 	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OVER,
-		"the other host's counts are seen after the flush");
+	  "the other host's counts are seen after the flush");
 
 	/* sliding hour: 3 used last hour; 30 minutes in, 1.5 still count */
-	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, hour + 3600 + 1800, &lim, &err) == QUOTA_OK,
-		"half an hour later one more fits (3 * 0.5 + 1 <= 3)");
-	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, hour + 3600 + 1800, &lim, &err) == QUOTA_OVER,
-		"but not two (1.5 + 2 > 3)");
-	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, hour + 3600 + 3599, &lim, &err) == QUOTA_OK,
-		"at the end of the next hour the old hour is almost gone");
+	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, hour + 3600 + 1800, &lim, &err) ==
+		  QUOTA_OK,
+	  "half an hour later one more fits (3 * 0.5 + 1 <= 3)");
+	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, hour + 3600 + 1800, &lim, &err) ==
+		  QUOTA_OVER,
+	  "but not two (1.5 + 2 > 3)");
+	T(quota_charge(q, "b@x.example", QUOTA_MESSAGES, 1, hour + 3600 + 3599, &lim, &err) ==
+		  QUOTA_OK,
+	  "at the end of the next hour the old hour is almost gone");
 	quota_free(&q);
 
 	/* override and unlimited */
@@ -165,11 +176,14 @@ int main(void)
 	db.rl = 1;
 	q = quota_new(&cfg, &be);
 	for (i = 0, ok = 0; i < 50; i++)
-		ok += quota_charge(q, "c@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OK;
+		ok += quota_charge(q, "c@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) ==
+		      QUOTA_OK;
 	T(ok == 50, "override 0 = unlimited messages");
 	T(quota_charge(q, "c@x.example", QUOTA_RECIPIENTS, 1, now, &lim, &err) == QUOTA_OK &&
-		quota_charge(q, "c@x.example", QUOTA_RECIPIENTS, 1, now, &lim, &err) == QUOTA_OVER && lim == 1,
-		"override of 1 recipient per hour");
+		  quota_charge(q, "c@x.example", QUOTA_RECIPIENTS, 1, now, &lim, &err) ==
+			  QUOTA_OVER &&
+		  lim == 1,
+	  "override of 1 recipient per hour");
 
 	/* database down: a failed flush keeps the counts for later */
 	db.fail = 1;
@@ -178,14 +192,16 @@ int main(void)
 	err = NULL;
 	db.fail = 0;
 	T(quota_flush(q, now, &err) == 0 && db_row(hour, 0) && db_row(hour, 0)->messages == 50,
-		"the kept counts are written by the next flush");
-	T(quota_charge(q, "new@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OK, "new user");
+	  "the kept counts are written by the next flush");
+	T(quota_charge(q, "new@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_OK,
+	  "new user");
 	db.fail = 1;
 	T(quota_charge(q, "other@x.example", QUOTA_MESSAGES, 1, now, &lim, &err) == QUOTA_ERROR,
-		"limits not loadable: QUOTA_ERROR (the caller defers)");
+	  "limits not loadable: QUOTA_ERROR (the caller defers)");
 	free(err);
 	err = NULL;
-	T(quota_charge(q, "new@x.example", QUOTA_MESSAGES, 1, now + 120, &lim, &err) == QUOTA_OK && err == NULL,
+	T(quota_charge(q, "new@x.example", QUOTA_MESSAGES, 1, now + 120, &lim, &err) == QUOTA_OK &&
+		  err == NULL,
 	  "limits stale and not reloadable: the known ones are used");
 	free(err);
 	err = NULL;

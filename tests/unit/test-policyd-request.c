@@ -7,11 +7,15 @@
 #include "unit.h"
 
 /* T - UNIT_OK evaluating cond once (the assertions here have side effects) */
-#define T(cond, ...) do { int t_ = !!(cond); UNIT_OK(t_, __VA_ARGS__); } while (0)
+#define T(cond, ...)                      \
+	do {                              \
+		int t_ = !!(cond);        \
+		UNIT_OK(t_, __VA_ARGS__); \
+	} while (0)
 
 static const struct {
 	const char *in;
-	long want;	/* policy_frame result */
+	long want; /* policy_frame result */
 	const char *desc;
 } frames[] = {
 	{ "request=smtpd_access_policy\n\n", 29, "one complete request" },
@@ -39,25 +43,27 @@ int main(void)
 		if (strstr(frames[i].desc, "NUL"))
 			len = 17;
 		T(policy_frame(frames[i].in, len, 4096, 32768) == frames[i].want,
-			"frame: %s (got %ld)", frames[i].desc, policy_frame(frames[i].in, len, 4096, 32768));
+		  "frame: %s (got %ld)", frames[i].desc,
+		  policy_frame(frames[i].in, len, 4096, 32768));
 	}
 	big = malloc(6000);
 	memset(big, 'x', 5999);
 	big[5999] = '\0';
 	memcpy(big, "sender=", 7);
 	T(policy_frame(big, 5999, 4096, 32768) == POLICY_FRAME_LINE_TOO_LONG,
-		"a line over line_max is refused before its end");
+	  "a line over line_max is refused before its end");
 	for (i = 0; i < 5999; i += 100)
 		big[i] = '\n';
 	big[0] = 'a';
 	T(policy_frame(big, 5999, 4096, 2048) == POLICY_FRAME_TOO_LONG,
-		"no empty line within request_max is refused");
+	  "no empty line within request_max is refused");
 	free(big);
 
 	{
-		const char *in = "request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@b.example\n"
-				 "recipient=c@d.example\nsasl_username=\nfuture_attribute=whatever\n"
-				 "client_address=192.0.2.1\nserver_port=25\ninstance=123.abc\n\n";
+		const char *in =
+			"request=smtpd_access_policy\nprotocol_state=RCPT\nsender=a@b.example\n"
+			"recipient=c@d.example\nsasl_username=\nfuture_attribute=whatever\n"
+			"client_address=192.0.2.1\nserver_port=25\ninstance=123.abc\n\n";
 		T(policy_request_parse(in, strlen(in), &rq, &err) == 0, "parse a full request");
 		UNIT_STR_EQ(rq.protocol_state, "RCPT", "protocol_state");
 		UNIT_STR_EQ(rq.sender, "a@b.example", "sender");
@@ -76,10 +82,12 @@ int main(void)
 		policy_request_free(&rq);
 	}
 	T(policy_request_parse("request=a\nnoequals\n\n", 20, &rq, &err) < 0 &&
-		strstr(err, "'='") != NULL, "line without '=' refused (%s)", err);
+		  strstr(err, "'='") != NULL,
+	  "line without '=' refused (%s)", err);
 	T(policy_request_parse("request=a\n=v\n\n", 14, &rq, &err) < 0, "empty name refused");
 	T(policy_request_parse("sender=a\n\n", 10, &rq, &err) < 0 &&
-		strstr(err, "request=") != NULL, "missing request= refused");
+		  strstr(err, "request=") != NULL,
+	  "missing request= refused");
 	T(policy_request_parse("\n", 1, &rq, &err) < 0, "empty request refused");
 	return unit_done();
 }

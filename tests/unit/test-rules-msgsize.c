@@ -5,7 +5,7 @@
 
 int main(void)
 {
-	struct msgsize m = {0, 0};
+	struct msgsize m = { 0, 0 };
 
 	msgsize_add(&m, "a\r\nb\r\n", 6);
 	UNIT_OK(m.bytes == 6, "CRLF body counts as is (6)");
@@ -31,9 +31,8 @@ int main(void)
 	UNIT_OK(m.bytes == 16, "\"Subject: hello\" CRLF is 16 bytes (leading space assumed)");
 	m.bytes = 0;
 	msgsize_header(&m, "To", " a,\n\tb", 1);
-	UNIT_OK(
-	    m.bytes == 12,
-	    "folded header with LF counts CRLF: \"To: a,\" (6) CRLF (2) TAB b (2) CRLF (2) = 12");
+	UNIT_OK(m.bytes == 12,
+		"folded header with LF counts CRLF: \"To: a,\" (6) CRLF (2) TAB b (2) CRLF (2) = 12");
 	m.bytes = 0;
 	msgsize_header(&m, "To", " a,\r\n\tb", 1);
 	UNIT_OK(m.bytes == 12, "folded header with CRLF: 12");

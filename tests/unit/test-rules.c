@@ -13,19 +13,26 @@
 
 /* ---- the static lookup table -------------------------------------------- */
 
-static const char *hosted[] = { "example.com", "b\xc3\xbc" "cher.de", NULL };
-static const char *addresses[][2] = {	/* address, owner (login) */
+static const char *hosted[] = { "example.com",
+				"b\xc3\xbc"
+				"cher.de",
+				NULL };
+static const char *addresses[][2] = {
+	/* address, owner (login) */
 	{ "alice@example.com", "alice@example.com" },
 	{ "alice.alias@example.com", "alice@example.com" },
 	{ "bob@example.com", "bob@example.com" },
 	{ "bounces@example.com", "bob@example.com" },
-	{ "j\xc3\xb6rg@b\xc3\xbc" "cher.de", "j\xc3\xb6rg@b\xc3\xbc" "cher.de" },
+	{ "j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.de",
+	  "j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.de" },
 	{ NULL, NULL },
 };
 
-static int lookups_fail;	/* every lookup answers RULES_LOOKUP_ERROR */
+static int lookups_fail; /* every lookup answers RULES_LOOKUP_ERROR */
 static int lookups_made;
-static int contract_broken;	/* a lookup got a non-canonical argument */
+static int contract_broken; /* a lookup got a non-canonical argument */
 
 static void check_canonical(const char *s)
 {
@@ -76,7 +83,8 @@ static enum rules_lookup lk_owned(void *ctx, const char *address, const char *lo
 		return RULES_LOOKUP_ERROR;
 	for (i = 0; addresses[i][0]; i++)
 		if (strcmp(addresses[i][0], address) == 0)
-			return strcasecmp(addresses[i][1], login) == 0 ? RULES_FOUND : RULES_NOT_FOUND;
+			return strcasecmp(addresses[i][1], login) == 0 ? RULES_FOUND
+								       : RULES_NOT_FOUND;
 	return RULES_NOT_FOUND;
 }
 
@@ -93,10 +101,10 @@ enum { MXOFF = 0, MXON = 1 };
 #define ALICE "alice@example.com"
 
 /* options of a case */
-#define O_UTF8		0x1	/* client sent SMTPUTF8 */
-#define O_NOVALID	0x2	/* recipient_validation off */
-#define O_NOLOGIN	0x4	/* sender_login_match off */
-#define O_FAIL		0x8	/* the database is down */
+#define O_UTF8 0x1    /* client sent SMTPUTF8 */
+#define O_NOVALID 0x2 /* recipient_validation off */
+#define O_NOLOGIN 0x4 /* sender_login_match off */
+#define O_FAIL 0x8    /* the database is down */
 
 struct rcase {
 	const char *why;
@@ -107,7 +115,7 @@ struct rcase {
 	const char *path;
 	long long size;
 	unsigned opts;
-	const char *code;	/* NULL = accept */
+	const char *code; /* NULL = accept */
 	const char *enhanced;
 	int relay;
 };
@@ -126,145 +134,263 @@ struct rcase {
 
 #define L64 "a234567890123456789012345678901234567890123456789012345678901234"
 #define L63 "a23456789012345678901234567890123456789012345678901234567890123"
-#define LBL "b23456789012345678901234567890123456789012345678901234567890123"	/* 63 */
+#define LBL "b23456789012345678901234567890123456789012345678901234567890123" /* 63 */
 /* 63 + 1 + 63 + 1 + 62 = 190 octets */
 #define D190 LBL "." LBL ".c2345678901234567890123456789012345678901234567890123456789012"
 
 static const struct rcase cases[] = {
 	/* --- MISSION.md sender table ------------------------------------ */
-	{ "sender: MX disabled, MX port, authenticated", MAIL, MXOFF, R_MX, ALICE, "<alice@example.com>", -1, 0, ACCEPT },
-	{ "sender: MX disabled, submission, authenticated", MAIL, MXOFF, R_SUB, ALICE, "<alice@example.com>", -1, 0, ACCEPT },
-	{ "sender: MX disabled, other port, authenticated", MAIL, MXOFF, R_OTH, ALICE, "<alice@example.com>", -1, 0, ACCEPT },
-	{ "sender: MX enabled, submission, authenticated", MAIL, MXON, R_SUB, ALICE, "<alice@example.com>", -1, 0, ACCEPT },
-	{ "sender: MX enabled, MX port, unauthenticated", MAIL, MXON, R_MX, NOAUTH, "<someone@foreign.org>", -1, 0, ACCEPT },
-	{ "sender: MX enabled, other port, unauthenticated", MAIL, MXON, R_OTH, NOAUTH, "<someone@foreign.org>", -1, 0, AUTHREQ },
+	{ "sender: MX disabled, MX port, authenticated", MAIL, MXOFF, R_MX, ALICE,
+	  "<alice@example.com>", -1, 0, ACCEPT },
+	{ "sender: MX disabled, submission, authenticated", MAIL, MXOFF, R_SUB, ALICE,
+	  "<alice@example.com>", -1, 0, ACCEPT },
+	{ "sender: MX disabled, other port, authenticated", MAIL, MXOFF, R_OTH, ALICE,
+	  "<alice@example.com>", -1, 0, ACCEPT },
+	{ "sender: MX enabled, submission, authenticated", MAIL, MXON, R_SUB, ALICE,
+	  "<alice@example.com>", -1, 0, ACCEPT },
+	{ "sender: MX enabled, MX port, unauthenticated", MAIL, MXON, R_MX, NOAUTH,
+	  "<someone@foreign.org>", -1, 0, ACCEPT },
+	{ "sender: MX enabled, other port, unauthenticated", MAIL, MXON, R_OTH, NOAUTH,
+	  "<someone@foreign.org>", -1, 0, AUTHREQ },
 	/* decided rows */
-	{ "sender: MX disabled, unauthenticated, MX port refused", MAIL, MXOFF, R_MX, NOAUTH, "<someone@foreign.org>", -1, 0, AUTHREQ },
-	{ "sender: MX disabled, unauthenticated, submission refused", MAIL, MXOFF, R_SUB, NOAUTH, "<someone@foreign.org>", -1, 0, AUTHREQ },
-	{ "sender: MX disabled, unauthenticated, other refused", MAIL, MXOFF, R_OTH, NOAUTH, "<someone@foreign.org>", -1, 0, AUTHREQ },
-	{ "sender: MX enabled, unauthenticated on submission: 530", MAIL, MXON, R_SUB, NOAUTH, "<someone@foreign.org>", -1, 0, AUTHREQ },
-	{ "sender: authenticated on the MX port is a submission", MAIL, MXON, R_MX, ALICE, "<alice@example.com>", -1, 0, ACCEPT },
-	{ "sender: authenticated on MX port, not own address", MAIL, MXON, R_MX, ALICE, "<bob@example.com>", -1, 0, NOTOWNED },
-	{ "sender: authenticated, own alias", MAIL, MXON, R_SUB, ALICE, "<alice.alias@example.com>", -1, 0, ACCEPT },
-	{ "sender: authenticated, own address in upper case", MAIL, MXON, R_SUB, ALICE, "<ALICE@Example.COM>", -1, 0, ACCEPT },
-	{ "sender: authenticated, own address with sub-address", MAIL, MXON, R_SUB, ALICE, "<alice+news@example.com>", -1, 0, ACCEPT },
-	{ "sender: authenticated, login in another case", MAIL, MXON, R_SUB, "ALICE@example.com", "<alice@example.com>", -1, 0, ACCEPT },
+	{ "sender: MX disabled, unauthenticated, MX port refused", MAIL, MXOFF, R_MX, NOAUTH,
+	  "<someone@foreign.org>", -1, 0, AUTHREQ },
+	{ "sender: MX disabled, unauthenticated, submission refused", MAIL, MXOFF, R_SUB, NOAUTH,
+	  "<someone@foreign.org>", -1, 0, AUTHREQ },
+	{ "sender: MX disabled, unauthenticated, other refused", MAIL, MXOFF, R_OTH, NOAUTH,
+	  "<someone@foreign.org>", -1, 0, AUTHREQ },
+	{ "sender: MX enabled, unauthenticated on submission: 530", MAIL, MXON, R_SUB, NOAUTH,
+	  "<someone@foreign.org>", -1, 0, AUTHREQ },
+	{ "sender: authenticated on the MX port is a submission", MAIL, MXON, R_MX, ALICE,
+	  "<alice@example.com>", -1, 0, ACCEPT },
+	{ "sender: authenticated on MX port, not own address", MAIL, MXON, R_MX, ALICE,
+	  "<bob@example.com>", -1, 0, NOTOWNED },
+	{ "sender: authenticated, own alias", MAIL, MXON, R_SUB, ALICE, "<alice.alias@example.com>",
+	  -1, 0, ACCEPT },
+	{ "sender: authenticated, own address in upper case", MAIL, MXON, R_SUB, ALICE,
+	  "<ALICE@Example.COM>", -1, 0, ACCEPT },
+	{ "sender: authenticated, own address with sub-address", MAIL, MXON, R_SUB, ALICE,
+	  "<alice+news@example.com>", -1, 0, ACCEPT },
+	{ "sender: authenticated, login in another case", MAIL, MXON, R_SUB, "ALICE@example.com",
+	  "<alice@example.com>", -1, 0, ACCEPT },
 	{ "sender: authenticated, null sender", MAIL, MXON, R_SUB, ALICE, "<>", -1, 0, ACCEPT },
-	{ "sender: authenticated, another user's address", MAIL, MXON, R_SUB, ALICE, "<bob@example.com>", -1, 0, NOTOWNED },
-	{ "sender: authenticated, nobody's address", MAIL, MXON, R_SUB, ALICE, "<ceo@foreign.org>", -1, 0, NOTOWNED },
-	{ "sender: authenticated, quoted form of own address", MAIL, MXON, R_SUB, ALICE, "<\"alice\"@example.com>", -1, 0, NOTOWNED },
-	{ "sender: authenticated, MX disabled, not own", MAIL, MXOFF, R_SUB, ALICE, "<bob@example.com>", -1, 0, NOTOWNED },
-	{ "sender: sender_login_match off: any sender", MAIL, MXON, R_SUB, ALICE, "<ceo@foreign.org>", -1, O_NOLOGIN, ACCEPT },
-	{ "sender: ownership lookup fails: tempfail", MAIL, MXON, R_SUB, ALICE, "<alice@example.com>", -1, O_FAIL, TEMP },
-	{ "sender: unauthenticated MX needs no lookup", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>", -1, O_FAIL, ACCEPT },
+	{ "sender: authenticated, another user's address", MAIL, MXON, R_SUB, ALICE,
+	  "<bob@example.com>", -1, 0, NOTOWNED },
+	{ "sender: authenticated, nobody's address", MAIL, MXON, R_SUB, ALICE, "<ceo@foreign.org>",
+	  -1, 0, NOTOWNED },
+	{ "sender: authenticated, quoted form of own address", MAIL, MXON, R_SUB, ALICE,
+	  "<\"alice\"@example.com>", -1, 0, NOTOWNED },
+	{ "sender: authenticated, MX disabled, not own", MAIL, MXOFF, R_SUB, ALICE,
+	  "<bob@example.com>", -1, 0, NOTOWNED },
+	{ "sender: sender_login_match off: any sender", MAIL, MXON, R_SUB, ALICE,
+	  "<ceo@foreign.org>", -1, O_NOLOGIN, ACCEPT },
+	{ "sender: ownership lookup fails: tempfail", MAIL, MXON, R_SUB, ALICE,
+	  "<alice@example.com>", -1, O_FAIL, TEMP },
+	{ "sender: unauthenticated MX needs no lookup", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>",
+	  -1, O_FAIL, ACCEPT },
 	{ "sender: null sender on MX (bounces)", MAIL, MXON, R_MX, NOAUTH, "<>", -1, 0, ACCEPT },
 	{ "sender: bad syntax", MAIL, MXON, R_MX, NOAUTH, "<a b@foreign.org>", -1, 0, BADSENDER },
 	{ "sender: no brackets", MAIL, MXON, R_MX, NOAUTH, "x@foreign.org", -1, 0, BADSENDER },
-	{ "sender: UTF-8 without SMTPUTF8", MAIL, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@foreign.org>", -1, 0, NEEDUTF8 },
-	{ "sender: UTF-8 with SMTPUTF8", MAIL, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@foreign.org>", -1, O_UTF8, ACCEPT },
-	{ "sender: malformed 8-bit with SMTPUTF8", MAIL, MXON, R_MX, NOAUTH, "<j\xc3rg@foreign.org>", -1, O_UTF8, BADSENDER },
-	{ "sender: authenticated UTF-8 own address", MAIL, MXON, R_SUB, "j\xc3\xb6rg@b\xc3\xbc" "cher.de", "<j\xc3\xb6rg@b\xc3\xbc" "cher.de>", -1, O_UTF8, ACCEPT },
+	{ "sender: UTF-8 without SMTPUTF8", MAIL, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@foreign.org>",
+	  -1, 0, NEEDUTF8 },
+	{ "sender: UTF-8 with SMTPUTF8", MAIL, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@foreign.org>", -1,
+	  O_UTF8, ACCEPT },
+	{ "sender: malformed 8-bit with SMTPUTF8", MAIL, MXON, R_MX, NOAUTH,
+	  "<j\xc3rg@foreign.org>", -1, O_UTF8, BADSENDER },
+	{ "sender: authenticated UTF-8 own address", MAIL, MXON, R_SUB,
+	  "j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.de",
+	  "<j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.de>",
+	  -1, O_UTF8, ACCEPT },
 	/* SIZE= */
-	{ "sender: SIZE= over the limit", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>", 52428801, 0, TOOBIG },
-	{ "sender: SIZE= at the limit", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>", 52428800, 0, ACCEPT },
-	{ "sender: SIZE= over the limit, authenticated", MAIL, MXON, R_SUB, ALICE, "<alice@example.com>", 99999999, 0, TOOBIG },
+	{ "sender: SIZE= over the limit", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>", 52428801, 0,
+	  TOOBIG },
+	{ "sender: SIZE= at the limit", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>", 52428800, 0,
+	  ACCEPT },
+	{ "sender: SIZE= over the limit, authenticated", MAIL, MXON, R_SUB, ALICE,
+	  "<alice@example.com>", 99999999, 0, TOOBIG },
 	{ "sender: no SIZE=", MAIL, MXON, R_MX, NOAUTH, "<x@foreign.org>", -1, 0, ACCEPT },
 
 	/* --- MISSION.md recipient table --------------------------------- */
-	{ "rcpt: MX disabled, MX port, authenticated, foreign", RCPT, MXOFF, R_MX, ALICE, "<friend@foreign.org>", -1, 0, ACCEPT },
-	{ "rcpt: MX disabled, submission, authenticated, foreign", RCPT, MXOFF, R_SUB, ALICE, "<friend@foreign.org>", -1, 0, ACCEPT },
-	{ "rcpt: MX disabled, other, authenticated, hosted", RCPT, MXOFF, R_OTH, ALICE, "<bob@example.com>", -1, 0, ACCEPT },
-	{ "rcpt: MX enabled, submission, authenticated, to anyone", RCPT, MXON, R_SUB, ALICE, "<friend@foreign.org>", -1, 0, ACCEPT },
-	{ "rcpt: MX enabled, submission, authenticated, unknown hosted", RCPT, MXON, R_SUB, ALICE, "<nobody@example.com>", -1, 0, ACCEPT },
-	{ "rcpt: MX enabled, MX, unauthenticated, hosted", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com>", -1, 0, ACCEPT },
-	{ "rcpt: MX enabled, MX, unauthenticated, foreign: relay", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org>", -1, 0, RELAY },
-	{ "rcpt: MX enabled, MX, unauthenticated, unknown user", RCPT, MXON, R_MX, NOAUTH, "<nobody@example.com>", -1, 0, UNKNOWN },
-	{ "rcpt: unknown user, validation off: accepted", RCPT, MXON, R_MX, NOAUTH, "<nobody@example.com>", -1, O_NOVALID, ACCEPT },
-	{ "rcpt: MX enabled, other, unauthenticated", RCPT, MXON, R_OTH, NOAUTH, "<alice@example.com>", -1, 0, AUTHREQ },
+	{ "rcpt: MX disabled, MX port, authenticated, foreign", RCPT, MXOFF, R_MX, ALICE,
+	  "<friend@foreign.org>", -1, 0, ACCEPT },
+	{ "rcpt: MX disabled, submission, authenticated, foreign", RCPT, MXOFF, R_SUB, ALICE,
+	  "<friend@foreign.org>", -1, 0, ACCEPT },
+	{ "rcpt: MX disabled, other, authenticated, hosted", RCPT, MXOFF, R_OTH, ALICE,
+	  "<bob@example.com>", -1, 0, ACCEPT },
+	{ "rcpt: MX enabled, submission, authenticated, to anyone", RCPT, MXON, R_SUB, ALICE,
+	  "<friend@foreign.org>", -1, 0, ACCEPT },
+	{ "rcpt: MX enabled, submission, authenticated, unknown hosted", RCPT, MXON, R_SUB, ALICE,
+	  "<nobody@example.com>", -1, 0, ACCEPT },
+	{ "rcpt: MX enabled, MX, unauthenticated, hosted", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice@example.com>", -1, 0, ACCEPT },
+	{ "rcpt: MX enabled, MX, unauthenticated, foreign: relay", RCPT, MXON, R_MX, NOAUTH,
+	  "<victim@foreign.org>", -1, 0, RELAY },
+	{ "rcpt: MX enabled, MX, unauthenticated, unknown user", RCPT, MXON, R_MX, NOAUTH,
+	  "<nobody@example.com>", -1, 0, UNKNOWN },
+	{ "rcpt: unknown user, validation off: accepted", RCPT, MXON, R_MX, NOAUTH,
+	  "<nobody@example.com>", -1, O_NOVALID, ACCEPT },
+	{ "rcpt: MX enabled, other, unauthenticated", RCPT, MXON, R_OTH, NOAUTH,
+	  "<alice@example.com>", -1, 0, AUTHREQ },
 	/* decided rows */
-	{ "rcpt: MX disabled, unauthenticated, MX port, hosted", RCPT, MXOFF, R_MX, NOAUTH, "<alice@example.com>", -1, 0, AUTHREQ },
-	{ "rcpt: MX disabled, unauthenticated, submission", RCPT, MXOFF, R_SUB, NOAUTH, "<alice@example.com>", -1, 0, AUTHREQ },
-	{ "rcpt: MX disabled, unauthenticated, other", RCPT, MXOFF, R_OTH, NOAUTH, "<alice@example.com>", -1, 0, AUTHREQ },
-	{ "rcpt: MX enabled, unauthenticated submission: 530", RCPT, MXON, R_SUB, NOAUTH, "<alice@example.com>", -1, 0, AUTHREQ },
-	{ "rcpt: authenticated on MX port: to anyone", RCPT, MXON, R_MX, ALICE, "<friend@foreign.org>", -1, 0, ACCEPT },
-	{ "rcpt: authenticated needs no lookup (db down)", RCPT, MXON, R_SUB, ALICE, "<friend@foreign.org>", -1, O_FAIL, ACCEPT },
-	{ "rcpt: authenticated, bad syntax", RCPT, MXON, R_SUB, ALICE, "<friend@@foreign.org>", -1, 0, BADRCPT },
-	{ "rcpt: empty auth user is not authenticated", RCPT, MXON, R_SUB, "", "<friend@foreign.org>", -1, 0, AUTHREQ },
-	{ "rcpt: hosted alias", RCPT, MXON, R_MX, NOAUTH, "<alice.alias@example.com>", -1, 0, ACCEPT },
-	{ "rcpt: sub-address looked up as user", RCPT, MXON, R_MX, NOAUTH, "<alice+tag@example.com>", -1, 0, ACCEPT },
-	{ "rcpt: sub-address of unknown user", RCPT, MXON, R_MX, NOAUTH, "<nobody+tag@example.com>", -1, 0, UNKNOWN },
-	{ "rcpt: VERP at hosted bounce address", RCPT, MXON, R_MX, NOAUTH, "<bounces+123-user=foreign.org@example.com>", -1, 0, ACCEPT },
-	{ "rcpt: VERP form is ordinary (validation off)", RCPT, MXON, R_MX, NOAUTH, "<bounce-123-user=foreign.org@example.com>", -1, O_NOVALID, ACCEPT },
-	{ "rcpt: SRS form is ordinary (validation off)", RCPT, MXON, R_MX, NOAUTH, "<SRS0=HHH=TT=foreign.org=user@example.com>", -1, O_NOVALID, ACCEPT },
-	{ "rcpt: SRS form, unknown user, not a relay", RCPT, MXON, R_MX, NOAUTH, "<SRS0=HHH=TT=foreign.org=user@example.com>", -1, 0, UNKNOWN },
-	{ "rcpt: domain lookup fails: 451", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com>", -1, O_FAIL, TEMP },
-	{ "rcpt: domain lookup fails, foreign: still 451, never 5xx", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org>", -1, O_FAIL, TEMP },
-	{ "rcpt: domain lookup fails, validation off: 451", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com>", -1, O_FAIL | O_NOVALID, TEMP },
+	{ "rcpt: MX disabled, unauthenticated, MX port, hosted", RCPT, MXOFF, R_MX, NOAUTH,
+	  "<alice@example.com>", -1, 0, AUTHREQ },
+	{ "rcpt: MX disabled, unauthenticated, submission", RCPT, MXOFF, R_SUB, NOAUTH,
+	  "<alice@example.com>", -1, 0, AUTHREQ },
+	{ "rcpt: MX disabled, unauthenticated, other", RCPT, MXOFF, R_OTH, NOAUTH,
+	  "<alice@example.com>", -1, 0, AUTHREQ },
+	{ "rcpt: MX enabled, unauthenticated submission: 530", RCPT, MXON, R_SUB, NOAUTH,
+	  "<alice@example.com>", -1, 0, AUTHREQ },
+	{ "rcpt: authenticated on MX port: to anyone", RCPT, MXON, R_MX, ALICE,
+	  "<friend@foreign.org>", -1, 0, ACCEPT },
+	{ "rcpt: authenticated needs no lookup (db down)", RCPT, MXON, R_SUB, ALICE,
+	  "<friend@foreign.org>", -1, O_FAIL, ACCEPT },
+	{ "rcpt: authenticated, bad syntax", RCPT, MXON, R_SUB, ALICE, "<friend@@foreign.org>", -1,
+	  0, BADRCPT },
+	{ "rcpt: empty auth user is not authenticated", RCPT, MXON, R_SUB, "",
+	  "<friend@foreign.org>", -1, 0, AUTHREQ },
+	{ "rcpt: hosted alias", RCPT, MXON, R_MX, NOAUTH, "<alice.alias@example.com>", -1, 0,
+	  ACCEPT },
+	{ "rcpt: sub-address looked up as user", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice+tag@example.com>", -1, 0, ACCEPT },
+	{ "rcpt: sub-address of unknown user", RCPT, MXON, R_MX, NOAUTH, "<nobody+tag@example.com>",
+	  -1, 0, UNKNOWN },
+	{ "rcpt: VERP at hosted bounce address", RCPT, MXON, R_MX, NOAUTH,
+	  "<bounces+123-user=foreign.org@example.com>", -1, 0, ACCEPT },
+	{ "rcpt: VERP form is ordinary (validation off)", RCPT, MXON, R_MX, NOAUTH,
+	  "<bounce-123-user=foreign.org@example.com>", -1, O_NOVALID, ACCEPT },
+	{ "rcpt: SRS form is ordinary (validation off)", RCPT, MXON, R_MX, NOAUTH,
+	  "<SRS0=HHH=TT=foreign.org=user@example.com>", -1, O_NOVALID, ACCEPT },
+	{ "rcpt: SRS form, unknown user, not a relay", RCPT, MXON, R_MX, NOAUTH,
+	  "<SRS0=HHH=TT=foreign.org=user@example.com>", -1, 0, UNKNOWN },
+	{ "rcpt: domain lookup fails: 451", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com>", -1,
+	  O_FAIL, TEMP },
+	{ "rcpt: domain lookup fails, foreign: still 451, never 5xx", RCPT, MXON, R_MX, NOAUTH,
+	  "<victim@foreign.org>", -1, O_FAIL, TEMP },
+	{ "rcpt: domain lookup fails, validation off: 451", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice@example.com>", -1, O_FAIL | O_NOVALID, TEMP },
 
 	/* --- hostile address forms, unauthenticated, MX port -------------- */
-	{ "hostile: percent hack", RCPT, MXON, R_MX, NOAUTH, "<user%foreign.org@example.com>", -1, 0, RELAY },
-	{ "hostile: percent hack, validation off", RCPT, MXON, R_MX, NOAUTH, "<user%foreign.org@example.com>", -1, O_NOVALID, RELAY },
-	{ "hostile: percent hack to hosted user", RCPT, MXON, R_MX, NOAUTH, "<alice%example.com@example.com>", -1, 0, RELAY },
-	{ "hostile: bare bang path", RCPT, MXON, R_MX, NOAUTH, "<foreign.org!user>", -1, 0, BADRCPT },
-	{ "hostile: bang path at hosted", RCPT, MXON, R_MX, NOAUTH, "<foreign.org!user@example.com>", -1, 0, RELAY },
-	{ "hostile: bang path, validation off", RCPT, MXON, R_MX, NOAUTH, "<foreign.org!user@example.com>", -1, O_NOVALID, RELAY },
-	{ "hostile: source route via hosted", RCPT, MXON, R_MX, NOAUTH, "<@example.com:user@foreign.org>", -1, 0, RELAY },
-	{ "hostile: source route, two hops", RCPT, MXON, R_MX, NOAUTH, "<@example.com,@example.com:user@foreign.org>", -1, 0, RELAY },
-	{ "hostile: source route to a hosted user", RCPT, MXON, R_MX, NOAUTH, "<@foreign.org:alice@example.com>", -1, 0, RELAY },
-	{ "hostile: quoted user@foreign", RCPT, MXON, R_MX, NOAUTH, "<\"user@foreign.org\"@example.com>", -1, 0, RELAY },
-	{ "hostile: quoted user%foreign", RCPT, MXON, R_MX, NOAUTH, "<\"user%foreign.org\"@example.com>", -1, 0, RELAY },
-	{ "hostile: quoted foreign!user", RCPT, MXON, R_MX, NOAUTH, "<\"foreign.org!user\"@example.com>", -1, 0, RELAY },
-	{ "hostile: quoted hosted user", RCPT, MXON, R_MX, NOAUTH, "<\"alice\"@example.com>", -1, 0, QUOTED },
-	{ "hostile: quoted hosted user, validation off", RCPT, MXON, R_MX, NOAUTH, "<\"alice\"@example.com>", -1, O_NOVALID, QUOTED },
-	{ "hostile: quoted-pair escaping @", RCPT, MXON, R_MX, NOAUTH, "<\"user\\@foreign.org\"@example.com>", -1, 0, RELAY },
-	{ "hostile: address literal", RCPT, MXON, R_MX, NOAUTH, "<user@[127.0.0.1]>", -1, 0, RELAY },
-	{ "hostile: address literal, validation off", RCPT, MXON, R_MX, NOAUTH, "<alice@[127.0.0.1]>", -1, O_NOVALID, RELAY },
+	{ "hostile: percent hack", RCPT, MXON, R_MX, NOAUTH, "<user%foreign.org@example.com>", -1,
+	  0, RELAY },
+	{ "hostile: percent hack, validation off", RCPT, MXON, R_MX, NOAUTH,
+	  "<user%foreign.org@example.com>", -1, O_NOVALID, RELAY },
+	{ "hostile: percent hack to hosted user", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice%example.com@example.com>", -1, 0, RELAY },
+	{ "hostile: bare bang path", RCPT, MXON, R_MX, NOAUTH, "<foreign.org!user>", -1, 0,
+	  BADRCPT },
+	{ "hostile: bang path at hosted", RCPT, MXON, R_MX, NOAUTH,
+	  "<foreign.org!user@example.com>", -1, 0, RELAY },
+	{ "hostile: bang path, validation off", RCPT, MXON, R_MX, NOAUTH,
+	  "<foreign.org!user@example.com>", -1, O_NOVALID, RELAY },
+	{ "hostile: source route via hosted", RCPT, MXON, R_MX, NOAUTH,
+	  "<@example.com:user@foreign.org>", -1, 0, RELAY },
+	{ "hostile: source route, two hops", RCPT, MXON, R_MX, NOAUTH,
+	  "<@example.com,@example.com:user@foreign.org>", -1, 0, RELAY },
+	{ "hostile: source route to a hosted user", RCPT, MXON, R_MX, NOAUTH,
+	  "<@foreign.org:alice@example.com>", -1, 0, RELAY },
+	{ "hostile: quoted user@foreign", RCPT, MXON, R_MX, NOAUTH,
+	  "<\"user@foreign.org\"@example.com>", -1, 0, RELAY },
+	{ "hostile: quoted user%foreign", RCPT, MXON, R_MX, NOAUTH,
+	  "<\"user%foreign.org\"@example.com>", -1, 0, RELAY },
+	{ "hostile: quoted foreign!user", RCPT, MXON, R_MX, NOAUTH,
+	  "<\"foreign.org!user\"@example.com>", -1, 0, RELAY },
+	{ "hostile: quoted hosted user", RCPT, MXON, R_MX, NOAUTH, "<\"alice\"@example.com>", -1, 0,
+	  QUOTED },
+	{ "hostile: quoted hosted user, validation off", RCPT, MXON, R_MX, NOAUTH,
+	  "<\"alice\"@example.com>", -1, O_NOVALID, QUOTED },
+	{ "hostile: quoted-pair escaping @", RCPT, MXON, R_MX, NOAUTH,
+	  "<\"user\\@foreign.org\"@example.com>", -1, 0, RELAY },
+	{ "hostile: address literal", RCPT, MXON, R_MX, NOAUTH, "<user@[127.0.0.1]>", -1, 0,
+	  RELAY },
+	{ "hostile: address literal, validation off", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice@[127.0.0.1]>", -1, O_NOVALID, RELAY },
 	{ "hostile: IPv6 literal", RCPT, MXON, R_MX, NOAUTH, "<user@[IPv6:::1]>", -1, 0, RELAY },
-	{ "hostile: sub-domain of hosted", RCPT, MXON, R_MX, NOAUTH, "<alice@sub.example.com>", -1, 0, RELAY },
-	{ "hostile: hosted as a prefix", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com.foreign.org>", -1, 0, RELAY },
-	{ "hostile: hosted as a suffix", RCPT, MXON, R_MX, NOAUTH, "<alice@notexample.com>", -1, 0, RELAY },
-	{ "hostile: upper-case hosted domain", RCPT, MXON, R_MX, NOAUTH, "<ALICE@EXAMPLE.COM>", -1, 0, ACCEPT },
-	{ "hostile: one trailing dot", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com.>", -1, 0, ACCEPT },
-	{ "hostile: two trailing dots", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com..>", -1, 0, BADRCPT },
-	{ "hostile: trailing dot on foreign", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org.>", -1, 0, RELAY },
+	{ "hostile: sub-domain of hosted", RCPT, MXON, R_MX, NOAUTH, "<alice@sub.example.com>", -1,
+	  0, RELAY },
+	{ "hostile: hosted as a prefix", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice@example.com.foreign.org>", -1, 0, RELAY },
+	{ "hostile: hosted as a suffix", RCPT, MXON, R_MX, NOAUTH, "<alice@notexample.com>", -1, 0,
+	  RELAY },
+	{ "hostile: upper-case hosted domain", RCPT, MXON, R_MX, NOAUTH, "<ALICE@EXAMPLE.COM>", -1,
+	  0, ACCEPT },
+	{ "hostile: one trailing dot", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com.>", -1, 0,
+	  ACCEPT },
+	{ "hostile: two trailing dots", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com..>", -1, 0,
+	  BADRCPT },
+	{ "hostile: trailing dot on foreign", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org.>", -1,
+	  0, RELAY },
 	{ "hostile: empty path", RCPT, MXON, R_MX, NOAUTH, "<>", -1, 0, BADRCPT },
 	{ "hostile: empty string", RCPT, MXON, R_MX, NOAUTH, "", -1, 0, BADRCPT },
 	{ "hostile: no brackets", RCPT, MXON, R_MX, NOAUTH, "alice@example.com", -1, 0, BADRCPT },
-	{ "hostile: unbalanced brackets", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com", -1, 0, BADRCPT },
-	{ "hostile: nested brackets", RCPT, MXON, R_MX, NOAUTH, "<<victim@foreign.org>>", -1, 0, BADRCPT },
+	{ "hostile: unbalanced brackets", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com", -1, 0,
+	  BADRCPT },
+	{ "hostile: nested brackets", RCPT, MXON, R_MX, NOAUTH, "<<victim@foreign.org>>", -1, 0,
+	  BADRCPT },
 	{ "hostile: no domain", RCPT, MXON, R_MX, NOAUTH, "<alice>", -1, 0, BADRCPT },
-	{ "hostile: two @", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org@example.com>", -1, 0, BADRCPT },
-	{ "hostile: space", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org example.com>", -1, 0, BADRCPT },
-	{ "hostile: control byte", RCPT, MXON, R_MX, NOAUTH, "<al\x01ice@example.com>", -1, 0, BADRCPT },
-	{ "hostile: CR LF injection", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com\r\nRCPT TO:<v@foreign.org>>", -1, 0, BADRCPT },
-	{ "hostile: comma list", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com,victim@foreign.org>", -1, 0, BADRCPT },
-	{ "hostile: 64-octet local part (maximum)", RCPT, MXON, R_MX, NOAUTH, "<" L64 "@example.com>", -1, O_NOVALID, ACCEPT },
-	{ "hostile: 65-octet local part", RCPT, MXON, R_MX, NOAUTH, "<" L64 "5@example.com>", -1, O_NOVALID, BADRCPT },
-	{ "hostile: 254-octet mailbox is syntax-valid (not hosted)", RCPT, MXON, R_MX, NOAUTH, "<" L63 "@" D190 ">", -1, 0, RELAY },
-	{ "hostile: 255-octet mailbox", RCPT, MXON, R_MX, NOAUTH, "<" L64 "@" D190 ">", -1, 0, BADRCPT },
+	{ "hostile: two @", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org@example.com>", -1, 0,
+	  BADRCPT },
+	{ "hostile: space", RCPT, MXON, R_MX, NOAUTH, "<victim@foreign.org example.com>", -1, 0,
+	  BADRCPT },
+	{ "hostile: control byte", RCPT, MXON, R_MX, NOAUTH, "<al\x01ice@example.com>", -1, 0,
+	  BADRCPT },
+	{ "hostile: CR LF injection", RCPT, MXON, R_MX, NOAUTH,
+	  "<alice@example.com\r\nRCPT TO:<v@foreign.org>>", -1, 0, BADRCPT },
+	{ "hostile: comma list", RCPT, MXON, R_MX, NOAUTH, "<alice@example.com,victim@foreign.org>",
+	  -1, 0, BADRCPT },
+	{ "hostile: 64-octet local part (maximum)", RCPT, MXON, R_MX, NOAUTH,
+	  "<" L64 "@example.com>", -1, O_NOVALID, ACCEPT },
+	{ "hostile: 65-octet local part", RCPT, MXON, R_MX, NOAUTH, "<" L64 "5@example.com>", -1,
+	  O_NOVALID, BADRCPT },
+	{ "hostile: 254-octet mailbox is syntax-valid (not hosted)", RCPT, MXON, R_MX, NOAUTH,
+	  "<" L63 "@" D190 ">", -1, 0, RELAY },
+	{ "hostile: 255-octet mailbox", RCPT, MXON, R_MX, NOAUTH, "<" L64 "@" D190 ">", -1, 0,
+	  BADRCPT },
 	/* SMTPUTF8 */
-	{ "utf8: UTF-8 local and domain with SMTPUTF8", RCPT, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@b\xc3\xbc" "cher.de>", -1, O_UTF8, ACCEPT },
-	{ "utf8: UTF-8 address without SMTPUTF8", RCPT, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@b\xc3\xbc" "cher.de>", -1, 0, NEEDUTF8 },
-	{ "utf8: UTF-8 unknown user at UTF-8 domain", RCPT, MXON, R_MX, NOAUTH, "<anna@b\xc3\xbc" "cher.de>", -1, O_UTF8, UNKNOWN },
-	{ "utf8: UTF-8 foreign domain", RCPT, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@m\xc3\xbcller.de>", -1, O_UTF8, RELAY },
-	{ "utf8: truncated sequence", RCPT, MXON, R_MX, NOAUTH, "<j\xc3rg@example.com>", -1, O_UTF8, BADRCPT },
-	{ "utf8: lone continuation byte", RCPT, MXON, R_MX, NOAUTH, "<j\x80rg@example.com>", -1, O_UTF8, BADRCPT },
-	{ "utf8: overlong '@' (C0 80)", RCPT, MXON, R_MX, NOAUTH, "<victim\xc1\x80" "foreign.org@example.com>", -1, O_UTF8, BADRCPT },
-	{ "utf8: overlong '/'", RCPT, MXON, R_MX, NOAUTH, "<j\xc0\xafrg@example.com>", -1, O_UTF8, BADRCPT },
-	{ "utf8: surrogate", RCPT, MXON, R_MX, NOAUTH, "<j\xed\xa0\x80rg@example.com>", -1, O_UTF8, BADRCPT },
-	{ "utf8: beyond U+10FFFF", RCPT, MXON, R_MX, NOAUTH, "<j\xf5\x80\x80\x80@example.com>", -1, O_UTF8, BADRCPT },
+	{ "utf8: UTF-8 local and domain with SMTPUTF8", RCPT, MXON, R_MX, NOAUTH,
+	  "<j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.de>",
+	  -1, O_UTF8, ACCEPT },
+	{ "utf8: UTF-8 address without SMTPUTF8", RCPT, MXON, R_MX, NOAUTH,
+	  "<j\xc3\xb6rg@b\xc3\xbc"
+	  "cher.de>",
+	  -1, 0, NEEDUTF8 },
+	{ "utf8: UTF-8 unknown user at UTF-8 domain", RCPT, MXON, R_MX, NOAUTH,
+	  "<anna@b\xc3\xbc"
+	  "cher.de>",
+	  -1, O_UTF8, UNKNOWN },
+	{ "utf8: UTF-8 foreign domain", RCPT, MXON, R_MX, NOAUTH, "<j\xc3\xb6rg@m\xc3\xbcller.de>",
+	  -1, O_UTF8, RELAY },
+	{ "utf8: truncated sequence", RCPT, MXON, R_MX, NOAUTH, "<j\xc3rg@example.com>", -1, O_UTF8,
+	  BADRCPT },
+	{ "utf8: lone continuation byte", RCPT, MXON, R_MX, NOAUTH, "<j\x80rg@example.com>", -1,
+	  O_UTF8, BADRCPT },
+	{ "utf8: overlong '@' (C0 80)", RCPT, MXON, R_MX, NOAUTH,
+	  "<victim\xc1\x80"
+	  "foreign.org@example.com>",
+	  -1, O_UTF8, BADRCPT },
+	{ "utf8: overlong '/'", RCPT, MXON, R_MX, NOAUTH, "<j\xc0\xafrg@example.com>", -1, O_UTF8,
+	  BADRCPT },
+	{ "utf8: surrogate", RCPT, MXON, R_MX, NOAUTH, "<j\xed\xa0\x80rg@example.com>", -1, O_UTF8,
+	  BADRCPT },
+	{ "utf8: beyond U+10FFFF", RCPT, MXON, R_MX, NOAUTH, "<j\xf5\x80\x80\x80@example.com>", -1,
+	  O_UTF8, BADRCPT },
 	{ "utf8: 0xFF byte", RCPT, MXON, R_MX, NOAUTH, "<\xff@example.com>", -1, O_UTF8, BADRCPT },
-	{ "utf8: 8-bit byte without SMTPUTF8", RCPT, MXON, R_MX, NOAUTH, "<\xff@example.com>", -1, 0, BADRCPT },
-	{ "utf8: 8-bit in domain", RCPT, MXON, R_MX, NOAUTH, "<alice@example.co\xedm>", -1, O_UTF8, BADRCPT },
+	{ "utf8: 8-bit byte without SMTPUTF8", RCPT, MXON, R_MX, NOAUTH, "<\xff@example.com>", -1,
+	  0, BADRCPT },
+	{ "utf8: 8-bit in domain", RCPT, MXON, R_MX, NOAUTH, "<alice@example.co\xedm>", -1, O_UTF8,
+	  BADRCPT },
 };
 
 static void run_case(const struct rcase *c)
 {
-	struct rules_config cfg = { c->mx, !(c->opts & O_NOVALID), !(c->opts & O_NOLOGIN), "+", 52428800 };
+	struct rules_config cfg = { c->mx, !(c->opts & O_NOVALID), !(c->opts & O_NOLOGIN), "+",
+				    52428800 };
 	struct rules_session s = { c->role, c->auth, (c->opts & O_UTF8) != 0 };
 	struct rules_verdict v;
 
-	memset(&v, 0x5a, sizeof(v));	/* every member must be written */
+	memset(&v, 0x5a, sizeof(v)); /* every member must be written */
 	lookups_fail = (c->opts & O_FAIL) != 0;
 	if (c->stage == MAIL)
 		rules_check_mail(&cfg, &lookups, &s, c->path, c->size, &v);
@@ -272,15 +398,16 @@ static void run_case(const struct rcase *c)
 		rules_check_rcpt(&cfg, &lookups, &s, c->path, &v);
 	lookups_fail = 0;
 	if (c->code == NULL) {
-		UNIT_OK(v.kind == RULES_ACCEPT && v.code == NULL && !v.relay_attempt,
-			"%s: accept", c->why);
+		UNIT_OK(v.kind == RULES_ACCEPT && v.code == NULL && !v.relay_attempt, "%s: accept",
+			c->why);
 		if (v.kind != RULES_ACCEPT)
 			printf("#   got %s %s %s\n", v.code, v.enhanced, v.text);
 		return;
 	}
 	UNIT_OK(v.kind == (c->code[0] == '4' ? RULES_TEMPFAIL : RULES_REJECT) && v.code &&
-		strcmp(v.code, c->code) == 0 && v.enhanced && strcmp(v.enhanced, c->enhanced) == 0 &&
-		v.text && *v.text && v.relay_attempt == c->relay,
+			strcmp(v.code, c->code) == 0 && v.enhanced &&
+			strcmp(v.enhanced, c->enhanced) == 0 && v.text && *v.text &&
+			v.relay_attempt == c->relay,
 		"%s: %s %s%s", c->why, c->code, c->enhanced, c->relay ? " (relay attempt)" : "");
 	if (v.kind == RULES_ACCEPT)
 		printf("#   got accept\n");
@@ -292,7 +419,8 @@ static void run_case(const struct rcase *c)
 static void test_texts(void)
 {
 	struct rules_config cfg = { 1, 1, 1, "+", 1000 };
-	struct rules_session mx = { R_MX, NULL, 0 }, sub = { R_SUB, NULL, 0 }, au = { R_SUB, ALICE, 0 };
+	struct rules_session mx = { R_MX, NULL, 0 }, sub = { R_SUB, NULL, 0 },
+			     au = { R_SUB, ALICE, 0 };
 	struct rules_verdict v;
 
 	rules_check_rcpt(&cfg, &lookups, &sub, "<alice@example.com>", &v);
@@ -308,8 +436,10 @@ static void test_texts(void)
 	rules_check_size(&cfg, 1000, &v);
 	UNIT_OK(v.kind == RULES_ACCEPT, "end of data: size at the limit accepted");
 	rules_check_size(&cfg, 1001, &v);
-	UNIT_OK(v.kind == RULES_REJECT && strcmp(v.code, "552") == 0 && strcmp(v.enhanced, "5.3.4") == 0 &&
-		strcmp(v.text, "Message size exceeds fixed limit") == 0, "end of data: one byte over: 552 5.3.4");
+	UNIT_OK(v.kind == RULES_REJECT && strcmp(v.code, "552") == 0 &&
+			strcmp(v.enhanced, "5.3.4") == 0 &&
+			strcmp(v.text, "Message size exceeds fixed limit") == 0,
+		"end of data: one byte over: 552 5.3.4");
 }
 
 /* no lookup is made for a refused unauthenticated session, and a lookup
@@ -325,21 +455,39 @@ static void test_lookup_contract(void)
 	UNIT_OK(lookups_made == 0, "no lookup for a refused session");
 	contract_broken = 0;
 	rules_check_rcpt(&cfg, &lookups, &mx, "<Alice+Tag@EXAMPLE.Com.>", &v);
-	UNIT_OK(v.kind == RULES_ACCEPT && !contract_broken, "lookups get lower case without trailing dot");
-	rules_check_rcpt(&cfg, &lookups, &mx, "<J\xc3\xb6rg@B\xc3\xbc" "CHER.DE>", &v);
+	UNIT_OK(v.kind == RULES_ACCEPT && !contract_broken,
+		"lookups get lower case without trailing dot");
+	rules_check_rcpt(&cfg, &lookups, &mx,
+			 "<J\xc3\xb6rg@B\xc3\xbc"
+			 "CHER.DE>",
+			 &v);
 	UNIT_OK(!contract_broken, "UTF-8 domain looked up in lower-case ASCII letters");
 }
 
 /* hostile_forms - none of these is ever accepted unauthenticated, in any
  * role, MX on or off, validation on or off, with or without SMTPUTF8 */
 static const char *const hostile_forms[] = {
-	"<user%foreign.org@example.com>", "<foreign.org!user>", "<foreign.org!user@example.com>",
-	"<@example.com:user@foreign.org>", "<\"user@foreign.org\"@example.com>",
-	"<\"user%foreign.org\"@example.com>", "<user@[127.0.0.1]>", "<alice@[127.0.0.1]>",
-	"<alice@sub.example.com>", "<victim@foreign.org>", "<victim@FOREIGN.ORG.>", "<>", "",
-	"<alice@example.com..>", "<" L64 "5@example.com>", "<" L64 "@" D190 ">",
-	"<victim\xc1\x80" "foreign.org@example.com>", "<victim@foreign.org@example.com>",
-	"<\"alice\"@example.com>", "<@foreign.org:alice@example.com>",
+	"<user%foreign.org@example.com>",
+	"<foreign.org!user>",
+	"<foreign.org!user@example.com>",
+	"<@example.com:user@foreign.org>",
+	"<\"user@foreign.org\"@example.com>",
+	"<\"user%foreign.org\"@example.com>",
+	"<user@[127.0.0.1]>",
+	"<alice@[127.0.0.1]>",
+	"<alice@sub.example.com>",
+	"<victim@foreign.org>",
+	"<victim@FOREIGN.ORG.>",
+	"<>",
+	"",
+	"<alice@example.com..>",
+	"<" L64 "5@example.com>",
+	"<" L64 "@" D190 ">",
+	"<victim\xc1\x80"
+	"foreign.org@example.com>",
+	"<victim@foreign.org@example.com>",
+	"<\"alice\"@example.com>",
+	"<@foreign.org:alice@example.com>",
 };
 
 static void test_hostile_matrix(void)
@@ -353,16 +501,19 @@ static void test_hostile_matrix(void)
 			for (valid = 0; valid <= 1; valid++)
 				for (utf8 = 0; utf8 <= 1; utf8++)
 					for (r = R_MX; r <= R_OTH; r++) {
-						struct rules_config cfg = { mxon, valid, 1, "+", 1000 };
+						struct rules_config cfg = { mxon, valid, 1, "+",
+									    1000 };
 						struct rules_session s = { r, NULL, utf8 };
 						struct rules_verdict v;
 
-						rules_check_rcpt(&cfg, &lookups, &s, hostile_forms[i], &v);
+						rules_check_rcpt(&cfg, &lookups, &s,
+								 hostile_forms[i], &v);
 						total++;
 						if (v.kind == RULES_ACCEPT) {
 							bad++;
 							printf("#   accepted %s (mx %d valid %d utf8 %d role %d)\n",
-							       hostile_forms[i], mxon, valid, utf8, r);
+							       hostile_forms[i], mxon, valid, utf8,
+							       r);
 						}
 					}
 	UNIT_OK(bad == 0, "hostile matrix: %d combinations, none accepted", total);
@@ -421,7 +572,7 @@ static void test_fuzz(void)
 			seed = seed * 1103515245u + 12345u;
 			char ch = alphabet[(seed >> 8) % (sizeof(alphabet) - 1)];
 			seed = seed * 1103515245u + 12345u;
-			if ((seed >> 12) % 3 == 0 && len < sizeof(buf) - 2) {	/* insert */
+			if ((seed >> 12) % 3 == 0 && len < sizeof(buf) - 2) { /* insert */
 				memmove(buf + pos + 1, buf + pos, len - pos + 1);
 				buf[pos] = ch;
 				len++;
@@ -440,7 +591,9 @@ static void test_fuzz(void)
 			}
 		}
 	}
-	UNIT_OK(bad == 0, "fuzz: 200000 mutated recipients, %d accepted, all ordinary at the hosted domain", accepted);
+	UNIT_OK(bad == 0,
+		"fuzz: 200000 mutated recipients, %d accepted, all ordinary at the hosted domain",
+		accepted);
 }
 
 static void test_roles(void)
@@ -452,17 +605,21 @@ static void test_roles(void)
 	UNIT_OK(rules_role_resolve(map, "mail.example.com", "25") == R_MX, "role: port 25 is mx");
 	UNIT_OK(rules_role_resolve(map, NULL, "587") == R_SUB, "role: port 587 is submission");
 	UNIT_OK(rules_role_resolve(map, "", "465") == R_SUB, "role: port 465 is submission");
-	UNIT_OK(rules_role_resolve(map, "ORIGINATING", "25") == R_SUB, "role: a mapped name wins over the port");
-	UNIT_OK(rules_role_resolve(map, "originating", NULL) == R_SUB, "role: names compare case-insensitively");
-	UNIT_OK(rules_role_resolve(map, "mail.example.com", "2525") == R_OTH, "role: unmapped is other");
+	UNIT_OK(rules_role_resolve(map, "ORIGINATING", "25") == R_SUB,
+		"role: a mapped name wins over the port");
+	UNIT_OK(rules_role_resolve(map, "originating", NULL) == R_SUB,
+		"role: names compare case-insensitively");
+	UNIT_OK(rules_role_resolve(map, "mail.example.com", "2525") == R_OTH,
+		"role: unmapped is other");
 	UNIT_OK(rules_role_resolve(map, NULL, NULL) == R_OTH, "role: nothing known is other");
-	UNIT_OK(rules_role_resolve("MX=mx,SUB=submission", "SUB", "25") == R_SUB, "role: comma separated");
-	UNIT_OK(rules_role_resolve(map, "25=mx", NULL) == R_OTH, "role: a name is not parsed as an entry");
+	UNIT_OK(rules_role_resolve("MX=mx,SUB=submission", "SUB", "25") == R_SUB,
+		"role: comma separated");
+	UNIT_OK(rules_role_resolve(map, "25=mx", NULL) == R_OTH,
+		"role: a name is not parsed as an entry");
 	UNIT_OK(rules_role_map_check(map, &err) == 0, "role map: default is valid");
 	UNIT_OK(rules_role_map_check("", &err) == 0, "role map: empty is valid");
 	rc = rules_role_map_check("25=relay", &err);
-	UNIT_OK(rc < 0 && err && strstr(err, "25=relay"),
-		"role map: unknown role refused, named");
+	UNIT_OK(rc < 0 && err && strstr(err, "25=relay"), "role map: unknown role refused, named");
 	free(err);
 	err = NULL;
 	rc = rules_role_map_check("=mx", &err);

@@ -12,7 +12,7 @@
 
 static char *sign_submission(const char *user, const char *mid, const char *qid, time_t t)
 {
-	struct sighdr f = {0};
+	struct sighdr f = { 0 };
 
 	f.fields[f.nfields].name = "user";
 	f.fields[f.nfields++].value = user;
@@ -29,10 +29,10 @@ static char *sign_submission(const char *user, const char *mid, const char *qid,
 
 /* verify - 0 ok / -1, with the binding given */
 static int verify(const char *secret, const char *name, const char *value, const char *mid,
-                  const char *qid, time_t now, long max_age, const char **err, char *user_out,
-                  size_t n)
+		  const char *qid, time_t now, long max_age, const char **err, char *user_out,
+		  size_t n)
 {
-	struct sighdr_binding b = {mid, qid, now, max_age};
+	struct sighdr_binding b = { mid, qid, now, max_age };
 	struct sighdr h;
 	char *storage = NULL;
 	int rc = sighdr_verify(secret, name, value, &b, &h, &storage, err);
@@ -52,32 +52,32 @@ static void test_round_trip(void)
 	char user[128] = "";
 	struct sighdr h;
 	char *storage = NULL;
-	struct sighdr_binding b = {"<abc.123@host.example>", "4XyZ1a2B3c", NOW + 10, 432000};
+	struct sighdr_binding b = { "<abc.123@host.example>", "4XyZ1a2B3c", NOW + 10, 432000 };
 	int rc;
 	const char *want = "v=1; user=alice@example.com; mid=<abc.123@host.example>; "
-	                   "qid=4XyZ1a2B3c; ts=1763870000; sig=";
+			   "qid=4XyZ1a2B3c; ts=1763870000; sig=";
 
 	UNIT_OK(v != NULL && strncmp(v, want, strlen(want)) == 0 && strlen(v) == strlen(want) + 64,
-	        "signed value reads as fields: %s", v ? v : "(null)");
+		"signed value reads as fields: %s", v ? v : "(null)");
 	UNIT_OK(strchr(v, '\n') == NULL && strchr(v, '\r') == NULL, "no line break in the value");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, "<abc.123@host.example>", "4XyZ1a2B3c",
-	               NOW + 10, 432000, &err, user, sizeof(user)) == 0,
-	        "genuine header verifies (%s)", err ? err : "ok");
+		       NOW + 10, 432000, &err, user, sizeof(user)) == 0,
+		"genuine header verifies (%s)", err ? err : "ok");
 	UNIT_STR_EQ(user, "alice@example.com", "user field read back");
 	rc = sighdr_verify(SECRET, SIGHDR_SUBMISSION, v, &b, &h, &storage, &err);
 	UNIT_OK(rc == 0 && h.nfields == 5 && sighdr_get(&h, "ts") &&
-	            strcmp(sighdr_get(&h, "ts"), "1763870000") == 0 && sighdr_get(&h, "qid") &&
-	            strcmp(sighdr_get(&h, "qid"), "4XyZ1a2B3c") == 0 &&
-	            sighdr_get(&h, "nope") == NULL,
-	        "fields v, user, mid, qid, ts available");
+			strcmp(sighdr_get(&h, "ts"), "1763870000") == 0 && sighdr_get(&h, "qid") &&
+			strcmp(sighdr_get(&h, "qid"), "4XyZ1a2B3c") == 0 &&
+			sighdr_get(&h, "nope") == NULL,
+		"fields v, user, mid, qid, ts available");
 	free(storage);
 	UNIT_OK(verify(SECRET, "x-postroom-submission", v, NULL, NULL, NOW, 0, &err, NULL, 0) == 0,
-	        "header name compared case-insensitively");
+		"header name compared case-insensitively");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW, 432000, &err, NULL, 0) == 0,
-	        "unbound verification (no mid/qid expected) passes");
+		"unbound verification (no mid/qid expected) passes");
 	rc = sighdr_verify(SECRET, SIGHDR_SUBMISSION, v, NULL, &h, &storage, &err);
 	UNIT_OK(rc < 0 && storage == NULL,
-	        "NULL binding: ts is checked against now (this ts is in the past)");
+		"NULL binding: ts is checked against now (this ts is in the past)");
 	free(v);
 }
 
@@ -89,33 +89,33 @@ static void test_forgeries(void)
 	size_t off;
 
 	UNIT_OK(verify("another-secret-another-secret-xx", SIGHDR_SUBMISSION, v, NULL, NULL, NOW, 0,
-	               &err, NULL, 0) < 0,
-	        "wrong secret fails (%s)", err);
+		       &err, NULL, 0) < 0,
+		"wrong secret fails (%s)", err);
 	UNIT_OK(verify(SECRET, SIGHDR_VERDICT, v, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "a submission header does not verify as a verdict header");
+		"a submission header does not verify as a verdict header");
 	UNIT_OK(verify("", SIGHDR_SUBMISSION, v, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "empty secret fails");
+		"empty secret fails");
 	UNIT_OK(verify(NULL, SIGHDR_SUBMISSION, v, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "no secret fails");
+		"no secret fails");
 
 	/* tamper with the user */
 	t = strdup(v);
 	memcpy(strstr(t, "alice"), "mallo", 5);
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, t, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "changed user fails (%s)", err);
+		"changed user fails (%s)", err);
 	free(t);
 	/* tamper with the timestamp */
 	t = strdup(v);
 	off = (size_t)(strstr(t, "ts=") - t) + 3;
 	t[off + 9] = t[off + 9] == '9' ? '8' : '9';
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, t, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "changed timestamp fails");
+		"changed timestamp fails");
 	free(t);
 	/* tamper with the signature */
 	t = strdup(v);
 	t[strlen(t) - 1] = t[strlen(t) - 1] == '0' ? '1' : '0';
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, t, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "changed signature fails");
+		"changed signature fails");
 	free(t);
 	/* drop a field */
 	t = strdup(v);
@@ -124,7 +124,7 @@ static void test_forgeries(void)
 		memmove(q, q + 10, strlen(q + 10) + 1);
 	}
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, t, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "removed field fails");
+		"removed field fails");
 	free(t);
 	/* add a field in front of sig= */
 	t = malloc(strlen(v) + 32);
@@ -133,25 +133,25 @@ static void test_forgeries(void)
 	strcpy(t + off, "extra=1; ");
 	strcat(t, v + off);
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, t, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "added field fails");
+		"added field fails");
 	free(t);
 	/* a second user= after the signed ones */
 	t = malloc(strlen(v) + 32);
 	sprintf(t, "%s; user=mallory@example.com", v);
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, t, NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "field after sig= fails");
+		"field after sig= fails");
 	free(t);
 	/* no signature at all */
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, "v=1; user=mallory@example.com; ts=1763870000",
-	               NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "unsigned header fails");
+		       NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
+		"unsigned header fails");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, "", NULL, NULL, NOW, 0, &err, NULL, 0) < 0,
-	        "empty header fails");
+		"empty header fails");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, "garbage;;;===", NULL, NULL, NOW, 0, &err, NULL,
-	               0) < 0,
-	        "garbage fails");
+		       0) < 0,
+		"garbage fails");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW, 0, &err, NULL, 0) == 0,
-	        "the untouched original still verifies");
+		"the untouched original still verifies");
 	free(v);
 }
 
@@ -162,55 +162,55 @@ static void test_binding(void)
 	const char *err = NULL;
 
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, "<other@host>", NULL, NOW, 0, &err, NULL, 0) <
-	            0,
-	        "moved to another Message-Id fails (%s)", err);
+			0,
+		"moved to another Message-Id fails (%s)", err);
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, "QID2", NOW, 0, &err, NULL, 0) < 0,
-	        "moved to another queue id fails (%s)", err);
+		"moved to another queue id fails (%s)", err);
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, "qid1", NOW, 0, &err, NULL, 0) < 0,
-	        "queue ids compare exactly");
-	UNIT_OK(
-	    verify(SECRET, SIGHDR_SUBMISSION, nomid, "<abc@host>", NULL, NOW, 0, &err, NULL, 0) < 0,
-	    "expected Message-Id missing from the header fails");
+		"queue ids compare exactly");
+	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, nomid, "<abc@host>", NULL, NOW, 0, &err, NULL,
+		       0) < 0,
+		"expected Message-Id missing from the header fails");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, " \r\n <abc@host>\r\n", "QID1", NOW, 0, &err,
-	               NULL, 0) == 0,
-	        "Message-Id compared without folding white space");
+		       NULL, 0) == 0,
+		"Message-Id compared without folding white space");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, "abc@host", "QID1", NOW, 0, &err, NULL, 0) ==
-	            0,
-	        "Message-Id without angle brackets (as GMime returns it) matches");
+			0,
+		"Message-Id without angle brackets (as GMime returns it) matches");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, "<abc@host2>", "QID1", NOW, 0, &err, NULL, 0) <
-	            0,
-	        "a longer Message-Id does not match");
+			0,
+		"a longer Message-Id does not match");
 	/* replay: a genuine header copied into another message an hour later */
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, "<new@attacker>", "QID9", NOW + 3600, 0, &err,
-	               NULL, 0) < 0,
-	        "replayed into another message fails");
+		       NULL, 0) < 0,
+		"replayed into another message fails");
 	/* age */
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW + 432000, 432000, &err, NULL,
-	               0) == 0,
-	        "at max_age still valid");
+		       0) == 0,
+		"at max_age still valid");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW + 432001, 432000, &err, NULL,
-	               0) < 0,
-	        "older than max_age fails (%s)", err);
-	UNIT_OK(
-	    verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW + 86401, 86400, &err, NULL, 0) < 0,
-	    "stale with a shorter max_age");
+		       0) < 0,
+		"older than max_age fails (%s)", err);
+	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW + 86401, 86400, &err, NULL,
+		       0) < 0,
+		"stale with a shorter max_age");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW + 432001, 0, &err, NULL, 0) <
-	            0,
-	        "max_age 0 means the 5-day default, not unlimited");
+			0,
+		"max_age 0 means the 5-day default, not unlimited");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW - 3600, 0, &err, NULL, 0) < 0,
-	        "timestamp an hour in the future fails");
+		"timestamp an hour in the future fails");
 	UNIT_OK(verify(SECRET, SIGHDR_SUBMISSION, v, NULL, NULL, NOW - 60, 0, &err, NULL, 0) == 0,
-	        "a minute of clock skew is tolerated");
+		"a minute of clock skew is tolerated");
 	free(v);
 	free(nomid);
 }
 
 static void test_encoding(void)
 {
-	struct sighdr f = {0}, h;
+	struct sighdr f = { 0 }, h;
 	char *v, *folded, *storage = NULL;
 	const char *err = NULL;
-	struct sighdr_binding b = {NULL, NULL, NOW, 0};
+	struct sighdr_binding b = { NULL, NULL, NOW, 0 };
 	int rc;
 
 	f.fields[0].name = "user";
@@ -220,13 +220,13 @@ static void test_encoding(void)
 	f.nfields = 2;
 	v = sighdr_sign(SECRET, SIGHDR_VERDICT, &f, NOW);
 	UNIT_OK(v && !strstr(v, "; admin=") && !strstr(v, ";admin=") && !strchr(v, '\t') &&
-	            strstr(v, "%3B") && strstr(v, "%25"),
-	        "';', '%%', space, tab and 8-bit are encoded: %s", v ? v : "");
+			strstr(v, "%3B") && strstr(v, "%25"),
+		"';', '%%', space, tab and 8-bit are encoded: %s", v ? v : "");
 	rc = sighdr_verify(SECRET, SIGHDR_VERDICT, v, &b, &h, &storage, &err);
 	UNIT_OK(rc == 0 && strcmp(sighdr_get(&h, "user"), "j\xc3\xb6rg; admin=yes 100%") == 0 &&
-	            sighdr_get(&h, "admin") == NULL &&
-	            strcmp(sighdr_get(&h, "reason"), "dnsbl=zen.example\tlisted") == 0,
-	        "encoded values decode exactly, no field injected");
+			sighdr_get(&h, "admin") == NULL &&
+			strcmp(sighdr_get(&h, "reason"), "dnsbl=zen.example\tlisted") == 0,
+		"encoded values decode exactly, no field injected");
 	free(storage);
 	/* folded by an MTA: CRLF + white space between fields */
 	folded = malloc(strlen(v) * 2 + 1);
@@ -252,7 +252,7 @@ static void test_encoding(void)
 	/* invalid input to sign */
 	f.fields[0].name = "User";
 	UNIT_OK(sighdr_sign(SECRET, SIGHDR_VERDICT, &f, NOW) == NULL,
-	        "upper-case field name refused");
+		"upper-case field name refused");
 	f.fields[0].name = "sig";
 	UNIT_OK(sighdr_sign(SECRET, SIGHDR_VERDICT, &f, NOW) == NULL, "reserved name sig refused");
 	f.fields[0].name = "reason";
@@ -267,7 +267,7 @@ static void test_encoding(void)
 	f.fields[1].value = "1700000000";
 	v = sighdr_sign(SECRET, SIGHDR_VERDICT, &f, NOW);
 	UNIT_OK(v && strstr(v, "ts=1700000000") && !strstr(v, "ts=1763870000"),
-	        "explicit ts kept, not doubled");
+		"explicit ts kept, not doubled");
 	free(v);
 	/* bad encodings in a signed value are refused even with a valid MAC:
 	 * sign "%00" literally is impossible (encoded as %2500) */
@@ -276,7 +276,7 @@ static void test_encoding(void)
 	v = sighdr_sign(SECRET, SIGHDR_VERDICT, &f, NOW);
 	rc = v ? sighdr_verify(SECRET, SIGHDR_VERDICT, v, &b, &h, &storage, &err) : -1;
 	UNIT_OK(rc == 0 && strcmp(sighdr_get(&h, "note"), "%00") == 0,
-	        "a literal %%00 survives the round trip");
+		"a literal %%00 survives the round trip");
 	free(storage);
 	free(v);
 }

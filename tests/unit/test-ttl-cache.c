@@ -16,18 +16,18 @@ struct step {
 };
 
 static const struct step steps[] = {
-	{"a", 1, 10, 100, 0, 0, "put a for 10 s"},
-	{"a", 0, -1, 100, 1, 1, "a found at once"},
-	{"a", 0, -1, 109, 1, 1, "a found 9 s later"},
-	{"a", 0, -1, 110, 0, 0, "a gone after its 10 s"},
-	{"b", 2, 0, 100, 0, 0, "put b for 0 s"},
-	{"b", 0, -1, 100, 0, 0, "ttl 0 keeps nothing"},
-	{"c", 3, 60, 100, 0, 0, "put c (found) for 60 s"},
-	{"d", 4, 5, 100, 0, 0, "put d (unknown) for 5 s"},
-	{"d", 0, -1, 106, 0, 0, "d's short time is its own"},
-	{"c", 0, -1, 106, 1, 3, "c still there"},
-	{"c", 5, 60, 107, 0, 0, "put c again with another value"},
-	{"c", 0, -1, 107, 1, 5, "the new value replaces the old"},
+	{ "a", 1, 10, 100, 0, 0, "put a for 10 s" },
+	{ "a", 0, -1, 100, 1, 1, "a found at once" },
+	{ "a", 0, -1, 109, 1, 1, "a found 9 s later" },
+	{ "a", 0, -1, 110, 0, 0, "a gone after its 10 s" },
+	{ "b", 2, 0, 100, 0, 0, "put b for 0 s" },
+	{ "b", 0, -1, 100, 0, 0, "ttl 0 keeps nothing" },
+	{ "c", 3, 60, 100, 0, 0, "put c (found) for 60 s" },
+	{ "d", 4, 5, 100, 0, 0, "put d (unknown) for 5 s" },
+	{ "d", 0, -1, 106, 0, 0, "d's short time is its own" },
+	{ "c", 0, -1, 106, 1, 3, "c still there" },
+	{ "c", 5, 60, 107, 0, 0, "put c again with another value" },
+	{ "c", 0, -1, 107, 1, 5, "the new value replaces the old" },
 };
 
 static void test_table(void)
@@ -68,14 +68,16 @@ static void test_bound(void)
 	fill(c);
 	ttl_cache_put(c, "z", &v, 60, 105); /* full: the expired "old" makes room */
 	UNIT_OK(ttl_cache_get(c, "x", &v, 105) && ttl_cache_get(c, "y", &v, 105) &&
-		ttl_cache_get(c, "z", &v, 105), "full: an expired entry goes, the fresh ones stay");
+			ttl_cache_get(c, "z", &v, 105),
+		"full: an expired entry goes, the fresh ones stay");
 	ttl_cache_clear(c);
 	UNIT_OK(!ttl_cache_get(c, "x", &v, 105) && !ttl_cache_get(c, "z", &v, 105),
 		"clear empties it");
 	fill(c);
 	ttl_cache_put(c, "z", &v, 60, 100); /* full, nothing expired: emptied */
 	UNIT_OK(ttl_cache_get(c, "z", &v, 100) && !ttl_cache_get(c, "x", &v, 100) &&
-		!ttl_cache_get(c, "y", &v, 100), "full of fresh entries: emptied, then kept");
+			!ttl_cache_get(c, "y", &v, 100),
+		"full of fresh entries: emptied, then kept");
 	ttl_cache_free(&c);
 }
 

@@ -84,7 +84,8 @@ int main(int argc, char **argv)
 		n = probe_read(fp, h);
 		fclose(fp);
 		UNIT_OK(n == 3, "three headers read");
-		UNIT_OK(n == 3 && strcmp(h[1].name, "Received") == 0 && strstr(h[1].value, "\r\n\tby y") != NULL,
+		UNIT_OK(n == 3 && strcmp(h[1].name, "Received") == 0 &&
+				strstr(h[1].value, "\r\n\tby y") != NULL,
 			"folded value kept");
 		verdict_from_headers(&cfg, h, n, &r);
 		UNIT_OK(r.spam == 0 && !r.verdict_valid, "no verdict: not spam");

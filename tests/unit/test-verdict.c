@@ -8,7 +8,11 @@
 #include "unit.h"
 
 /* T - UNIT_OK evaluating cond once (the assertions here have side effects) */
-#define T(cond, ...) do { int t_ = !!(cond); UNIT_OK(t_, __VA_ARGS__); } while (0)
+#define T(cond, ...)                      \
+	do {                              \
+		int t_ = !!(cond);        \
+		UNIT_OK(t_, __VA_ARGS__); \
+	} while (0)
 #include "verdict.h"
 #include "xalloc.h"
 
@@ -36,37 +40,48 @@ int main(void)
 	char *other_qid = sign("no", "none", "9OTHER", now - 5);
 	char *old = sign("no", "none", "4ABC123", now - 30 * 86400);
 	char *forged = xstrdup(no);
-	struct verdict_header received = { "Received", "from client.example (client.example [192.0.2.7])\r\n\tby mx" };
+	struct verdict_header received = {
+		"Received", "from client.example (client.example [192.0.2.7])\r\n\tby mx"
+	};
 
 	forged[strlen(forged) - 3] = forged[strlen(forged) - 3] == 'a' ? 'b' : 'a';
 	T(yes && no && other_qid && old, "test headers signed");
 
 	{
-		struct verdict_header h[] = { { SIGHDR_VERDICT, yes }, received, { "Subject", "hi" } };
+		struct verdict_header h[] = { { SIGHDR_VERDICT, yes },
+					      received,
+					      { "Subject", "hi" } };
 		verdict_from_headers(&cfg, h, 3, &r);
 		T(r.spam == 1 && r.verdict_valid, "genuine spam verdict at the top: flagged");
 		UNIT_STR_EQ(r.reason, "spf=fail,dnsbl=bl.example", "reason taken from the verdict");
 		UNIT_STR_EQ(r.spf, "fail", "SPF result reported");
 	}
 	{
-		struct verdict_header h[] = { { SIGHDR_VERDICT, no }, received, { SIGHDR_VERDICT, yes } };
+		struct verdict_header h[] = { { SIGHDR_VERDICT, no },
+					      received,
+					      { SIGHDR_VERDICT, yes } };
 		verdict_from_headers(&cfg, h, 3, &r);
 		T(r.spam == 0 && r.verdict_valid, "topmost (spam=no) wins over a copy below");
 	}
 	{
 		struct verdict_header h[] = { received, { SIGHDR_VERDICT, no } };
 		verdict_from_headers(&cfg, h, 2, &r);
-		T(!r.verdict_valid && r.spam == 0, "a verdict below Received: is the sender's: ignored");
+		T(!r.verdict_valid && r.spam == 0,
+		  "a verdict below Received: is the sender's: ignored");
 	}
 	{
 		struct verdict_header h[] = { { SIGHDR_VERDICT, forged }, received };
 		verdict_from_headers(&cfg, h, 2, &r);
-		T(!r.verdict_valid && r.ignored != NULL, "forged verdict ignored (%s)", r.ignored ? r.ignored : "");
+		T(!r.verdict_valid && r.ignored != NULL, "forged verdict ignored (%s)",
+		  r.ignored ? r.ignored : "");
 	}
 	{
-		struct verdict_header h[] = { { SIGHDR_VERDICT, forged }, { SIGHDR_VERDICT, yes }, received };
+		struct verdict_header h[] = { { SIGHDR_VERDICT, forged },
+					      { SIGHDR_VERDICT, yes },
+					      received };
 		verdict_from_headers(&cfg, h, 3, &r);
-		T(!r.verdict_valid && r.spam == 0, "only the topmost counts: a bad one on top hides the rest");
+		T(!r.verdict_valid && r.spam == 0,
+		  "only the topmost counts: a bad one on top hides the rest");
 	}
 	{
 		struct verdict_header h[] = { { SIGHDR_VERDICT, other_qid }, received };
@@ -88,8 +103,11 @@ int main(void)
 	}
 	{
 		struct verdict_header h[] = {
-			{ "Authentication-Results", "mx.postroom.test;\r\n\tdkim=pass header.d=example.org;\r\n\tdmarc=fail (p=reject) header.from=example.org" },
-			{ SIGHDR_VERDICT, no }, received };
+			{ "Authentication-Results",
+			  "mx.postroom.test;\r\n\tdkim=pass header.d=example.org;\r\n\tdmarc=fail (p=reject) header.from=example.org" },
+			{ SIGHDR_VERDICT, no },
+			received
+		};
 		verdict_from_headers(&cfg, h, 3, &r);
 		T(r.spam == 1 && r.verdict_valid, "trusted A-R dmarc=fail tags spam");
 		UNIT_STR_EQ(r.reason, "dmarc=fail", "reason dmarc=fail");
@@ -99,8 +117,10 @@ int main(void)
 		struct verdict_header h[] = {
 			{ "Authentication-Results", "evil.example; dmarc=fail" },
 			{ "Authentication-Results", "mx.postroom.test.evil.example; dmarc=fail" },
-			{ "Authentication-Results", "(comment) mx.postroom.test 1; dmarc=pass" }, received,
-			{ "Authentication-Results", "mx.postroom.test; dmarc=fail" } };
+			{ "Authentication-Results", "(comment) mx.postroom.test 1; dmarc=pass" },
+			received,
+			{ "Authentication-Results", "mx.postroom.test; dmarc=fail" }
+		};
 		verdict_from_headers(&cfg, h, 5, &r);
 		T(r.spam == 0, "A-R of other ids and below Received: ignored");
 		UNIT_STR_EQ(r.dmarc, "pass", "authserv-id with version and comment matched");
@@ -108,7 +128,8 @@ int main(void)
 	{
 		struct verdict_header h[] = { { "Subject", "no headers of ours" } };
 		verdict_from_headers(&cfg, h, 1, &r);
-		T(r.spam == 0 && !r.verdict_valid && r.ignored == NULL, "no Received: header, no verdict: not spam");
+		T(r.spam == 0 && !r.verdict_valid && r.ignored == NULL,
+		  "no Received: header, no verdict: not spam");
 	}
 	free(yes);
 	free(no);

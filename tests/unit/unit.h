@@ -7,20 +7,30 @@
 
 static int unit_n, unit_failed;
 
-#define UNIT_OK(cond, ...) do { \
-	unit_n++; \
-	if (cond) { printf("ok %d - ", unit_n); } \
-	else { unit_failed++; printf("not ok %d - ", unit_n); } \
-	printf(__VA_ARGS__); printf("\n"); \
-	if (!(cond)) printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-} while (0)
+#define UNIT_OK(cond, ...)                                                              \
+	do {                                                                            \
+		unit_n++;                                                               \
+		if (cond) {                                                             \
+			printf("ok %d - ", unit_n);                                     \
+		} else {                                                                \
+			unit_failed++;                                                  \
+			printf("not ok %d - ", unit_n);                                 \
+		}                                                                       \
+		printf(__VA_ARGS__);                                                    \
+		printf("\n");                                                           \
+		if (!(cond))                                                            \
+			printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+	} while (0)
 
-#define UNIT_STR_EQ(got, want, ...) do { \
-	const char *g_ = (got), *w_ = (want); \
-	int eq_ = (g_ == NULL && w_ == NULL) || (g_ && w_ && strcmp(g_, w_) == 0); \
-	UNIT_OK(eq_, __VA_ARGS__); \
-	if (!eq_) printf("#   got '%s', want '%s'\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)"); \
-} while (0)
+#define UNIT_STR_EQ(got, want, ...)                                                        \
+	do {                                                                               \
+		const char *g_ = (got), *w_ = (want);                                      \
+		int eq_ = (g_ == NULL && w_ == NULL) || (g_ && w_ && strcmp(g_, w_) == 0); \
+		UNIT_OK(eq_, __VA_ARGS__);                                                 \
+		if (!eq_)                                                                  \
+			printf("#   got '%s', want '%s'\n", g_ ? g_ : "(null)",            \
+			       w_ ? w_ : "(null)");                                        \
+	} while (0)
 
 static inline int unit_done(void)
 {
