@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rules.h"
 #include "xalloc.h"
 
 const char *delivery_conf_str(const struct conf *cfg, const char *name)
@@ -40,11 +41,15 @@ const char *delivery_conf_str(const struct conf *cfg, const char *name)
 
 void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 {
+	struct rules_config rules;
+
+	/* the rules the milter and policyd apply, read the same way */
+	rules_config_from_conf(cfg, &rules);
 	memset(dc, 0, sizeof(*dc));
-	dc->size_max = conf_int(cfg, "limits.message_size_max");
+	dc->size_max = rules.message_size_max;
+	dc->recipient_validation = rules.recipient_validation;
+	dc->subaddress_delims = rules.subaddress_delims;
 	dc->attachment_max = conf_int(cfg, "limits.attachment_size_max");
-	dc->recipient_validation = conf_bool(cfg, "rules.recipient_validation");
-	dc->subaddress_delims = conf_str(cfg, "rules.subaddress_delimiters");
 	dc->header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
 	dc->hmac_secret = delivery_conf_str(cfg, "security.hmac_secret");
 	dc->authserv_id = delivery_conf_str(cfg, "deliver.trusted_authserv_id");
