@@ -4,10 +4,12 @@
  * DESCRIPTION
  *	What both storing programs do with a message once their own reader
  *	has spooled it, written once: the per-delivery prefix and the
- *	identity (store_spool_finish), the limits (a message over
- *	limits.message_size_max in CRLF size, an attachment over
- *	limits.attachment_size_max: "... of N bytes exceeds the limit of M
- *	bytes"), the parse (lib/mime_parse), the store request
+ *	identity (store_spool_finish), the limit (a message over
+ *	limits.message_size_max in CRLF size: "... of N bytes exceeds the
+ *	limit of M bytes"; an attachment over limits.attachment_size_max is
+ *	not extracted, never bounced: the milter and Exim's ACL refuse it in
+ *	the SMTP session, and what reaches deliver around them is stored
+ *	flagged in parse_problem), the parse (lib/mime_parse), the store request
  *	(lib/store_mail), the one log line per delivery and the warnings of
  *	a stored message, and the new-email notification (lib/store_notify).
  *	The programs keep what differs: how the message is read, how it is
@@ -18,6 +20,7 @@
  *	exits, replies or touches the database; logs the notification key.
  * CONFIGURATION
  *	limits.message_size_max, limits.attachment_size_max,
+ *	limits.mime_parts_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
  *	deliver.trusted_authserv_id, deliver.notify_url, deliver.notify_key,
@@ -50,6 +53,7 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	dc->recipient_validation = rules.recipient_validation;
 	dc->subaddress_delims = rules.subaddress_delims;
 	dc->attachment_max = conf_int(cfg, "limits.attachment_size_max");
+	dc->parts_max = conf_int(cfg, "limits.mime_parts_max");
 	dc->header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
 	dc->hmac_secret = delivery_conf_str(cfg, "security.hmac_secret");
 	dc->authserv_id = delivery_conf_str(cfg, "deliver.trusted_authserv_id");
@@ -112,7 +116,7 @@ enum delivery_step delivery_prepare(struct delivery *d, int too_big,
 				    const struct store_envelope *env)
 {
 	const struct delivery_conf *dc = d->dc;
-	size_t i;
+	struct mime_limits lim = { dc->attachment_max, (size_t)dc->parts_max };
 
 	if (too_big)
 		return delivery_too_big(d, "message", d->sp.size, dc->size_max);
@@ -121,13 +125,9 @@ enum delivery_step delivery_prepare(struct delivery *d, int too_big,
 	if (d->sp.size > dc->size_max)
 		return delivery_too_big(d, "message", d->sp.size, dc->size_max);
 	d->us_hash = delivery_lap(d);
-	if (mime_parse(d->sp.fd, d->sp.start, -1, d->sp.id, &d->m, &d->error) < 0)
+	if (mime_parse(d->sp.fd, d->sp.start, -1, d->sp.id, &lim, &d->m, &d->error) < 0)
 		return DELIVERY_UNPARSABLE;
 	d->us_parse = delivery_lap(d);
-	for (i = 0; i < d->m->natts; i++)
-		if (d->m->atts[i].size > dc->attachment_max)
-			return delivery_too_big(d, "attachment", d->m->atts[i].size,
-						dc->attachment_max);
 	if (d->m->parse_problem)
 		log_warn("%smessage stored with a parse problem: %s", d->log_prefix,
 			 d->m->parse_problem);

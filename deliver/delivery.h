@@ -30,6 +30,7 @@
 /* What both storing programs read from the configuration. */
 struct delivery_conf {
 	long long size_max, attachment_max; /* limits.* */
+	long long parts_max;                /* limits.mime_parts_max */
 	int recipient_validation;
 	const char *subaddress_delims;
 	long header_max_age;

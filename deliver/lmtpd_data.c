@@ -8,8 +8,9 @@
  *	from there (lib/store_mail). The delivery core (delivery.c, shared
  *	with postroom-deliver-store) checks the limits, parses, builds the
  *	store requests, logs and builds the notification; the status codes
- *	are those of postroom-deliver: over limits.message_size_max or an
- *	attachment over limits.attachment_size_max -> 552 5.3.4; a database
+ *	are those of postroom-deliver: over limits.message_size_max -> 552
+ *	5.3.4 (an attachment over limits.attachment_size_max is stored
+ *	without it, flagged, never refused after DATA); a database
  *	problem -> 451 4.3.0; beyond what PostgreSQL can store -> 554 5.3.4.
  *	All ordinary recipients are stored in one transaction, which the
  *	message shares with the others that sessions finish at the same

@@ -69,7 +69,7 @@ static void main_warm_up(void)
 	char *err = NULL;
 
 	if (store_spool_from_mem(msg, sizeof(msg) - 1, &sp, &err) < 0 ||
-	    mime_parse(sp.fd, 0, -1, sp.id, &m, &err) < 0)
+	    mime_parse(sp.fd, 0, -1, sp.id, NULL, &m, &err) < 0)
 		log_fatal(EX_SOFTWARE, "MIME parser start-up: %s", err);
 	mime_msg_free(&m);
 	store_spool_close(&sp);

@@ -29,7 +29,9 @@ static const struct cfg_param conf_params_shared[] = {
 	{ "limits.message_size_max", CFG_SIZE, "52428800", 1024, 2048 * MiB, 0,
 	  "largest message in bytes, headers and body counted with CRLF line endings" },
 	{ "limits.attachment_size_max", CFG_SIZE, "26214400", 1024, 2048 * MiB, 0,
-	  "largest decoded attachment in bytes; one larger rejects the whole message" },
+	  "largest decoded attachment in bytes; one larger is refused in the SMTP session" },
+	{ "limits.mime_parts_max", CFG_INT, "50000", 20000, 10000000, 0,
+	  "MIME parts of one message walked for bodies and attachments; the rest stay in the raw message" },
 
 	/* API keys */
 	{ "apikey.bcrypt_cost", CFG_INT, "11", 4, 31, 0,

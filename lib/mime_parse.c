@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "filename_safe.h"
 #include "store_spool.h"
 #include "xalloc.h"
 
@@ -39,9 +40,13 @@
 #define MIME_NAME_MAX 1024 /* display names, filenames */
 #define MIME_SUBJECT_MAX 4096
 #define MIME_MEM_MAX (1024 * 1024) /* parsed from memory up to this size */
+#define MIME_PROBLEM_MAX 1000
 
 struct mime_walk {
 	struct mime_msg *msg;
+	struct mime_limits lim;
+	size_t nparts;           /* leaf parts and attached messages seen */
+	size_t nskipped;         /* of them, beyond lim.parts_max */
 	GMimeStream *att_stream; /* over msg->att_fd */
 	struct buf text;         /* text/plain body being built */
 	int have_text;
@@ -160,6 +165,23 @@ static void mime_problem(gint64 offset, GMimeParserWarning code, const gchar *it
 		msg->parse_problem = mime_clean(text, 0);
 		free(text);
 	}
+}
+
+/* mime_note - add a problem to parse_problem ("; "-separated, bounded) */
+static void mime_note(struct mime_msg *msg, const char *text)
+{
+	char *joined;
+
+	if (msg->parse_problem == NULL) {
+		msg->parse_problem = mime_clean(text, MIME_PROBLEM_MAX);
+		return;
+	}
+	if (strlen(msg->parse_problem) + 2 + strlen(text) > MIME_PROBLEM_MAX)
+		return;
+	joined = xasprintf("%s; %s", msg->parse_problem, text);
+	free(msg->parse_problem);
+	msg->parse_problem = mime_clean(joined, MIME_PROBLEM_MAX);
+	free(joined);
 }
 
 /* mime_add_rcpt - append a recipient unless its address is already there
@@ -310,6 +332,30 @@ static GMimeStream *mime_att_stream(struct mime_walk *w)
 	return w->att_stream;
 }
 
+/* mime_drop_attachment - forget the attachment just written at start of
+ * the memfd: over limits.attachment_size_max, it is not extracted */
+static void mime_drop_attachment(struct mime_walk *w, GMimeStream *s, gint64 start, gint64 size)
+{
+	struct mime_msg *msg = w->msg;
+	char *note;
+
+	if (g_mime_stream_seek(s, start, GMIME_STREAM_SEEK_SET) < 0 ||
+	    ftruncate(msg->att_fd, (off_t)start) < 0) {
+		w->error = 1;
+		w->error_text = xasprintf("truncating the attachments' memory file failed");
+		return;
+	}
+	if (size > msg->oversize_size)
+		msg->oversize_size = size;
+	if (msg->noversize++ == 0) {
+		note = xasprintf("attachment of %lld bytes exceeds limits.attachment_size_max"
+				 " (%lld bytes): not extracted",
+				 (long long)size, w->lim.attachment_size_max);
+		mime_note(msg, note);
+		free(note);
+	}
+}
+
 /* mime_add_attachment - decode obj into the memfd and add its row */
 static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const char *filename)
 {
@@ -339,17 +385,17 @@ static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const cha
 		w->error_text = xasprintf("writing an attachment to the memory file failed");
 		return;
 	}
+	if (w->lim.attachment_size_max > 0 &&
+	    g_mime_stream_tell(s) - start > w->lim.attachment_size_max) {
+		mime_drop_attachment(w, s, start, g_mime_stream_tell(s) - start);
+		return;
+	}
 	msg->atts = xrealloc(msg->atts, (msg->natts + 1) * sizeof(*msg->atts));
 	a = &msg->atts[msg->natts++];
 	memset(a, 0, sizeof(*a));
 	a->content_type = mime_lower_type(obj);
-	a->filename = filename && *filename ? mime_clean(filename, MIME_NAME_MAX)
-					    : xstrdup(mime_default_filename(a->content_type));
-	g_strstrip(a->filename);
-	if (*a->filename == '\0') {
-		free(a->filename);
-		a->filename = xstrdup(mime_default_filename(a->content_type));
-	}
+	a->filename_original = filename ? mime_clean(filename, MIME_NAME_MAX) : NULL;
+	a->filename = filename_safe(a->filename_original, mime_default_filename(a->content_type));
 	a->content_id = mime_clean_id(g_mime_object_get_content_id(obj));
 	a->is_inline = disp ? g_ascii_strcasecmp(disp, "inline") == 0 : a->content_id != NULL;
 	a->offset = start;
@@ -413,6 +459,8 @@ static void mime_walk_obj(struct mime_walk *w, GMimeObject *obj, int in_alt, int
 		for (i = 0; i < n; i++)
 			mime_walk_obj(w, g_mime_multipart_get_part(GMIME_MULTIPART(obj), i),
 				      in_alt || alt, depth + 1);
+	} else if (w->nparts++ >= w->lim.parts_max) {
+		w->nskipped++;
 	} else if (GMIME_IS_MESSAGE_PART(obj)) {
 		const char *name = g_mime_object_get_content_disposition_parameter(obj, "filename");
 
@@ -533,7 +581,7 @@ static GMimeStream *mime_open(int fd, long long start, long long end)
 }
 
 int mime_parse(int fd, long long start, long long end, const unsigned char id[SHA256_LEN],
-	       struct mime_msg **msg_r, char **error_r)
+	       const struct mime_limits *lim, struct mime_msg **msg_r, char **error_r)
 {
 	static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
 	struct mime_msg *msg = xcalloc(1, sizeof(*msg));
@@ -546,6 +594,10 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 	mime_global_init();
 	memset(&w, 0, sizeof(w));
 	w.msg = msg;
+	if (lim)
+		w.lim = *lim;
+	if (w.lim.parts_max == 0)
+		w.lim.parts_max = MIME_PARTS_MAX_DEFAULT;
 	msg->att_fd = -1;
 	opts = g_mime_parser_options_new();
 	g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
@@ -568,6 +620,14 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 		mime_fill_headers(msg, m, opts);
 		mime_walk_obj(&w, g_mime_message_get_mime_part(m), 0, 0);
 		g_object_unref(m);
+	}
+	if (w.nskipped > 0) {
+		char *note = xasprintf("%zu MIME parts beyond limits.mime_parts_max (%zu) not"
+				       " extracted",
+				       w.nskipped, w.lim.parts_max);
+
+		mime_note(msg, note);
+		free(note);
 	}
 	if (w.have_text)
 		msg->text_body = buf_steal(&w.text);
@@ -601,6 +661,7 @@ void mime_msg_free(struct mime_msg **mp)
 	}
 	for (i = 0; i < msg->natts; i++) {
 		free(msg->atts[i].filename);
+		free(msg->atts[i].filename_original);
 		free(msg->atts[i].content_type);
 		free(msg->atts[i].content_id);
 	}

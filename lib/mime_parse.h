@@ -26,14 +26,27 @@ struct mime_rcpt {
 };
 
 struct mime_attachment {
-	char *filename;     /* decoded, or generated from the content type */
-	char *content_type; /* lower-case type/subtype */
-	char *content_id;   /* without angle brackets, or NULL */
+	char *filename;          /* filename_safe() of filename_original, or generated */
+	char *filename_original; /* decoded as given, NULL when the part named none */
+	char *content_type;      /* lower-case type/subtype */
+	char *content_id;        /* without angle brackets, or NULL */
 	int is_inline;
 	long long offset; /* decoded content in the message's att_fd */
 	long long size;
 	unsigned char sha256[SHA256_LEN];
 };
+
+/* what mime_parse extracts at most (the message itself is always stored
+ * whole): attachments over attachment_size_max decoded bytes are not
+ * extracted (0: no limit); parts beyond the first parts_max are not
+ * walked (0: MIME_PARTS_MAX_DEFAULT). Both are said in parse_problem. */
+struct mime_limits {
+	long long attachment_size_max;
+	size_t parts_max;
+};
+
+#define MIME_PARTS_MAX_DEFAULT 50000
+#define MIME_PARTS_MAX_MIN 20000
 
 struct mime_msg {
 	char *message_id; /* without angle brackets; generated when missing */
@@ -49,6 +62,10 @@ struct mime_msg {
 	size_t nrcpts;
 	struct mime_attachment *atts;
 	size_t natts;
+	/* the largest decoded size of an attachment left out for being over
+	 * attachment_size_max (0: none was), and how many were left out */
+	long long oversize_size;
+	size_t noversize;
 	int att_fd;          /* memfd with the decoded attachments, -1 when none */
 	char *parse_problem; /* NULL when the structure parsed cleanly */
 	/* raw value of the milter's signed submission header (topmost), or NULL */
@@ -60,11 +77,12 @@ struct mime_msg {
 };
 
 /* mime_parse - parse the message at [start, end) of fd (end -1 = to EOF).
- * id is the message's identity (used for a generated Message-Id).
+ * id is the message's identity (used for a generated Message-Id); lim
+ * may be NULL (no attachment limit, the default parts limit).
  * Returns 0 with *msg_r set, or -1 with *error_r (caller frees) on a
  * system error (memory file, I/O), never because of the content. */
 int mime_parse(int fd, long long start, long long end, const unsigned char id[SHA256_LEN],
-	       struct mime_msg **msg_r, char **error_r);
+	       const struct mime_limits *lim, struct mime_msg **msg_r, char **error_r);
 void mime_msg_free(struct mime_msg **msg);
 
 /* mime_default_filename - the generated name for a part without one

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sp.start < 0 || sp.start > sp.len || sp.size < sp.len - sp.start ||
 	    sp.size > 2 * (sp.len - sp.start))
 		abort();
-	if (mime_parse(sp.fd, sp.start, -1, sp.id, &m, &err) < 0)
+	if (mime_parse(sp.fd, sp.start, -1, sp.id, NULL, &m, &err) < 0)
 		abort();
 	text_ok(m->message_id);
 	text_ok(m->from_address);

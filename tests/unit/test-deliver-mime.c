@@ -25,7 +25,7 @@ static struct mime_msg *parse(const char *text)
 
 	if (store_spool_from_mem(text, strlen(text), &sp, &err) < 0 ||
 	    store_spool_finish(&sp, &env, &err) < 0 ||
-	    mime_parse(sp.fd, sp.start, -1, sp.id, &m, &err) < 0) {
+	    mime_parse(sp.fd, sp.start, -1, sp.id, NULL, &m, &err) < 0) {
 		printf("# parse: %s\n", err);
 		free(err);
 		m = NULL;

@@ -63,10 +63,10 @@ static void test_prepare(void)
 		/* the reader stopped: too big whatever was spooled */
 		{ "Subject: x\r\n\r\nbody\r\n", 5, 1000, 1, DELIVERY_TOO_BIG,
 		  "message of 6 bytes exceeds the limit of 5 bytes" },
-		/* a 32-byte attachment */
+		/* a 32-byte attachment: over the limit, stored without it
+		 * (test_attachment_over_limit), never refused after acceptance */
 		{ ATT_MSG, 100000, 32, 0, DELIVERY_READY, NULL },
-		{ ATT_MSG, 100000, 31, 0, DELIVERY_TOO_BIG,
-		  "attachment of 32 bytes exceeds the limit of 31 bytes" },
+		{ ATT_MSG, 100000, 31, 0, DELIVERY_READY, NULL },
 	};
 	enum delivery_step st;
 	char *why;
@@ -77,6 +77,39 @@ static void test_prepare(void)
 		UNIT_OK(st == t[i].want, "case %zu: step %d", i, (int)t[i].want);
 		UNIT_STR_EQ(why, t[i].why, "case %zu: the reason", i);
 		free(why);
+	}
+}
+
+/* test_attachment_over_limit - an attachment one byte over the limit is
+ * left out and said in parse_problem; at the limit it is extracted */
+static void test_attachment_over_limit(void)
+{
+	static const char *rcpts[] = { "bob@example.com" };
+	struct store_envelope env = { "alice@example.org", rcpts, 1, NULL };
+	struct delivery_conf dc;
+	struct delivery d;
+	char *err = NULL;
+	long long max;
+
+	for (max = 31; max <= 32; max++) {
+		memset(&dc, 0, sizeof(dc));
+		dc.size_max = 100000;
+		dc.attachment_max = max;
+		delivery_init(&d, &dc, "test: ");
+		UNIT_OK(store_spool_from_mem(ATT_MSG, strlen(ATT_MSG), &d.sp, &err) == 0,
+			"spooled");
+		UNIT_OK(delivery_prepare(&d, 0, &env) == DELIVERY_READY, "limit %lld: ready", max);
+		UNIT_OK(d.m && d.m->natts == (max == 32 ? 1u : 0u), "limit %lld: %s", max,
+			max == 32 ? "the attachment is extracted" : "the attachment is left out");
+		UNIT_OK(d.m && d.m->oversize_size == (max == 32 ? 0 : 32),
+			"limit %lld: the oversize attachment's size", max);
+		UNIT_STR_EQ(d.m ? d.m->parse_problem : NULL,
+			    max == 32 ? NULL
+				      : "attachment of 32 bytes exceeds limits.attachment_size_max"
+					" (31 bytes): not extracted",
+			    "limit %lld: parse_problem", max);
+		UNIT_STR_EQ(d.m ? d.m->text_body : NULL, "hi", "limit %lld: the text body", max);
+		delivery_free(&d);
 	}
 }
 
@@ -150,6 +183,7 @@ int main(void)
 {
 	log_init("test-delivery", 0, 1);
 	test_prepare();
+	test_attachment_over_limit();
 	test_request();
 	test_result_and_notify();
 	return unit_done();
