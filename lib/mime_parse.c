@@ -361,6 +361,7 @@ static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const cha
 {
 	struct mime_msg *msg = w->msg;
 	struct mime_attachment *a;
+	char *name;
 	GMimeStream *s = mime_att_stream(w);
 	const char *disp = g_mime_object_get_disposition(obj);
 	gint64 start;
@@ -394,8 +395,11 @@ static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const cha
 	a = &msg->atts[msg->natts++];
 	memset(a, 0, sizeof(*a));
 	a->content_type = mime_lower_type(obj);
-	a->filename_original = filename ? mime_clean(filename, MIME_NAME_MAX) : NULL;
-	a->filename = filename_safe(a->filename_original, mime_default_filename(a->content_type));
+	/* the safe name from the whole name (a long one keeps its extension) */
+	name = filename ? mime_clean(filename, 0) : NULL;
+	a->filename = filename_safe(name, mime_default_filename(a->content_type));
+	a->filename_original = name ? mime_clean(name, MIME_NAME_MAX) : NULL;
+	free(name);
 	a->content_id = mime_clean_id(g_mime_object_get_content_id(obj));
 	a->is_inline = disp ? g_ascii_strcasecmp(disp, "inline") == 0 : a->content_id != NULL;
 	a->offset = start;

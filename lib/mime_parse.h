@@ -26,8 +26,8 @@ struct mime_rcpt {
 };
 
 struct mime_attachment {
-	char *filename;          /* filename_safe() of filename_original, or generated */
-	char *filename_original; /* decoded as given, NULL when the part named none */
+	char *filename;          /* filename_safe() of the decoded name, or generated */
+	char *filename_original; /* decoded as given (first 1024 bytes), NULL: none */
 	char *content_type;      /* lower-case type/subtype */
 	char *content_id;        /* without angle brackets, or NULL */
 	int is_inline;
