@@ -5,12 +5,18 @@
  *	Reads stored mail. The JSON shape of an email is documented in
  *	postroomctl(1) and is stable: fields may be added, never renamed or
  *	removed. Recipients and attachments are aggregated by PostgreSQL in
- *	the same statement (no query per email).
+ *	the same statement (no query per email). The text form shows what
+ *	the sender wrote (subject, names, bodies, attachment names) with
+ *	control and bidirectional formatting characters escaped, so that a
+ *	message cannot drive the operator's terminal.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
+#include "buf.h"
 #include "ctl.h"
 #include "xalloc.h"
 
@@ -24,7 +30,8 @@
 				 "  r.display_name, 'type', r.type, 'delivered', r.delivered, 'user', ru.address,"              \
 				 "  'is_read', r.is_read) ORDER BY r.id), '[]')"                                                \
 				 "  FROM email_recipients r LEFT JOIN users ru ON ru.id = r.user_id WHERE r.email_id = e.id), " \
-				 "(SELECT COALESCE(json_agg(json_build_object('filename', a.filename, 'content_type',"          \
+				 "(SELECT COALESCE(json_agg(json_build_object('filename', a.filename, 'filename_original',"     \
+				 "  a.filename_original, 'content_type',"                                                       \
 				 "  a.content_type, 'size_bytes', a.size_bytes, 'sha256', encode(a.sha256, 'hex'),"             \
 				 "  'inline', a.is_inline, 'content_id', a.content_id) ORDER BY a.position), '[]')"             \
 				 "  FROM email_attachments a WHERE a.email_id = e.id), "                                        \
@@ -54,6 +61,52 @@ static json_t *ctl_email_json(const PGresult *res, int i, int with_bodies)
 	return o;
 }
 
+/* ctl_term_escaped - a character a terminal must not get as is: C0
+ * controls (but newline and tab when keep_lines), DEL, C1 controls,
+ * bidirectional formatting (U+061C, U+200E, U+200F, U+202A-U+202E,
+ * U+2066-U+2069), line and paragraph separators */
+static int ctl_term_escaped(gunichar c, int keep_lines)
+{
+	if (keep_lines && (c == '\n' || c == '\t'))
+		return 0;
+	return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x061C || c == 0x200E || c == 0x200F ||
+	       (c >= 0x2028 && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
+/* ctl_term - s for a terminal, escaped characters as \u{XXXX}, bytes
+ * that are not UTF-8 as \xXX (the caller frees) */
+static char *ctl_term(const char *s, int keep_lines)
+{
+	struct buf b = BUF_INIT;
+
+	buf_append_str(&b, "");
+	while (*s) {
+		gunichar c = g_utf8_get_char_validated(s, -1);
+
+		if (c == (gunichar)-1 || c == (gunichar)-2) {
+			buf_printf(&b, "\\x%02X", (unsigned char)*s++);
+		} else if (ctl_term_escaped(c, keep_lines)) {
+			buf_printf(&b, "\\u{%04X}", (unsigned)c);
+			s = g_utf8_next_char(s);
+		} else {
+			buf_append(&b, s, (size_t)(g_utf8_next_char(s) - s));
+			s = g_utf8_next_char(s);
+		}
+	}
+	return buf_steal(&b);
+}
+
+/* ctl_print_email_line - one row as one line, escaped for the terminal */
+static void ctl_print_email_line(const PGresult *res, int i)
+{
+	char *from = ctl_term(PQgetvalue(res, i, 4), 0),
+	     *subject = ctl_term(PQgetvalue(res, i, 3), 0);
+
+	printf("%s  %s  %-30s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 6), from, subject);
+	free(from);
+	free(subject);
+}
+
 /* ctl_print_emails - all rows, as a JSON array or one line each */
 static void ctl_print_emails(struct ctl *ctl, const PGresult *res)
 {
@@ -64,8 +117,7 @@ static void ctl_print_emails(struct ctl *ctl, const PGresult *res)
 		if (ctl->json)
 			json_array_append_new(arr, ctl_email_json(res, i, 0));
 		else
-			printf("%s  %s  %-30s  %s\n", PQgetvalue(res, i, 0), PQgetvalue(res, i, 6),
-			       PQgetvalue(res, i, 4), PQgetvalue(res, i, 3));
+			ctl_print_email_line(res, i);
 	}
 	ctl_print_list(ctl, arr);
 }
@@ -109,18 +161,31 @@ static int ctl_mail_list(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
-/* ctl_print_email_text - human-readable single email */
+/* ctl_print_email_text - human-readable single email, what the sender
+ * wrote escaped for the terminal (ctl_term) */
 static void ctl_print_email_text(const PGresult *res)
 {
+	char *msgid = ctl_term(PQgetvalue(res, 0, 1), 0);
+	char *display = ctl_term(PQgetisnull(res, 0, 5) ? "" : PQgetvalue(res, 0, 5), 0);
+	char *from = ctl_term(PQgetvalue(res, 0, 4), 0);
+	char *subject = ctl_term(PQgetvalue(res, 0, 3), 0);
+	char *rcpts = ctl_term(PQgetvalue(res, 0, 11), 0);
+	char *atts = ctl_term(PQgetvalue(res, 0, 12), 0);
+	char *body = ctl_term(ctl_val(res, 0, 16), 1);
+
 	printf("id:          %s\nmessage-id:  %s\nthread:      %s\nreceived:    %s\n"
 	       "from:        %s%s%s%s\nsubject:     %s\nsize:        %s bytes\nsent by:     %s\n"
 	       "spam:        %s\nrecipients:  %s\nattachments: %s\n\n%s\n",
-	       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), ctl_val(res, 0, 2),
-	       PQgetvalue(res, 0, 6), PQgetisnull(res, 0, 5) ? "" : PQgetvalue(res, 0, 5),
-	       PQgetisnull(res, 0, 5) ? "" : " <", PQgetvalue(res, 0, 4),
-	       PQgetisnull(res, 0, 5) ? "" : ">", PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 7),
-	       ctl_val(res, 0, 8), PQgetvalue(res, 0, 9), PQgetvalue(res, 0, 11),
-	       PQgetvalue(res, 0, 12), ctl_val(res, 0, 16));
+	       PQgetvalue(res, 0, 0), msgid, ctl_val(res, 0, 2), PQgetvalue(res, 0, 6), display,
+	       PQgetisnull(res, 0, 5) ? "" : " <", from, PQgetisnull(res, 0, 5) ? "" : ">", subject,
+	       PQgetvalue(res, 0, 7), ctl_val(res, 0, 8), PQgetvalue(res, 0, 9), rcpts, atts, body);
+	free(msgid);
+	free(display);
+	free(from);
+	free(subject);
+	free(rcpts);
+	free(atts);
+	free(body);
 }
 
 static int ctl_mail_show(struct ctl *ctl, const char *id)

@@ -92,6 +92,8 @@ int migrate_apply(struct db *db, int *applied_r, int *version_r, char **error_r)
 			return -1;
 		*applied_r += done;
 	}
+	if (migrate_fixups_run(db, error_r) < 0)
+		return -1;
 	if ((cur = migrate_current(db, error_r)) < 0)
 		return -1;
 	*version_r = cur;

@@ -15,8 +15,13 @@ extern const unsigned migrations_count;
 
 /* migrate_apply - apply every migration not yet recorded, each in its own
  * transaction under an advisory lock (concurrent runs are safe). Sets
- * *applied_r and *version_r (schema version afterwards). 0 ok, -1 error. */
+ * *applied_r and *version_r (schema version afterwards), then runs the
+ * data steps they asked for (migrate_fixups_run). 0 ok, -1 error. */
 int migrate_apply(struct db *db, int *applied_r, int *version_r, char **error_r);
+/* migrate_fixups_run - the data steps later migrations asked for in
+ * schema_fixups, each in batches of their own transactions (see
+ * lib/migrate_fixup.c); migrate_apply runs it. 0 ok, -1 error. */
+int migrate_fixups_run(struct db *db, char **error_r);
 /* migrate_current - the highest applied version (0 for none), -1 on error */
 int migrate_current(struct db *db, char **error_r);
 

@@ -814,7 +814,7 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 	const struct mime_msg *m = c->m;
 	size_t n = m->natts, i;
 	char **keys, **pos, **sizes, **hex, **inl;
-	const char *p[8], **fn, **ct, **cid;
+	const char *p[9], **fn, **fo, **ct, **cid;
 	int rc = 0, k;
 
 	if (n == 0)
@@ -825,6 +825,7 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 	hex = xcalloc(n, sizeof(char *));
 	inl = xcalloc(n, sizeof(char *));
 	fn = xcalloc(n, sizeof(char *));
+	fo = xcalloc(n, sizeof(char *));
 	ct = xcalloc(n, sizeof(char *));
 	cid = xcalloc(n, sizeof(char *));
 	for (i = 0; i < n; i++) {
@@ -835,6 +836,7 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 		crypto_hex(m->atts[i].sha256, SHA256_LEN, hex[i]);
 		inl[i] = xstrdup(m->atts[i].is_inline ? "t" : "f");
 		fn[i] = m->atts[i].filename;
+		fo[i] = m->atts[i].filename_original;
 		ct[i] = m->atts[i].content_type;
 		cid[i] = m->atts[i].content_id;
 	}
@@ -853,14 +855,15 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 		p[5] = store_keep(b, store_pg_array(cid, n));
 		p[6] = store_keep(b, store_pg_array((const char *const *)inl, n));
 		p[7] = store_keep(b, store_pg_array((const char *const *)hex, n));
+		p[8] = store_keep(b, store_pg_array(fo, n));
 		store_add(
 			b, STMT_OTHER,
-			"INSERT INTO email_attachments (email_id, position, filename,"
+			"INSERT INTO email_attachments (email_id, position, filename, filename_original,"
 			" content_type, size_bytes, content_id, is_inline, sha256) SELECT $1::uuid, a.p,"
-			" a.f, a.t, a.s, a.c, a.i, decode(a.h, 'hex') FROM unnest($2::integer[],"
-			" $3::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[], $8::text[])"
-			" AS a(p, f, t, s, c, i, h)",
-			8, p, NULL, NULL);
+			" a.f, a.o, a.t, a.s, a.c, a.i, decode(a.h, 'hex') FROM unnest($2::integer[],"
+			" $3::text[], $9::text[], $4::text[], $5::bigint[], $6::text[], $7::boolean[],"
+			" $8::text[]) AS a(p, f, o, t, s, c, i, h)",
+			9, p, NULL, NULL);
 	}
 	for (k = 0; k < (int)n; k++) {
 		free(keys[k]);
@@ -875,6 +878,7 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 	free(hex);
 	free(inl);
 	free(fn);
+	free(fo);
 	free(ct);
 	free(cid);
 	return rc;
