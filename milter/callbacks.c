@@ -7,8 +7,14 @@
  *	authenticated user from {auth_authen} at MAIL FROM, the rules
  *	engine at MAIL FROM (role, sender ownership, SIZE=) and at each RCPT
  *	TO (relay, hosted domains, recipient validation), the size of the
- *	message counted as MISSION.md defines it, and at end of message:
+ *	message counted as MISSION.md defines it, the message itself (headers
+ *	as libmilter passes them, CRLF, the body) in a memory file while
+ *	attachments could be over limits.attachment_size_max, and at end of
+ *	message:
  *	  - 552 5.3.4 when the counted size exceeds limits.message_size_max;
+ *	  - 552 5.3.4 when an attachment, decoded as postroom-deliver decodes
+ *	    it (lib/mime_check), exceeds limits.attachment_size_max: deliver
+ *	    never bounces an accepted message, so this is the only refusal;
  *	  - every incoming X-Postroom-Submission header removed, and every
  *	    X-Postroom-Verdict that does not verify for this queue id;
  *	  - for an authenticated session: a Message-Id when the message has
@@ -19,7 +25,8 @@
  *	per connection.
  * NEVER
  *	accepts on a lookup failure, lets an incoming submission header
- *	through, signs for an unauthenticated session, logs the secret.
+ *	through, signs for an unauthenticated session, logs the secret,
+ *	keeps a message in the heap or past the end of its transaction.
  */
 #include "milter.h"
 
@@ -36,7 +43,9 @@
 #include "buf.h"
 #include "crypto.h"
 #include "log.h"
+#include "mime_check.h"
 #include "sighdr.h"
+#include "store_spool.h"
 #include "xalloc.h"
 
 #define MILTER_VERDICTS_MAX 32 /* X-Postroom-Verdict copies remembered */
@@ -57,6 +66,12 @@ struct milter_conn {
 	char *verdicts[MILTER_VERDICTS_MAX];
 	int n_msgid;      /* Message-Id headers */
 	char *message_id; /* the first one's value */
+	/* the message as received, for the attachment check (milter_keep) */
+	struct store_spool spool;
+	struct store_spool_writer writer;
+	int keeping;      /* writer and spool open */
+	int body_kept;    /* the empty line after the headers is written */
+	char *keep_error; /* the first write error (tempfail at eom) */
 };
 
 static const struct milter_settings *S;
@@ -113,6 +128,92 @@ static struct milter_conn *milter_conn(SMFICTX *ctx)
 	return c;
 }
 
+/* ---- the message kept for the attachment check ---------------------------- */
+
+/* milter_keep_needed - can an attachment be over its limit in a message
+ * under limits.message_size_max? (never, when the limits say no) */
+static int milter_keep_needed(void)
+{
+	return S->mime.attachment_size_max > 0 &&
+	       S->mime.attachment_size_max < S->rules.message_size_max;
+}
+
+/* milter_keep - append to the memory file, opened on first use; bytes
+ * past limits.message_size_max are counted, not kept (the size check
+ * refuses such a message) */
+static void milter_keep(struct milter_conn *c, const char *data, size_t len)
+{
+	if (c->keep_error || !milter_keep_needed())
+		return;
+	if (!c->keeping) {
+		if (store_spool_writer_open(&c->writer, &c->spool, S->rules.message_size_max,
+					    &c->keep_error) < 0)
+			return;
+		c->keeping = 1;
+	}
+	(void)store_spool_writer_put(&c->writer, data, len, &c->keep_error);
+}
+
+/* milter_keep_header - "name:value" CRLF, the value as msgsize counts it */
+static void milter_keep_header(struct milter_conn *c, const char *name, const char *value)
+{
+	milter_keep(c, name, strlen(name));
+	milter_keep(c, (c->proto & SMFIP_HDR_LEADSPC) ? ":" : ": ",
+		    (c->proto & SMFIP_HDR_LEADSPC) ? 1 : 2);
+	milter_keep(c, value, strlen(value));
+	milter_keep(c, "\r\n", 2);
+}
+
+/* milter_keep_body - the empty line before the first body bytes */
+static void milter_keep_body(struct milter_conn *c, const void *data, size_t len)
+{
+	if (!c->body_kept) {
+		milter_keep(c, "\r\n", 2);
+		c->body_kept = 1;
+	}
+	milter_keep(c, data, len);
+}
+
+/* milter_keep_free - close the memory file: nothing outlives the message */
+static void milter_keep_free(struct milter_conn *c)
+{
+	if (c->keeping) {
+		xfree(&c->writer.buf); /* unflushed bytes: dropped, not written */
+		store_spool_close(&c->spool);
+	}
+	c->keeping = 0;
+	c->body_kept = 0;
+	xfree(&c->keep_error);
+}
+
+/* milter_oversize - the largest attachment over the limit (0: none) in
+ * *oversize_r; -1 with *what_r on a system error */
+static int milter_oversize(struct milter_conn *c, long long *oversize_r, char **what_r)
+{
+	char *err = NULL;
+
+	*oversize_r = 0;
+	if (!c->keeping && c->keep_error == NULL)
+		return 0; /* not needed, or nothing received */
+	milter_keep_body(c, "", 0);
+	if (c->keep_error == NULL && c->keeping && !c->writer.too_big)
+		(void)store_spool_writer_close(&c->writer, &c->keep_error);
+	if (c->keep_error) {
+		*what_r = xasprintf("cannot keep the message for the attachment check: %s",
+				    c->keep_error);
+		return -1;
+	}
+	if (c->writer.too_big)
+		return 0; /* refused for its size before this is asked */
+	if (mime_check_attachments(c->spool.fd, 0, c->spool.len, c->writer.crlf, &S->mime,
+				   oversize_r, &err) < 0) {
+		*what_r = xasprintf("attachment check: %s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
 /* milter_msg_reset - forget the message (the connection stays) */
 static void milter_msg_reset(struct milter_conn *c)
 {
@@ -122,6 +223,7 @@ static void milter_msg_reset(struct milter_conn *c)
 	xfree(&c->qid);
 	xfree(&c->sender);
 	xfree(&c->message_id);
+	milter_keep_free(c);
 	for (i = 0; i < c->n_verdict && i < MILTER_VERDICTS_MAX; i++)
 		xfree(&c->verdicts[i]);
 	memset(&c->size, 0, sizeof(c->size));
@@ -360,6 +462,7 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 	struct milter_conn *c = milter_conn(ctx);
 
 	msgsize_header(&c->size, name, value, (c->proto & SMFIP_HDR_LEADSPC) != 0);
+	milter_keep_header(c, name, value);
 	if (strcasecmp(name, SIGHDR_SUBMISSION) == 0) {
 		c->n_submission++;
 	} else if (strcasecmp(name, SIGHDR_VERDICT) == 0) {
@@ -378,6 +481,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 	struct milter_conn *c = milter_conn(ctx);
 
 	msgsize_add(&c->size, chunk, len);
+	milter_keep_body(c, chunk, len);
 	return milter_noreply(c, SMFIP_NR_BODY);
 }
 
@@ -534,12 +638,42 @@ static int milter_mark(SMFICTX *ctx, struct milter_conn *c, const char *msgid, c
 	return 0;
 }
 
+/* milter_attachments - 552 5.3.4 for an attachment over
+ * limits.attachment_size_max (*refused_r set, the reply set); -1 after
+ * a system error, the reply a tempfail; 0 otherwise */
+static int milter_attachments(SMFICTX *ctx, struct milter_conn *c, int *refused_r)
+{
+	struct rules_verdict v = { RULES_REJECT, "552", "5.3.4", NULL, 0 };
+	long long oversize;
+	char *what = NULL, *text;
+
+	*refused_r = 0;
+	if (milter_oversize(c, &oversize, &what) < 0) {
+		(void)milter_error(ctx, c, what);
+		free(what);
+		return -1;
+	}
+	if (oversize == 0)
+		return 0;
+	text = mime_check_reason(oversize, S->mime.attachment_size_max);
+	v.text = text;
+	log_info("%s: reject: end of data from %s: %s %s %s", c->qid ? c->qid : "NOQUEUE",
+		 c->client, v.code, v.enhanced, text);
+	metric_inc(M.eom[1]);
+	(void)milter_refuse(ctx, &v);
+	free(text);
+	milter_msg_reset(c);
+	*refused_r = 1;
+	return 0;
+}
+
 static sfsistat cb_eom(SMFICTX *ctx)
 {
 	struct milter_conn *c = milter_conn(ctx);
 	struct rules_verdict v;
 	char *msgid = NULL, *sig = NULL;
 	const char *what = NULL;
+	int refused = 0;
 	long long size = c->size.bytes + 2; /* the empty line after the headers */
 
 	milter_refresh_qid(ctx, c);
@@ -564,6 +698,11 @@ static sfsistat cb_eom(SMFICTX *ctx)
 		free(sig);
 		milter_msg_reset(c);
 		return milter_refuse(ctx, &v);
+	}
+	if (milter_attachments(ctx, c, &refused) < 0 || refused) {
+		free(msgid);
+		free(sig);
+		return refused ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 	}
 	if (milter_strip(ctx, c) < 0)
 		what = "cannot remove an incoming internal header";

@@ -18,7 +18,8 @@
  * PARAMETERS
  *	milter.socket, milter.user, milter.group, milter.socket_group,
  *	milter.metrics_listen, rules.sent_recipient, milter.timeout,
- *	security.hmac_secret, rules.*, limits.message_size_max, and for
+ *	security.hmac_secret, rules.*, limits.message_size_max,
+ *	limits.attachment_size_max, limits.mime_parts_max, and for
  *	the lookups (lib/rules_pg.c) database.conninfo,
  *	database.connect_timeout, milter.cache_ttl, milter.cache_size,
  *	milter.db_connections.
@@ -72,6 +73,8 @@ static void milter_settings_load(const struct conf *cfg)
 	settings.secret = conf_str(cfg, "security.hmac_secret");
 	settings.header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
 	settings.sent_recipient = sent && *sent ? sent : NULL;
+	settings.mime.attachment_size_max = conf_int(cfg, "limits.attachment_size_max");
+	settings.mime.parts_max = (size_t)conf_int(cfg, "limits.mime_parts_max");
 	if (rules_role_map_check(settings.role_map, &err) < 0)
 		log_fatal(EX_CONFIG, "configuration error: rules.port_roles: %s", err);
 	if (settings.secret == NULL || strlen(settings.secret) < MILTER_SECRET_MIN)

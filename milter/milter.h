@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "mime_parse.h"
 #include "metrics.h"
 #include "rules.h"
 
@@ -34,6 +35,7 @@ struct milter_settings {
 	long header_max_age;                 /* rules.internal_header_max_age */
 	const char *sent_recipient;          /* milter.sent_recipient or NULL */
 	const struct rules_lookups *lookups; /* rules_pg_lookups() */
+	struct mime_limits mime;             /* limits.attachment_size_max, mime_parts_max */
 };
 
 /* milter_callbacks - the registration description; settings must outlive it */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # milter-protocol.sh - postroom-milter through the milter protocol
 # (miltertest plays Postfix): the envelope-rule rows, the internal headers,
-# the size limit at end of message.
+# the size limit and the attachment limit at end of message.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
 . "$POSTROOM_SRCDIR/tests/milter/milter.sh"
@@ -15,7 +15,7 @@ pctl alias add alice.alias@example.com alice@example.com >/dev/null
 ok '[ "$(psqlc "SELECT count(*) FROM user_addresses")" = 3 ]' "fixture: three addresses"
 
 milter_conf "security = { hmac_secret = \"$MILTER_SECRET\"; };" \
-	'limits = { message_size_max = 65536; };' \
+	'limits = { message_size_max = 65536; attachment_size_max = 1024; };' \
 	'rules = { mx_enabled = true; sent_recipient = "sent@postroom.invalid"; };' \
 	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };"
 milter_start || { fail "postroom-milter starts"; done_testing; }
@@ -24,6 +24,9 @@ pass "postroom-milter starts"
 mt_run rows.lua
 export SIGHDR_TOOL="$POSTROOM_BUILDDIR/tests/milter/sighdr-tool" MILTER_SECRET
 mt_run headers.lua
+mt_run attach.lua
+like "$(cat "$MILTER_LOG")" "reject: end of data from 192.0.2.10: 552 5.3.4 attachment of 1025 bytes exceeds the limit of 1024 bytes" \
+	"attachment refusal logged with client and reply"
 
 like "$(cat "$MILTER_LOG")" "warning: 4QTEST[0-9]+: relay attempt refused: RCPT TO <victim@foreign.org> from 192.0.2.10" \
 	"relay attempt logged as a warning with queue id, client, recipient"

@@ -5,7 +5,8 @@
 # TLS) and another service; authentication through postroom-authd; the
 # signed submission header end to end (verified on the delivered copy,
 # absent from the relayed copy); the sent copy; the size limit at end of
-# data; the database stopped (451 4.3.0, never 250); defence in depth with
+# data; an attachment over the attachment limit (552 5.3.4, no DSN); the
+# database stopped (451 4.3.0, never 250); defence in depth with
 # a service deliberately loosened to relay for its clients; MX mode off.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -104,7 +105,7 @@ pass "Postfix starts with MX, submission, submissions, another and a loosened se
 
 # the MX service is recognised by its port ({daemon_port}, asked for with
 # smfi_setsymlist), the others by milter_macro_daemon_name
-milter_conf 'limits = { message_size_max = 65536; };' \
+milter_conf 'limits = { message_size_max = 65536; attachment_size_max = 1024; };' \
 	"rules = { mx_enabled = true; port_roles = \"$PF_PORT_MX=mx ORIGINATING=submission LOOSE=mx\"; sent_recipient = \"sent@postroom.invalid\"; };" \
 	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };"
 milter_start || { fail "postroom-milter starts"; done_testing; }
@@ -150,6 +151,42 @@ fi
 r=$(smtp_reply DATA "$PF_PORT_MX" someone@foreign.org alice@example.com \
 	--body "$(head -c 70000 /dev/zero | tr '\0' 'x' | fold -w 998)")
 is "$r" "552 5.3.4 Message size exceeds fixed limit" "MX, 70 KB message over a 64 KB limit: 552 5.3.4 at end of data"
+
+# an attachment over limits.attachment_size_max (1024 bytes decoded): 552
+# 5.3.4 at end of data, before Postfix has accepted anything, so no
+# delivery status notification can go to a forged sender (backscatter)
+att_msg() {	# att_msg FILE SUBJECT N: a message with an attachment of N bytes (base64)
+	python3 - "$@" <<-'EOF'
+	import base64, sys
+	f, subj, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+	att = base64.encodebytes((b"0123456789abcdef" * (n // 16 + 1))[:n]).decode().replace("\n", "\r\n")
+	open(f, "w", newline="").write(
+	    "From: someone@foreign.org\r\nTo: alice@example.com\r\nSubject: %s\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+	    "--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b1\r\n"
+	    "Content-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=a.bin\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n%s--b1--\r\n" % (subj, att))
+	EOF
+}
+att_msg "$TAP_TMP/att-over.eml" att-over 1025
+att_msg "$TAP_TMP/att-limit.eml" att-limit 1024
+r=$(smtp_reply DATA "$PF_PORT_MX" someone@foreign.org alice@example.com --data "$TAP_TMP/att-over.eml")
+is "$r" "552 5.3.4 attachment of 1025 bytes exceeds the limit of 1024 bytes" \
+	"MX, an attachment 1 byte over attachment_size_max: 552 5.3.4 at end of data"
+r=$(smtp_reply DATA "$PF_PORT_MX" someone@foreign.org alice@example.com --data "$TAP_TMP/att-limit.eml")
+like "$r" '^250 ' "MX, an attachment of exactly attachment_size_max: queued ($r)"
+for i in $(seq 100); do pf_queue_empty && break; sleep 0.1; done
+ok pf_queue_empty "no bounce in the queue after the refused attachment (queue empty)"
+like "$(cat "$PF_LOG")" 'milter-reject: END-OF-MESSAGE from [^ ]*: 5\.3\.4 attachment of 1025 bytes' \
+	"Postfix logged the milter's refusal at end of message"
+unlike "$(cat "$PF_LOG")" 'status=bounced|sender non-delivery notification' \
+	"Postfix logged no bounce and no non-delivery notification"
+if [ "$HAVE_DELIVER" = 1 ]; then
+	is "$(psqlc "SELECT count(*) FROM emails WHERE subject = 'att-over'")" 0 "the refused message was not stored"
+	is "$(psqlc "SELECT count(*) FROM email_attachments a JOIN emails e ON e.id = a.email_id WHERE e.subject = 'att-limit' AND a.size_bytes = 1024")" 1 \
+		"the one at the limit was stored with its 1024-byte attachment"
+fi
 
 # ---- submission services and another service, unauthenticated -----------
 r=$(smtp_reply MAIL "$PF_PORT_SUB" alice@example.com bob@example.com "${TLS[@]}")
