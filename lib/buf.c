@@ -34,6 +34,14 @@ void buf_reserve(struct buf *b, size_t extra)
 	b->data[b->len] = '\0'; /* a fresh buffer is an empty string */
 }
 
+void buf_adopt(struct buf *b, char *s, size_t len)
+{
+	free(b->data);
+	b->data = s;
+	b->len = len;
+	b->cap = len + 1;
+}
+
 void buf_append(struct buf *b, const void *data, size_t len)
 {
 	buf_reserve(b, len);

@@ -23,6 +23,9 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_truncate(struct buf *b, size_t len);
 /* buf_cstr - the contents as a C string (never NULL). */
 const char *buf_cstr(struct buf *b);
+/* buf_adopt - b becomes the malloc'd string s of len bytes (what b held
+ * is freed): a large string taken over without a copy. */
+void buf_adopt(struct buf *b, char *s, size_t len);
 /* buf_steal - hand the memory to the caller (who frees it); b is reset. */
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);

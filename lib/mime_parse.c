@@ -2,19 +2,31 @@
  * NAME
  *	mime_parse - turn a spooled message into the rows postroom stores
  * DESCRIPTION
- *	GMime 3 parses the message from memory when it is small (one read of
- *	the spool fd) and straight from the spool fd otherwise (persistent
- *	stream: part contents stay references into the fd). The walk picks
- *	what a mail client shows: the text/plain and text/html alternatives
- *	(the last of each kind inside multipart/alternative, nested related
- *	and mixed parts walked), and everything else that is a leaf part or
- *	an attached message becomes an attachment: decoded into one memfd,
+ *	The message is mapped read-only and GMime 3 parses it one entity at
+ *	a time, never as a whole tree: the header block of each entity
+ *	(lib/mime_scan finds where it ends) is parsed alone; a multipart's
+ *	children are found by its delimiter lines (lib/mime_scan, GMime's
+ *	rule) and walked one after the other, each freed before the next;
+ *	a leaf part gets its content as a reference into the mapping, as
+ *	GMime's own parser gives it; an attached message is copied as it
+ *	stands, not parsed. So the memory of a parse is that of one entity,
+ *	whatever the number of parts, and a header block of more than
+ *	MIME_FIELDS_MAX fields is given to GMime filtered (its first fields,
+ *	and the later ones postroom reads). The walk picks what a mail
+ *	client shows: the text/plain and text/html alternatives (the last of
+ *	each kind inside multipart/alternative, nested related and mixed
+ *	parts walked), and everything else that is a leaf part or an
+ *	attached message becomes an attachment: decoded into one memfd,
  *	measured and hashed there. Header fields are decoded (RFC 2047,
- *	RFC 2231, charsets) and cleaned to valid UTF-8 without NUL bytes, and
- *	bounded in length so that no index entry can overflow.
+ *	RFC 2231, charsets) and cleaned to valid UTF-8 (a NUL byte becomes
+ *	U+FFFD), and bounded in length so that no index entry can overflow.
+ *	The limits (struct mime_limits: attachment size, parts walked) and
+ *	MIME_DEPTH_MAX bound what is extracted; each says so in
+ *	parse_problem. The message itself is always stored whole.
  * NEVER
  *	fails or crashes because of the message's content: problems GMime
- *	reports are collected in parse_problem; holds an attachment in the heap.
+ *	reports are collected in parse_problem; holds an attachment or the
+ *	whole MIME tree in the heap; writes to the mapping.
  */
 #include "mime_parse.h"
 
@@ -31,7 +43,7 @@
 
 #include "buf.h"
 #include "filename_safe.h"
-#include "store_spool.h"
+#include "mime_scan.h"
 #include "xalloc.h"
 
 #define MIME_ID_MAX 900  /* Message-Id, In-Reply-To, each reference */
@@ -39,21 +51,48 @@
 #define MIME_ADDR_MAX 512
 #define MIME_NAME_MAX 1024 /* display names, filenames */
 #define MIME_SUBJECT_MAX 4096
-#define MIME_MEM_MAX (1024 * 1024) /* parsed from memory up to this size */
 #define MIME_PROBLEM_MAX 1000
+#define MIME_FIELDS_MAX 1000 /* header fields of one block given to GMime */
+#define MIME_DEPTH_MAX 64    /* multipart nesting walked */
 
 struct mime_walk {
 	struct mime_msg *msg;
 	struct mime_limits lim;
+	GMimeParserOptions *opts;
+	const char *map;         /* the message, mapped read-only */
+	size_t len;              /* its length */
+	GMimeStream *whole;      /* a memory stream over map, never copied */
+	gint64 base;             /* offset in the message of what GMime parses */
+	int header_only;         /* GMime parses a header block without its body */
 	size_t nparts;           /* leaf parts and attached messages seen */
-	size_t nskipped;         /* of them, beyond lim.parts_max */
+	int parts_over;          /* stopped at lim.parts_max */
+	int too_deep;            /* a multipart nested deeper than MIME_DEPTH_MAX */
+	size_t nfiltered;        /* header fields not given to GMime */
 	GMimeStream *att_stream; /* over msg->att_fd */
 	struct buf text;         /* text/plain body being built */
 	int have_text;
 	char *html;
-	int error; /* a system error while writing */
+	int nul_replaced; /* a text body held NUL bytes */
+	int error;        /* a system error while writing */
 	char *error_text;
 };
+
+/* the fields read after MIME_FIELDS_MAX in a filtered header block */
+static const char *const mime_fields_kept[] = { "From",
+						"To",
+						"Cc",
+						"Bcc",
+						"Subject",
+						"Message-ID",
+						"In-Reply-To",
+						"References",
+						"X-Postroom-Submission",
+						"MIME-Version",
+						"Content-Type",
+						"Content-Transfer-Encoding",
+						"Content-Disposition",
+						"Content-ID",
+						NULL };
 
 /* mime_global_init - GMime once per process, whichever thread is first
  * (postroom-lmtpd parses in its session threads) */
@@ -68,22 +107,24 @@ static void mime_global_init(void)
 
 char *mime_clean_utf8(const char *s, size_t len, size_t max)
 {
-	char *nonul = xmalloc(len + 1), *valid, *out;
-	size_t i, n = 0, vlen;
+	char *valid = NULL, *out;
+	const char *v = s;
+	size_t vlen = len;
 
-	for (i = 0; i < len; i++)
-		if (s[i] != '\0')
-			nonul[n++] = s[i];
-	nonul[n] = '\0';
-	valid = g_utf8_make_valid(nonul, (gssize)n);
-	free(nonul);
-	vlen = strlen(valid);
-	if (max > 0 && vlen > max) {
-		const char *cut = g_utf8_find_prev_char(valid, valid + max + 1);
-
-		vlen = cut ? (size_t)(cut - valid) : 0;
+	/* g_utf8_validate_len refuses a NUL; g_utf8_make_valid replaces
+	 * it, as it replaces every invalid sequence, with U+FFFD */
+	if (!g_utf8_validate_len(s, len, NULL)) {
+		v = valid = g_utf8_make_valid(s, (gssize)len);
+		vlen = strlen(valid);
 	}
-	out = xstrndup(valid, vlen);
+	if (max > 0 && vlen > max) {
+		const char *cut = g_utf8_find_prev_char(v, v + max + 1);
+
+		vlen = cut ? (size_t)(cut - v) : 0;
+	}
+	out = xmalloc(vlen + 1);
+	memcpy(out, v, vlen);
+	out[vlen] = '\0';
 	g_free(valid);
 	return out;
 }
@@ -128,45 +169,6 @@ const char *mime_default_filename(const char *ct)
 	return "attachment";
 }
 
-/* mime_problem - remember the first serious problem GMime reports */
-static void mime_problem(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer data)
-{
-	struct mime_msg *msg = data;
-	const char *what;
-
-	switch (code) {
-	case GMIME_WARN_MALFORMED_MULTIPART: what = "multipart without parts"; break;
-	case GMIME_WARN_TRUNCATED_MESSAGE:
-		what = "truncated message (a multipart lacks its closing boundary)";
-		break;
-	case GMIME_WARN_MALFORMED_MESSAGE: what = "malformed message"; break;
-	case GMIME_CRIT_INVALID_HEADER_NAME: what = "invalid header name"; break;
-	case GMIME_CRIT_CONFLICTING_HEADER:
-		/* two Subjects or Dates do not break the structure; two Content-Types do */
-		if (item == NULL || g_ascii_strncasecmp(item, "Content-", 8) != 0)
-			return;
-		what = "conflicting header";
-		break;
-	case GMIME_CRIT_CONFLICTING_PARAMETER: what = "conflicting header parameter"; break;
-	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY: what = "multipart without boundary"; break;
-	case GMIME_CRIT_NESTING_OVERFLOW: what = "MIME nesting too deep"; break;
-	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
-		what = "part without headers or content";
-		break;
-	default: return; /* cosmetic: duplicated headers, 8-bit headers, bad encoded words */
-	}
-	if (msg->parse_problem == NULL) {
-		char *text =
-			offset >= 0
-				? xasprintf("%s at offset %lld%s%.80s", what, (long long)offset,
-					    item ? ": " : "", item ? item : "")
-				: xasprintf("%s%s%.80s", what, item ? ": " : "", item ? item : "");
-
-		msg->parse_problem = mime_clean(text, 0);
-		free(text);
-	}
-}
-
 /* mime_note - add a problem to parse_problem ("; "-separated, bounded) */
 static void mime_note(struct mime_msg *msg, const char *text)
 {
@@ -184,6 +186,72 @@ static void mime_note(struct mime_msg *msg, const char *text)
 	free(joined);
 }
 
+/* mime_problem_text - what parse_problem says for a GMime warning, NULL
+ * for the cosmetic ones (and, while GMime sees a header block alone, for
+ * those about the body it does not see: the walk reports them itself) */
+static const char *mime_problem_text(const struct mime_walk *w, GMimeParserWarning code,
+				     const gchar *item)
+{
+	switch (code) {
+	case GMIME_WARN_MALFORMED_MULTIPART:
+		return w->header_only ? NULL : "multipart without parts";
+	case GMIME_WARN_TRUNCATED_MESSAGE:
+		return w->header_only
+			       ? NULL
+			       : "truncated message (a multipart lacks its closing boundary)";
+	case GMIME_WARN_MALFORMED_MESSAGE:
+		/* an attached message's own headers: not parsed (copied) */
+		return w->header_only ? NULL : "malformed message";
+	case GMIME_CRIT_INVALID_HEADER_NAME: return "invalid header name";
+	case GMIME_CRIT_CONFLICTING_HEADER:
+		/* two Subjects or Dates do not break the structure; two Content-Types do */
+		if (item == NULL || g_ascii_strncasecmp(item, "Content-", 8) != 0)
+			return NULL;
+		return "conflicting header";
+	case GMIME_CRIT_CONFLICTING_PARAMETER: return "conflicting header parameter";
+	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY: return "multipart without boundary";
+	case GMIME_CRIT_NESTING_OVERFLOW: return "MIME nesting too deep";
+	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+		return w->header_only ? NULL : "part without headers or content";
+	default: return NULL; /* duplicated headers, 8-bit headers, bad encoded words */
+	}
+}
+
+/* mime_problem - remember the first serious problem GMime reports */
+static void mime_problem(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer data)
+{
+	struct mime_walk *w = data;
+	const char *what = mime_problem_text(w, code, item);
+	char *text;
+
+	if (what == NULL || w->msg->parse_problem != NULL)
+		return;
+	text = offset >= 0
+		       ? xasprintf("%s at offset %lld%s%.80s", what, (long long)(offset + w->base),
+				   item ? ": " : "", item ? item : "")
+		       : xasprintf("%s%s%.80s", what, item ? ": " : "", item ? item : "");
+	mime_note(w->msg, text);
+	free(text);
+}
+
+/* mime_problem_at - a problem the walk finds itself, in GMime's words
+ * (offset -1: none, as GMime gives none for a truncated multipart); the
+ * first one only, as for GMime's own */
+static void mime_problem_at(struct mime_walk *w, const char *what, long long offset,
+			    const char *item)
+{
+	char *text;
+
+	if (w->msg->parse_problem != NULL)
+		return;
+	text = offset >= 0 ? xasprintf("%s at offset %lld%s%.80s", what, offset, item ? ": " : "",
+				       item ? item : "")
+			   : xasprintf("%s", what);
+
+	mime_note(w->msg, text);
+	free(text);
+}
+
 /* mime_add_rcpt - append a recipient unless its address is already there
  * (a hash set: a header with a million addresses must not cost n^2) */
 static void mime_add_rcpt(struct mime_msg *msg, GHashTable *seen, const char *addr,
@@ -199,7 +267,7 @@ static void mime_add_rcpt(struct mime_msg *msg, GHashTable *seen, const char *ad
 		return;
 	}
 	g_hash_table_add(seen, key);
-	msg->rcpts = xrealloc(msg->rcpts, (msg->nrcpts + 1) * sizeof(*msg->rcpts));
+	msg->rcpts = xgrow(msg->rcpts, msg->nrcpts, sizeof(*msg->rcpts));
 	msg->rcpts[msg->nrcpts].address = a;
 	msg->rcpts[msg->nrcpts].display = name && *name ? mime_clean(name, MIME_NAME_MAX) : NULL;
 	msg->rcpts[msg->nrcpts].type = type;
@@ -263,7 +331,7 @@ static char **mime_parse_ids(GMimeParserOptions *opts, const char *value, size_t
 	for (i = first; i < n; i++) {
 		if ((id = mime_clean_id(g_mime_references_get_message_id(refs, i))) == NULL)
 			continue;
-		ids = xrealloc(ids, (k + 1) * sizeof(*ids));
+		ids = xgrow(ids, k, sizeof(*ids));
 		ids[k++] = id;
 	}
 	g_mime_references_free(refs);
@@ -356,42 +424,22 @@ static void mime_drop_attachment(struct mime_walk *w, GMimeStream *s, gint64 sta
 	}
 }
 
-/* mime_add_attachment - decode obj into the memfd and add its row */
-static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const char *filename)
+/* mime_finish_attachment - the row of the attachment just written at
+ * start of the memfd (or its removal when over the size limit) */
+static void mime_finish_attachment(struct mime_walk *w, GMimeObject *obj, const char *filename,
+				   GMimeStream *s, gint64 start)
 {
 	struct mime_msg *msg = w->msg;
+	const char *disp = g_mime_object_get_disposition(obj);
 	struct mime_attachment *a;
 	char *name;
-	GMimeStream *s = mime_att_stream(w);
-	const char *disp = g_mime_object_get_disposition(obj);
-	gint64 start;
-	ssize_t n = 0;
 
-	if (s == NULL)
-		return;
-	start = g_mime_stream_tell(s);
-	if (GMIME_IS_MESSAGE_PART(obj)) {
-		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-
-		if (inner)
-			n = g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, s);
-	} else {
-		GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
-
-		if (content)
-			n = g_mime_data_wrapper_write_to_stream(content, s);
-	}
-	if (n < 0 || g_mime_stream_flush(s) < 0) {
-		w->error = 1;
-		w->error_text = xasprintf("writing an attachment to the memory file failed");
-		return;
-	}
 	if (w->lim.attachment_size_max > 0 &&
 	    g_mime_stream_tell(s) - start > w->lim.attachment_size_max) {
 		mime_drop_attachment(w, s, start, g_mime_stream_tell(s) - start);
 		return;
 	}
-	msg->atts = xrealloc(msg->atts, (msg->natts + 1) * sizeof(*msg->atts));
+	msg->atts = xgrow(msg->atts, msg->natts, sizeof(*msg->atts));
 	a = &msg->atts[msg->natts++];
 	memset(a, 0, sizeof(*a));
 	a->content_type = mime_lower_type(obj);
@@ -410,13 +458,77 @@ static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const cha
 	}
 }
 
-/* mime_part_text - the decoded UTF-8 text of a text part */
-static char *mime_part_text(GMimeObject *obj)
+/* mime_add_attachment - decode obj's content into the memfd and add its
+ * row; raw (rawlen bytes), when not NULL, is written as it stands
+ * instead (an attached message) */
+static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const char *filename,
+				const char *raw, size_t rawlen)
 {
-	char *t = GMIME_IS_TEXT_PART(obj) ? g_mime_text_part_get_text(GMIME_TEXT_PART(obj)) : NULL;
-	char *out = mime_clean(t ? t : "", 0);
+	GMimeStream *s = mime_att_stream(w);
+	gint64 start;
+	ssize_t n = 0;
 
-	g_free(t);
+	if (s == NULL)
+		return;
+	start = g_mime_stream_tell(s);
+	if (raw) {
+		n = rawlen > 0 ? g_mime_stream_write(s, raw, rawlen) : 0;
+	} else if (GMIME_IS_PART(obj)) {
+		GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
+
+		if (content)
+			n = g_mime_data_wrapper_write_to_stream(content, s);
+	}
+	if (n < 0 || g_mime_stream_flush(s) < 0) {
+		w->error = 1;
+		w->error_text = xasprintf("writing an attachment to the memory file failed");
+		return;
+	}
+	mime_finish_attachment(w, obj, filename, s, start);
+}
+
+/* mime_part_text - the decoded UTF-8 text of a text part, whole: GMime's
+ * g_mime_text_part_get_text returns a C string, which a NUL in the text
+ * would cut, so the decoded bytes are taken with their length here (the
+ * same steps: the part's charset, if any, converted to UTF-8) and every
+ * NUL becomes U+FFFD */
+static char *mime_part_text(struct mime_walk *w, GMimeObject *obj)
+{
+	GMimeDataWrapper *content =
+		GMIME_IS_PART(obj) ? g_mime_part_get_content(GMIME_PART(obj)) : NULL;
+	const char *charset = g_mime_object_get_content_type_parameter(obj, "charset");
+	GMimeStream *mem, *filtered;
+	GMimeFilter *filter;
+	GByteArray *bytes;
+	char *out;
+
+	if (content == NULL)
+		return xstrdup("");
+	mem = g_mime_stream_mem_new();
+	filter = charset ? g_mime_filter_charset_new(charset, "utf-8") : NULL;
+	if (filter) {
+		filtered = g_mime_stream_filter_new(mem);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+		g_object_unref(filter);
+		g_mime_data_wrapper_write_to_stream(content, filtered);
+		g_mime_stream_flush(filtered);
+		g_object_unref(filtered);
+	} else {
+		g_mime_data_wrapper_write_to_stream(content, mem);
+	}
+	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	if (bytes->len > 0 && memchr(bytes->data, '\0', bytes->len))
+		w->nul_replaced = 1;
+	if (g_utf8_validate_len((const char *)bytes->data, bytes->len, NULL)) {
+		/* valid already (the usual case): the decoded bytes themselves
+		 * (g_malloc is malloc: freed by the caller with free) */
+		g_byte_array_append(bytes, (const guint8 *)"", 1);
+		g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(mem), FALSE);
+		g_object_unref(mem);
+		return (char *)g_byte_array_free(bytes, FALSE);
+	}
+	out = mime_clean_utf8((const char *)bytes->data, bytes->len, 0);
+	g_object_unref(mem);
 	return out;
 }
 
@@ -432,48 +544,226 @@ static void mime_leaf(struct mime_walk *w, GMimeObject *obj, int in_alt)
 	char *t;
 
 	if (!attached && plain && (in_alt || !w->have_text || filename == NULL)) {
-		t = mime_part_text(obj);
-		if (in_alt)
-			buf_truncate(&w->text, 0);
-		else if (w->have_text)
+		t = mime_part_text(w, obj);
+		if (in_alt || !w->have_text) {
+			buf_adopt(&w->text, t, strlen(t)); /* a large body is not copied */
+		} else {
 			buf_append_char(&w->text, '\n');
-		buf_append_str(&w->text, t);
+			buf_append_str(&w->text, t);
+			free(t);
+		}
 		w->have_text = 1;
-		free(t);
 		return;
 	}
 	if (!attached && html && (in_alt || w->html == NULL)) {
 		free(w->html);
-		w->html = mime_part_text(obj);
+		w->html = mime_part_text(w, obj);
 		return;
 	}
-	mime_add_attachment(w, obj, filename);
+	mime_add_attachment(w, obj, filename, NULL, 0);
 }
 
-/* mime_walk_obj - walk the MIME tree depth-first, in order */
-static void mime_walk_obj(struct mime_walk *w, GMimeObject *obj, int in_alt, int depth)
+/* mime_region - a stream over [start, end) of the mapping (no copy) */
+static GMimeStream *mime_region(struct mime_walk *w, size_t start, size_t end)
 {
-	if (obj == NULL || w->error || depth > 64)
-		return;
-	if (GMIME_IS_MULTIPART(obj)) {
-		GMimeContentType *ct = g_mime_object_get_content_type(obj);
-		int alt = ct && g_mime_content_type_is_type(ct, "multipart", "alternative");
-		int i, n = g_mime_multipart_get_count(GMIME_MULTIPART(obj));
+	return g_mime_stream_substream(w->whole, (gint64)start, (gint64)end);
+}
 
-		for (i = 0; i < n; i++)
-			mime_walk_obj(w, g_mime_multipart_get_part(GMIME_MULTIPART(obj), i),
-				      in_alt || alt, depth + 1);
-	} else if (w->nparts++ >= w->lim.parts_max) {
-		w->nskipped++;
-	} else if (GMIME_IS_MESSAGE_PART(obj)) {
+/* mime_header_stream - what GMime parses of the header block at start:
+ * the block and its empty line as they stand, or, with more than
+ * MIME_FIELDS_MAX fields, the filtered copy and an empty line */
+static GMimeStream *mime_header_stream(struct mime_walk *w, size_t start, size_t hdr_len,
+				       size_t body_off, size_t nfields)
+{
+	GMimeStream *s;
+	size_t out_len, dropped;
+	char *copy;
+
+	if (nfields <= MIME_FIELDS_MAX)
+		return mime_region(w, start, start + body_off);
+	copy = mime_scan_filter_headers(w->map + start, hdr_len, MIME_FIELDS_MAX, mime_fields_kept,
+					&out_len, &dropped);
+	w->nfiltered += dropped;
+	s = g_mime_stream_mem_new_with_buffer(copy, out_len);
+	g_mime_stream_seek(s, 0, GMIME_STREAM_SEEK_END);
+	g_mime_stream_write(s, "\n", 1);
+	g_mime_stream_reset(s);
+	free(copy);
+	return s;
+}
+
+/* mime_parse_headers - GMime's object for the header block of the entity
+ * at start (ending at its empty line, or at a delimiter line of b): the
+ * top-level message (msg_r set) or a part; *body_r where its body starts */
+static GMimeObject *mime_parse_headers(struct mime_walk *w, size_t start,
+				       const struct mime_bounds *b, size_t *body_r,
+				       GMimeMessage **msg_r)
+{
+	size_t hdr_len, nfields, body_off;
+	GMimeStream *s;
+	GMimeParser *parser;
+	GMimeObject *obj = NULL;
+
+	body_off = mime_scan_headers(w->map + start, w->len - start, b, &hdr_len, &nfields);
+	*body_r = start + body_off;
+	s = mime_header_stream(w, start, hdr_len, body_off, nfields);
+	parser = g_mime_parser_new_with_stream(s);
+	/* a substream's offsets are the message's; a filtered copy's are its own */
+	w->base = nfields > MIME_FIELDS_MAX ? (gint64)start : 0;
+	w->header_only = 1;
+	if (msg_r) {
+		g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+		*msg_r = g_mime_parser_construct_message(parser, w->opts);
+		if (*msg_r && (obj = g_mime_message_get_mime_part(*msg_r)))
+			g_object_ref(obj);
+	} else {
+		obj = g_mime_parser_construct_part(parser, w->opts);
+	}
+	w->header_only = 0;
+	g_object_unref(parser);
+	g_object_unref(s);
+	return obj;
+}
+
+/* mime_set_content - the content of a leaf part: [start, end) of the
+ * mapping, decoded by the part's transfer encoding (what GMime's parser
+ * gives a part, a reference into its stream) */
+static void mime_set_content(struct mime_walk *w, GMimePart *part, size_t start, size_t end)
+{
+	GMimeStream *s = mime_region(w, start, end);
+	GMimeDataWrapper *content =
+		g_mime_data_wrapper_new_with_stream(s, g_mime_part_get_content_encoding(part));
+
+	g_mime_part_set_content(part, content);
+	g_object_unref(content);
+	g_object_unref(s);
+}
+
+/* mime_count_part - one more leaf or attached message; 0 past the limit */
+static int mime_count_part(struct mime_walk *w)
+{
+	if (w->nparts >= w->lim.parts_max) {
+		w->parts_over = 1;
+		return 0;
+	}
+	w->nparts++;
+	return 1;
+}
+
+/* the walk's place: the boundaries around it, and what GMime's parser
+ * would know of the parent (inside an alternative, a digest) */
+struct mime_place {
+	struct mime_bounds *b;
+	int in_alt, digest, depth;
+};
+
+static void mime_walk_at(struct mime_walk *w, size_t start, const struct mime_place *pl,
+			 struct mime_delim *end);
+
+/* mime_walk_children - the parts of the multipart obj (headers at head,
+ * body at start), one after the other, each freed before the next,
+ * until its closing delimiter and epilogue; *end what ended it (a
+ * delimiter of an outer multipart, or none). Problems as GMime words
+ * them: no closing delimiter, a truncated message; none but the closing
+ * one, a multipart without parts (at its header offset). */
+static void mime_walk_children(struct mime_walk *w, GMimeObject *obj, size_t head, size_t start,
+			       const struct mime_place *pl, struct mime_delim *end)
+{
+	static const char truncated[] =
+		"truncated message (a multipart lacks its closing boundary)";
+	const char *boundary = g_mime_multipart_get_boundary(GMIME_MULTIPART(obj));
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	struct mime_place child = { pl->b, pl->in_alt, 0, pl->depth + 1 };
+	struct mime_bounds *b = pl->b;
+	int mine = (int)b->n;
+	struct mime_delim d;
+
+	if (boundary == NULL || *boundary == '\0' || b->n >= MIME_SCAN_DEPTH_MAX) {
+		/* GMime has said "multipart without boundary": content to skip */
+		mime_scan_boundary(w->map, w->len, start, b, end);
+		return;
+	}
+	child.in_alt |= ct && g_mime_content_type_is_type(ct, "multipart", "alternative");
+	child.digest = ct && g_mime_content_type_is_type(ct, "multipart", "digest");
+	b->boundary[b->n] = boundary;
+	b->len[b->n++] = strlen(boundary);
+	mime_scan_boundary(w->map, w->len, start, b, &d); /* the end of the prologue */
+	if (d.which == mine && d.close)
+		mime_problem_at(w, "multipart without parts", (long long)head,
+				ct ? g_mime_content_type_get_media_subtype(ct) : NULL);
+	while (d.which == mine && !d.close && !w->error && !w->parts_over)
+		mime_walk_at(w, d.next, &child, &d);
+	if (d.which == mine && !d.close) /* stopped early: skip the rest of this multipart */
+		while (d.which == mine && !d.close)
+			mime_scan_boundary(w->map, w->len, d.next, b, &d);
+	b->n--;
+	if (d.which == mine) { /* closed: the epilogue runs to an outer delimiter */
+		mime_scan_boundary(w->map, w->len, d.next, b, end);
+		return;
+	}
+	if (d.which >= 0) /* an outer delimiter came first: GMime's words */
+		mime_problem_at(w, "multipart without parts", (long long)head,
+				ct ? g_mime_content_type_get_media_subtype(ct) : NULL);
+	else
+		mime_problem_at(w, truncated, -1, NULL);
+	*end = d;
+}
+
+/* mime_walk_entity - the entity whose header block GMime has parsed into
+ * obj (at head; body at body): a multipart's parts, an attached message
+ * copied as it stands, or a leaf; *end the delimiter that ends it */
+static void mime_walk_entity(struct mime_walk *w, GMimeObject *obj, size_t head, size_t body,
+			     const struct mime_place *pl, struct mime_delim *end)
+{
+	int message = GMIME_IS_MESSAGE_PART(obj);
+
+	if (GMIME_IS_MULTIPART(obj)) {
+		if (pl->depth < MIME_DEPTH_MAX) {
+			mime_walk_children(w, obj, head, body, pl, end);
+			return;
+		}
+		w->too_deep = 1;
+	}
+	mime_scan_boundary(w->map, w->len, body, pl->b, end);
+	if (GMIME_IS_MULTIPART(obj) || !mime_count_part(w))
+		return;
+	/* a digest's part without a Content-Type is a message (RFC 2046 5.1.5) */
+	if (!message && pl->digest && g_mime_object_get_header(obj, "Content-Type") == NULL) {
+		GMimeContentType *ct = g_mime_content_type_parse(w->opts, "message/rfc822");
+
+		g_mime_object_set_content_type(obj, ct);
+		g_object_unref(ct);
+		message = 1;
+	}
+	if (message) {
 		const char *name = g_mime_object_get_content_disposition_parameter(obj, "filename");
 
 		if (name == NULL)
 			name = g_mime_object_get_content_type_parameter(obj, "name");
-		mime_add_attachment(w, obj, name);
+		mime_add_attachment(w, obj, name, w->map + body, end->content_end - body);
 	} else if (GMIME_IS_PART(obj)) {
-		mime_leaf(w, obj, in_alt);
+		mime_set_content(w, GMIME_PART(obj), body, end->content_end);
+		mime_leaf(w, obj, pl->in_alt);
 	}
+}
+
+/* mime_walk_at - the part starting at start: its header block parsed
+ * alone, then walked; freed before the next part */
+static void mime_walk_at(struct mime_walk *w, size_t start, const struct mime_place *pl,
+			 struct mime_delim *end)
+{
+	size_t body;
+	GMimeObject *obj = mime_parse_headers(w, start, pl->b, &body, NULL);
+
+	if (obj == NULL) {
+		if (start < w->len) /* at the end: "truncated", said by the caller */
+			mime_problem_at(w, "part without headers or content", (long long)start,
+					NULL);
+		mime_scan_boundary(w->map, w->len, body, pl->b, end);
+		return;
+	}
+	mime_walk_entity(w, obj, start, body, pl, end);
+	g_object_unref(obj);
 }
 
 /* mime_top_headers - copy the headers down to the first Received: (this
@@ -554,85 +844,133 @@ static void mime_defaults(struct mime_msg *msg, const unsigned char id[SHA256_LE
 		msg->subject = xstrdup("(No Subject)");
 }
 
-/* mime_open - the stream the parser reads: a message up to
- * MIME_MEM_MAX is read into memory at once (GMime reads a file stream
- * in small pieces with a seek before each, and again for every part it
- * decodes); a larger one is read from its file, so that it is never
- * held in memory whole. NULL when the file cannot be read. */
-static GMimeStream *mime_open(int fd, long long start, long long end)
+/* mime_map - the message at [start, end) of fd, mapped read-only; NULL
+ * with errno set when it cannot be. What to munmap is returned in
+ * unmap_r and unmap_len_r (from the page boundary below start). */
+static const char *mime_map(int fd, long long start, long long end, size_t *len_r, void **unmap_r,
+			    size_t *unmap_len_r)
 {
-	GMimeStream *stream;
+	static const char empty[1] = { 0 };
+	long page = sysconf(_SC_PAGESIZE);
+	long long from;
 	struct stat st;
-	char *data;
-	ssize_t n;
+	void *p;
 
-	if (end < 0 && fstat(fd, &st) == 0)
+	if (end < 0) {
+		if (fstat(fd, &st) < 0)
+			return NULL;
 		end = st.st_size;
-	if (end < start || end - start > MIME_MEM_MAX) {
-		stream = g_mime_stream_fs_new_with_bounds(fd, start, end < start ? -1 : end);
-		g_mime_stream_fs_set_owner(GMIME_STREAM_FS(stream), FALSE);
-		return stream;
 	}
-	data = xmalloc((size_t)(end - start) + 1);
-	if ((n = store_spool_pread_all(fd, data, (size_t)(end - start), start)) != end - start) {
-		free(data);
-		errno = n < 0 ? errno : 0;
+	*unmap_r = NULL;
+	*unmap_len_r = 0;
+	*len_r = end > start ? (size_t)(end - start) : 0;
+	if (*len_r == 0)
+		return empty;
+	from = start - start % page;
+	p = mmap(NULL, (size_t)(end - from), PROT_READ, MAP_PRIVATE, fd, (off_t)from);
+	if (p == MAP_FAILED)
 		return NULL;
+	*unmap_r = p;
+	*unmap_len_r = (size_t)(end - from);
+	return (const char *)p + (start - from);
+}
+
+/* mime_whole_stream - a GMime memory stream over the mapping: the byte
+ * array wraps map without copying, and the stream does not own it */
+static GMimeStream *mime_whole_stream(const char *map, size_t len, GByteArray **array_r)
+{
+	GMimeStream *s;
+
+	*array_r = g_byte_array_new_take((guint8 *)map, len);
+	s = g_mime_stream_mem_new_with_byte_array(*array_r);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(s), FALSE);
+	return s;
+}
+
+/* mime_walk_message - the top-level header block, then the body */
+static void mime_walk_message(struct mime_walk *w)
+{
+	struct mime_msg *msg = w->msg;
+	struct mime_bounds bounds = { .n = 0 };
+	struct mime_place top_place = { &bounds, 0, 0, 0 };
+	struct mime_delim end;
+	GMimeMessage *m = NULL;
+	GMimeObject *top;
+	size_t body;
+
+	top = mime_parse_headers(w, 0, NULL, &body, &m);
+	if (m == NULL) {
+		if (msg->parse_problem == NULL)
+			msg->parse_problem = xstrdup("no message header could be parsed");
+		if (top)
+			g_object_unref(top);
+		return;
 	}
-	stream = g_mime_stream_mem_new_with_buffer(data, (size_t)n);
-	free(data);
-	return stream;
+	mime_fill_headers(msg, m, w->opts);
+	if (top) {
+		mime_walk_entity(w, top, 0, body, &top_place, &end);
+		g_object_unref(top);
+	}
+	g_object_unref(m);
+}
+
+/* mime_walk_notes - what the limits left out, in parse_problem */
+static void mime_walk_notes(struct mime_walk *w)
+{
+	char *note;
+
+	if (w->nul_replaced)
+		mime_note(w->msg, "NUL bytes in the text replaced by U+FFFD");
+	if (w->nfiltered > 0) {
+		note = xasprintf("%zu header fields beyond the first %d of a header block not read",
+				 w->nfiltered, MIME_FIELDS_MAX);
+		mime_note(w->msg, note);
+		free(note);
+	}
+	if (w->too_deep) {
+		note = xasprintf("MIME nesting deeper than %d levels: the parts below not"
+				 " extracted",
+				 MIME_DEPTH_MAX);
+		mime_note(w->msg, note);
+		free(note);
+	}
+	if (w->parts_over) {
+		note = xasprintf("MIME parts beyond limits.mime_parts_max (%zu) not extracted",
+				 w->lim.parts_max);
+		mime_note(w->msg, note);
+		free(note);
+	}
 }
 
 int mime_parse(int fd, long long start, long long end, const unsigned char id[SHA256_LEN],
 	       const struct mime_limits *lim, struct mime_msg **msg_r, char **error_r)
 {
 	static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
-	struct mime_msg *msg = xcalloc(1, sizeof(*msg));
+	struct mime_msg *msg;
 	struct mime_walk w;
-	GMimeParserOptions *opts;
-	GMimeStream *stream;
-	GMimeParser *parser;
-	GMimeMessage *m;
+	GByteArray *array;
+	size_t unmap_len;
+	void *unmap;
 
 	mime_global_init();
 	memset(&w, 0, sizeof(w));
-	w.msg = msg;
 	if (lim)
 		w.lim = *lim;
 	if (w.lim.parts_max == 0)
 		w.lim.parts_max = MIME_PARTS_MAX_DEFAULT;
-	msg->att_fd = -1;
-	opts = g_mime_parser_options_new();
-	g_mime_parser_options_set_rfc2047_compliance_mode(opts, GMIME_RFC_COMPLIANCE_LOOSE);
-	g_mime_parser_options_set_fallback_charsets(opts, fallback);
-	g_mime_parser_options_set_warning_callback(opts, mime_problem, msg);
-	if ((stream = mime_open(fd, start, end)) == NULL) {
-		g_mime_parser_options_free(opts);
-		free(msg);
-		*error_r = xasprintf("reading the message back from its memory file: %s",
-				     errno ? strerror(errno) : "short read");
+	if ((w.map = mime_map(fd, start, end, &w.len, &unmap, &unmap_len)) == NULL) {
+		*error_r = xasprintf("mapping the message: %s", strerror(errno));
 		return -1;
 	}
-	parser = g_mime_parser_new_with_stream(stream);
-	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	m = g_mime_parser_construct_message(parser, opts);
-	if (m == NULL) {
-		if (msg->parse_problem == NULL)
-			msg->parse_problem = xstrdup("no message header could be parsed");
-	} else {
-		mime_fill_headers(msg, m, opts);
-		mime_walk_obj(&w, g_mime_message_get_mime_part(m), 0, 0);
-		g_object_unref(m);
-	}
-	if (w.nskipped > 0) {
-		char *note = xasprintf("%zu MIME parts beyond limits.mime_parts_max (%zu) not"
-				       " extracted",
-				       w.nskipped, w.lim.parts_max);
-
-		mime_note(msg, note);
-		free(note);
-	}
+	w.msg = msg = xcalloc(1, sizeof(*msg));
+	msg->att_fd = -1;
+	w.opts = g_mime_parser_options_new();
+	g_mime_parser_options_set_rfc2047_compliance_mode(w.opts, GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_fallback_charsets(w.opts, fallback);
+	g_mime_parser_options_set_warning_callback(w.opts, mime_problem, &w);
+	w.whole = mime_whole_stream(w.map, w.len, &array);
+	mime_walk_message(&w);
+	mime_walk_notes(&w);
 	if (w.have_text)
 		msg->text_body = buf_steal(&w.text);
 	buf_free(&w.text);
@@ -640,9 +978,11 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 	mime_defaults(msg, id);
 	if (w.att_stream)
 		g_object_unref(w.att_stream);
-	g_object_unref(parser);
-	g_object_unref(stream);
-	g_mime_parser_options_free(opts);
+	g_object_unref(w.whole);
+	g_byte_array_free(array, FALSE);
+	g_mime_parser_options_free(w.opts);
+	if (unmap)
+		munmap(unmap, unmap_len);
 	if (w.error) {
 		*error_r = w.error_text;
 		mime_msg_free(&msg);

@@ -57,7 +57,7 @@ struct group_list {
 
 static void group_list_add(struct group_list *l, char *s)
 {
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
+	l->v = xgrow(l->v, l->n, sizeof(char *));
 	l->v[l->n++] = s;
 }
 

@@ -200,8 +200,7 @@ void store_apply_owners(struct store_ctx *c, const PGresult *res)
 			c->rcpts[i].user_id = xstrdup(PQgetvalue(res, (int)i, 0));
 			continue;
 		}
-		c->res->unknown =
-			xrealloc(c->res->unknown, (c->res->nunknown + 1) * sizeof(char *));
+		c->res->unknown = xgrow(c->res->unknown, c->res->nunknown, sizeof(char *));
 		c->res->unknown[c->res->nunknown++] = xstrdup(c->rcpts[i].address);
 	}
 }
@@ -330,7 +329,7 @@ static void store_add_notify(struct store_result *r, const char *user_id)
 	for (i = 0; i < r->nnotify; i++)
 		if (strcmp(r->notify_users[i], user_id) == 0)
 			return;
-	r->notify_users = xrealloc(r->notify_users, (r->nnotify + 1) * sizeof(char *));
+	r->notify_users = xgrow(r->notify_users, r->nnotify, sizeof(char *));
 	r->notify_users[r->nnotify++] = xstrdup(user_id);
 }
 
@@ -381,7 +380,7 @@ int store_redeliver(struct store_ctx *c)
 /* store_keep - p, freed when the batch has run */
 void *store_keep(struct store_batch *b, void *p)
 {
-	b->owned = xrealloc(b->owned, (b->nowned + 1) * sizeof(void *));
+	b->owned = xgrow(b->owned, b->nowned, sizeof(void *));
 	b->owned[b->nowned++] = p;
 	return p;
 }

@@ -7,6 +7,11 @@
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *ptr, size_t size);
+/* xgrow - the array p of n elements of size bytes, with room for one
+ * more: its capacity doubles from 8, so that appending n elements one
+ * at a time copies O(n) bytes in all, not O(n^2). p must have been grown
+ * by xgrow only (or be NULL with n = 0). */
+void *xgrow(void *p, size_t n, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* xasprintf - formatted string in fresh memory; the caller frees it. */

@@ -8,14 +8,16 @@
 #include <glib.h>
 #include <jansson.h>
 
+#include "buf.h"
 #include "mime_parse.h"
+#include "mime_scan.h"
 #include "store_mail.h"
 #include "store_notify.h"
 #include "store_spool.h"
 #include "unit.h"
 
-/* parse - mime_parse of a string (NULL on a system error) */
-static struct mime_msg *parse(const char *text)
+/* parse_lim - mime_parse of len bytes under lim (NULL on a system error) */
+static struct mime_msg *parse_lim(const char *text, size_t len, const struct mime_limits *lim)
 {
 	static const char *rcpts[] = { "x@example.com" };
 	struct store_envelope env = { "", rcpts, 1, NULL };
@@ -23,9 +25,9 @@ static struct mime_msg *parse(const char *text)
 	struct mime_msg *m = NULL;
 	char *err = NULL;
 
-	if (store_spool_from_mem(text, strlen(text), &sp, &err) < 0 ||
+	if (store_spool_from_mem(text, len, &sp, &err) < 0 ||
 	    store_spool_finish(&sp, &env, &err) < 0 ||
-	    mime_parse(sp.fd, sp.start, -1, sp.id, NULL, &m, &err) < 0) {
+	    mime_parse(sp.fd, sp.start, -1, sp.id, lim, &m, &err) < 0) {
 		printf("# parse: %s\n", err);
 		free(err);
 		m = NULL;
@@ -33,6 +35,9 @@ static struct mime_msg *parse(const char *text)
 	store_spool_close(&sp);
 	return m;
 }
+
+/* parse - mime_parse of a C string, no limits */
+static struct mime_msg *parse(const char *text) { return parse_lim(text, strlen(text), NULL); }
 
 /* att_content - the decoded bytes of attachment i (caller frees) */
 static char *att_content(const struct mime_msg *m, size_t i)
@@ -216,7 +221,10 @@ static void test_clean(void)
 {
 	char *s = mime_clean_utf8("a\0b\xff", 4, 0);
 
-	UNIT_STR_EQ(s, "ab\xef\xbf\xbd", "NUL dropped, invalid byte -> U+FFFD");
+	UNIT_STR_EQ(s,
+		    "a\xef\xbf\xbd"
+		    "b\xef\xbf\xbd",
+		    "NUL and an invalid byte -> U+FFFD");
 	free(s);
 	s = mime_clean_utf8("\xc3\xa4\xc3\xa4", 4, 3);
 	UNIT_STR_EQ(s, "\xc3\xa4", "truncation keeps whole characters");
@@ -251,12 +259,162 @@ static void test_arrays_and_json(void)
 	free(j);
 }
 
+/* test_nul_text - a NUL in a text part is U+FFFD, the text kept whole
+ * (PostgreSQL text cannot hold NUL; GMime's text getter would cut it) */
+static void test_nul_text(void)
+{
+	static const char plain[] = "Subject: n\n\nbo\0dy\nmore\n";
+	static const char parts[] =
+		"Subject: n\nContent-Type: multipart/alternative; boundary=b\n\n"
+		"--b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\n"
+		"Ym8AZHk=\n" /* "bo\0dy" */
+		"--b\nContent-Type: text/html\n\n<p>a\0b</p>\n--b--\n";
+	struct mime_msg *m = parse_lim(plain, sizeof(plain) - 1, NULL);
+
+	UNIT_STR_EQ(m ? m->text_body : NULL,
+		    "bo\xef\xbf\xbd"
+		    "dy\nmore\n",
+		    "text with a NUL: whole, the NUL as U+FFFD");
+	UNIT_STR_EQ(m ? m->parse_problem : NULL, "NUL bytes in the text replaced by U+FFFD",
+		    "... and said in parse_problem");
+	mime_msg_free(&m);
+	m = parse_lim(parts, sizeof(parts) - 1, NULL);
+	UNIT_STR_EQ(m ? m->text_body : NULL,
+		    "bo\xef\xbf\xbd"
+		    "dy",
+		    "base64 text/plain alternative with a NUL");
+	UNIT_STR_EQ(m ? m->html_body : NULL,
+		    "<p>a\xef\xbf\xbd"
+		    "b</p>",
+		    "HTML with a NUL");
+	mime_msg_free(&m);
+}
+
+/* test_scan - lib/mime_scan: header blocks and delimiters, GMime's rules */
+static void test_scan(void)
+{
+	static const char hdr[] = "A: 1\r\nB: 2\r\n folded\r\n\r\nbody";
+	static const char body[] = "pre\r\n--b\r\none\n--b \t\ntwo\r\n--bx\n--b--\nepi";
+	static const char *const keep[] = { "From", NULL };
+	struct mime_bounds b = { .n = 0 };
+	struct mime_delim d;
+	size_t hl, nf, off, olen, dropped;
+	char *f;
+
+	off = mime_scan_headers(hdr, sizeof(hdr) - 1, NULL, &hl, &nf);
+	UNIT_OK(off == 23 && hl == 21 && nf == 2,
+		"header block: body at 23, 21 bytes, 2 fields"
+		" (got %zu %zu %zu)",
+		off, hl, nf);
+	off = mime_scan_headers("A: 1\nB: 2", 10, NULL, &hl, &nf);
+	UNIT_OK(off == 10 && hl == 10 && nf == 2, "no empty line: all headers, no body");
+	f = mime_scan_filter_headers("X: 1\nX: 2\n y\nfrom : a\nX: 3\n", 27, 1, keep, &olen,
+				     &dropped);
+	UNIT_STR_EQ(f, "X: 1\nfrom : a\n", "filtered: the first field, then only the kept ones");
+	UNIT_OK(dropped == 2 && olen == 14, "... 2 fields dropped (got %zu)", dropped);
+	free(f);
+	b.boundary[0] = "b";
+	b.len[0] = 1;
+	b.n = 1;
+	mime_scan_boundary(body, sizeof(body) - 1, 0, &b, &d);
+	UNIT_OK(d.which == 0 && !d.close && d.content_end == 3 && d.next == 10,
+		"first delimiter: its CRLF excluded from the preamble (%zu %zu)", d.content_end,
+		d.next);
+	mime_scan_boundary(body, sizeof(body) - 1, d.next, &b, &d);
+	UNIT_OK(d.which == 0 && !d.close && d.content_end == 13 && d.next == 20,
+		"a delimiter followed by white space; LF line break excluded");
+	mime_scan_boundary(body, sizeof(body) - 1, d.next, &b, &d);
+	UNIT_OK(d.which == 0 && d.close && d.content_end == 29,
+		"\"--bx\" is content, \"--b--\" closes (content_end %zu)", d.content_end);
+	mime_scan_boundary(body, sizeof(body) - 1, d.next, &b, &d);
+	UNIT_OK(d.which == -1 && d.next == sizeof(body) - 1, "the epilogue runs to the end");
+	/* an inner boundary that the outer one prefixes: the inner is tried first */
+	b.boundary[1] = "b--";
+	b.len[1] = 3;
+	b.n = 2;
+	mime_scan_boundary("--b----\n", 8, 0, &b, &d);
+	UNIT_OK(d.which == 1 && d.close, "\"--b----\": the inner boundary's closing delimiter");
+	mime_scan_boundary("--b--\n", 6, 0, &b, &d);
+	UNIT_OK(d.which == 1 && !d.close,
+		"\"--b--\": the inner's delimiter, not the outer's close");
+}
+
+/* test_stream_walk - what the part-at-a-time walk must give as GMime's
+ * whole-tree parse did, and what it bounds */
+static void test_stream_walk(void)
+{
+	struct mime_limits lim = { 0, 0 };
+	struct mime_msg *m;
+	struct buf big = BUF_INIT;
+	char *c;
+	int i;
+
+	/* dashed boundaries: the inner multipart ends at its own delimiter */
+	m = parse("Content-Type: multipart/mixed; boundary=\"a--\"\n\n--a--\n"
+		  "Content-Type: multipart/mixed; boundary=\"a----\"\n\n--a----\n"
+		  "Content-Type: text/plain\n\nbody\n--a------\n--a--\n"
+		  "Content-Type: text/html\n\nbody2\n--a----\n");
+	UNIT_STR_EQ(m ? m->text_body : NULL, "body", "nested dashed boundaries: the inner text");
+	UNIT_STR_EQ(m ? m->html_body : NULL, "body2", "... and the outer's next part");
+	mime_msg_free(&m);
+	/* a digest's parts default to message/rfc822 */
+	m = parse("Content-Type: multipart/digest; boundary=d\n\n--d\n\nFrom: x@y\nSubject: s\n\n"
+		  "hi\n--d--\n");
+	UNIT_OK(m && m->natts == 1 && strcmp(m->atts[0].content_type, "message/rfc822") == 0,
+		"a digest part without Content-Type is an attached message");
+	mime_msg_free(&m);
+	/* an attached message is kept as it stands, CRLF and all */
+	m = parse("Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
+		  "Content-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--o--\r\n");
+	c = m && m->natts == 1 ? att_content(m, 0) : NULL;
+	UNIT_STR_EQ(c, "Subject: in\r\n\r\nx", "attached message: the bytes as sent");
+	free(c);
+	mime_msg_free(&m);
+	/* parts beyond the limit are not walked, and that is said */
+	lim.parts_max = 2;
+	buf_append_str(&big, "Content-Type: multipart/mixed; boundary=p\n\n");
+	for (i = 0; i < 5; i++)
+		buf_printf(&big, "--p\nContent-Type: application/x-n\n\n%d\n", i);
+	buf_append_str(&big, "--p--\n");
+	m = parse_lim(big.data, big.len, &lim);
+	UNIT_OK(m && m->natts == 2, "parts_max 2: two attachments of five");
+	UNIT_STR_EQ(m ? m->parse_problem : NULL,
+		    "MIME parts beyond limits.mime_parts_max (2) not extracted", "... said");
+	mime_msg_free(&m);
+	/* 1,200 header fields: From after the first 1,000 is still read */
+	buf_truncate(&big, 0);
+	for (i = 0; i < 1200; i++)
+		buf_printf(&big, "X-F: %d\n", i);
+	buf_append_str(&big, "From: late@example.org\nSubject: late\n\nbody\n");
+	m = parse_lim(big.data, big.len, NULL);
+	UNIT_STR_EQ(m ? m->from_address : NULL, "late@example.org", "From after 1,200 fields");
+	UNIT_STR_EQ(m ? m->text_body : NULL, "body\n", "... and the body");
+	UNIT_STR_EQ(m ? m->parse_problem : NULL,
+		    "200 header fields beyond the first 1000 of a header block not read",
+		    "... the fields left out said");
+	mime_msg_free(&m);
+	/* nesting deeper than 64: what is below is not walked, and said */
+	buf_truncate(&big, 0);
+	for (i = 0; i < 70; i++)
+		buf_printf(&big, "Content-Type: multipart/mixed; boundary=n%d\n\n--n%d\n", i, i);
+	buf_append_str(&big, "Content-Type: text/plain\n\ndeep\n");
+	m = parse_lim(big.data, big.len, NULL);
+	UNIT_OK(m && m->text_body == NULL, "text 70 levels down is not extracted");
+	UNIT_OK(m && m->parse_problem && strstr(m->parse_problem, "deeper than 64 levels"),
+		"... and said (%s)", m && m->parse_problem ? m->parse_problem : "none");
+	mime_msg_free(&m);
+	buf_free(&big);
+}
+
 int main(void)
 {
 	test_defaults();
 	test_headers();
 	test_structure();
 	test_problems();
+	test_nul_text();
+	test_scan();
+	test_stream_walk();
 	test_filenames();
 	test_clean();
 	test_arrays_and_json();
