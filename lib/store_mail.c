@@ -805,7 +805,8 @@ static int store_blob(struct store_ctx *c, struct store_batch *b, const struct m
  * all attachment rows in one statement */
 char *store_att_key(const struct mime_attachment *a)
 {
-	return xasprintf("%lld", store_lock_key(a->sha256) ^ STORE_ATT_KEY_XOR);
+	return xasprintf("%lld",
+			 (store_lock_key(a->sha256) & (STORE_ATT_STRIPES - 1)) ^ STORE_ATT_KEY_XOR);
 }
 
 static int store_attachments(struct store_ctx *c, struct store_batch *b)

@@ -66,11 +66,16 @@ struct store_batch {
 #define STORE_LOCK_KEYS_SQL                                            \
 	"SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT k FROM" \
 	" unnest($1::bigint[]) AS u(k) ORDER BY k) s"
-/* attachment digests are locked in their own key space */
+/* attachment digests are locked in their own key space, striped: a
+ * message of 20,000 distinct attachments takes at most STORE_ATT_STRIPES
+ * advisory locks, not 20,000 (PostgreSQL's shared lock table holds
+ * max_locks_per_transaction x max_connections, 6,400 by default: past
+ * it, "out of shared memory", a deferral for ever) */
 #define STORE_ATT_KEY_XOR 0x5a5a5a5a5a5a5a5aLL
+#define STORE_ATT_STRIPES 512
 
-/* store_att_key - the advisory lock key of an attachment's digest, as
- * text (caller frees) */
+/* store_att_key - the advisory lock key of an attachment's digest (its
+ * stripe), as text (caller frees) */
 char *store_att_key(const struct mime_attachment *a);
 
 /* store_ctx_init - a context for one message; store_ctx_free after */
