@@ -18,12 +18,17 @@
  *	rules.sent_recipient) are stored as deliver --sent stores them (the
  *	same message: found by its identity). After the commit the
  *	notification is queued for the background sender (lmtpd_notify).
- *	A connection lost during DATA stores nothing.
+ *	A connection lost during DATA stores nothing. Before its "354" a
+ *	message is charged against the memory budget (lmtpd_budget: by SIZE=,
+ *	growing with the data); no room in time -> 451 4.3.2 to DATA, or, for
+ *	a message being read, the rest discarded and 451 4.3.2 per recipient.
+ *	The charge is released on every path.
  * NEVER
  *	replies 250 before the commit; bounces because of a database outage;
  *	calls back into the session (it reads and replies on the connection).
  * CONFIGURATION
- *	lmtpd.timeout, lmtpd.group_commit, and what delivery.c reads
+ *	lmtpd.timeout, lmtpd.group_commit, lmtpd.memory_budget,
+ *	lmtpd.memory_wait, and what delivery.c reads
  *	(limits.*, rules.*, security.hmac_secret, deliver.trusted_authserv_id,
  *	deliver.notify_*), through lmtpd_conf
  */
@@ -40,6 +45,7 @@
 #include "store_spool.h"
 #include "xalloc.h"
 
+#include "lmtpd_budget.h"
 #include "lmtpd_conf.h"
 #include "lmtpd_group.h"
 #include "lmtpd_notify.h"
@@ -59,8 +65,27 @@ struct data_tx {
 	struct store_result res, res_sent;
 	enum store_status st, st_sent;
 	long us_read, us_store;
-	int group; /* messages in the shared transaction, 0 = alone */
+	int group;                  /* messages in the shared transaction, 0 = alone */
+	struct lmtpd_charge charge; /* of the memory budget (lmtpd_budget) */
+	size_t budget;              /* lmtpd.memory_budget */
+	int budget_wait;            /* lmtpd.memory_wait */
+	int over_budget;            /* the charge could not grow: discarded */
 };
+
+/* data_grow - the data passed the size charged for: charge more (twice
+ * as much, at most the size limit); 0, or -1 when the budget has no room */
+static int data_grow(struct data_tx *t, long long size)
+{
+	long long basis = t->charge.basis * 2, cap = t->set->dc.size_max + STORE_PREFIX_MAX;
+
+	if (size <= t->charge.basis || t->charge.basis >= cap)
+		return 0;
+	if (basis < size)
+		basis = size;
+	if (basis > cap)
+		basis = cap;
+	return lmtpd_budget_take(&t->charge, basis, t->budget, t->budget_wait);
+}
 
 /* data_read - the data up to CRLF.CRLF into the spool: 0 done,
  * -1 connection lost; *too_big_r, and *io_err_r for a spool error */
@@ -85,6 +110,12 @@ static int data_read(struct data_tx *t, int *too_big_r, char **io_err_r)
 		c->in_start += used;
 		if (ok && store_spool_writer_put(&w, out, outlen, io_err_r) < 0)
 			ok = 0;
+		if (ok && data_grow(t, w.crlf) < 0) {
+			ok = 0; /* read the rest, keep nothing */
+			t->over_budget = 1;
+			xfree(&w.buf);
+			store_spool_close(&t->d.sp);
+		}
 	}
 	if (ok && store_spool_writer_close(&w, io_err_r) < 0)
 		ok = 0;
@@ -369,6 +400,26 @@ static void data_process(struct data_tx *t, int too_big)
 	}
 }
 
+/* data_admit - charge the budget for the declared size (or the minimum)
+ * before "354"; 0, or -1 after a 451 4.3.2 to DATA (no data follows) */
+static int data_admit(struct data_tx *t)
+{
+	long long basis =
+		t->env->size > LMTPD_BUDGET_MIN_BASIS ? t->env->size : LMTPD_BUDGET_MIN_BASIS;
+
+	if (basis > t->set->dc.size_max)
+		basis = t->set->dc.size_max;
+	if (lmtpd_budget_take(&t->charge, basis, t->budget, t->budget_wait) == 0)
+		return 0;
+	log_info("%sDATA from=<%.200s> size=%lld deferred: lmtpd.memory_budget (%zu bytes) "
+		 "exhausted for %d s",
+		 t->log_prefix, t->env->sender, t->env->size, t->budget, t->budget_wait);
+	metric_inc(t->srv->m_messages_temp);
+	lmtpd_conn_reply(t->c,
+			 "451 4.3.2 insufficient memory for the message now, try again later");
+	return -1;
+}
+
 /* data_run - read the message and deliver it; -1 when the connection is lost */
 static int data_run(struct data_tx *t)
 {
@@ -380,11 +431,16 @@ static int data_run(struct data_tx *t)
 		return -1;
 	}
 	t->us_read = delivery_lap(&t->d);
-	if (t->d.error) {
+	if (t->over_budget) {
+		xfree(&t->d.error);
+		t->d.error = xstrdup("lmtpd.memory_budget exhausted while reading");
+		data_defer(t, "451 4.3.2 insufficient memory for the message now, try again later");
+	} else if (t->d.error) {
 		metric_inc(t->srv->m_messages_temp);
 		data_log(t, "deferred", t->d.error);
 		data_reply_all(t, "451 4.3.0 cannot spool the message, try again later");
 	} else {
+		lmtpd_budget_lower(&t->charge, t->d.sp.size);
 		data_process(t, too_big);
 	}
 	metric_observe(t->srv->m_duration, (double)delivery_elapsed(&t->d) / 1e6);
@@ -395,22 +451,32 @@ int lmtpd_data(struct lmtpd_server *srv, struct lmtpd_conn *c, const char *id,
 	       const struct lmtpd_envelope *env)
 {
 	struct data_tx *t;
-	int rc;
+	struct lmtpd_charge charge;
+	int rc = 0;
 
-	if (lmtpd_conn_flush(c) < 0)
-		return -1;
 	t = xcalloc(1, sizeof(*t));
 	t->srv = srv;
 	t->c = c;
 	t->env = env;
 	t->set = lmtpd_settings_get();
+	t->budget = (size_t)conf_int(t->set->cfg, "lmtpd.memory_budget");
+	t->budget_wait = (int)conf_int(t->set->cfg, "lmtpd.memory_wait");
 	snprintf(t->log_prefix, sizeof(t->log_prefix), "%s: ", id);
-	delivery_init(&t->d, &t->set->dc, t->log_prefix);
-	rc = data_run(t);
+	if (data_admit(t) == 0) {
+		lmtpd_conn_reply(c, "354 End data with <CR><LF>.<CR><LF>");
+		if (lmtpd_conn_flush(c) < 0) {
+			rc = -1;
+		} else {
+			delivery_init(&t->d, &t->set->dc, t->log_prefix);
+			rc = data_run(t);
+			delivery_free(&t->d);
+		}
+	}
 	store_result_free(&t->res);
 	store_result_free(&t->res_sent);
-	delivery_free(&t->d);
 	lmtpd_settings_put(&t->set);
+	charge = t->charge;
 	free(t);
+	lmtpd_budget_release(&charge); /* last: the trim sees this message freed */
 	return rc;
 }

@@ -22,11 +22,14 @@ struct lmtpd_envelope {
 	int rcpt_sent[LMTPD_RCPTS_MAX]; /* the sent-copy route marker */
 	size_t nrcpts;
 	char *xf_addr, *xf_ident; /* XFORWARD ADDR= and IDENT= */
+	long long size;           /* SIZE= of MAIL FROM, 0 = none */
 };
 
-/* lmtpd_data - after "354": read the message from c, store it and
- * queue one reply per recipient of env; id names the session in the
- * log. 0, or -1 when the connection is lost (nothing stored) */
+/* lmtpd_data - DATA with at least one recipient: wait for the memory
+ * budget (lmtpd_budget; none in time: one 451 4.3.2 reply, no data
+ * read), reply "354", read the message from c, store it and queue one
+ * reply per recipient of env; id names the session in the log. 0, or -1
+ * when the connection is lost (nothing stored) */
 int lmtpd_data(struct lmtpd_server *srv, struct lmtpd_conn *c, const char *id,
 	       const struct lmtpd_envelope *env);
 

@@ -45,6 +45,7 @@
 #include "store_spool.h"
 #include "xalloc.h"
 
+#include "lmtpd_budget.h"
 #include "lmtpd_conf.h"
 #include "lmtpd_group.h"
 #include "lmtpd_notify.h"
@@ -254,6 +255,7 @@ int main(int argc, char **argv)
 	size_t nl, i;
 	int sigfd, metrics_on, timeout;
 
+	lmtpd_budget_allocator(argv);
 	conf_register(&deliver_conf_table);
 	conf_register(&lmtpd_conf_table);
 	daemon_parse_args(argc, argv, LMTPD_PROG, &args);
@@ -285,6 +287,7 @@ int main(int argc, char **argv)
 	timeout = (int)conf_int(cfg, "lmtpd.timeout");
 	main_warm_up();
 	main_metrics(&srv);
+	lmtpd_budget_init();
 	lmtpd_notify_start();
 	mlisten = conf_str(cfg, "lmtpd.metrics_listen");
 	metrics_on = mlisten && *mlisten;

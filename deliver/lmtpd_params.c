@@ -38,6 +38,10 @@ static const struct cfg_param lmtpd_params[] = {
 	  "seconds a session may stay silent while a command or message data is expected" },
 	{ "lmtpd.trusted_clients", CFG_STRING, "127.0.0.1 ::1", 0, 0, 0,
 	  "TCP client addresses (space separated) whose AUTH=, XFORWARD and X-POSTROOM-SENT are honoured; unix-socket clients always are" },
+	{ "lmtpd.memory_budget", CFG_SIZE, "1073741824", 0, 1LL << 40, 0,
+	  "bytes the messages in flight may be charged together (5 x size + 256 KiB each); past it a DATA waits; 0 = no budget" },
+	{ "lmtpd.memory_wait", CFG_INT, "30", 0, 600, 0,
+	  "seconds a DATA may wait for the memory budget, then 451 4.3.2" },
 	{ "lmtpd.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
 };

@@ -88,6 +88,7 @@ static void session_reset(struct lmtpd_session *s)
 	for (i = 0; i < s->env.nrcpts; i++)
 		xfree(&s->env.rcpts[i]);
 	s->env.nrcpts = 0;
+	s->env.size = 0;
 	s->have_mail = 0;
 	xfree(&s->env.sender);
 	xfree(&s->env.auth_user);
@@ -118,10 +119,12 @@ static int session_mail_params(struct lmtpd_session *s, const struct lmtpd_setti
 	size_t i;
 
 	*auth_r = NULL;
+	s->env.size = 0;
 	for (i = 0; i < c->nparams; i++) {
 		p = &c->params[i];
 		if (strcasecmp(p->name, "SIZE") == 0 && p->value) {
-			if (atoll(p->value) > set->dc.size_max) {
+			s->env.size = atoll(p->value);
+			if (s->env.size > set->dc.size_max) {
 				lmtpd_conn_reply(
 					&s->conn,
 					"552 5.3.4 message size exceeds the limit of %lld bytes",
@@ -298,7 +301,6 @@ static int session_data(struct lmtpd_session *s)
 		lmtpd_conn_reply(&s->conn, "554 5.5.1 no valid recipients");
 		return 0;
 	}
-	lmtpd_conn_reply(&s->conn, "354 End data with <CR><LF>.<CR><LF>");
 	rc = lmtpd_data(s->srv, &s->conn, s->id, &s->env);
 	session_reset(s);
 	return rc;
