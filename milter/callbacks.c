@@ -26,7 +26,8 @@
  * NEVER
  *	accepts on a lookup failure, lets an incoming submission header
  *	through, signs for an unauthenticated session, logs the secret,
- *	keeps a message in the heap or past the end of its transaction.
+ *	keeps more than 16 KiB of a message in the heap, or any of it past
+ *	the end of its transaction.
  */
 #include "milter.h"
 
@@ -49,6 +50,7 @@
 #include "xalloc.h"
 
 #define MILTER_VERDICTS_MAX 32 /* X-Postroom-Verdict copies remembered */
+#define MILTER_KEEP_HEAP 16384 /* kept in the heap before a memory file is opened */
 
 struct milter_conn {
 	char client[64];
@@ -69,6 +71,7 @@ struct milter_conn {
 	/* the message as received, for the attachment check (milter_keep) */
 	struct store_spool spool;
 	struct store_spool_writer writer;
+	struct buf head;  /* the first bytes, before the memory file is opened */
 	int keeping;      /* writer and spool open */
 	int body_kept;    /* the empty line after the headers is written */
 	char *keep_error; /* the first write error (tempfail at eom) */
@@ -138,19 +141,34 @@ static int milter_keep_needed(void)
 	       S->mime.attachment_size_max < S->rules.message_size_max;
 }
 
-/* milter_keep - append to the memory file, opened on first use; bytes
- * past limits.message_size_max are counted, not kept (the size check
- * refuses such a message) */
+/* milter_keep_spill - move the first bytes into a fresh memory file */
+static int milter_keep_spill(struct milter_conn *c)
+{
+	if (store_spool_writer_open(&c->writer, &c->spool, S->rules.message_size_max,
+				    &c->keep_error) < 0)
+		return -1;
+	c->keeping = 1;
+	if (c->head.len > 0 &&
+	    store_spool_writer_put(&c->writer, c->head.data, c->head.len, &c->keep_error) < 0)
+		return -1;
+	buf_free(&c->head);
+	return 0;
+}
+
+/* milter_keep - append: the first MILTER_KEEP_HEAP bytes in the heap (a
+ * small message never opens a memory file), then all of it in a memory
+ * file; bytes past limits.message_size_max are counted, not kept (the
+ * size check refuses such a message) */
 static void milter_keep(struct milter_conn *c, const char *data, size_t len)
 {
 	if (c->keep_error || !milter_keep_needed())
 		return;
-	if (!c->keeping) {
-		if (store_spool_writer_open(&c->writer, &c->spool, S->rules.message_size_max,
-					    &c->keep_error) < 0)
-			return;
-		c->keeping = 1;
+	if (!c->keeping && c->head.len + len <= MILTER_KEEP_HEAP) {
+		buf_append(&c->head, data, len);
+		return;
 	}
+	if (!c->keeping && milter_keep_spill(c) < 0)
+		return;
 	(void)store_spool_writer_put(&c->writer, data, len, &c->keep_error);
 }
 
@@ -174,39 +192,54 @@ static void milter_keep_body(struct milter_conn *c, const void *data, size_t len
 	milter_keep(c, data, len);
 }
 
-/* milter_keep_free - close the memory file: nothing outlives the message */
+/* milter_keep_free - forget what was kept: nothing outlives the message */
 static void milter_keep_free(struct milter_conn *c)
 {
 	if (c->keeping) {
 		xfree(&c->writer.buf); /* unflushed bytes: dropped, not written */
 		store_spool_close(&c->spool);
 	}
+	buf_free(&c->head);
 	c->keeping = 0;
 	c->body_kept = 0;
 	xfree(&c->keep_error);
+}
+
+/* milter_kept_size - the CRLF size of what is kept; -1: over the cap */
+static long long milter_kept_size(const struct milter_conn *c)
+{
+	int prev_cr = 0;
+
+	if (c->keeping)
+		return c->writer.too_big ? -1 : c->writer.crlf;
+	return store_crlf_size(c->head.data, c->head.len, &prev_cr);
 }
 
 /* milter_oversize - the largest attachment over the limit (0: none) in
  * *oversize_r; -1 with *what_r on a system error */
 static int milter_oversize(struct milter_conn *c, long long *oversize_r, char **what_r)
 {
+	long long size;
 	char *err = NULL;
 
 	*oversize_r = 0;
-	if (!c->keeping && c->keep_error == NULL)
-		return 0; /* not needed, or nothing received */
+	if (!milter_keep_needed())
+		return 0;
 	milter_keep_body(c, "", 0);
-	if (c->keep_error == NULL && c->keeping && !c->writer.too_big)
+	size = milter_kept_size(c);
+	if (c->keep_error == NULL && (size < 0 || size <= S->mime.attachment_size_max))
+		return 0; /* over the cap: refused for its size before this is asked */
+	if (c->keep_error == NULL && !c->keeping)
+		(void)milter_keep_spill(c);
+	if (c->keep_error == NULL)
 		(void)store_spool_writer_close(&c->writer, &c->keep_error);
 	if (c->keep_error) {
 		*what_r = xasprintf("cannot keep the message for the attachment check: %s",
 				    c->keep_error);
 		return -1;
 	}
-	if (c->writer.too_big)
-		return 0; /* refused for its size before this is asked */
-	if (mime_check_attachments(c->spool.fd, 0, c->spool.len, c->writer.crlf, &S->mime,
-				   oversize_r, &err) < 0) {
+	if (mime_check_attachments(c->spool.fd, 0, c->spool.len, size, &S->mime, oversize_r, &err) <
+	    0) {
 		*what_r = xasprintf("attachment check: %s", err);
 		free(err);
 		return -1;

@@ -84,6 +84,13 @@ case("attachment of 1024 bytes, the limit", MP, multipart(1024), nil)
 case("attachment of 1025 bytes, one over", MP, multipart(1025), 1025)
 case("attachment of 1025 bytes, body in 7-byte chunks", MP, multipart(1025), 1025, 7)
 case("attachment of 3000 bytes", MP, multipart(3000), 3000)
+-- past the first 16 KiB the milter keeps the message in a memory file
+case("attachment of 30000 bytes (a memory file)", MP, multipart(30000), 30000)
+case("attachment of 30000 bytes, body in 1000-byte chunks", MP, multipart(30000), 30000, 1000)
+case("two attachments of 20000 and 1024 bytes: the first counts", MP,
+	string.gsub(multipart(20000), "%-%-b1%-%-\r\n$", "") ..
+	"--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" ..
+	b64(data(1024)) .. "--b1--\r\n", 20000)
 case("a plain body of 20000 bytes, no attachment", {},
 	string.rep(string.rep("x", 98) .. "\r\n", 200), nil)
 case("boundary on a folded line", { { "MIME-Version", "1.0" },
