@@ -221,7 +221,8 @@ def main():
     blocks = {"run": run_block(out)}
     makers = {"authd": authd_table, "policyd": policyd_table, "milter": milter_table,
               "deliver": deliver_table, "lmtp": lambda o: copied_table(o, "lmtp"),
-              "e2e": lambda o: copied_table(o, "e2e")}
+              "e2e": lambda o: copied_table(o, "e2e"),
+              "memory": lambda o: copied_table(o, "memory")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
