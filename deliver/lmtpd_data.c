@@ -111,10 +111,11 @@ static int data_read(struct data_tx *t, int *too_big_r, char **io_err_r)
 		if (ok && store_spool_writer_put(&w, out, outlen, io_err_r) < 0)
 			ok = 0;
 		if (ok && data_grow(t, w.crlf) < 0) {
-			ok = 0; /* read the rest, keep nothing */
+			ok = 0; /* read the rest, keep nothing, hold nothing */
 			t->over_budget = 1;
 			xfree(&w.buf);
 			store_spool_close(&t->d.sp);
+			lmtpd_budget_release(&t->charge);
 		}
 	}
 	if (ok && store_spool_writer_close(&w, io_err_r) < 0)

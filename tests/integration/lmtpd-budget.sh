@@ -120,6 +120,8 @@ fg=$(big grown 300000)
 tx_script "$TAP_TMP/g.script" grown "" "$fg"
 out=$(lmtp "$S" "$TAP_TMP/g.script")
 is "$(grep -c '^451 4.3.2 ' <<<"$out")" 2 "a message without SIZE= whose charge cannot grow: 451 4.3.2 for each recipient after its data"
+is "$(lmtpd_metric postroom_lmtpd_memory_charged_bytes)" 3262144 \
+	"... the refused ones hold nothing: the holder's charge alone (5 x 600,000 + 256 KiB)"
 touch "$TAP_TMP/release"
 wait $ph
 is "$(grep -c 'Ok: stored' "$TAP_TMP/h.out")" 2 "the holder is delivered when it sends its data"
