@@ -52,8 +52,9 @@
 #define MIME_NAME_MAX 1024 /* display names, filenames */
 #define MIME_SUBJECT_MAX 4096
 #define MIME_PROBLEM_MAX 1000
-#define MIME_FIELDS_MAX 1000 /* header fields of one block given to GMime */
-#define MIME_DEPTH_MAX 64    /* multipart nesting walked */
+#define MIME_FIELDS_MAX 1000  /* header fields of one block given to GMime */
+#define MIME_DEPTH_MAX 64     /* multipart nesting walked */
+#define MIME_UNFOLD_MIN 65536 /* a header block given to GMime unfolded */
 
 struct mime_walk {
 	struct mime_msg *msg;
@@ -569,20 +570,30 @@ static GMimeStream *mime_region(struct mime_walk *w, size_t start, size_t end)
 	return g_mime_stream_substream(w->whole, (gint64)start, (gint64)end);
 }
 
+/* mime_header_copied - GMime gets a copy of the header block, not the
+ * block itself: more than MIME_FIELDS_MAX fields (filtered), or a large
+ * block of folded fields (unfolded: GMime grows its buffer for a field
+ * 64 bytes a line, a copy of the whole field each time when realloc
+ * cannot grow in place, quadratic in a References of 100,000 ids) */
+static int mime_header_copied(size_t hdr_len, size_t nfields, size_t nlines)
+{
+	return nfields > MIME_FIELDS_MAX || (hdr_len > MIME_UNFOLD_MIN && nlines > nfields);
+}
+
 /* mime_header_stream - what GMime parses of the header block at start:
- * the block and its empty line as they stand, or, with more than
- * MIME_FIELDS_MAX fields, the filtered copy and an empty line */
+ * the block and its empty line as they stand, or a filtered, unfolded
+ * copy and an empty line (mime_header_copied) */
 static GMimeStream *mime_header_stream(struct mime_walk *w, size_t start, size_t hdr_len,
-				       size_t body_off, size_t nfields)
+				       size_t body_off, size_t nfields, size_t nlines)
 {
 	GMimeStream *s;
 	size_t out_len, dropped;
 	char *copy;
 
-	if (nfields <= MIME_FIELDS_MAX)
+	if (!mime_header_copied(hdr_len, nfields, nlines))
 		return mime_region(w, start, start + body_off);
 	copy = mime_scan_filter_headers(w->map + start, hdr_len, MIME_FIELDS_MAX, mime_fields_kept,
-					&out_len, &dropped);
+					hdr_len > MIME_UNFOLD_MIN, &out_len, &dropped);
 	w->nfiltered += dropped;
 	s = g_mime_stream_mem_new_with_buffer(copy, out_len);
 	g_mime_stream_seek(s, 0, GMIME_STREAM_SEEK_END);
@@ -599,17 +610,18 @@ static GMimeObject *mime_parse_headers(struct mime_walk *w, size_t start,
 				       const struct mime_bounds *b, size_t *body_r,
 				       GMimeMessage **msg_r)
 {
-	size_t hdr_len, nfields, body_off;
+	size_t hdr_len, nfields, nlines, body_off;
 	GMimeStream *s;
 	GMimeParser *parser;
 	GMimeObject *obj = NULL;
 
-	body_off = mime_scan_headers(w->map + start, w->len - start, b, &hdr_len, &nfields);
+	body_off =
+		mime_scan_headers(w->map + start, w->len - start, b, &hdr_len, &nfields, &nlines);
 	*body_r = start + body_off;
-	s = mime_header_stream(w, start, hdr_len, body_off, nfields);
+	s = mime_header_stream(w, start, hdr_len, body_off, nfields, nlines);
 	parser = g_mime_parser_new_with_stream(s);
-	/* a substream's offsets are the message's; a filtered copy's are its own */
-	w->base = nfields > MIME_FIELDS_MAX ? (gint64)start : 0;
+	/* a substream's offsets are the message's; a copy's are its own */
+	w->base = mime_header_copied(hdr_len, nfields, nlines) ? (gint64)start : 0;
 	w->header_only = 1;
 	if (msg_r) {
 		g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);

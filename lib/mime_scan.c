@@ -40,30 +40,30 @@ static int scan_is_empty_line(const char *p, size_t from, size_t end)
 }
 
 size_t mime_scan_headers(const char *p, size_t len, const struct mime_bounds *b, size_t *hdr_len_r,
-			 size_t *nfields_r)
+			 size_t *nfields_r, size_t *nlines_r)
 {
-	size_t pos = 0, end, nfields = 0;
+	size_t pos = 0, end, nfields = 0, nlines = 0, body = len;
 	struct mime_delim d;
 
 	while (pos < len) {
 		end = scan_line_end(p, len, pos);
 		if (scan_is_empty_line(p, pos, end)) {
-			*hdr_len_r = pos;
-			*nfields_r = nfields;
-			return end < len ? end + 1 : len;
+			body = end < len ? end + 1 : len;
+			break;
 		}
 		if (p[pos] == '-' && mime_scan_match(p, pos, end, b, &d)) {
-			*hdr_len_r = pos;
-			*nfields_r = nfields;
-			return pos;
+			body = pos;
+			break;
 		}
 		if (p[pos] != ' ' && p[pos] != '\t')
 			nfields++;
+		nlines++;
 		pos = end < len ? end + 1 : len;
 	}
-	*hdr_len_r = len;
+	*hdr_len_r = pos < len ? pos : len;
 	*nfields_r = nfields;
-	return len;
+	*nlines_r = nlines;
+	return body;
 }
 
 /* scan_field_wanted - the field at p[0, n) is named in keep */
@@ -83,8 +83,25 @@ static int scan_field_wanted(const char *p, size_t n, const char *const *keep)
 	return 0;
 }
 
+/* scan_copy_unfolded - the field p[0, n) without the line breaks before
+ * its continuation lines (its last line break kept), at out; its length */
+static size_t scan_copy_unfolded(char *out, const char *p, size_t n)
+{
+	size_t i, o = 0, brk;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\n' && i + 1 < n) { /* a continuation follows: drop CR LF */
+			brk = o > 0 && out[o - 1] == '\r' ? 1 : 0;
+			o -= brk;
+			continue;
+		}
+		out[o++] = p[i];
+	}
+	return o;
+}
+
 char *mime_scan_filter_headers(const char *p, size_t len, size_t max, const char *const *keep,
-			       size_t *out_len_r, size_t *dropped_r)
+			       int unfold, size_t *out_len_r, size_t *dropped_r)
 {
 	char *out = xmalloc(len + 1);
 	size_t pos = 0, o = 0, nfields = 0, dropped = 0, start, end;
@@ -97,8 +114,12 @@ char *mime_scan_filter_headers(const char *p, size_t len, size_t max, const char
 			pos = end < len ? end + 1 : len;
 		} while (pos < len && (p[pos] == ' ' || p[pos] == '\t'));
 		if (nfields++ < max || scan_field_wanted(p + start, pos - start, keep)) {
-			memcpy(out + o, p + start, pos - start);
-			o += pos - start;
+			if (unfold) {
+				o += scan_copy_unfolded(out + o, p + start, pos - start);
+			} else {
+				memcpy(out + o, p + start, pos - start);
+				o += pos - start;
+			}
 		} else {
 			dropped++;
 		}

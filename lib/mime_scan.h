@@ -19,18 +19,21 @@ struct mime_bounds;
  * of the body (after the empty line ending the block; len when there is
  * none; where a delimiter line of b starts, when one comes first: the
  * part has no body), with the block's own length (up to and without the
- * empty line) in *hdr_len_r and its field count in *nfields_r (a field
- * starts on a line that does not begin with white space). b may be NULL. */
+ * empty line) in *hdr_len_r, its field count in *nfields_r (a field
+ * starts on a line that does not begin with white space) and its line
+ * count in *nlines_r. b may be NULL. */
 size_t mime_scan_headers(const char *p, size_t len, const struct mime_bounds *b, size_t *hdr_len_r,
-			 size_t *nfields_r);
+			 size_t *nfields_r, size_t *nlines_r);
 
 /* mime_scan_filter_headers - a copy of the header block p[0, len) with
  * its first max fields and, after them, only the fields named in keep
  * (NULL-terminated, case-insensitive), each field whole with its
- * continuation lines; *out_len_r its length, *dropped_r the fields left
- * out. The caller frees the copy. */
+ * continuation lines, or, when unfold is set, unfolded (RFC 5322 2.2.3:
+ * the line break before a continuation line removed, its white space
+ * kept); *out_len_r its length, *dropped_r the fields left out. The
+ * caller frees the copy. */
 char *mime_scan_filter_headers(const char *p, size_t len, size_t max, const char *const *keep,
-			       size_t *out_len_r, size_t *dropped_r);
+			       int unfold, size_t *out_len_r, size_t *dropped_r);
 
 /* the boundaries of the multiparts an entity sits in, outermost first */
 struct mime_bounds {

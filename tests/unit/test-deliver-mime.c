@@ -298,20 +298,25 @@ static void test_scan(void)
 	static const char *const keep[] = { "From", NULL };
 	struct mime_bounds b = { .n = 0 };
 	struct mime_delim d;
-	size_t hl, nf, off, olen, dropped;
+	size_t hl, nf, nl, off, olen, dropped;
 	char *f;
 
-	off = mime_scan_headers(hdr, sizeof(hdr) - 1, NULL, &hl, &nf);
-	UNIT_OK(off == 23 && hl == 21 && nf == 2,
+	off = mime_scan_headers(hdr, sizeof(hdr) - 1, NULL, &hl, &nf, &nl);
+	UNIT_OK(off == 23 && hl == 21 && nf == 2 && nl == 3,
 		"header block: body at 23, 21 bytes, 2 fields"
 		" (got %zu %zu %zu)",
 		off, hl, nf);
-	off = mime_scan_headers("A: 1\nB: 2", 10, NULL, &hl, &nf);
+	off = mime_scan_headers("A: 1\nB: 2", 10, NULL, &hl, &nf, &nl);
 	UNIT_OK(off == 10 && hl == 10 && nf == 2, "no empty line: all headers, no body");
-	f = mime_scan_filter_headers("X: 1\nX: 2\n y\nfrom : a\nX: 3\n", 27, 1, keep, &olen,
+	f = mime_scan_filter_headers("X: 1\nX: 2\n y\nfrom : a\nX: 3\n", 27, 1, keep, 0, &olen,
 				     &dropped);
 	UNIT_STR_EQ(f, "X: 1\nfrom : a\n", "filtered: the first field, then only the kept ones");
 	UNIT_OK(dropped == 2 && olen == 14, "... 2 fields dropped (got %zu)", dropped);
+	free(f);
+	f = mime_scan_filter_headers("X: 1\r\n 2\r\n\t3\r\nY: 4\r\n", 20, 10, keep, 1, &olen,
+				     &dropped);
+	UNIT_STR_EQ(f, "X: 1 2\t3\r\nY: 4\r\n", "unfolded: continuation line breaks removed");
+	UNIT_OK(olen == 16 && dropped == 0, "... 16 bytes, nothing dropped (got %zu)", olen);
 	free(f);
 	b.boundary[0] = "b";
 	b.len[0] = 1;
