@@ -66,7 +66,7 @@ for shape in headers parts addresses references nested attachment; do
 		like "$(problem "hostile-$shape@example.net")" "${want_problem[$shape]}" "... flagged: ${want_problem[$shape]}"
 	fi
 	if [ "$sanitized" = 1 ]; then
-		ok 1 "# skip peak RSS on a sanitizer build ($kb KiB)"
+		pass "# skip peak RSS on a sanitizer build ($kb KiB)"
 	else
 		ok "[ $kb -le $(budget_kb "$f") ]" "... peak RSS $kb KiB <= 4 x size + 32 MiB ($(budget_kb "$f") KiB)"
 	fi
@@ -90,6 +90,7 @@ is "$(psqlc "SELECT count(*) FROM email_attachments a JOIN emails e ON e.id = a.
 ok "[ $ms -le 20000 ]" "... in at most 20 s ($ms ms; sanitizer build: $sanitized)"
 
 # --- postroom-lmtpd --------------------------------------------------------------
+export LMTP_TIMEOUT=120 # a sanitizer build stores 100,000 recipients slowly
 lmtpd_start || { fail "lmtpd started"; done_testing; }
 hwm_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$LMTPD_PID/status"; }
 # lmtp_send FILE ID - the message (CRLF, dot-stuffed) over LMTP; its reply
@@ -109,7 +110,7 @@ for shape in headers parts addresses references nested attachment; do
 	is "$(psqlc "SELECT count(*) FROM emails WHERE message_id = 'hostile-$shape-lmtp@example.net'")" "1" "... stored once"
 	kb=$(hwm_kb)
 	if [ "$sanitized" = 1 ]; then
-		ok 1 "# skip peak RSS on a sanitizer build ($kb KiB)"
+		pass "# skip peak RSS on a sanitizer build ($kb KiB)"
 	else
 		ok "[ $kb -le $(budget_kb "$f") ]" "... lmtpd's peak RSS (VmHWM) $kb KiB <= 4 x size + 32 MiB ($(budget_kb "$f") KiB; idle $idle KiB)"
 	fi
