@@ -31,45 +31,6 @@
 CREATE OR REPLACE FUNCTION postroom_thread_refs_max() RETURNS integer
 LANGUAGE sql IMMUTABLE AS 'SELECT 64';
 
--- postroom_thread_named - the Message-Ids a row names: In-Reply-To and
--- the last postroom_thread_refs_max() References
-CREATE OR REPLACE FUNCTION postroom_thread_named(irt text, refs text[]) RETURNS text[]
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT COALESCE(array_agg(DISTINCT m), '{}')
-      FROM unnest(ARRAY[irt] || refs[array_upper(refs, 1) - postroom_thread_refs_max() + 1:]) AS u(m)
-     WHERE m IS NOT NULL AND m <> ''
-$$;
-
--- postroom_thread_of_related - the threads the email new_id connects:
--- its own, its parents' and its children's (see above)
-CREATE OR REPLACE FUNCTION postroom_thread_of_related(new_id uuid, mid text, named text[],
-                                                      parts text[], received timestamptz)
-RETURNS uuid[]
-LANGUAGE sql STABLE AS $$
-    SELECT array_agg(DISTINCT x ORDER BY x) FROM (
-        SELECT COALESCE(thread_id, id) AS x FROM emails WHERE id = new_id
-        UNION ALL
-        SELECT x FROM (
-            SELECT DISTINCT ON (e.message_id) COALESCE(e.thread_id, e.id) AS x
-              FROM emails e
-             WHERE e.message_id = ANY (named) AND e.id <> new_id
-               AND EXISTS (SELECT 1 FROM postroom_email_participants(e.id) p WHERE p = ANY (parts))
-             ORDER BY e.message_id, e.received_at, e.id) parents
-        UNION ALL
-        SELECT COALESCE(c.thread_id, c.id) FROM emails c
-         WHERE mid IS NOT NULL AND mid <> '' AND c.id <> new_id
-           AND (c.in_reply_to = mid OR c.reference_ids @> ARRAY[mid])
-           AND mid = ANY (postroom_thread_named(c.in_reply_to, c.reference_ids))
-           AND EXISTS (SELECT 1 FROM postroom_email_participants(c.id) p WHERE p = ANY (parts))
-           AND NOT EXISTS (
-               SELECT 1 FROM emails o
-                WHERE o.message_id = mid AND o.id <> new_id AND o.id <> c.id
-                  AND (o.received_at, o.id) < (received, new_id)
-                  AND EXISTS (SELECT 1 FROM postroom_email_participants(o.id) po
-                                JOIN postroom_email_participants(c.id) pc ON po = pc))
-    ) s
-$$;
-
 CREATE OR REPLACE FUNCTION postroom_thread_email(new_id uuid) RETURNS uuid
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -83,10 +44,16 @@ DECLARE
     locked  uuid[] := '{}';
     winner  uuid;
 BEGIN
-    SELECT message_id, in_reply_to, reference_ids, received_at INTO STRICT me
+    SELECT message_id, in_reply_to, reference_ids, received_at, thread_id INTO STRICT me
       FROM emails WHERE id = new_id;
     SELECT COALESCE(array_agg(p), '{}') INTO parts FROM postroom_email_participants(new_id) p;
-    named := postroom_thread_named(me.in_reply_to, me.reference_ids);
+    -- the Message-Ids it names: In-Reply-To and the last
+    -- postroom_thread_refs_max() References (inline, as every query here:
+    -- PL/pgSQL keeps its plans, a SQL function's body is planned at each call)
+    SELECT COALESCE(array_agg(DISTINCT m), '{}') INTO named
+      FROM unnest(ARRAY[me.in_reply_to] || me.reference_ids[array_upper(me.reference_ids, 1)
+                                                    - postroom_thread_refs_max() + 1:]) AS u(m)
+     WHERE m IS NOT NULL AND m <> '';
 
     FOR k IN SELECT DISTINCT hashtextextended('postroom-mid:' || m, 0)
                FROM unnest(me.message_id || named) AS u(m)
@@ -95,7 +62,43 @@ BEGIN
     END LOOP;
 
     LOOP
-        threads := postroom_thread_of_related(new_id, me.message_id, named, parts, me.received_at);
+        -- the threads it connects: its own, its parents', its children's
+        -- (inline, not a SQL function: PL/pgSQL keeps this plan, a SQL
+        -- function's body is planned again at every call)
+        SELECT array_agg(DISTINCT x ORDER BY x) INTO threads FROM (
+            SELECT COALESCE(thread_id, id) AS x FROM emails WHERE id = new_id
+            UNION ALL
+            SELECT x FROM (
+                SELECT DISTINCT ON (e.message_id) COALESCE(e.thread_id, e.id) AS x
+                  FROM emails e
+                 WHERE e.message_id = ANY (named) AND e.id <> new_id
+                   AND EXISTS (SELECT 1 FROM postroom_email_participants(e.id) p
+                                WHERE p = ANY (parts))
+                 ORDER BY e.message_id, e.received_at, e.id) parents
+            UNION ALL
+            SELECT COALESCE(c.thread_id, c.id) FROM emails c
+             WHERE me.message_id IS NOT NULL AND me.message_id <> '' AND c.id <> new_id
+               AND (c.in_reply_to = me.message_id OR c.reference_ids @> ARRAY[me.message_id])
+               AND (c.in_reply_to = me.message_id
+                    OR me.message_id = ANY (c.reference_ids[array_upper(c.reference_ids, 1)
+                                                 - postroom_thread_refs_max() + 1:]))
+               AND EXISTS (SELECT 1 FROM postroom_email_participants(c.id) p WHERE p = ANY (parts))
+               AND NOT EXISTS (
+                   SELECT 1 FROM emails o
+                    WHERE o.message_id = me.message_id AND o.id <> new_id AND o.id <> c.id
+                      AND (o.received_at, o.id) < (me.received_at, new_id)
+                      AND EXISTS (SELECT 1 FROM postroom_email_participants(o.id) po
+                                    JOIN postroom_email_participants(c.id) pc ON po = pc))
+        ) s;
+        -- nothing related (most mail): its own thread, nothing to lock or
+        -- merge (the Message-Id locks above order it against any related
+        -- delivery)
+        IF cardinality(locked) = 0 AND cardinality(threads) = 1 THEN
+            IF me.thread_id IS NULL THEN -- a row written without one
+                UPDATE emails SET thread_id = new_id WHERE id = new_id;
+            END IF;
+            RETURN threads[1];
+        END IF;
         EXIT WHEN threads <@ locked;
         FOR t, k IN SELECT x, hashtextextended('postroom-thread:' || x::text, 0)
                       FROM unnest(threads) AS u(x) WHERE NOT x = ANY (locked) ORDER BY 2 LOOP
