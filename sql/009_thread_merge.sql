@@ -31,10 +31,19 @@
 CREATE OR REPLACE FUNCTION postroom_thread_refs_max() RETURNS integer
 LANGUAGE sql IMMUTABLE AS 'SELECT 64';
 
+-- plan_cache_mode: with array parameters (the Message-Ids named) the plan
+-- cache chose a custom plan for the threads query at most calls, planning
+-- it again each time (1,089 plans for 2,587 calls, 0.23 ms a plan, in
+-- pg_stat_statements with track_planning); the generic plan is the same
+-- index scans.
 CREATE OR REPLACE FUNCTION postroom_thread_email(new_id uuid) RETURNS uuid
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    me      record;
+    me_mid  text;
+    me_irt  text;
+    me_refs text[];
+    me_recv timestamptz;
+    me_tid  uuid;
     parts   text[];
     named   text[];
     k       bigint;
@@ -44,19 +53,20 @@ DECLARE
     locked  uuid[] := '{}';
     winner  uuid;
 BEGIN
-    SELECT message_id, in_reply_to, reference_ids, received_at, thread_id INTO STRICT me
+    SELECT message_id, in_reply_to, reference_ids, received_at, thread_id
+      INTO STRICT me_mid, me_irt, me_refs, me_recv, me_tid
       FROM emails WHERE id = new_id;
     SELECT COALESCE(array_agg(p), '{}') INTO parts FROM postroom_email_participants(new_id) p;
     -- the Message-Ids it names: In-Reply-To and the last
     -- postroom_thread_refs_max() References (inline, as every query here:
     -- PL/pgSQL keeps its plans, a SQL function's body is planned at each call)
     SELECT COALESCE(array_agg(DISTINCT m), '{}') INTO named
-      FROM unnest(ARRAY[me.in_reply_to] || me.reference_ids[array_upper(me.reference_ids, 1)
+      FROM unnest(ARRAY[me_irt] || me_refs[array_upper(me_refs, 1)
                                                     - postroom_thread_refs_max() + 1:]) AS u(m)
      WHERE m IS NOT NULL AND m <> '';
 
     FOR k IN SELECT DISTINCT hashtextextended('postroom-mid:' || m, 0)
-               FROM unnest(me.message_id || named) AS u(m)
+               FROM unnest(me_mid || named) AS u(m)
               WHERE m IS NOT NULL AND m <> '' ORDER BY 1 LOOP
         PERFORM pg_advisory_xact_lock(k);
     END LOOP;
@@ -77,16 +87,16 @@ BEGIN
                  ORDER BY e.message_id, e.received_at, e.id) parents
             UNION ALL
             SELECT COALESCE(c.thread_id, c.id) FROM emails c
-             WHERE me.message_id IS NOT NULL AND me.message_id <> '' AND c.id <> new_id
-               AND (c.in_reply_to = me.message_id OR c.reference_ids @> ARRAY[me.message_id])
-               AND (c.in_reply_to = me.message_id
-                    OR me.message_id = ANY (c.reference_ids[array_upper(c.reference_ids, 1)
+             WHERE me_mid IS NOT NULL AND me_mid <> '' AND c.id <> new_id
+               AND (c.in_reply_to = me_mid OR c.reference_ids @> ARRAY[me_mid])
+               AND (c.in_reply_to = me_mid
+                    OR me_mid = ANY (c.reference_ids[array_upper(c.reference_ids, 1)
                                                  - postroom_thread_refs_max() + 1:]))
                AND EXISTS (SELECT 1 FROM postroom_email_participants(c.id) p WHERE p = ANY (parts))
                AND NOT EXISTS (
                    SELECT 1 FROM emails o
-                    WHERE o.message_id = me.message_id AND o.id <> new_id AND o.id <> c.id
-                      AND (o.received_at, o.id) < (me.received_at, new_id)
+                    WHERE o.message_id = me_mid AND o.id <> new_id AND o.id <> c.id
+                      AND (o.received_at, o.id) < (me_recv, new_id)
                       AND EXISTS (SELECT 1 FROM postroom_email_participants(o.id) po
                                     JOIN postroom_email_participants(c.id) pc ON po = pc))
         ) s;
@@ -94,7 +104,7 @@ BEGIN
         -- merge (the Message-Id locks above order it against any related
         -- delivery)
         IF cardinality(locked) = 0 AND cardinality(threads) = 1 THEN
-            IF me.thread_id IS NULL THEN -- a row written without one
+            IF me_tid IS NULL THEN -- a row written without one
                 UPDATE emails SET thread_id = new_id WHERE id = new_id;
             END IF;
             RETURN threads[1];
