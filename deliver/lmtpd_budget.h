@@ -57,9 +57,14 @@ int lmtpd_budget_take(struct lmtpd_charge *ch, long long basis, size_t limit, in
 void lmtpd_budget_lower(struct lmtpd_charge *ch, long long basis);
 
 /* lmtpd_budget_release - give back everything ch holds (no-op on a zero
- * charge). When no message is in flight any more, or ch was large, freed
- * heap goes back to the kernel (malloc_trim). */
+ * charge). When ch was large, freed heap goes back to the kernel at once
+ * (malloc_trim); otherwise lmtpd_budget_idle does it. */
 void lmtpd_budget_release(struct lmtpd_charge *ch);
+
+/* lmtpd_budget_idle - called about once a second (the accept loop): when
+ * nothing has been in flight for a second and at least a MiB was
+ * released since, the freed heap goes back to the kernel (malloc_trim). */
+void lmtpd_budget_idle(void);
 
 /* lmtpd_budget_in_use - bytes charged now, over all messages (tests,
  * metrics) */

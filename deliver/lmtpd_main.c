@@ -205,11 +205,13 @@ static void main_loop(struct lmtpd_server *srv, struct main_listener *l, size_t 
 		for (i = 0; i < nl; i++)
 			p[i] = (struct pollfd){ l[i].fd, POLLIN, 0 };
 		p[nl] = (struct pollfd){ sigfd, POLLIN, 0 };
-		if (poll(p, nl + 1, -1) < 0) {
+		/* a second at most: an idle server gives its freed heap back */
+		if (poll(p, nl + 1, 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_fatal(EX_OSERR, "poll: %s", strerror(errno));
 		}
+		lmtpd_budget_idle();
 		for (i = 0; i < nl; i++)
 			if (p[i].revents & POLLIN)
 				main_accept(srv, &l[i]);
