@@ -2,8 +2,9 @@
  * NAME
  *	mime_parse - turn a spooled message into the rows postroom stores
  * DESCRIPTION
- *	The message is mapped read-only and GMime 3 parses it one entity at
- *	a time, never as a whole tree: the header block of each entity
+ *	The message is read into the heap (up to 1 MiB) or mapped read-only
+ *	(above), and GMime 3 parses it one entity at a time, never as a
+ *	whole tree: the header block of each entity
  *	(lib/mime_scan finds where it ends) is parsed alone; a multipart's
  *	children are found by its delimiter lines (lib/mime_scan, GMime's
  *	rule) and walked one after the other, each freed before the next;
@@ -44,6 +45,7 @@
 #include "buf.h"
 #include "filename_safe.h"
 #include "mime_scan.h"
+#include "store_spool.h"
 #include "xalloc.h"
 
 #define MIME_ID_MAX 900  /* Message-Id, In-Reply-To, each reference */
@@ -52,9 +54,10 @@
 #define MIME_NAME_MAX 1024 /* display names, filenames */
 #define MIME_SUBJECT_MAX 4096
 #define MIME_PROBLEM_MAX 1000
-#define MIME_FIELDS_MAX 1000  /* header fields of one block given to GMime */
-#define MIME_DEPTH_MAX 64     /* multipart nesting walked */
-#define MIME_UNFOLD_MIN 65536 /* a header block given to GMime unfolded */
+#define MIME_FIELDS_MAX 1000        /* header fields of one block given to GMime */
+#define MIME_DEPTH_MAX 64           /* multipart nesting walked */
+#define MIME_UNFOLD_MIN 65536       /* a header block given to GMime unfolded */
+#define MIME_READ_MAX (1024 * 1024) /* read into the heap up to this, mapped above */
 
 struct mime_walk {
 	struct mime_msg *msg;
@@ -856,11 +859,14 @@ static void mime_defaults(struct mime_msg *msg, const unsigned char id[SHA256_LE
 		msg->subject = xstrdup("(No Subject)");
 }
 
-/* mime_map - the message at [start, end) of fd, mapped read-only; NULL
- * with errno set when it cannot be. What to munmap is returned in
- * unmap_r and unmap_len_r (from the page boundary below start). */
+/* mime_map - the message at [start, end) of fd: read into the heap up to
+ * MIME_READ_MAX (munmap in a threaded process costs every CPU a TLB
+ * flush: postroom-lmtpd's 8 sessions parsed 0.5 ms a message instead of
+ * 0.3), mapped read-only above; NULL with errno set when it cannot be.
+ * What to munmap is returned in unmap_r and unmap_len_r (from the page
+ * boundary below start), what to free in heap_r. */
 static const char *mime_map(int fd, long long start, long long end, size_t *len_r, void **unmap_r,
-			    size_t *unmap_len_r)
+			    size_t *unmap_len_r, char **heap_r)
 {
 	static const char empty[1] = { 0 };
 	long page = sysconf(_SC_PAGESIZE);
@@ -875,9 +881,21 @@ static const char *mime_map(int fd, long long start, long long end, size_t *len_
 	}
 	*unmap_r = NULL;
 	*unmap_len_r = 0;
+	*heap_r = NULL;
 	*len_r = end > start ? (size_t)(end - start) : 0;
 	if (*len_r == 0)
 		return empty;
+	if (*len_r <= MIME_READ_MAX) {
+		ssize_t n;
+
+		*heap_r = xmalloc(*len_r);
+		if ((n = store_spool_pread_all(fd, *heap_r, *len_r, start)) != (ssize_t)*len_r) {
+			xfree(heap_r);
+			errno = n < 0 ? errno : EIO;
+			return NULL;
+		}
+		return *heap_r;
+	}
 	from = start - start % page;
 	p = mmap(NULL, (size_t)(end - from), PROT_READ, MAP_PRIVATE, fd, (off_t)from);
 	if (p == MAP_FAILED)
@@ -963,6 +981,7 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 	GByteArray *array;
 	size_t unmap_len;
 	void *unmap;
+	char *heap;
 
 	mime_global_init();
 	memset(&w, 0, sizeof(w));
@@ -970,7 +989,7 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 		w.lim = *lim;
 	if (w.lim.parts_max == 0)
 		w.lim.parts_max = MIME_PARTS_MAX_DEFAULT;
-	if ((w.map = mime_map(fd, start, end, &w.len, &unmap, &unmap_len)) == NULL) {
+	if ((w.map = mime_map(fd, start, end, &w.len, &unmap, &unmap_len, &heap)) == NULL) {
 		*error_r = xasprintf("mapping the message: %s", strerror(errno));
 		return -1;
 	}
@@ -995,6 +1014,7 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 	g_mime_parser_options_free(w.opts);
 	if (unmap)
 		munmap(unmap, unmap_len);
+	free(heap);
 	if (w.error) {
 		*error_r = w.error_text;
 		mime_msg_free(&msg);
