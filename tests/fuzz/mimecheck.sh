@@ -7,7 +7,6 @@
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/fuzz.sh"
 
-corpus="$POSTROOM_SRCDIR/tests/corpus"
 FUZZ_CFLAGS="$(pkg-config --cflags gmime-3.0)"
 FUZZ_LIBS="$(pkg-config --libs gmime-3.0 libcrypto)"
 export FUZZ_CFLAGS FUZZ_LIBS
@@ -17,13 +16,6 @@ srcs=(lib/mime_check.c lib/mime_parse.c lib/mime_scan.c lib/store_spool.c lib/fi
 bin=$(fuzz_build fuzz-mimecheck "${srcs[@]}") ||
 	{ fail "fuzz target builds"; done_testing; }
 pass "fuzz target builds with clang -fsanitize=fuzzer,address,undefined"
-mkdir -p "$TAP_TMP/seeds"
-n=0
-while IFS=$'\t' read -r path _; do
-	[ "$path" = path ] && continue
-	n=$((n + 1))
-	cp "$corpus/$path" "$TAP_TMP/seeds/seed-$n"
-done <"$corpus/MANIFEST.tsv"
-ok "[ $n -gt 0 ]" "seeded with every corpus message ($n)"
+fuzz_seed_corpus "$TAP_TMP/seeds"
 fuzz_run "$bin" "$TAP_TMP/seeds" "session attachment check"
 done_testing

@@ -1,6 +1,9 @@
 # tests/lib/fuzz.sh - shared helpers for the libFuzzer suite (tests/fuzz/*.sh).
 #   fuzz_build NAME SOURCES...   compile tests/fuzz/NAME.c with the given
 #                                lib sources; prints the binary path
+#   fuzz_seed_corpus DIR         copy every tests/corpus message listed in
+#                                its MANIFEST.tsv into DIR (seed-N); a TAP
+#                                line: all of them, and at least one
 #   fuzz_run BIN SEEDDIR DESC    run for $POSTROOM_FUZZ_SECONDS (default 30)
 #                                on a copy of the seeds; pass when no crash
 : "${POSTROOM_FUZZ_SECONDS:=30}"
@@ -14,6 +17,18 @@ fuzz_build() {
 		${FUZZ_CFLAGS:-} "$POSTROOM_SRCDIR/tests/fuzz/$name.c" "${srcs[@]}" ${FUZZ_LIBS:-} \
 		-o "$out" >"$TAP_TMP/$name.build.log" 2>&1 || { cat "$TAP_TMP/$name.build.log" >&2; return 1; }
 	echo "$out"
+}
+
+fuzz_seed_corpus() {
+	local dir=$1 corpus="$POSTROOM_SRCDIR/tests/corpus" path n=0 want
+	mkdir -p "$dir"
+	while IFS=$'\t' read -r path _; do
+		[ "$path" = path ] && continue
+		n=$((n + 1))
+		cp "$corpus/$path" "$dir/seed-$n"
+	done <"$corpus/MANIFEST.tsv"
+	want=$(awk 'NR > 1' "$corpus/MANIFEST.tsv" 2>/dev/null | wc -l)
+	ok "[ $n -gt 0 ] && [ $(ls "$dir" | wc -l) -eq $want ]" "seeded with every corpus message ($n of $want)"
 }
 
 fuzz_run() {
