@@ -171,7 +171,14 @@ int authd_b64_decode(const char *in, struct buf *out)
 	}
 	return 0;
 bad:
+	/* what was decoded may be part of a password: wipe it, and give
+	 * back the memory of a buffer that was empty (callers return at
+	 * once on an error without freeing it) */
+	if (out->len > start)
+		explicit_bzero(out->data + start, out->len - start);
 	buf_truncate(out, start);
+	if (start == 0)
+		buf_free(out);
 	return -1;
 }
 
@@ -204,7 +211,8 @@ int authd_sasl_plain(char *data, size_t len, const char **authzid_r, const char 
 {
 	char *nul1, *nul2;
 
-	nul1 = memchr(data, '\0', len);
+	/* an empty response (CONT with an empty field) has no data at all */
+	nul1 = len > 0 ? memchr(data, '\0', len) : NULL;
 	nul2 = nul1 ? memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - data)) : NULL;
 	if (nul1 == NULL || nul2 == NULL ||
 	    memchr(nul2 + 1, '\0', len - (size_t)(nul2 + 1 - data)) != NULL) {

@@ -46,7 +46,9 @@ int authd_proto_parse_auth(char **fields, size_t n, struct authd_auth_req *r, co
 void authd_proto_escape(struct buf *out, const char *s);
 
 /* authd_b64_decode - strict RFC 4648 base64 (padding required) of in to
- * out (appended). 0 ok, -1 invalid. */
+ * out (appended). 0 ok, -1 invalid: then out is as it was (the bytes
+ * decoded before the error are wiped; an out that was empty is freed,
+ * so a caller may return without buf_free). */
 int authd_b64_decode(const char *in, struct buf *out);
 void authd_b64_encode(const void *in, size_t len, struct buf *out);
 

@@ -127,6 +127,8 @@ static void verdict_use_policyd(const struct verdict_config *cfg, const char *va
 		out->spam = 1;
 		v = sighdr_get(&h, "reason");
 		verdict_add_reason(out, v && *v && strcmp(v, "none") != 0 ? v : "policyd");
+		if (out->reason[0] == '\0') /* too long to keep: never spam without a reason */
+			verdict_add_reason(out, "policyd");
 	}
 	free(storage);
 }

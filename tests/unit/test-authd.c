@@ -79,6 +79,42 @@ static void test_parse_auth(void)
 	}
 }
 
+/* test_base64_error - found by tests/fuzz/authd.sh: a response that
+ * goes bad after a few valid groups left its decoded bytes (part of a
+ * password) in a buffer that server.c returns without freeing: leaked,
+ * unwiped. The error leaves out as it was. */
+static void test_base64_error(void)
+{
+	struct buf b = BUF_INIT;
+	char *kept;
+
+	UNIT_OK(authd_b64_decode("c2VjcmV0!!!!", &b) < 0, "base64 bad after 2 groups: -1");
+	UNIT_OK(b.data == NULL && b.len == 0 && b.cap == 0,
+		"base64 error: an empty buffer stays empty (nothing to free or leak)");
+	buf_append_str(&b, "x");
+	UNIT_OK(authd_b64_decode("c2VjcmV0YQ=!", &b) < 0, "base64 bad in the last group: -1");
+	kept = b.data;
+	UNIT_OK(b.len == 1 && kept[0] == 'x' && kept[1] == '\0' && b.cap > 7 &&
+			memcmp(kept + 2, "\0\0\0\0\0", 5) == 0,
+		"base64 error: what was there is kept, the bytes decoded are wiped");
+	buf_free(&b);
+}
+
+/* test_plain_empty - found by tests/fuzz/authd.sh: "CONT <id>" with an
+ * empty response to PLAIN decodes to no data at all (NULL, 0), which went
+ * to memchr(NULL, ...): undefined behaviour (UBSan: "null pointer passed
+ * as argument 1"). Refused as a PLAIN response without its NULs. */
+static void test_plain_empty(void)
+{
+	struct buf b = BUF_INIT;
+	const char *z = NULL, *u = NULL, *p = NULL, *err = NULL;
+
+	UNIT_OK(authd_b64_decode("", &b) == 0 && b.data == NULL && b.len == 0,
+		"empty CONT response: decoded to nothing");
+	UNIT_OK(authd_sasl_plain(b.data, b.len, &z, &u, &p, &err) == -1 && err != NULL,
+		"empty PLAIN response refused (%s)", err ? err : "");
+}
+
 static void test_base64(void)
 {
 	static const struct {
@@ -116,6 +152,8 @@ static void test_base64(void)
 		buf_free(&b);
 		buf_free(&e);
 	}
+	test_base64_error();
+	test_plain_empty();
 }
 
 static void test_plain(void)

@@ -4,6 +4,7 @@
  * header, and Authentication-Results of another authserv-id or from the
  * sender have no effect. */
 #include <stdlib.h>
+#include <string.h>
 #include "sighdr.h"
 #include "unit.h"
 
@@ -124,6 +125,23 @@ int main(void)
 		verdict_from_headers(&cfg, h, 5, &r);
 		T(r.spam == 0, "A-R of other ids and below Received: ignored");
 		UNIT_STR_EQ(r.dmarc, "pass", "authserv-id with version and comment matched");
+	}
+	{
+		/* found by tests/fuzz/authres.sh: a verdict whose reason did not
+		 * fit the result's buffer flagged spam with no reason at all */
+		char reason[300], *v;
+		struct verdict_header h[2];
+
+		memset(reason, 'z', sizeof(reason) - 1);
+		reason[sizeof(reason) - 1] = '\0';
+		v = sign("yes", reason, "4ABC123", now - 5);
+		h[0] = (struct verdict_header){ SIGHDR_VERDICT, v };
+		h[1] = received;
+		verdict_from_headers(&cfg, h, 2, &r);
+		T(r.spam == 1 && r.verdict_valid, "spam verdict with a 299-byte reason: flagged");
+		UNIT_STR_EQ(r.reason, "policyd",
+			    "a reason too long to keep: 'policyd', never none");
+		free(v);
 	}
 	{
 		struct verdict_header h[] = { { "Subject", "no headers of ours" } };
