@@ -4,8 +4,18 @@
 #   fuzz_seed_corpus DIR         copy every tests/corpus message listed in
 #                                its MANIFEST.tsv into DIR (seed-N); a TAP
 #                                line: all of them, and at least one
-#   fuzz_run BIN SEEDDIR DESC    run for $POSTROOM_FUZZ_SECONDS (default 30)
-#                                on a copy of the seeds; pass when no crash
+#   fuzz_seed_golden KIND DIR    the golden transcripts tests/golden/KIND/*.in
+#                                as inputs in DIR (golden-NAME): policyd's
+#                                as they are (the bytes sent); authd's
+#                                scripts played into the bytes the client
+#                                sends (tests/lib/authd_client.py's own
+#                                expansion, sample user and key); a TAP
+#                                line: one input per transcript
+#   fuzz_run BIN SEEDDIR DESC    run for $POSTROOM_FUZZ_SECONDS (default 30;
+#                                a target script may set a lower default
+#                                before sourcing this) on a copy of the
+#                                seeds; pass when no crash (the TAP line
+#                                gives the inputs run and the coverage)
 : "${POSTROOM_FUZZ_SECONDS:=30}"
 
 fuzz_build() {
@@ -31,13 +41,45 @@ fuzz_seed_corpus() {
 	ok "[ $n -gt 0 ] && [ $(ls "$dir" | wc -l) -eq $want ]" "seeded with every corpus message ($n of $want)"
 }
 
+fuzz_seed_golden() {
+	local kind=$1 dir=$2 in n=0 want
+	mkdir -p "$dir"
+	for in in "$POSTROOM_SRCDIR/tests/golden/$kind"/*.in; do
+		[ -e "$in" ] || continue
+		if [ "$kind" = authd ]; then
+			U=user@example.test KEY=pr_fuzz_0123456789abcdefghijklmnopqrstuv \
+				python3 - "$POSTROOM_SRCDIR/tests/lib" "$in" >"$dir/golden-$(basename "$in" .in)" <<'PY' || continue
+import sys
+sys.path.insert(0, sys.argv[1])
+import authd_client
+out = bytearray()
+for raw in open(sys.argv[2], encoding='utf-8'):
+    op, _, arg = raw.rstrip('\n').partition(' ')
+    if op == 'C':
+        out += authd_client.expand(arg).encode() + b'\n'
+    elif op == 'X':  # a long line: capped just past the line limit
+        size, _, rid = arg.partition(' ')
+        out += ('AUTH\t%s\tPLAIN\tresp=' % rid + 'A' * min(int(size), 16400)).encode() + b'\n'
+sys.stdout.buffer.write(bytes(out))
+PY
+		else
+			cp "$in" "$dir/golden-$(basename "$in" .in)" || continue
+		fi
+		n=$((n + 1))
+	done
+	want=$(ls "$POSTROOM_SRCDIR/tests/golden/$kind"/*.in 2>/dev/null | wc -l)
+	ok "[ $n -gt 0 ] && [ $n -eq $want ]" "seeded with every $kind golden transcript ($n of $want)"
+}
+
 fuzz_run() {
-	local bin=$1 seeds=$2 desc=$3 corpus="$TAP_TMP/corpus.$$"
+	local bin=$1 seeds=$2 desc=$3 corpus="$TAP_TMP/corpus.$$" execs cov
 	mkdir -p "$corpus"
 	cp -r "$seeds"/. "$corpus"/ 2>/dev/null
 	if "$bin" -max_total_time="$POSTROOM_FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$TAP_TMP/" "$corpus" >"$TAP_TMP/fuzz.log" 2>&1; then
-		pass "$desc: no crash in ${POSTROOM_FUZZ_SECONDS}s ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$TAP_TMP/fuzz.log" | grep -o '[0-9]*$') inputs)"
+		execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$TAP_TMP/fuzz.log" | grep -o '[0-9]*$')
+		cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$TAP_TMP/fuzz.log" | tail -1)
+		pass "$desc: no crash in ${POSTROOM_FUZZ_SECONDS}s ($execs inputs, $cov)"
 	else
 		fail "$desc: fuzzer found a crash" "$(grep -A20 'ERROR\|==ERROR\|deadly signal' "$TAP_TMP/fuzz.log" | head -40)"
 		ls "$TAP_TMP"/crash-* 2>/dev/null | head -3 | while read -r c; do diag "reproducer: $(od -c "$c" | head -5)"; done
