@@ -72,7 +72,14 @@ is "$(grep -c 'status=bounced' "$PF_LOG")" 0 "nothing bounced"
 pipeline_pg_start && pass "PostgreSQL started" || fail "PostgreSQL started"
 pf_flush
 pipeline_wait_queue 0 150
-is "$(pipeline_queue_count)" 0 "the flushed queue empties"
+left=$(pipeline_queue_count)
+is "$left" 0 "the flushed queue empties"
+[ "$left" = 0 ] || {
+	postqueue -c "$PF_CONF" -p 2>&1 | sed 's/^/# queue: /'
+	for q in $(postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | grep -o '[0-9A-Z][0-9A-Za-z]*"$' | tr -d '"'); do
+		grep -F "$q" "$PF_LOG" | tail -n 20 | sed 's/^/# log: /'
+	done
+}
 is "$(psqlc "SELECT count(*) FROM emails")" "$N" "exactly $N emails stored"
 is "$(psqlc "SELECT count(DISTINCT subject) || ' ' || count(DISTINCT content_sha256) FROM emails WHERE subject LIKE 'fault-pg-%'")" \
 	"$N $N" "each of the $N messages once, none twice"
