@@ -10,7 +10,11 @@
  *	login own it?) are asked of a small connection pool and cached,
  *	an owned address for ttl_found seconds, an unknown one for
  *	ttl_not_found; the other notifications empty that cache, and so
- *	does every new subscription (nothing heard while away is trusted).
+ *	does every new subscription (nothing heard while away is trusted:
+ *	the listener retries every second, so a cache that may have missed
+ *	a notification is dropped within about a second of the database
+ *	answering again). An answer read before such a clear is not
+ *	stored after it (the cache's generation, lib/ttl_cache.c).
  *	An empty domain table is a lookup failure (never "not hosted":
  *	tempfail, so a mistaken "domain remove" defers mail instead of
  *	bouncing it).
@@ -231,6 +235,7 @@ static enum rules_lookup rules_pg_cached(struct rules_pg *rp, const char *key, c
 {
 	const struct rules_pg_metrics *m = &rp->set.metrics;
 	int trusted = rules_pg_trusted(rp), v, ttl;
+	unsigned long gen = ttl_cache_generation(rp->cache);
 	time_t now = time(NULL);
 	enum rules_lookup r;
 
@@ -246,7 +251,9 @@ static enum rules_lookup rules_pg_cached(struct rules_pg *rp, const char *key, c
 		v = (int)r;
 		ttl = __atomic_load_n(r == RULES_FOUND ? &rp->ttl_found : &rp->ttl_not_found,
 				      __ATOMIC_RELAXED);
-		ttl_cache_put(rp->cache, key, &v, ttl, now);
+		/* not when a notification (or a reconnect) cleared the cache
+		 * while we asked: the answer may predate the change */
+		(void)ttl_cache_put_if(rp->cache, key, &v, ttl, now, gen);
 	}
 	return r;
 }

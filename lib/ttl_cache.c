@@ -5,7 +5,10 @@
  *	Chained hash table under one mutex; values are copied in and out,
  *	so no pointer into the cache ever escapes the lock. When full,
  *	expired entries are swept; if it is still full the table is
- *	emptied (a cache, never a source of truth).
+ *	emptied (a cache, never a source of truth). Every clear starts a new
+ *	generation: a caller that read the database before a clear can
+ *	store its answer with ttl_cache_put_if and the generation it saw
+ *	before the read, so an answer older than the clear is never stored.
  * NEVER
  *	lets a pointer into the table escape the lock.
  * PARAMETERS
@@ -30,6 +33,7 @@ struct ttl_cache_entry {
 struct ttl_cache {
 	pthread_mutex_t lock;
 	size_t vsize, max, count, nbuckets;
+	unsigned long generation; /* bumped by every clear */
 	struct ttl_cache_entry **buckets;
 };
 
@@ -104,15 +108,13 @@ int ttl_cache_get(struct ttl_cache *c, const char *key, void *val, time_t now)
 	return hit;
 }
 
-void ttl_cache_put(struct ttl_cache *c, const char *key, const void *val, int ttl, time_t now)
+/* ttl_cache_store - store (a copy of) val for ttl seconds (lock held) */
+static void ttl_cache_store(struct ttl_cache *c, const char *key, const void *val, int ttl,
+			    time_t now)
 {
-	size_t h;
+	size_t h = ttl_cache_hash(c, key);
 	struct ttl_cache_entry *e;
 
-	if (ttl <= 0)
-		return;
-	pthread_mutex_lock(&c->lock);
-	h = ttl_cache_hash(c, key);
 	for (e = c->buckets[h]; e != NULL; e = e->next)
 		if (strcmp(e->key, key) == 0)
 			break;
@@ -130,12 +132,47 @@ void ttl_cache_put(struct ttl_cache *c, const char *key, const void *val, int tt
 	}
 	memcpy(e->val, val, c->vsize);
 	e->expires = now + ttl;
+}
+
+void ttl_cache_put(struct ttl_cache *c, const char *key, const void *val, int ttl, time_t now)
+{
+	if (ttl <= 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	ttl_cache_store(c, key, val, ttl, now);
 	pthread_mutex_unlock(&c->lock);
+}
+
+unsigned long ttl_cache_generation(struct ttl_cache *c)
+{
+	unsigned long g;
+
+	pthread_mutex_lock(&c->lock);
+	g = c->generation;
+	pthread_mutex_unlock(&c->lock);
+	return g;
+}
+
+int ttl_cache_put_if(struct ttl_cache *c, const char *key, const void *val, int ttl, time_t now,
+		     unsigned long generation)
+{
+	int stored = 0;
+
+	if (ttl <= 0)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->generation == generation) {
+		ttl_cache_store(c, key, val, ttl, now);
+		stored = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return stored;
 }
 
 void ttl_cache_clear(struct ttl_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
 	ttl_cache_sweep(c, 0, 1);
+	c->generation++;
 	pthread_mutex_unlock(&c->lock);
 }

@@ -81,9 +81,30 @@ static void test_bound(void)
 	ttl_cache_free(&c);
 }
 
+/* a lookup that read its source before a clear must not store after it */
+static void test_generation(void)
+{
+	struct ttl_cache *c = ttl_cache_new(sizeof(int), 8);
+	unsigned long g = ttl_cache_generation(c);
+	int v = 7;
+
+	UNIT_OK(ttl_cache_put_if(c, "a", &v, 60, 100, g) == 1 && ttl_cache_get(c, "a", &v, 100),
+		"put_if with the current generation stores");
+	g = ttl_cache_generation(c);
+	ttl_cache_clear(c); /* a NOTIFY while the lookup was asking the database */
+	UNIT_OK(ttl_cache_put_if(c, "a", &v, 60, 100, g) == 0 && !ttl_cache_get(c, "a", &v, 100),
+		"put_if after a clear since the generation was taken stores nothing");
+	UNIT_OK(ttl_cache_put_if(c, "a", &v, 60, 100, ttl_cache_generation(c)) == 1,
+		"a lookup begun after the clear stores again");
+	UNIT_OK(ttl_cache_put_if(c, "b", &v, 0, 100, ttl_cache_generation(c)) == 0,
+		"put_if with ttl 0 stores nothing");
+	ttl_cache_free(&c);
+}
+
 int main(void)
 {
 	test_table();
 	test_bound();
+	test_generation();
 	return unit_done();
 }
