@@ -60,6 +60,8 @@ static const struct cfg_param authd_params[] = {
 	  "seconds between batched writes of api_keys.last_used_at" },
 	{ "authd.db_timeout", CFG_INT, "3", 1, 60, 0,
 	  "seconds for a database connection attempt and for each statement" },
+	{ "authd.revoke_wait", CFG_INT, "5", 0, 300, 0,
+	  "seconds postroomctl key revoke waits for every running authd to confirm it dropped the key; 0 = no wait" },
 	{ "authd.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
 };

@@ -180,6 +180,16 @@ size_t authd_cache_flush(struct authd_cache *c)
 	return n;
 }
 
+double authd_cache_ttl(struct authd_cache *c)
+{
+	double ttl;
+
+	pthread_mutex_lock(&c->lock);
+	ttl = c->ttl;
+	pthread_mutex_unlock(&c->lock);
+	return ttl;
+}
+
 size_t authd_cache_count(struct authd_cache *c)
 {
 	size_t n;

@@ -47,5 +47,7 @@ size_t authd_cache_purge_key(struct authd_cache *c, const char *key_id);
 size_t authd_cache_purge_user(struct authd_cache *c, const char *user_id);
 size_t authd_cache_flush(struct authd_cache *c);
 size_t authd_cache_count(struct authd_cache *c);
+/* authd_cache_ttl - the current TTL in seconds (a reload may change it) */
+double authd_cache_ttl(struct authd_cache *c);
 
 #endif

@@ -12,14 +12,24 @@
  *	Housekeeping thread: LISTEN postroom_keys; "key:ID" and "user:ID"
  *	purge the matching cache entries, anything else flushes the cache;
  *	after (re)connecting the whole cache is flushed, since a
- *	notification may have been missed. Last-use times are collected in
- *	memory (deduplicated per key) and written every interval seconds in
- *	one statement, and once more at shutdown.
+ *	notification may have been missed (reconnect attempts back off from
+ *	0.5 s to 1 s only, so a cache that may be stale is dropped within a
+ *	second of the database answering again). Last-use times are
+ *	collected in memory (deduplicated per key) and written every
+ *	interval seconds in one statement, and once more at shutdown.
+ *	Revocation confirmations (sql/011_authd_instances.sql): the thread
+ *	keeps this process's row in authd_instances (registered on every
+ *	connect, last_seen refreshed every 5 s, deleted at a clean stop) and
+ *	LISTENs postroom_authd_sync: a number N arriving there means that
+ *	every notification sent before it has been applied to the cache, so
+ *	the row's synced column is raised to N (postroomctl key revoke waits
+ *	for it).
  * NEVER
  *	sees a key: lookups are by prefix, the hash is compared elsewhere;
  *	logs a conninfo.
  * CONFIGURATION
- *	database.conninfo, authd.db_timeout, authd.last_used_interval
+ *	database.conninfo, authd.db_timeout, authd.last_used_interval,
+ *	authd.cache_ttl (written into authd_instances for postroomctl)
  */
 #include "pgsql.h"
 
@@ -30,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +54,12 @@
 #define AUTHD_PG_BACKOFF_MIN 0.5
 #define AUTHD_PG_BACKOFF_MAX 5.0
 #define AUTHD_TOUCH_MAX 100000
+/* the housekeeping connection: a lost LISTEN is retried at least every second */
+#define AUTHD_HOUSE_BACKOFF_MAX 1.0
+/* seconds between last_seen refreshes of authd_instances; postroomctl
+ * counts an authd as running while it was seen in the last 3 of them */
+#define AUTHD_HEARTBEAT 5.0
+#define AUTHD_SYNC_CHANNEL "postroom_authd_sync"
 
 static int authd_pg_lookups_ok = 1, authd_pg_listen_ok = 1;
 
@@ -51,6 +68,15 @@ static double authd_pg_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* authd_pg_wallclock - Unix time, with fractions */
+static double authd_pg_wallclock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -197,6 +223,12 @@ struct authd_pg_house {
 	int wake[2];
 	int stopping, ready;
 	struct db *db;
+	/* authd_instances: this process's row (id 0: not registered) */
+	char host[256];
+	long pid;
+	double started; /* Unix time */
+	long long instance;
+	int register_warned;
 };
 
 static void authd_touch_free(struct lru_entry *e) { free(e); }
@@ -226,45 +258,202 @@ int authd_pg_house_ready(struct authd_pg_house *h)
 	return __atomic_load_n(&h->ready, __ATOMIC_ACQUIRE);
 }
 
-/* authd_pg_house_notifies - apply every pending notification */
-static void authd_pg_house_notifies(struct authd_pg_house *h)
+/* authd_pg_house_warn - log a failure of the instance row (once until it works) */
+static void authd_pg_house_warn(struct authd_pg_house *h, const char *what, const char *err)
 {
-	PGnotify *n;
-
-	while ((n = PQnotifies(db_conn(h->db))) != NULL) {
-		size_t purged;
-
-		if (strncmp(n->extra, "key:", 4) == 0)
-			purged = authd_cache_purge_key(h->cache, n->extra + 4);
-		else if (strncmp(n->extra, "user:", 5) == 0)
-			purged = authd_cache_purge_user(h->cache, n->extra + 5);
-		else
-			purged = authd_cache_flush(h->cache);
-		log_debug("notification %s: %zu cache entries purged", n->extra, purged);
-		PQfreemem(n);
-	}
+	if (!h->register_warned)
+		log_warn("authd: %s in authd_instances: %s (revocations are not confirmed to "
+			 "postroomctl; logged once)",
+			 what, err);
+	h->register_warned = 1;
 }
 
-/* authd_pg_house_connect - connect, LISTEN, flush the cache; 0 or -1 */
-static int authd_pg_house_connect(struct authd_pg_house *h)
+/* authd_pg_house_row - run sql on this process's row; affected rows or -1 */
+static int authd_pg_house_row(struct authd_pg_house *h, const char *sql, int n,
+			      const char *const *params, const char *what)
 {
 	enum db_err_class cls;
 	char *err = NULL;
+	PGresult *res = db_exec(h->db, sql, n, params, &cls, &err);
+	int rows;
+
+	if (res == NULL) {
+		authd_pg_house_warn(h, what, err);
+		free(err);
+		return -1;
+	}
+	rows = atoi(PQcmdTuples(res));
+	if (PQntuples(res) > 0)
+		h->instance = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rows;
+}
+
+/* authd_pg_house_register - insert this process's row; synced is the
+ * confirmation number it starts with */
+static void authd_pg_house_register(struct authd_pg_house *h, long long synced)
+{
+	static const char sql_update[] = "UPDATE authd_instances SET last_seen = now(),"
+					 " cache_ttl = $2, synced = $3 WHERE id = $1";
+	static const char sql_insert[] =
+		"INSERT INTO authd_instances (host, pid, started_at, cache_ttl, synced)"
+		" VALUES ($1, $2, to_timestamp($3), $4, $5) RETURNING id";
+	char id[24], pid[24], started[32], ttl[24], sync[24];
+	const char *pu[3] = { id, ttl, sync }, *pi[5] = { h->host, pid, started, ttl, sync };
+	int rows = 0;
+
+	snprintf(id, sizeof(id), "%lld", h->instance);
+	snprintf(pid, sizeof(pid), "%ld", h->pid);
+	snprintf(started, sizeof(started), "%.6f", h->started);
+	snprintf(ttl, sizeof(ttl), "%.0f", authd_cache_ttl(h->cache));
+	snprintf(sync, sizeof(sync), "%lld", synced);
+	if (h->instance > 0 &&
+	    (rows = authd_pg_house_row(h, sql_update, 3, pu, "cannot update this process")) < 0)
+		return;
+	if (rows == 0 &&
+	    authd_pg_house_row(h, sql_insert, 5, pi, "cannot register this process") < 0)
+		return;
+	h->register_warned = 0;
+}
+
+/* authd_pg_house_beat - refresh last_seen (re-register a vanished row) */
+static void authd_pg_house_beat(struct authd_pg_house *h)
+{
+	static const char sql[] = "UPDATE authd_instances SET last_seen = now(), cache_ttl = $2"
+				  " WHERE id = $1";
+	char id[24], ttl[24];
+	const char *params[2] = { id, ttl };
+
+	snprintf(id, sizeof(id), "%lld", h->instance);
+	snprintf(ttl, sizeof(ttl), "%.0f", authd_cache_ttl(h->cache));
+	if (h->instance <= 0 || authd_pg_house_row(h, sql, 2, params, "cannot refresh") == 0)
+		authd_pg_house_register(h, 0);
+}
+
+/* authd_pg_house_confirm - every notification before sync number n is applied */
+static void authd_pg_house_confirm(struct authd_pg_house *h, long long n)
+{
+	static const char sql[] = "UPDATE authd_instances SET synced = GREATEST(synced, $2),"
+				  " last_seen = now() WHERE id = $1";
+	char id[24], num[24];
+	const char *params[2] = { id, num };
+
+	if (h->instance <= 0)
+		return;
+	snprintf(id, sizeof(id), "%lld", h->instance);
+	snprintf(num, sizeof(num), "%lld", n);
+	if (authd_pg_house_row(h, sql, 2, params, "cannot confirm a revocation") > 0)
+		log_debug("authd: confirmed sync %lld", n);
+}
+
+/* authd_pg_house_unregister - delete this process's row (clean stop) */
+static void authd_pg_house_unregister(struct authd_pg_house *h)
+{
+	char id[24];
+	const char *params[1] = { id };
+
+	if (h->db == NULL || h->instance <= 0)
+		return;
+	snprintf(id, sizeof(id), "%lld", h->instance);
+	(void)authd_pg_house_row(h, "DELETE FROM authd_instances WHERE id = $1", 1, params,
+				 "cannot unregister");
+}
+
+/* authd_pg_house_purge - apply one postroom_keys notification */
+static void authd_pg_house_purge(struct authd_pg_house *h, const char *extra)
+{
+	size_t purged;
+
+	if (strncmp(extra, "key:", 4) == 0)
+		purged = authd_cache_purge_key(h->cache, extra + 4);
+	else if (strncmp(extra, "user:", 5) == 0)
+		purged = authd_cache_purge_user(h->cache, extra + 5);
+	else
+		purged = authd_cache_flush(h->cache);
+	log_debug("notification %s: %zu cache entries purged", extra, purged);
+}
+
+/* authd_pg_house_notifies - apply every pending notification, then
+ * confirm the highest sync number among them */
+static void authd_pg_house_notifies(struct authd_pg_house *h)
+{
+	long long sync;
+	PGnotify *n;
+
+	do {
+		sync = 0;
+		while (h->db && (n = PQnotifies(db_conn(h->db))) != NULL) {
+			if (strcmp(n->relname, AUTHD_SYNC_CHANNEL) == 0) {
+				long long v = strtoll(n->extra, NULL, 10);
+
+				sync = v > sync ? v : sync;
+				PQfreemem(n);
+				continue;
+			}
+			authd_pg_house_purge(h, n->extra);
+			PQfreemem(n);
+		}
+		/* the UPDATE may read more notifications: the loop takes them */
+		if (sync > 0)
+			authd_pg_house_confirm(h, sync);
+	} while (sync > 0);
+}
+
+/* authd_pg_house_sync_base - the highest sync number issued so far (0
+ * when none, or unreadable) */
+static long long authd_pg_house_sync_base(struct authd_pg_house *h)
+{
+	enum db_err_class cls;
+	char *err = NULL;
+	PGresult *res = db_exec(h->db,
+				"SELECT CASE WHEN is_called THEN last_value ELSE 0 END"
+				" FROM authd_sync_seq",
+				0, NULL, &cls, &err);
+	long long n = 0;
+
+	if (res == NULL) {
+		authd_pg_house_warn(h, "cannot read authd_sync_seq", err);
+		free(err);
+		return 0;
+	}
+	if (PQntuples(res) > 0)
+		n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+/* authd_pg_house_connect - connect, LISTEN, flush the cache, register; 0 or -1 */
+static int authd_pg_house_connect(struct authd_pg_house *h, int *down_logged)
+{
+	enum db_err_class cls;
+	char *err = NULL;
+	long long base = 0;
 	size_t n;
 
-	if ((h->db = authd_pg_open(h->conninfo, h->timeout, &err)) == NULL ||
-	    db_cmd(h->db, "LISTEN postroom_keys", 0, NULL, &cls, &err) < 0) {
-		log_warn("authd: cache invalidation channel: %s", err);
+	if ((h->db = authd_pg_open(h->conninfo, h->timeout, &err)) != NULL)
+		/* read before LISTEN: every sync number up to base was sent after
+		 * a revocation that committed before we listen, which the flush
+		 * below covers */
+		base = authd_pg_house_sync_base(h);
+	if (h->db == NULL || db_cmd(h->db, "LISTEN postroom_keys", 0, NULL, &cls, &err) < 0 ||
+	    db_cmd(h->db, "LISTEN " AUTHD_SYNC_CHANNEL, 0, NULL, &cls, &err) < 0) {
+		if (!*down_logged)
+			log_warn("authd: cache invalidation channel: %s (retrying every second, "
+				 "logged once)",
+				 err);
+		*down_logged = 1;
 		free(err);
 		db_close(&h->db);
 		__atomic_store_n(&authd_pg_listen_ok, 0, __ATOMIC_RELAXED);
 		return -1;
 	}
+	*down_logged = 0;
 	/* a notification may have been missed while we were not listening */
 	n = authd_cache_flush(h->cache);
 	log_info(
 		"authd: listening for key changes (LISTEN postroom_keys); %zu cache entries flushed",
 		n);
+	authd_pg_house_register(h, base);
 	__atomic_store_n(&authd_pg_listen_ok, 1, __ATOMIC_RELAXED);
 	/* the database answers again: lookups will reconnect on demand */
 	__atomic_store_n(&authd_pg_lookups_ok, 1, __ATOMIC_RELAXED);
@@ -340,46 +529,67 @@ static int authd_pg_house_flush(struct authd_pg_house *h)
 	return rc;
 }
 
+/* authd_pg_house_lost - the LISTEN connection broke: reconnect next round */
+static void authd_pg_house_lost(struct authd_pg_house *h)
+{
+	log_warn("authd: lost the cache invalidation channel; reconnecting");
+	db_close(&h->db);
+	__atomic_store_n(&authd_pg_listen_ok, 0, __ATOMIC_RELAXED);
+}
+
+/* authd_pg_house_round - wait until a notification, the wake pipe or the
+ * next timer (next_flush, next_beat), then do what is due */
+static void authd_pg_house_round(struct authd_pg_house *h, double *next_flush, double *next_beat)
+{
+	struct pollfd pfd[2];
+	double now = authd_pg_now(), next = *next_flush < *next_beat ? *next_flush : *next_beat;
+	int timeout = next > now ? (int)((next - now) * 1000) + 1 : 0;
+
+	pfd[0].fd = PQsocket(db_conn(h->db));
+	pfd[0].events = POLLIN;
+	pfd[1].fd = h->wake[0];
+	pfd[1].events = POLLIN;
+	pfd[0].revents = pfd[1].revents = 0;
+	if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+		log_error("authd: poll: %s", strerror(errno));
+	if (pfd[0].revents && PQconsumeInput(db_conn(h->db)) == 0) {
+		authd_pg_house_lost(h);
+		return;
+	}
+	authd_pg_house_notifies(h);
+	if (h->db && authd_pg_now() >= *next_beat) {
+		authd_pg_house_beat(h);
+		authd_pg_house_notifies(h);
+		*next_beat = authd_pg_now() + AUTHD_HEARTBEAT;
+	}
+	if (h->db && authd_pg_now() >= *next_flush) {
+		authd_pg_house_flush(h);
+		authd_pg_house_notifies(h);
+		*next_flush = authd_pg_now() + h->interval;
+	}
+	/* a statement found the connection broken: PQsocket is gone */
+	if (h->db && PQstatus(db_conn(h->db)) != CONNECTION_OK)
+		authd_pg_house_lost(h);
+}
+
 static void *authd_pg_house_thread(void *arg)
 {
 	struct authd_pg_house *h = arg;
 	double backoff = AUTHD_PG_BACKOFF_MIN, next_flush = authd_pg_now() + h->interval;
+	double next_beat = authd_pg_now() + AUTHD_HEARTBEAT;
+	int down_logged = 0;
 
 	while (!__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE)) {
-		struct pollfd pfd[2];
-		double now = authd_pg_now();
-		int timeout;
+		if (h->db == NULL && authd_pg_house_connect(h, &down_logged) < 0) {
+			struct pollfd pfd = { h->wake[0], POLLIN, 0 };
 
-		if (h->db == NULL && authd_pg_house_connect(h) < 0) {
-			pfd[0].fd = h->wake[0];
-			pfd[0].events = POLLIN;
-			poll(pfd, 1, (int)(backoff * 1000));
-			backoff = backoff * 2 > AUTHD_PG_BACKOFF_MAX ? AUTHD_PG_BACKOFF_MAX
-								     : backoff * 2;
+			poll(&pfd, 1, (int)(backoff * 1000));
+			backoff = backoff * 2 > AUTHD_HOUSE_BACKOFF_MAX ? AUTHD_HOUSE_BACKOFF_MAX
+									: backoff * 2;
 			continue;
 		}
 		backoff = AUTHD_PG_BACKOFF_MIN;
-		timeout = next_flush > now ? (int)((next_flush - now) * 1000) + 1 : 0;
-		pfd[0].fd = PQsocket(db_conn(h->db));
-		pfd[0].events = POLLIN;
-		pfd[1].fd = h->wake[0];
-		pfd[1].events = POLLIN;
-		pfd[0].revents = pfd[1].revents = 0;
-		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
-			log_error("authd: poll: %s", strerror(errno));
-		if (pfd[0].revents && PQconsumeInput(db_conn(h->db)) == 0) {
-			log_warn("authd: lost the cache invalidation channel; reconnecting");
-			db_close(&h->db);
-			__atomic_store_n(&authd_pg_listen_ok, 0, __ATOMIC_RELAXED);
-			continue;
-		}
-		authd_pg_house_notifies(h);
-		if (authd_pg_now() >= next_flush) {
-			authd_pg_house_flush(h);
-			if (h->db)
-				authd_pg_house_notifies(h);
-			next_flush = authd_pg_now() + h->interval;
-		}
+		authd_pg_house_round(h, &next_flush, &next_beat);
 	}
 	/* shutdown: last-use times must survive a clean stop */
 	if (h->db == NULL) {
@@ -391,6 +601,7 @@ static void *authd_pg_house_thread(void *arg)
 		}
 	}
 	authd_pg_house_flush(h);
+	authd_pg_house_unregister(h);
 	db_close(&h->db);
 	return NULL;
 }
@@ -405,6 +616,10 @@ struct authd_pg_house *authd_pg_house_start(const char *conninfo, int timeout,
 	h->timeout = timeout;
 	h->interval = interval > 0 ? interval : 1;
 	h->cache = cache;
+	if (gethostname(h->host, sizeof(h->host) - 1) < 0)
+		authd_pg_copy(h->host, sizeof(h->host), "unknown");
+	h->pid = (long)getpid();
+	h->started = authd_pg_wallclock();
 	pthread_mutex_init(&h->lock, NULL);
 	lru_init(&h->touched, AUTHD_TOUCH_MAX, authd_touch_free);
 	if (pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) < 0)

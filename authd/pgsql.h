@@ -25,8 +25,9 @@ struct authd_pg_house;
 
 /* authd_pg_house_start - start the housekeeping thread: LISTEN
  * postroom_keys and purge cache entries as notifications arrive (flush
- * all after a reconnect), and every interval seconds write the batched
- * last-use times. */
+ * all after a reconnect), keep this process's row in authd_instances and
+ * confirm postroom_authd_sync numbers there, and every interval seconds
+ * write the batched last-use times. */
 struct authd_pg_house *authd_pg_house_start(const char *conninfo, int timeout,
 					    struct authd_cache *cache, int interval);
 /* authd_pg_house_touch - remember that key_id (of user_id) was used now */

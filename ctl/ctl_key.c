@@ -5,14 +5,22 @@
  *	Creates API keys (lib/apikey.c), shows the key exactly once, stores
  *	only its 12-character prefix and bcrypt hash. "key check" reads a key
  *	from standard input and tells whether it would authenticate the user
- *	for a scope (one bcrypt, as authd does).
+ *	for a scope (one bcrypt, as authd does). "key revoke" commits the
+ *	revocation, then asks every running postroom-authd to confirm that
+ *	it has dropped the key (NOTIFY postroom_authd_sync with a number of
+ *	authd_sync_seq, sql/011_authd_instances.sql) and waits for the
+ *	confirmations, at most authd.revoke_wait seconds; an authd that did
+ *	not confirm is named in a warning and the exit status is 75.
  * NEVER
  *	takes a key on the command line (other users could read it in ps);
  *	prints a key except once, at creation.
+ * CONFIGURATION
+ *	authd.revoke_wait
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 #include "apikey.h"
@@ -20,6 +28,13 @@
 #include "xalloc.h"
 
 #define CTL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* EX_TEMPFAIL: the key is revoked, but a running authd did not confirm it */
+#define CTL_KEY_UNCONFIRMED 75
+/* an authd refreshes authd_instances.last_seen every 5 s (authd/pgsql.c):
+ * it counts as running while seen within 3 of those */
+#define CTL_KEY_AUTHD_LIVE "15"
+#define CTL_KEY_POLL_NS 10000000L /* 10 ms between looks at the confirmations */
 
 static const char *const ctl_key_scopes[] = { "smtp",      "pop3", "imap", "api:read",
 					      "api:write", "app",  NULL };
@@ -207,9 +222,112 @@ static int ctl_key_list(struct ctl *ctl, const char *user_in)
 	return CTL_OK;
 }
 
+/* ctl_key_sync_send - ask every authd to confirm all it has heard so far;
+ * the number each must reach (caller frees) */
+static char *ctl_key_sync_send(struct ctl *ctl)
+{
+	PGresult *res = ctl_query(ctl,
+				  "SELECT n, pg_notify('postroom_authd_sync', n::text)"
+				  " FROM (SELECT nextval('authd_sync_seq') AS n) s",
+				  0, NULL);
+	char *n = xstrdup(PQgetvalue(res, 0, 0));
+
+	PQclear(res);
+	return n;
+}
+
+/* ctl_key_sync_pending - the authd processes that have not confirmed sync
+ * number n yet: those running (column 3 't') and those not seen lately
+ * whose cache may still hold entries (seen within their cache TTL) */
+static PGresult *ctl_key_sync_pending(struct ctl *ctl, const char *n)
+{
+	const char *params[1] = { n };
+
+	return ctl_query(
+		ctl,
+		"SELECT host, pid, extract(epoch FROM now() - last_seen)::bigint,"
+		" last_seen > now() - interval '" CTL_KEY_AUTHD_LIVE " seconds', cache_ttl"
+		" FROM authd_instances WHERE synced < $1::bigint"
+		" AND last_seen > now() - make_interval(secs => GREATEST(cache_ttl, " CTL_KEY_AUTHD_LIVE
+		"))"
+		" ORDER BY host, pid",
+		1, params);
+}
+
+/* ctl_key_sync_live - rows of res that are running authd processes */
+static int ctl_key_sync_live(PGresult *res)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PQntuples(res); i++)
+		n += PQgetvalue(res, i, 3)[0] == 't';
+	return n;
+}
+
+static double ctl_key_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ctl_key_sync_warn - one warning per authd in res; their JSON list */
+static json_t *ctl_key_sync_warn(PGresult *res, long wait)
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; i < PQntuples(res); i++) {
+		const char *host = PQgetvalue(res, i, 0), *pid = PQgetvalue(res, i, 1);
+		const char *ago = PQgetvalue(res, i, 2), *ttl = PQgetvalue(res, i, 4);
+
+		if (PQgetvalue(res, i, 3)[0] == 't')
+			fprintf(stderr,
+				"postroomctl: warning: postroom-authd on %s (pid %s) did not confirm "
+				"within %ld s that it dropped the key; it may accept the key from its "
+				"cache for up to %s s more\n",
+				host, pid, wait, ttl);
+		else
+			fprintf(stderr,
+				"postroomctl: warning: postroom-authd on %s (pid %s) was last seen %s s "
+				"ago (database connection lost?); if it still runs, it drops its whole "
+				"cache when it reconnects, and until then it may accept the key from "
+				"its cache for up to %s s\n",
+				host, pid, ago, ttl);
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:i, s:i}", "host", host, "pid", atoi(pid),
+						"last_seen_seconds_ago", atoi(ago)));
+	}
+	return arr;
+}
+
+/* ctl_key_sync - wait until every running authd confirmed, at most wait
+ * seconds; the authd processes that did not (JSON array) */
+static json_t *ctl_key_sync(struct ctl *ctl, long wait)
+{
+	struct timespec pause = { 0, CTL_KEY_POLL_NS };
+	double deadline = ctl_key_now() + (double)wait;
+	char *n = ctl_key_sync_send(ctl);
+	PGresult *res;
+	json_t *arr;
+
+	while (ctl_key_sync_live(res = ctl_key_sync_pending(ctl, n)) > 0 &&
+	       ctl_key_now() < deadline) {
+		PQclear(res);
+		nanosleep(&pause, NULL);
+	}
+	arr = ctl_key_sync_warn(res, wait);
+	PQclear(res);
+	free(n);
+	return arr;
+}
+
 static int ctl_key_revoke(struct ctl *ctl, const char *id)
 {
 	const char *params[1] = { id };
+	long wait = (long)conf_int(ctl->conf, "authd.revoke_wait");
+	json_t *unconfirmed;
 	PGresult *res;
 	int rc = CTL_OK;
 
@@ -224,12 +342,22 @@ static int ctl_key_revoke(struct ctl *ctl, const char *id)
 		res = ctl_query(ctl, "SELECT 1 FROM api_keys WHERE id = $1", 1, params);
 		rc = ctl_fail(CTL_REFUSED,
 			      PQntuples(res) ? "key %s is already revoked" : "no such key: %s", id);
-	} else if (ctl->json) {
-		ctl_print_json(json_pack("{s:s}", "revoked", id));
-	} else {
-		printf("revoked key %s\n", id);
+		PQclear(res);
+		return rc;
 	}
 	PQclear(res);
+	if (!ctl->json) {
+		printf("revoked key %s\n", id);
+		fflush(stdout);
+	}
+	/* committed: now every running authd confirms that its cache dropped it */
+	unconfirmed = wait > 0 ? ctl_key_sync(ctl, wait) : json_array();
+	if (json_array_size(unconfirmed) > 0)
+		rc = CTL_KEY_UNCONFIRMED;
+	if (ctl->json)
+		ctl_print_json(json_pack("{s:s, s:o}", "revoked", id, "unconfirmed", unconfirmed));
+	else
+		json_decref(unconfirmed);
 	return rc;
 }
 
