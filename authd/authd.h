@@ -17,6 +17,7 @@
 #define AUTHD_SCOPE "smtp"
 #define AUTHD_OUT_MAX (1024 * 1024) /* a client that stops reading */
 #define AUTHD_REQUESTS_MAX 128      /* open requests per connection */
+#define AUTHD_IP_QUEUE_SHARE 4      /* one client IP holds at most 1/4 of the queue */
 
 /* Tags for epoll's data.ptr: every registered object starts with one. */
 enum authd_ev_kind { AUTHD_EV_LISTEN = 1, AUTHD_EV_CONN, AUTHD_EV_POOL, AUTHD_EV_SIGNAL };
@@ -30,7 +31,8 @@ struct authd_settings {
 	struct authd_limits limits;
 	size_t cache_size;
 	double cache_ttl;
-	size_t queue_max;
+	size_t queue_max;      /* the cap of the queue length */
+	double queue_time_max; /* s, the queue is as long as the workers answer within it */
 	size_t max_connections;
 };
 
@@ -71,7 +73,8 @@ struct authd_server {
 	struct authd_cache *cache;
 	struct authd_limiter *limiter;
 	struct authd_pg_house *house;
-	struct lru inflight; /* cache key -> job being verified */
+	struct lru inflight;   /* cache key -> job being verified */
+	double bcrypt_seconds; /* moving average of one verification's wall time */
 	char dummy_hash[APIKEY_HASH_MAX];
 	char cookie[33];
 	unsigned long next_cuid;
@@ -88,7 +91,8 @@ int authd_settings_load(const struct conf *cfg, struct authd_settings *set, char
 /* server.c */
 /* authd_server_metrics - register the metrics (once) */
 void authd_server_metrics_init(struct authd_server *s);
-/* authd_server_init - the in-flight table; authd_server_deinit frees it */
+/* authd_server_init - the in-flight table and a first measurement of the
+ * bcrypt time (s->dummy_hash is made); authd_server_deinit frees it */
 void authd_server_init(struct authd_server *s);
 void authd_server_deinit(struct authd_server *s);
 /* authd_server_accept - accept every pending connection on lfd */

@@ -50,6 +50,7 @@ int authd_settings_load(const struct conf *cfg, struct authd_settings *set, char
 	memset(set, 0, sizeof(*set));
 	l->backoff_initial = (double)conf_int(cfg, "authd.ip_backoff_initial_ms") / 1000.0;
 	l->backoff_max = (double)conf_int(cfg, "authd.ip_backoff_max_ms") / 1000.0;
+	l->pair_failures = (unsigned)conf_int(cfg, "authd.ip_account_lockout_failures");
 	l->lockout_failures = (unsigned)conf_int(cfg, "authd.ip_lockout_failures");
 	l->failure_window = (double)conf_int(cfg, "authd.ip_failure_window");
 	l->lockout_time = (double)conf_int(cfg, "authd.ip_lockout_time");
@@ -60,6 +61,9 @@ int authd_settings_load(const struct conf *cfg, struct authd_settings *set, char
 	set->cache_size = (size_t)conf_int(cfg, "authd.cache_size");
 	set->cache_ttl = (double)conf_int(cfg, "authd.cache_ttl");
 	set->queue_max = (size_t)conf_int(cfg, "authd.queue_max");
+	set->queue_time_max = (double)conf_int(cfg, "authd.queue_time_max");
+	if (authd_limiter_nets_parse(conf_str(cfg, "authd.trusted_networks"), l, error_r) < 0)
+		return -1;
 	set->max_connections = (size_t)conf_int(cfg, "authd.max_connections");
 	if (l->backoff_max < l->backoff_initial) {
 		*error_r =

@@ -125,6 +125,8 @@ struct authd_job *authd_pool_done(struct authd_pool *p)
 	return list;
 }
 
+unsigned authd_pool_threads(const struct authd_pool *p) { return p->nthreads; }
+
 size_t authd_pool_queued(struct authd_pool *p)
 {
 	size_t n;

@@ -30,6 +30,8 @@ int authd_pool_fd(const struct authd_pool *p);
 void authd_pool_submit(struct authd_pool *p, struct authd_job *job);
 /* authd_pool_done - the finished jobs, oldest first (caller owns them) */
 struct authd_job *authd_pool_done(struct authd_pool *p);
+/* authd_pool_threads - the number of worker threads */
+unsigned authd_pool_threads(const struct authd_pool *p);
 /* authd_pool_queued - jobs waiting or running */
 size_t authd_pool_queued(struct authd_pool *p);
 /* authd_pool_free - finish every submitted job, stop and join the

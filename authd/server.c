@@ -5,14 +5,19 @@
  *	Greets each client at once (VERSION, every MECH, then SPID, CUID,
  *	COOKIE, DONE), then reads LF-terminated lines: VERSION (major 1, or
  *	the connection is closed, as Dovecot does), CPID, AUTH, CONT,
- *	CANCEL. Any number of requests may be open on one connection
- *	(Postfix keeps one connection per smtpd and numbers requests); Exim
- *	connects once per attempt. The decision pipeline for credentials:
- *	rate limiter (refusal answered at once), cache of verified results
- *	(answered at once), else a job for the worker pool -- or, when the
- *	same address and key are being verified already, a place on that
- *	job (one bcrypt for a burst of identical attempts, e.g. after a
- *	purge); the answer comes back through authd_server_jobs_done.
+ *	CANCEL. Up to 128 requests may be open on one connection (Postfix
+ *	keeps one connection per smtpd and numbers requests; more get FAIL
+ *	code=temp_fail); Exim connects once per attempt. The decision
+ *	pipeline for credentials: rate limiter on failures (refusal answered
+ *	at once), cache of verified results (answered at once), a place on
+ *	the job of an identical attempt being verified (one bcrypt for a
+ *	burst of identical attempts, e.g. after a purge), else -- once the
+ *	rate limiter, counting the verifications in flight, and the queue
+ *	admit it -- a job for the worker pool; the answer comes back through
+ *	authd_server_jobs_done. The queue is as long as the workers can
+ *	answer within authd.queue_time_max at the measured bcrypt time
+ *	(capped by authd.queue_max), and one client IP holds at most a
+ *	quarter of it.
  *	Broken requests get a FAIL with their id; a line over 16384 bytes is
  *	refused (its request failed, the rest of the line discarded) and the
  *	connection lives on.
@@ -65,9 +70,9 @@ struct authd_conn {
 
 struct authd_metrics {
 	struct metric *attempts, *ok_cache, *ok_verify, *fail_invalid, *fail_scope, *fail_expired,
-		*fail_ip, *fail_account, *fail_temp, *fail_protocol, *cache_hits, *cache_misses,
-		*cache_entries, *lockouts, *bcrypts, *queue_depth, *connections, *db_up,
-		*verify_seconds, *coalesced;
+		*fail_ip, *fail_pair, *fail_account, *fail_temp, *fail_busy, *fail_protocol,
+		*cache_hits, *cache_misses, *cache_entries, *lockouts, *bcrypts, *queue_depth,
+		*queue_limit, *bcrypt_seconds, *connections, *db_up, *verify_seconds, *coalesced;
 };
 
 static const double authd_verify_buckets[] = { 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -99,10 +104,13 @@ void authd_server_metrics_init(struct authd_server *s)
 		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"expired\"");
 	m.fail_ip = metrics_counter("postroom_authd_auth_failures_total", fh,
 				    "reason=\"throttled_ip\"");
+	m.fail_pair = metrics_counter("postroom_authd_auth_failures_total", fh,
+				      "reason=\"throttled_ip_account\"");
 	m.fail_account = metrics_counter("postroom_authd_auth_failures_total", fh,
 					 "reason=\"throttled_account\"");
 	m.fail_temp =
 		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"tempfail\"");
+	m.fail_busy = metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"busy\"");
 	m.fail_protocol =
 		metrics_counter("postroom_authd_auth_failures_total", fh, "reason=\"protocol\"");
 	m.cache_hits = metrics_counter("postroom_authd_cache_hits_total",
@@ -122,6 +130,11 @@ void authd_server_metrics_init(struct authd_server *s)
 				    "bcrypt verifications run (dummy ones included)", NULL);
 	m.queue_depth = metrics_gauge("postroom_authd_bcrypt_queue_depth",
 				      "Verifications waiting for or running on a worker", NULL);
+	m.queue_limit = metrics_gauge(
+		"postroom_authd_bcrypt_queue_limit",
+		"Verifications admitted at most (workers x bound / bcrypt time)", NULL);
+	m.bcrypt_seconds = metrics_gauge("postroom_authd_bcrypt_seconds",
+					 "Moving average of one verification's wall time", NULL);
 	m.connections =
 		metrics_gauge("postroom_authd_connections", "Open client connections", NULL);
 	m.db_up = metrics_gauge("postroom_authd_db_up", "1 when the database answers", NULL);
@@ -307,8 +320,35 @@ static void authd_inflight_free(struct lru_entry *e) { free(e); }
 
 void authd_server_init(struct authd_server *s)
 {
+	double start = authd_now();
+
 	/* at most one entry per queued job: never full, never evicts */
 	lru_init(&s->inflight, 1u << 20, authd_inflight_free);
+	/* the first estimate of the bcrypt time, until verifications tell */
+	(void)apikey_verify("pr_0000000000000000000000000000000000000000", s->dummy_hash);
+	s->bcrypt_seconds = authd_now() - start;
+}
+
+/* authd_queue_limit - verifications admitted at most: as many as the
+ * workers finish within authd.queue_time_max at the measured bcrypt time,
+ * at least one per worker, at most authd.queue_max */
+static size_t authd_queue_limit(struct authd_server *s)
+{
+	double workers = (double)authd_pool_threads(s->pool);
+	double n = workers * s->set.queue_time_max /
+		   (s->bcrypt_seconds > 1e-6 ? s->bcrypt_seconds : 1e-6);
+
+	if (n < workers)
+		n = workers;
+	return n >= (double)s->set.queue_max ? s->set.queue_max : (size_t)n;
+}
+
+/* authd_queue_gauges - the queue's depth, limit and bcrypt time */
+static void authd_queue_gauges(struct authd_server *s)
+{
+	metric_set(s->m->queue_depth, (double)authd_pool_queued(s->pool));
+	metric_set(s->m->queue_limit, (double)authd_queue_limit(s));
+	metric_set(s->m->bcrypt_seconds, s->bcrypt_seconds);
 }
 
 void authd_server_deinit(struct authd_server *s) { lru_deinit(&s->inflight); }
@@ -387,8 +427,54 @@ static void authd_submit(struct authd_server *s, struct authd_conn *c, struct au
 		lru_put(&s->inflight, &inf->lru);
 		j->coalescable = 1;
 	}
+	authd_limiter_begin(s->limiter, r->rip, j->tickets->account, now);
 	authd_pool_submit(s->pool, j);
-	metric_set(s->m->queue_depth, (double)authd_pool_queued(s->pool));
+	authd_queue_gauges(s);
+}
+
+/* authd_refuse_limited - answer an attempt the rate limiter refused */
+static void authd_refuse_limited(struct authd_server *s, struct authd_conn *c,
+				 struct authd_request *r, const char *account,
+				 enum authd_limit_verdict lv)
+{
+	char san[96];
+
+	metric_inc(lv == AUTHD_LIMIT_IP     ? s->m->fail_ip
+		   : lv == AUTHD_LIMIT_PAIR ? s->m->fail_pair
+					    : s->m->fail_account);
+	log_info("authd: refused user=%s rip=%s: %s", authd_sanitize(account, san, sizeof(san)),
+		 r->rip,
+		 lv == AUTHD_LIMIT_IP     ? "client IP throttled"
+		 : lv == AUTHD_LIMIT_PAIR ? "client IP throttled for this account"
+					  : "account under attack, IP not known");
+	authd_reply_fail(c, r->id, NULL, "Too many failed attempts, try again later");
+	authd_req_free(c, r);
+}
+
+/* authd_queue_full - refuse (temp_fail) when the queue, or this client
+ * IP's share of it, is full; 1 refused */
+static int authd_queue_full(struct authd_server *s, struct authd_conn *c, struct authd_request *r,
+			    const char *account)
+{
+	size_t limit = authd_queue_limit(s), share = limit / AUTHD_IP_QUEUE_SHARE;
+	char san[96];
+
+	if (share == 0)
+		share = 1;
+	if (authd_pool_queued(s->pool) >= limit) {
+		log_warn("authd: verification queue full (%zu); refusing user=%s rip=%s", limit,
+			 authd_sanitize(account, san, sizeof(san)), r->rip);
+	} else if (authd_limiter_ip_in_flight(s->limiter, r->rip) >= share) {
+		log_info("authd: client IP holds its share of the queue (%zu); refusing user=%s "
+			 "rip=%s",
+			 share, authd_sanitize(account, san, sizeof(san)), r->rip);
+	} else {
+		return 0;
+	}
+	metric_inc(s->m->fail_busy);
+	authd_reply_fail(c, r->id, "temp_fail", "Server busy, try again later");
+	authd_req_free(c, r);
+	return 1;
 }
 
 /* authd_credentials - the pipeline for one (user, password) pair */
@@ -397,19 +483,14 @@ static void authd_credentials(struct authd_server *s, struct authd_conn *c, stru
 {
 	struct authd_job *j;
 	enum authd_limit_verdict lv;
-	char *account, *canon = authd_account_of(user, &account), san[96];
+	char *account, *canon = authd_account_of(user, &account);
 	double now = authd_now();
 
 	metric_inc(s->m->attempts);
-	lv = authd_limiter_check(s->limiter, r->rip, account, now);
+	/* failures only: a join or a cached answer costs no bcrypt */
+	lv = authd_limiter_check(s->limiter, r->rip, account, now, 0);
 	if (lv != AUTHD_LIMIT_PASS) {
-		metric_inc(lv == AUTHD_LIMIT_IP ? s->m->fail_ip : s->m->fail_account);
-		log_info("authd: refused user=%s rip=%s: %s",
-			 authd_sanitize(account, san, sizeof(san)), r->rip,
-			 lv == AUTHD_LIMIT_IP ? "client IP throttled"
-					      : "account under attack, IP not known");
-		authd_reply_fail(c, r->id, NULL, "Too many failed attempts, try again later");
-		authd_req_free(c, r);
+		authd_refuse_limited(s, c, r, account, lv);
 		goto out;
 	}
 	j = xcalloc(1, sizeof(*j));
@@ -426,12 +507,14 @@ static void authd_credentials(struct authd_server *s, struct authd_conn *c, stru
 		account = NULL;
 		goto out;
 	}
-	if (authd_pool_queued(s->pool) >= s->set.queue_max) {
-		metric_inc(s->m->fail_temp);
-		log_warn("authd: verification queue full (%zu); refusing user=%s rip=%s",
-			 s->set.queue_max, authd_sanitize(account, san, sizeof(san)), r->rip);
-		authd_reply_fail(c, r->id, "temp_fail", "Server busy, try again later");
-		authd_req_free(c, r);
+	/* a new verification: those in flight count as failures */
+	lv = authd_limiter_check(s->limiter, r->rip, account, now, 1);
+	if (lv != AUTHD_LIMIT_PASS) {
+		authd_refuse_limited(s, c, r, account, lv);
+		free(j);
+		goto out;
+	}
+	if (authd_queue_full(s, c, r, account)) {
 		free(j);
 		goto out;
 	}
@@ -791,9 +874,10 @@ void authd_server_accept(struct authd_server *s, int lfd)
 }
 
 /* authd_ticket_answer - the limiter, the metrics and the reply for one
- * request that waited for the verification */
+ * request that waited for the verification; count_failure 0: a failure
+ * is not counted again for the rate limiter */
 static void authd_ticket_answer(struct authd_server *s, struct authd_job *j, struct authd_ticket *t,
-				double now)
+				int count_failure, double now)
 {
 	struct authd_verify_result *res = &j->result;
 	struct authd_conn *c = t->conn;
@@ -809,7 +893,7 @@ static void authd_ticket_answer(struct authd_server *s, struct authd_job *j, str
 		metric_inc(res->verdict == AUTHD_FAIL_SCOPE     ? s->m->fail_scope
 			   : res->verdict == AUTHD_FAIL_EXPIRED ? s->m->fail_expired
 								: s->m->fail_invalid);
-		if (authd_limiter_failure(s->limiter, t->rip, t->account, now)) {
+		if (count_failure && authd_limiter_failure(s->limiter, t->rip, t->account, now)) {
 			metric_inc(s->m->lockouts);
 			log_warn("authd: client %s locked out after repeated failures", t->rip);
 		}
@@ -839,14 +923,17 @@ static void authd_job_answer(struct authd_server *s, struct authd_job *j)
 	struct authd_ticket *t, *next;
 	struct lru_entry *e;
 	double now = authd_now();
-	char san[96];
+	char san[96], rip0[64];
 	unsigned n = 0;
-	int stored = 0;
+	int stored = 0, first = 1;
 
 	if (j->coalescable && (e = lru_get(&s->inflight, j->cache_key)) != NULL &&
 	    ((struct authd_inflight *)e)->job == j)
 		lru_remove(&s->inflight, e);
 	metric_add(s->m->bcrypts, res->bcrypts);
+	if (res->bcrypts)
+		s->bcrypt_seconds = 0.8 * s->bcrypt_seconds + 0.2 * res->seconds;
+	authd_limiter_end(s->limiter, j->tickets->rip, j->tickets->account);
 	for (t = j->tickets; t; t = t->next)
 		n++;
 	t = j->tickets;
@@ -866,9 +953,13 @@ static void authd_job_answer(struct authd_server *s, struct authd_job *j)
 			 authd_sanitize(t->account, san, sizeof(san)), t->rip,
 			 authd_verdict_reason(res->verdict), n, n == 1 ? "" : "s");
 	}
+	/* one failure per distinct verification and client IP: the
+	 * identical attempts of the first one's IP that waited add none */
+	snprintf(rip0, sizeof(rip0), "%s", j->tickets->rip);
 	for (t = j->tickets; t; t = next) {
 		next = t->next;
-		authd_ticket_answer(s, j, t, now);
+		authd_ticket_answer(s, j, t, first || strcmp(t->rip, rip0) != 0, now);
+		first = 0;
 	}
 	authd_job_free(j);
 }
@@ -886,13 +977,13 @@ void authd_server_jobs_answer(struct authd_server *s, struct authd_job *j)
 void authd_server_jobs_done(struct authd_server *s)
 {
 	authd_server_jobs_answer(s, authd_pool_done(s->pool));
-	metric_set(s->m->queue_depth, (double)authd_pool_queued(s->pool));
+	authd_queue_gauges(s);
 }
 
 void authd_server_tick(struct authd_server *s)
 {
 	metric_set(s->m->cache_entries, (double)authd_cache_count(s->cache));
-	metric_set(s->m->queue_depth, (double)authd_pool_queued(s->pool));
+	authd_queue_gauges(s);
 	metric_set(s->m->db_up, authd_pg_up() ? 1 : 0);
 }
 

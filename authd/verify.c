@@ -10,12 +10,15 @@
  *	user, unknown or revoked key and wrong key all give the same verdict
  *	after the same one bcrypt (against a dummy hash when nothing was
  *	found), so neither the answer nor its timing enumerates accounts.
+ *	The wall time of a verification is measured (the queue length of
+ *	authd is derived from it).
  * NEVER
  *	runs more than one bcrypt; logs or copies the key.
  */
 #include "verify.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "xalloc.h"
 
@@ -31,8 +34,19 @@ const char *authd_verdict_reason(enum authd_verdict v)
 	return "Invalid address or API key";
 }
 
-void authd_verify(const struct authd_backend *be, const char *dummy_hash, const char *address,
-		  const char *key, const char *scope, struct authd_verify_result *r)
+/* authd_verify_clock - monotonic seconds */
+static double authd_verify_clock(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* authd_verify_once - the decision, untimed */
+static void authd_verify_once(const struct authd_backend *be, const char *dummy_hash,
+			      const char *address, const char *key, const char *scope,
+			      struct authd_verify_result *r)
 {
 	char prefix[APIKEY_PREFIX_LEN + 1];
 	struct authd_keyrow row;
@@ -66,4 +80,14 @@ void authd_verify(const struct authd_backend *be, const char *dummy_hash, const 
 		memcpy(r->val.address, row.address, sizeof(r->val.address));
 		r->val.expires_at = row.expires_at;
 	}
+}
+
+void authd_verify(const struct authd_backend *be, const char *dummy_hash, const char *address,
+		  const char *key, const char *scope, struct authd_verify_result *r)
+{
+	double start = authd_verify_clock();
+
+	authd_verify_once(be, dummy_hash, address, key, scope, r);
+	if (r->bcrypts)
+		r->seconds = authd_verify_clock() - start;
 }

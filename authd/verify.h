@@ -42,6 +42,7 @@ struct authd_verify_result {
 	enum authd_verdict verdict;
 	struct authd_cache_val val; /* filled on AUTHD_OK */
 	int bcrypts;                /* bcrypt runs done (always 1 unless TEMPFAIL) */
+	double seconds;             /* wall time of lookup and bcrypt, when bcrypts */
 	char *error;                /* TEMPFAIL: why (caller frees) */
 };
 

@@ -35,7 +35,7 @@ last=${KEY: -1}; [ "$last" = a ] && repl=b || repl=a
 WRONG=${KEY:0:42}$repl
 
 AUTHD_EXTRA=("last_used_interval = 3600;" "ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;"
-	"ip_lockout_failures = 0;" "account_failure_limit = 1000;")
+	"ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;" "account_failure_limit = 1000;")
 authd_start "$POSTROOM_CONF" "$TAP_TMP/a" && pass "authd A started" || { fail "authd A"; done_testing; }
 A=$AUTHD_SOCKET A_PID=$AUTHD_PID A_METRICS=$AUTHD_METRICS
 
@@ -85,7 +85,7 @@ SOON_T0=$EPOCHREALTIME
 is "$(auth "$U" "$KEY_SOON")" "OK	1	user=$U" "key expiring in 3 s: OK (cached now)"
 
 # a second authd on the same database
-AUTHD_EXTRA=("last_used_interval = 1;" "ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "account_failure_limit = 1000;")
+AUTHD_EXTRA=("last_used_interval = 1;" "ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;" "account_failure_limit = 1000;")
 authd_start "$POSTROOM_CONF" "$TAP_TMP/b" && pass "authd B started" || fail "authd B"
 B=$AUTHD_SOCKET B_METRICS=$AUTHD_METRICS
 is "$(authd_client "$B" auth "$U" "$KEY")" "OK	1	user=$U" "B: good key, cached now"

@@ -42,7 +42,7 @@ export SLOW KEY
 # hash is verified) with another ending, distinct per request (identical
 # attempts would share one bcrypt)
 
-AUTHD_EXTRA=("workers = 2;" "ip_lockout_failures = 0;" "ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;"
+AUTHD_EXTRA=("workers = 2;" "ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;" "ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;"
 	"account_failure_limit = 1000;")
 authd_start "$POSTROOM_CONF" && pass "authd_start" || { fail "authd_start"; done_testing; }
 auth() { authd_client "$AUTHD_SOCKET" auth "$@"; }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # authd-ratelimit.sh - brute-force protection with short configured
-# windows: per-IP back-off (200 ms doubling to 400 ms), 5 failures -> a
-# 3 s lockout during which even the right key fails, at once and without
-# a bcrypt, and refused attempts do not extend it; other IPs unaffected; a
-# success clears the IP. Per account: failures from many IPs arm a guard
-# that refuses unknown IPs while the owner's known IP still logs in.
+# windows: per-(IP, account) back-off (200 ms doubling to 400 ms) that
+# leaves the IP's other accounts alone, a success clears it; per IP, 5
+# failures (any accounts) -> a 3 s lockout during which even the right key
+# fails, at once and without a bcrypt, and refused attempts do not extend
+# it; other IPs unaffected. Per account: failures from many IPs arm a
+# guard that refuses unknown IPs while the owner's known IP still logs in.
+# Concurrent bursts: authd-admission.sh.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -14,8 +16,12 @@ pg_start || { fail "pg_start"; done_testing; }
 pg_fresh_db authd_rl || { fail "pg_fresh_db"; done_testing; }
 pctl user add u@example.test >/dev/null
 pctl user add v@example.test >/dev/null
+pctl user add w@example.test >/dev/null
+pctl user add x@example.test >/dev/null
 KEY=$(pctl --json key create u@example.test --scope smtp | jq -r .key)
 KEYV=$(pctl --json key create v@example.test --scope smtp | jq -r .key)
+KEYW=$(pctl --json key create w@example.test --scope smtp | jq -r .key)
+KEYX=$(pctl --json key create x@example.test --scope smtp | jq -r .key)
 BAD=pr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 AUTHD_EXTRA=("ip_backoff_initial_ms = 200;" "ip_backoff_max_ms = 400;" "ip_lockout_failures = 5;"
 	"ip_failure_window = 60;" "ip_lockout_time = 3;" "account_failure_limit = 3;"
@@ -42,15 +48,19 @@ for i, l in enumerate(sys.stdin.read().split("\n")):
 ' "$AUTHD_SOCKET"
 }
 
-# back-off: refused right after a failure, fine once the window passed
-out=$(printf '%s\n' "nobody0@example.test $BAD 203.0.113.1" "u@example.test $KEY 203.0.113.1" | seq_auth)
+# back-off: refused right after a failure, fine once the window passed;
+# the IP's other accounts are not refused (an office behind one NAT)
+out=$(printf '%s\n' "w@example.test $BAD 203.0.113.1" "w@example.test $KEYW 203.0.113.1" \
+	"u@example.test $KEY 203.0.113.1" | seq_auth)
 is "$out" "${INVALID/	1	/	1	}
-${THROTTLED/	1	/	2	}" "a failure, then the right key at once: refused inside the 200 ms window"
+${THROTTLED/	1	/	2	}
+OK	3	user=u@example.test" \
+	"a failure, then the right key at once: refused inside the 200 ms window; another account at that IP is not"
 sleep 0.25
-is "$(auth u@example.test "$KEY" --rip 203.0.113.1)" "OK	1	user=u@example.test" "right key accepted after the window"
-is "$(auth nobody0@example.test "$BAD" --rip 203.0.113.1)" "$INVALID" "a failure after the success"
+is "$(auth w@example.test "$KEYW" --rip 203.0.113.1)" "OK	1	user=w@example.test" "right key accepted after the window"
+is "$(auth w@example.test "$BAD" --rip 203.0.113.1)" "$INVALID" "a failure after the success"
 sleep 0.25
-is "$(auth nobody0@example.test "$BAD" --rip 203.0.113.1)" "$INVALID" \
+is "$(auth w@example.test "$BAD" --rip 203.0.113.1)" "$INVALID" \
 	"the success had reset the back-off to 200 ms"
 
 # five failures from one IP: lockout
@@ -67,7 +77,9 @@ is "$(auth u@example.test "$KEY" --rip $R)" "$THROTTLED" "locked out: even the r
 sleep 1
 is "$(auth u@example.test "$KEY" --rip $R)" "$THROTTLED" "still locked out after 1 s"
 is "$(m postroom_authd_bcrypt_total)" "$b0" "refused attempts ran no bcrypt"
-is "$(m 'postroom_authd_auth_failures_total{reason="throttled_ip"}')" 3 "refusals counted (1 + 2)"
+is "$(m 'postroom_authd_auth_failures_total{reason="throttled_ip"}')" 2 "refusals counted (2)"
+is "$(m 'postroom_authd_auth_failures_total{reason="throttled_ip_account"}')" 1 \
+	"the back-off refusal counted as throttled_ip_account"
 is "$(auth u@example.test "$KEY" --rip 203.0.113.10)" "OK	1	user=u@example.test" "another IP is not affected"
 # the lockout ends 3 s after the fifth failure, not after the refusals
 while [ "$(echo "$EPOCHREALTIME - $t0 < 3.1" | bc)" = 1 ]; do sleep 0.1; done
@@ -75,11 +87,11 @@ is "$(auth u@example.test "$KEY" --rip $R)" "OK	1	user=u@example.test" \
 	"after the 3 s lockout the right key works (refusals did not extend it)"
 
 # IPv6: one /64 is one client
-out=$(printf '%s\n' "nobody7@example.test $BAD 2001:db8:1:2::1" "u@example.test $KEY 2001:db8:1:2::99" \
-	"u@example.test $KEY 2001:db8:1:3::1" | seq_auth)
+out=$(printf '%s\n' "x@example.test $BAD 2001:db8:1:2::1" "x@example.test $KEYX 2001:db8:1:2::99" \
+	"x@example.test $KEYX 2001:db8:1:3::1" | seq_auth)
 is "$out" "${INVALID/	1	/	1	}
 ${THROTTLED/	1	/	2	}
-OK	3	user=u@example.test" "IPv6: a failure refuses the same /64 at once, not another /64"
+OK	3	user=x@example.test" "IPv6: a failure refuses the same /64 at once, not another /64"
 
 # account guard: the owner logs in from a known IP; three IPs guess
 is "$(auth v@example.test "$KEYV" --rip 192.0.2.50)" "OK	1	user=v@example.test" "owner logs in (IP now known)"

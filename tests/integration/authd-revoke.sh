@@ -53,7 +53,8 @@ CTL_CONF=$TAP_TMP/ctl.conf
 rctl() { "$POSTROOM_BUILDDIR/postroomctl" -c "$CTL_CONF" "$@"; }
 
 AUTHD_EXTRA=("cache_ttl = 3600;" "last_used_interval = 3600;" "ip_backoff_initial_ms = 0;"
-	"ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "account_failure_limit = 100000;")
+	"ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;"
+	"account_failure_limit = 100000;")
 authd_start "$TAP_TMP/authd-a.conf" "$TAP_TMP/a" && pass "authd A started" || { fail "authd A"; done_testing; }
 A=$AUTHD_SOCKET A_PID=$AUTHD_PID A_LOG=$AUTHD_LOG
 authd_start "$POSTROOM_CONF" "$TAP_TMP/b" && pass "authd B started" || { fail "authd B"; done_testing; }

@@ -23,7 +23,7 @@ KEY_REV=$(pctl --json key create "$U" --scope smtp | jq -r .key)
 REV_ID=$(pctl --json key list "$U" | jq -r --arg p "${KEY_REV:3:12}" '.[] | select(.prefix == $p) | .id')
 # Exim's SMTP processes run as Debian-exim: the socket must be theirs too
 AUTHD_SOCKET_MODE=0666
-AUTHD_EXTRA=("ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;")
+AUTHD_EXTRA=("ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;")
 authd_start "$POSTROOM_CONF" && pass "authd_start" || { fail "authd_start"; done_testing; }
 
 conf=$(exim_conf_minimal "$TAP_TMP/exim")

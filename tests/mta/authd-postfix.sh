@@ -23,7 +23,7 @@ KEY=$(pctl --json key create "$U" --scope smtp | jq -r .key)
 KEY_IMAP=$(pctl --json key create "$U" --scope imap | jq -r .key)
 KEY_REV=$(pctl --json key create "$U" --scope smtp | jq -r .key)
 REV_ID=$(pctl --json key list "$U" | jq -r --arg p "${KEY_REV:3:12}" '.[] | select(.prefix == $p) | .id')
-AUTHD_EXTRA=("ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;")
+AUTHD_EXTRA=("ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;")
 authd_start "$POSTROOM_CONF" && pass "authd_start" || { fail "authd_start"; done_testing; }
 
 PF_MAIN_EXTRA=("smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = dovecot"

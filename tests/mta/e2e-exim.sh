@@ -10,7 +10,10 @@
 # reply threaded, the signed SPF verdict honoured; the sent copy (unseen
 # router) stored once with sent_by while the remote copy is relayed to a
 # sink without X-Postroom-* headers; over-size mail refused at SIZE= and at
-# end of data (CRLF size); PostgreSQL stopped: RCPT 451, a queued delivery
+# end of data (CRLF size); postmaster (RFC 5321 4.5.1: a bare <Postmaster>,
+# qualified by qualify_recipient, and postmaster@ the hosted domain nobody
+# owns accepted and stored, a foreign postmaster still 554); PostgreSQL
+# stopped: RCPT 451, a queued delivery
 # deferred (deliver's 75) and stored exactly once after the queue run; a
 # forged X-Postroom-Submission gives no sent_by; MX mode off.
 #
@@ -57,7 +60,7 @@ pd_conf "rules.mx_enabled = true" "rules.port_roles = \"$P25=mx $P587=submission
 	"policyd.quota_messages = 1000" "policyd.quota_recipients = 10000"
 pd_start || { fail "policyd starts"; done_testing; }
 AUTHD_SOCKET_MODE=0666	# Exim's SMTP processes run as Debian-exim
-AUTHD_EXTRA=("ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;")
+AUTHD_EXTRA=("ip_backoff_initial_ms = 0;" "ip_backoff_max_ms = 0;" "ip_lockout_failures = 0;" "ip_account_lockout_failures = 0;")
 authd_start "$POSTROOM_CONF" || { fail "authd starts"; done_testing; }
 
 # ---- postroom-deliver as the transport's user "postroom" ----------------------
@@ -250,6 +253,25 @@ like "$r" '^250 OK id=' "a reply to the first message: accepted ($r)"
 runq
 parent_thread=$(email_field 'inbound one' 'coalesce(thread_id, id)')
 is "$(email_field 'Re: inbound one' thread_id)" "$parent_thread" "the reply is in the parent's thread"
+
+# ---- postmaster (RFC 5321 4.5.1, issue 17 item 6) ---------------------------------
+# example.com has no user or alias postmaster@example.com and no
+# rules.postmaster_address: accepted all the same, stored unlinked
+r=$(reply RCPT "$P25" reporter@spf-ok.test Postmaster)
+like "$r" '^250 ' "MX, bare <Postmaster>: 250, qualified by qualify_recipient ($r)"
+r=$(reply RCPT "$P25" reporter@spf-ok.test PostMaster@example.com)
+like "$r" '^250 ' "MX, PostMaster@example.com, nobody's: 250, not 550 5.1.1 ($r)"
+r=$(reply RCPT "$P25" reporter@spf-ok.test postmaster@foreign.test)
+is "$r" "554 5.7.1 Relay access denied" "MX, postmaster@foreign.test: still 554 5.7.1 (relay attempt)"
+r=$(reply DATA "$P25" reporter@spf-ok.test Postmaster --header "Subject: exim postmaster bare")
+like "$r" '^250 OK id=' "MX, a report to the bare <Postmaster>: accepted ($r)"
+r=$(reply DATA "$P25" reporter@spf-ok.test postmaster@example.com --header "Subject: exim postmaster domain")
+like "$r" '^250 OK id=' "MX, a report to postmaster@example.com: accepted ($r)"
+runq
+like "$(rcpts 'exim postmaster bare')" '(^| )[Pp]ostmaster@example\.com:bcc:true:false$' \
+	"the bare <Postmaster> is stored as postmaster@example.com (qualify_recipient), delivered, unlinked"
+is "$(rcpts 'exim postmaster domain')" "postmaster@example.com:to:true:false" \
+	"postmaster@example.com is stored, delivered, unlinked (deliver did not refuse it with 67)"
 
 # ---- sent mail: unseen route --sent, remote copy relayed --------------------------
 r=$(reply DATA "$P587" alice@example.com bob@example.com,friend@foreign.test,other@foreign.test "${TLS[@]}" "${AUTH[@]}" \

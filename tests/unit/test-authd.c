@@ -289,6 +289,7 @@ static void test_cache(void)
 static const struct authd_limits test_limits = {
 	.backoff_initial = 1,
 	.backoff_max = 30,
+	.pair_failures = 5,
 	.lockout_failures = 5,
 	.failure_window = 900,
 	.lockout_time = 900,
@@ -297,6 +298,13 @@ static const struct authd_limits test_limits = {
 	.account_trust = 86400,
 	.max_entries = 1000,
 };
+
+/* test_check - the verdict for a new verification (in flight counted) */
+static enum authd_limit_verdict test_check(struct authd_limiter *l, const char *ip,
+					   const char *acct, double t)
+{
+	return authd_limiter_check(l, ip, acct, t, 1);
+}
 
 static void test_limiter_ip(void)
 {
@@ -308,40 +316,144 @@ static void test_limiter_ip(void)
 
 	lim.account_failures = 100; /* the account guard is tested below */
 	l = authd_limiter_new(&lim);
-	UNIT_OK(authd_limiter_check(l, ip, acct, t) == AUTHD_LIMIT_PASS, "fresh IP passes");
+	UNIT_OK(test_check(l, ip, acct, t) == AUTHD_LIMIT_PASS, "fresh IP passes");
 	authd_limiter_failure(l, ip, acct, t);
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 0.5) == AUTHD_LIMIT_IP,
-		"refused 1 s after a failure");
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 1.01) == AUTHD_LIMIT_PASS, "passes after 1 s");
-	UNIT_OK(authd_limiter_check(l, "192.0.2.2", "b@x.test", t + 0.5) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, ip, acct, t + 0.5) == AUTHD_LIMIT_PAIR,
+		"refused 1 s after a failure (for that account)");
+	UNIT_OK(test_check(l, ip, "b@x.test", t + 0.5) == AUTHD_LIMIT_PASS,
+		"the same IP may try another account at once (an office behind NAT)");
+	UNIT_OK(test_check(l, ip, acct, t + 1.01) == AUTHD_LIMIT_PASS, "passes after 1 s");
+	UNIT_OK(test_check(l, "192.0.2.2", acct, t + 0.5) == AUTHD_LIMIT_PASS,
 		"another IP is not affected");
 	authd_limiter_failure(l, ip, acct, t + 2);
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 3.9) == AUTHD_LIMIT_IP &&
-			authd_limiter_check(l, ip, acct, t + 4.01) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, ip, acct, t + 3.9) == AUTHD_LIMIT_PAIR &&
+			test_check(l, ip, acct, t + 4.01) == AUTHD_LIMIT_PASS,
 		"second failure: 2 s");
 	authd_limiter_failure(l, ip, acct, t + 5);
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 8.9) == AUTHD_LIMIT_IP &&
-			authd_limiter_check(l, ip, acct, t + 9.01) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, ip, acct, t + 8.9) == AUTHD_LIMIT_PAIR &&
+			test_check(l, ip, acct, t + 9.01) == AUTHD_LIMIT_PASS,
 		"third failure: 4 s");
 	authd_limiter_failure(l, ip, "c@x.test", t + 10);
 	locked = authd_limiter_failure(l, ip, "d@x.test", t + 20);
-	UNIT_OK(locked == 1, "fifth failure within 15 minutes locks out");
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 20 + 899) == AUTHD_LIMIT_IP &&
-			authd_limiter_check(l, ip, acct, t + 20 + 900.1) == AUTHD_LIMIT_PASS,
-		"locked out for 15 minutes, refusals do not extend it");
+	UNIT_OK(locked == 1, "fifth failure of the IP within 15 minutes locks it out");
+	UNIT_OK(test_check(l, ip, "e@x.test", t + 20 + 899) == AUTHD_LIMIT_IP &&
+			test_check(l, ip, "e@x.test", t + 20 + 900.1) == AUTHD_LIMIT_PASS,
+		"locked out (all accounts) for 15 minutes, refusals do not extend it");
 	authd_limiter_success(l, ip, acct, t + 1000);
 	authd_limiter_failure(l, ip, acct, t + 1001);
-	UNIT_OK(authd_limiter_check(l, ip, acct, t + 1002.01) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, ip, acct, t + 1002.01) == AUTHD_LIMIT_PASS,
 		"a success resets the back-off to 1 s");
 
 	/* back-off stops doubling at the maximum */
 	for (i = 0, t = 5000; i < 4; i++, t += 100)
 		authd_limiter_failure(l, "192.0.2.9", "e@x.test", t);
-	UNIT_OK(authd_limiter_check(l, "192.0.2.9", "f@x.test", t - 100 + 7.9) == AUTHD_LIMIT_IP &&
-			authd_limiter_check(l, "192.0.2.9", "f@x.test", t - 100 + 8.01) ==
-				AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, "192.0.2.9", "e@x.test", t - 100 + 7.9) == AUTHD_LIMIT_PAIR &&
+			test_check(l, "192.0.2.9", "e@x.test", t - 100 + 8.01) == AUTHD_LIMIT_PASS,
 		"fourth failure: 8 s");
-	UNIT_OK(authd_limiter_check(l, "", acct, 1) == AUTHD_LIMIT_PASS, "no rip: no per-IP limit");
+	UNIT_OK(test_check(l, "", acct, 1) == AUTHD_LIMIT_PASS, "no rip: no per-IP limit");
+	authd_limiter_free(&l);
+}
+
+/* the three limits with bursts: verifications in flight count */
+static void test_limiter_in_flight(void)
+{
+	struct authd_limits lim = test_limits;
+	struct authd_limiter *l;
+	const char *ip = "192.0.2.1", *acct = "a@x.test";
+	char a[32];
+	int i;
+
+	lim.lockout_failures = 8;
+	lim.account_failures = 100; /* the account guard is tested below */
+	l = authd_limiter_new(&lim);
+	for (i = 0; i < 5; i++) {
+		UNIT_OK(test_check(l, ip, acct, 10) == AUTHD_LIMIT_PASS, "attempt %d admitted",
+			i + 1);
+		authd_limiter_begin(l, ip, acct, 10);
+	}
+	UNIT_OK(test_check(l, ip, acct, 10) == AUTHD_LIMIT_PAIR,
+		"6th concurrent attempt (IP, account) refused: 5 in flight");
+	UNIT_OK(authd_limiter_check(l, ip, acct, 10, 0) == AUTHD_LIMIT_PASS,
+		"an attempt that starts no verification (joins one) is not refused");
+	UNIT_OK(authd_limiter_ip_in_flight(l, ip) == 5 && authd_limiter_ip_in_flight(l, "") == 0,
+		"5 in flight from the IP");
+	authd_limiter_end(l, ip, acct);
+	UNIT_OK(test_check(l, ip, acct, 10) == AUTHD_LIMIT_PASS, "one ended (success): admitted");
+	authd_limiter_failure(l, ip, acct, 10);
+	UNIT_OK(authd_limiter_check(l, ip, acct, 10.5, 0) == AUTHD_LIMIT_PAIR,
+		"its failure counts (back-off)");
+	for (i = 0; i < 4; i++) {
+		authd_limiter_end(l, ip, acct);
+		authd_limiter_failure(l, ip, acct, 11);
+	}
+	UNIT_OK(authd_limiter_ip_in_flight(l, ip) == 0, "none in flight");
+	UNIT_OK(test_check(l, ip, acct, 500) == AUTHD_LIMIT_PAIR, "5 failures: pair locked");
+	UNIT_OK(test_check(l, ip, "b@x.test", 500) == AUTHD_LIMIT_PASS,
+		"another account at that IP still passes");
+	/* per IP: 5 failed + 3 in flight for other accounts reach 8 */
+	for (i = 0; i < 3; i++) {
+		snprintf(a, sizeof(a), "n%d@x.test", i);
+		UNIT_OK(test_check(l, ip, a, 500) == AUTHD_LIMIT_PASS, "account %d admitted", i);
+		authd_limiter_begin(l, ip, a, 500);
+	}
+	UNIT_OK(test_check(l, ip, "z@x.test", 500) == AUTHD_LIMIT_IP,
+		"per-IP limit: 5 failures + 3 in flight refuse a 9th account");
+	authd_limiter_free(&l);
+
+	/* per account: 3 IPs in flight arm the guard */
+	l = authd_limiter_new(&test_limits);
+	authd_limiter_success(l, "192.0.2.50", acct, 1);
+	for (i = 0; i < 3; i++) {
+		snprintf(a, sizeof(a), "198.51.100.%d", i);
+		UNIT_OK(test_check(l, a, acct, 2) == AUTHD_LIMIT_PASS, "IP %d admitted", i);
+		authd_limiter_begin(l, a, acct, 2);
+	}
+	UNIT_OK(test_check(l, "198.51.100.9", acct, 2) == AUTHD_LIMIT_ACCOUNT,
+		"4th IP at once: the account guard counts the 3 in flight");
+	UNIT_OK(test_check(l, "192.0.2.50", acct, 2) == AUTHD_LIMIT_PASS,
+		"the owner's known IP passes");
+	authd_limiter_free(&l);
+}
+
+static void test_limiter_trusted(void)
+{
+	struct authd_limits lim = test_limits;
+	struct authd_limiter *l;
+	char a[32], *err = NULL;
+	int i;
+	static const char *const bad[] = { "10.0.0.0/33", "foo", "10.0.0.0/", "::1/129",
+					   "1.2.3.4/x" };
+
+	UNIT_OK(authd_limiter_nets_parse(" 10.0.0.0/8, 2001:db8::/32 192.0.2.7", &lim, &err) == 0 &&
+			lim.ntrusted == 3,
+		"three networks parsed");
+	UNIT_OK(authd_limiter_trusted_ip(&lim, "10.200.1.1") &&
+			authd_limiter_trusted_ip(&lim, "::ffff:10.1.1.1") &&
+			authd_limiter_trusted_ip(&lim, "2001:db8:ffff::1") &&
+			authd_limiter_trusted_ip(&lim, "192.0.2.7") &&
+			!authd_limiter_trusted_ip(&lim, "192.0.2.8") &&
+			!authd_limiter_trusted_ip(&lim, "11.0.0.1") &&
+			!authd_limiter_trusted_ip(&lim, "2001:db9::1") &&
+			!authd_limiter_trusted_ip(&lim, ""),
+		"membership");
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+		struct authd_limits x = test_limits;
+
+		UNIT_OK(authd_limiter_nets_parse(bad[i], &x, &err) < 0, "refused: %s", bad[i]);
+		free(err);
+		err = NULL;
+	}
+	l = authd_limiter_new(&lim);
+	for (i = 0; i < 20; i++) {
+		snprintf(a, sizeof(a), "u%d@x.test", i);
+		authd_limiter_failure(l, "10.1.2.3", a, 10);
+	}
+	UNIT_OK(test_check(l, "10.1.2.3", "new@x.test", 11) == AUTHD_LIMIT_PASS,
+		"trusted network: 20 failures, no per-IP lockout");
+	for (i = 0; i < 5; i++)
+		authd_limiter_failure(l, "10.1.2.3", "new@x.test", 12);
+	UNIT_OK(test_check(l, "10.1.2.3", "new@x.test", 100) == AUTHD_LIMIT_PAIR,
+		"... the (IP, account) lockout still holds");
 	authd_limiter_free(&l);
 }
 
@@ -373,16 +485,16 @@ static void test_limiter_account(void)
 	authd_limiter_success(l, "192.0.2.50", acct, 100); /* the owner's IP */
 	authd_limiter_failure(l, "198.51.100.1", acct, 200);
 	authd_limiter_failure(l, "198.51.100.2", acct, 201);
-	UNIT_OK(authd_limiter_check(l, "198.51.100.3", acct, 202) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, "198.51.100.3", acct, 202) == AUTHD_LIMIT_PASS,
 		"two failures across IPs: not yet");
 	authd_limiter_failure(l, "198.51.100.3", acct, 203);
-	UNIT_OK(authd_limiter_check(l, "198.51.100.4", acct, 204) == AUTHD_LIMIT_ACCOUNT,
+	UNIT_OK(test_check(l, "198.51.100.4", acct, 204) == AUTHD_LIMIT_ACCOUNT,
 		"guard armed: an unknown IP is refused");
-	UNIT_OK(authd_limiter_check(l, "192.0.2.50", acct, 204) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, "192.0.2.50", acct, 204) == AUTHD_LIMIT_PASS,
 		"the owner's known IP still passes");
-	UNIT_OK(authd_limiter_check(l, "198.51.100.4", "other@x.test", 204) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, "198.51.100.4", "other@x.test", 204) == AUTHD_LIMIT_PASS,
 		"other accounts unaffected");
-	UNIT_OK(authd_limiter_check(l, "198.51.100.4", acct, 200 + 901) == AUTHD_LIMIT_PASS,
+	UNIT_OK(test_check(l, "198.51.100.4", acct, 200 + 901) == AUTHD_LIMIT_PASS,
 		"guard ends with the window");
 	authd_limiter_free(&l);
 }
@@ -479,6 +591,8 @@ int main(void)
 	test_mac();
 	test_cache();
 	test_limiter_ip();
+	test_limiter_in_flight();
+	test_limiter_trusted();
 	test_limiter_ip_key();
 	test_limiter_account();
 	test_verify();
