@@ -5,8 +5,10 @@
  *	"check" proves the configuration loads (main.c already refused a bad
  *	one: postroomctl registers every program's table, so every section is
  *	checked), prints its warnings (deprecated names) and that the database
- *	answers; "params" lists every parameter of every table, which tests
- *	compare with doc/postroom.conf.5.
+ *	answers, and fails when a hosted domain's postmaster has no mailbox
+ *	(lib/store_postmaster.c, RFC 5321 4.5.1); "params" lists every
+ *	parameter of every table, which tests compare with
+ *	doc/postroom.conf.5.
  * NEVER
  *	prints the value of a secret parameter.
  */
@@ -16,6 +18,7 @@
 
 #include "ctl.h"
 #include "migrate.h"
+#include "store_postmaster.h"
 
 #include "authd/authd_params.h"
 #include "deliver/deliver_params.h"
@@ -67,19 +70,40 @@ static void ctl_config_warnings(const struct ctl *ctl)
 		fprintf(stderr, "postroomctl: warning: %s: %s\n", conf_path(ctl->conf), w);
 }
 
+/* ctl_config_postmaster - every hosted domain's postmaster has a mailbox
+ * (RFC 5321 4.5.1) and rules.postmaster_domain is hosted: CTL_OK, or the
+ * failure printed (CTL_CONFIG names the domains) */
+static int ctl_config_postmaster(struct ctl *ctl)
+{
+	char *err = NULL, *problem = NULL;
+	int rc = CTL_OK;
+
+	if (store_postmaster_check(ctl_db(ctl), conf_str(ctl->conf, "rules.postmaster_domain"),
+				   conf_str(ctl->conf, "rules.postmaster_address"), NULL, &problem,
+				   &err) < 0)
+		rc = ctl_fail(CTL_SOFTWARE, "cannot check the postmaster addresses: %s", err);
+	else if (problem)
+		rc = ctl_fail(CTL_CONFIG, "configuration error: %s", problem);
+	free(problem);
+	free(err);
+	return rc;
+}
+
 static int ctl_config_check(struct ctl *ctl)
 {
 	char *err = NULL;
-	int version;
+	int version, rc;
 
 	ctl_config_warnings(ctl);
 	version = migrate_current(ctl_db(ctl), &err);
 
 	if (version < 0) {
-		int rc = ctl_fail(CTL_UNAVAILABLE, "database reachable but not migrated: %s", err);
+		rc = ctl_fail(CTL_UNAVAILABLE, "database reachable but not migrated: %s", err);
 		free(err);
 		return rc;
 	}
+	if ((rc = ctl_config_postmaster(ctl)) != CTL_OK)
+		return rc;
 	if (ctl->json)
 		ctl_print_json(json_pack("{s:s, s:b, s:i}", "config", conf_path(ctl->conf),
 					 "database", 1, "schema_version", version));

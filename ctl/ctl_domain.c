@@ -5,6 +5,8 @@
  *	Hosted domains: the source of truth for MX mode. Names are checked
  *	with the RFC 5321 parser and stored in lower case without a trailing
  *	dot. A change notifies the daemons (trigger in sql/001_init.sql).
+ *	"add" warns when the new domain's postmaster has no mailbox (no user
+ *	or alias postmaster@DOMAIN, no owned rules.postmaster_address).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 #include "ctl.h"
 #include "address.h"
+#include "store_postmaster.h"
 #include "xalloc.h"
 
 /* ctl_domain_canonical - validated lower-case domain (caller frees) */
@@ -36,6 +39,23 @@ static char *ctl_domain_canonical(const char *name)
 	return out;
 }
 
+/* ctl_domain_postmaster_warn - a new domain's postmaster without a mailbox
+ * (RFC 5321 4.5.1): a warning on stderr, the domain is added all the same */
+static void ctl_domain_postmaster_warn(struct ctl *ctl, const char *dom)
+{
+	char *err = NULL, *problem = NULL;
+
+	if (store_postmaster_check(ctl_db(ctl), NULL,
+				   conf_str(ctl->conf, "rules.postmaster_address"), dom, &problem,
+				   &err) == 0 &&
+	    problem) {
+		fflush(stdout); /* after the "added" line */
+		fprintf(stderr, "postroomctl: warning: %s\n", problem);
+	}
+	free(problem);
+	free(err);
+}
+
 static int ctl_domain_add(struct ctl *ctl, const char *name)
 {
 	char *dom = ctl_domain_canonical(name);
@@ -53,6 +73,8 @@ static int ctl_domain_add(struct ctl *ctl, const char *name)
 		ctl_print_json(json_pack("{s:s, s:s}", "id", PQgetvalue(res, 0, 0), "name", dom));
 	else
 		printf("added domain %s\n", dom);
+	if (res != NULL)
+		ctl_domain_postmaster_warn(ctl, dom);
 	PQclear(res);
 	free(dom);
 	return rc;

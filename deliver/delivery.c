@@ -22,7 +22,8 @@
  *	limits.message_size_max, limits.attachment_size_max,
  *	limits.mime_parts_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
- *	rules.internal_header_max_age, security.hmac_secret,
+ *	rules.internal_header_max_age, rules.postmaster_domain,
+ *	rules.postmaster_address, security.hmac_secret,
  *	deliver.trusted_authserv_id, deliver.notify_url, deliver.notify_key,
  *	deliver.notify_connect_timeout, deliver.notify_timeout
  */
@@ -61,6 +62,8 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	dc->notify.api_key = delivery_conf_str(cfg, "deliver.notify_key");
 	dc->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
 	dc->notify.timeout = (long)conf_int(cfg, "deliver.notify_timeout");
+	dc->postmaster_domain = delivery_conf_str(cfg, "rules.postmaster_domain");
+	dc->postmaster_address = delivery_conf_str(cfg, "rules.postmaster_address");
 }
 
 void delivery_init(struct delivery *d, const struct delivery_conf *dc, const char *log_prefix)
@@ -147,6 +150,7 @@ void delivery_request(const struct delivery_conf *dc, const struct store_envelop
 	rq->header_max_age = dc->header_max_age;
 	rq->queue_id = queue_id;
 	rq->authserv_id = dc->authserv_id;
+	rq->postmaster_address = dc->postmaster_address;
 }
 
 void delivery_log(const struct delivery *d, const struct delivery_report *r, const char *result,

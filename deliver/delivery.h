@@ -37,11 +37,14 @@ struct delivery_conf {
 	const char *hmac_secret;         /* NULL: none */
 	const char *authserv_id;         /* NULL: none */
 	struct store_notify_conf notify; /* url NULL: no notification */
+	const char *postmaster_domain;   /* rules.postmaster_domain, NULL: none */
+	const char *postmaster_address;  /* rules.postmaster_address, NULL: none */
 };
 
 /* delivery_conf_read - limits.message_size_max, limits.attachment_size_max,
  * rules.recipient_validation, rules.subaddress_delimiters,
- * rules.internal_header_max_age, security.hmac_secret,
+ * rules.internal_header_max_age, rules.postmaster_domain,
+ * rules.postmaster_address, security.hmac_secret,
  * deliver.trusted_authserv_id, deliver.notify_* into *dc (empty strings
  * become NULL) */
 void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc);

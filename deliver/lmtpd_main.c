@@ -14,7 +14,8 @@
  *	uses (listeners, user, pool and conninfo need a restart); SIGTERM
  *	and SIGINT stop accepting, let transactions in flight finish (new
  *	ones get 421 4.3.2), wait for the sessions up to lmtpd.timeout and
- *	exit 0.
+ *	exit 0. At start and reload, a hosted domain whose postmaster has
+ *	no mailbox is logged (lib/store_postmaster.c).
  * NEVER
  *	runs as root after start-up (unless lmtpd.user says so); logs the
  *	conninfo or the notification key.
@@ -42,6 +43,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mime_parse.h"
+#include "store_postmaster.h"
 #include "store_spool.h"
 #include "xalloc.h"
 
@@ -155,6 +157,7 @@ static void main_reload(void)
 		conf_free(&cfg);
 		return;
 	}
+	store_postmaster_log(cfg, conf_str(cfg, "database.conninfo"));
 	lmtpd_settings_install(set);
 	log_info(
 		"lmtpd: configuration reloaded (listeners, user, pool and database need a restart)");
@@ -295,6 +298,7 @@ int main(int argc, char **argv)
 	metrics_on = mlisten && *mlisten;
 	if (metrics_on && metrics_http_start(mlisten, main_health, &srv, &err) < 0)
 		log_fatal(EX_OSERR, "metrics: %s", err);
+	store_postmaster_log(cfg, conf_str(cfg, "database.conninfo"));
 	log_info("lmtpd: ready (pool of %lld connections, pid %ld)",
 		 conf_int(cfg, "lmtpd.pool_size"), (long)getpid());
 

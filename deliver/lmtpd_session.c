@@ -6,8 +6,10 @@
  *	replies are lmtpd_conn's (a pipelining client, RFC 2920, gets its
  *	replies in one write). The envelope: LHLO, MAIL FROM (SIZE, BODY,
  *	SMTPUTF8, and AUTH= from trusted clients), RCPT TO (recipient
- *	validation at RCPT time on a pool connection: 550 5.1.1;
- *	X-POSTROOM-SENT from trusted clients), XFORWARD ADDR/IDENT from
+ *	validation at RCPT time on a pool connection: 550 5.1.1, never for
+ *	postmaster@ a hosted domain; a bare <Postmaster> taken as
+ *	postmaster@rules.postmaster_domain; X-POSTROOM-SENT from trusted
+ *	clients), XFORWARD ADDR/IDENT from
  *	trusted clients, then DATA, which the session hands with the
  *	envelope to lmtpd_data. Trusted: the unix socket always, TCP clients
  *	listed in lmtpd.trusted_clients. On SIGTERM a transaction in flight
@@ -18,7 +20,7 @@
  * CONFIGURATION
  *	lmtpd.timeout, lmtpd.trusted_clients, limits.message_size_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
- *	rules.sent_recipient
+ *	rules.sent_recipient, rules.postmaster_domain
  */
 #include "lmtpd_session.h"
 
@@ -35,6 +37,7 @@
 #include "address.h"
 #include "log.h"
 #include "metrics.h"
+#include "rules.h"
 #include "store_mail.h"
 #include "xalloc.h"
 
@@ -212,8 +215,8 @@ static void session_rcpt(struct lmtpd_session *s, const struct lmtpd_settings *s
 			 const struct lmtpd_cmd *c)
 {
 	struct mailbox mb;
-	const char *perr;
-	char *err = NULL;
+	const char *perr, *path;
+	char *err = NULL, *pm;
 	int marker, rc;
 
 	if (!s->have_mail) {
@@ -224,31 +227,37 @@ static void session_rcpt(struct lmtpd_session *s, const struct lmtpd_settings *s
 		lmtpd_conn_reply(&s->conn, "452 4.5.3 too many recipients");
 		return;
 	}
-	if (addr_parse(c->path, strlen(c->path), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) < 0) {
+	/* RFC 5321 4.5.1: a bare <Postmaster> is rules.postmaster_domain's */
+	pm = rules_postmaster_qualify(set->dc.postmaster_domain, c->path);
+	path = pm ? pm : c->path;
+	if (addr_parse(path, strlen(path), ADDR_OPT_BARE | ADDR_OPT_UTF8, &mb, &perr) < 0) {
 		lmtpd_conn_reply(&s->conn, "501 5.1.3 bad recipient address syntax: %s", perr);
+		free(pm);
 		return;
 	}
 	addr_free(&mb);
-	if ((marker = session_rcpt_marker(s, set, c)) < 0)
+	if ((marker = session_rcpt_marker(s, set, c)) < 0) {
+		free(pm);
 		return;
-	rc = marker ? 0 : session_rcpt_lookup(s, set, c->path, &err);
+	}
+	rc = marker ? 0 : session_rcpt_lookup(s, set, path, &err);
 	if (rc < 0) {
-		log_warn("%s: recipient <%s> deferred: %s", s->id, c->path, err);
+		log_warn("%s: recipient <%s> deferred: %s", s->id, path, err);
 		free(err);
 		lmtpd_conn_reply(&s->conn,
 				 "451 4.3.0 <%.256s>: mail store unavailable, try again later",
-				 c->path);
-		return;
+				 path);
+	} else if (rc == 1) {
+		log_info("%s: recipient <%s> rejected: unknown", s->id, path);
+		lmtpd_conn_reply(&s->conn, "550 5.1.1 <%.256s>: recipient address unknown", path);
+	} else {
+		if (pm)
+			log_info("%s: recipient <%s> stored for %s", s->id, c->path, pm);
+		s->env.rcpt_sent[s->env.nrcpts] = marker;
+		s->env.rcpts[s->env.nrcpts++] = xstrdup(path);
+		lmtpd_conn_reply(&s->conn, "250 2.1.5 Ok");
 	}
-	if (rc == 1) {
-		log_info("%s: recipient <%s> rejected: unknown", s->id, c->path);
-		lmtpd_conn_reply(&s->conn, "550 5.1.1 <%.256s>: recipient address unknown",
-				 c->path);
-		return;
-	}
-	s->env.rcpt_sent[s->env.nrcpts] = marker;
-	s->env.rcpts[s->env.nrcpts++] = xstrdup(c->path);
-	lmtpd_conn_reply(&s->conn, "250 2.1.5 Ok");
+	free(pm);
 }
 
 /* session_xforward - Postfix's XFORWARD: client address, queue id */

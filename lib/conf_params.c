@@ -57,6 +57,10 @@ static const struct cfg_param conf_params_shared[] = {
 	  "seconds a signed internal header stays valid; at least Postfix's maximal_queue_lifetime (5 days)" },
 	{ "rules.sent_recipient", CFG_STRING, NULL, 0, 0, 0,
 	  "envelope recipient the milter adds to authenticated submissions and lmtpd/deliver take as the sent-copy marker; unset: off" },
+	{ "rules.postmaster_domain", CFG_STRING, NULL, 0, 0, 0,
+	  "hosted domain whose postmaster receives mail to a bare <Postmaster> (RFC 5321 4.5.1); unset: left to the MTA" },
+	{ "rules.postmaster_address", CFG_STRING, NULL, 0, 0, 0,
+	  "address whose owner receives postmaster@DOMAIN of a hosted domain without a user or alias postmaster@DOMAIN" },
 };
 
 const struct cfg_table conf_table_shared = {

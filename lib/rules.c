@@ -10,7 +10,11 @@
  *	has no source route, an ordinary local part and a domain that is
  *	exactly a hosted domain (lower case, one trailing dot dropped).
  *	Every other unauthenticated recipient is refused. Authenticated
- *	sessions are submissions on any port.
+ *	sessions are submissions on any port. Postmaster (RFC 5321 4.5.1):
+ *	on the MX role postmaster@ a hosted domain is accepted without a
+ *	user lookup, and a bare <Postmaster> is accepted; the milter sends
+ *	the latter to postmaster@rules.postmaster_domain
+ *	(rules_postmaster_qualify).
  *	Also: the port-role map ("25=mx 587=submission ORIGINATING=...")
  *	and filling struct rules_config from postroom.conf.
  * NEVER
@@ -19,7 +23,8 @@
  * PARAMETERS
  *	rules.mx_enabled, rules.recipient_validation,
  *	rules.sender_login_match, rules.subaddress_delimiters,
- *	rules.port_roles (rules_config_from_conf), limits.message_size_max.
+ *	rules.port_roles, rules.postmaster_domain (rules_config_from_conf),
+ *	limits.message_size_max.
  */
 #include "rules.h"
 
@@ -221,7 +226,8 @@ static void rules_check_inbound(const struct rules_config *cfg, const struct rul
 		rules_set(out, RULES_REJECT, "553", "5.1.3", "Quoted local parts are not accepted");
 		return;
 	}
-	if (!cfg->recipient_validation) {
+	/* RFC 5321 4.5.1: every hosted domain has a postmaster, owned or not */
+	if (!cfg->recipient_validation || rules_postmaster_local(mb->local)) {
 		rules_accept(out);
 		return;
 	}
@@ -242,6 +248,12 @@ void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups
 
 	if (!rules_authenticated(s) && !rules_unauth_allowed(cfg, s)) {
 		rules_auth_required(out);
+		return;
+	}
+	/* RFC 5321 4.5.1: a bare <Postmaster> MUST be accepted (the MX role;
+	 * a submission still needs an address with a domain) */
+	if (!rules_authenticated(s) && rules_postmaster_bare(rcpt)) {
+		rules_accept(out);
 		return;
 	}
 	/* routes parse (RFC 5321 4.1.2) so that they can be judged below */
@@ -268,6 +280,40 @@ void rules_check_size(const struct rules_config *cfg, long long size, struct rul
 		rules_set(out, RULES_REJECT, "552", "5.3.4", "Message size exceeds fixed limit");
 	else
 		rules_accept(out);
+}
+
+/* ---- postmaster ---------------------------------------------------------- */
+
+int rules_postmaster_local(const char *local)
+{
+	return local != NULL && strcasecmp(local, "postmaster") == 0;
+}
+
+int rules_postmaster_bare(const char *path)
+{
+	size_t n;
+
+	if (path == NULL)
+		return 0;
+	n = strlen(path);
+	if (n >= 2 && path[0] == '<' && path[n - 1] == '>')
+		return n == 12 && strncasecmp(path + 1, "postmaster", 10) == 0;
+	return rules_postmaster_local(path);
+}
+
+char *rules_postmaster_qualify(const char *d, const char *path)
+{
+	char *out, *p;
+
+	if (d == NULL || *d == '\0' || !rules_postmaster_bare(path))
+		return NULL;
+	out = xasprintf("postmaster@%s", d);
+	for (p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (p > out && p[-1] == '.') /* one trailing dot, as hosted domains are kept */
+		p[-1] = '\0';
+	return out;
 }
 
 /* ---- port roles ------------------------------------------------------- */
@@ -368,4 +414,5 @@ void rules_config_from_conf(const struct conf *conf, struct rules_config *cfg)
 	cfg->sender_login_match = conf_bool(conf, "rules.sender_login_match");
 	cfg->subaddress_delims = conf_str(conf, "rules.subaddress_delimiters");
 	cfg->message_size_max = conf_int(conf, "limits.message_size_max");
+	cfg->postmaster_domain = conf_str(conf, "rules.postmaster_domain");
 }

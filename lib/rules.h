@@ -56,6 +56,9 @@ struct rules_config {
 	int sender_login_match;        /* authenticated MAIL FROM must be own address or <> */
 	const char *subaddress_delims; /* e.g. "+"; NULL/"" = none */
 	long long message_size_max;    /* bytes (limits.message_size_max) */
+	/* RFC 5321 4.5.1: the hosted domain whose postmaster receives a bare
+	 * <Postmaster> (rules.postmaster_domain); NULL/"" = none set */
+	const char *postmaster_domain;
 };
 
 struct rules_session {
@@ -74,6 +77,27 @@ void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups
 		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out);
 /* rules_check_size - end of data: size counted per MISSION.md (CRLF). */
 void rules_check_size(const struct rules_config *cfg, long long size, struct rules_verdict *out);
+
+/* ---- postmaster (RFC 5321 4.5.1) ---------------------------------------
+ * On the MX role, postmaster@ every hosted domain is accepted without a
+ * user lookup (never 550 5.1.1), and a bare <Postmaster> (no domain, any
+ * case) is accepted at all: both MUST be, whether or not anyone owns the
+ * address. A foreign domain's postmaster is still a relay attempt; the
+ * submission role is unchanged. Where the mail is stored is the store's
+ * rule (lib/store_mail.c: the user or alias postmaster@DOMAIN, else
+ * rules.postmaster_address). */
+
+/* rules_postmaster_local - is local (a local part, no '@') "postmaster"
+ * in any case? */
+int rules_postmaster_local(const char *local);
+/* rules_postmaster_bare - is path the bare "<Postmaster>" (angle brackets
+ * optional, any case, no domain)? */
+int rules_postmaster_bare(const char *path);
+/* rules_postmaster_qualify - the address a bare <Postmaster> is delivered
+ * to: "postmaster@DOMAIN" with pm_domain = rules.postmaster_domain, lower
+ * case, no trailing dot (caller frees); NULL when path is not a bare
+ * postmaster or pm_domain is NULL or "" */
+char *rules_postmaster_qualify(const char *pm_domain, const char *path);
 
 /* ---- additions (milter issue): port roles and configuration ---------- */
 

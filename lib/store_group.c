@@ -123,7 +123,7 @@ static int group_begin_find(struct store_group *gr)
 	size_t *owners_at = xcalloc(gr->n, sizeof(size_t)),
 	       *find_at = xcalloc(gr->n, sizeof(size_t));
 	char *(*arr)[2] = xcalloc(gr->n, sizeof(*arr)), *locks[3];
-	const char *(*op)[2] = xcalloc(gr->n, sizeof(*op)), **fp = xcalloc(gr->n, sizeof(char *));
+	const char *(*op)[3] = xcalloc(gr->n, sizeof(*op)), **fp = xcalloc(gr->n, sizeof(char *));
 	const char *lp[3];
 	enum db_err_class cls;
 	char *err = NULL;
@@ -137,9 +137,10 @@ static int group_begin_find(struct store_group *gr)
 		store_owners_params(&gr->ctx[i], arr[i]);
 		op[i][0] = arr[i][0];
 		op[i][1] = arr[i][1];
+		op[i][2] = gr->ctx[i].rq->postmaster_address;
 		owners_at[i] = n;
 		st[n].sql = STORE_OWNERS_SQL;
-		st[n].nparams = 2;
+		st[n].nparams = 3;
 		st[n++].params = op[i];
 	}
 	group_lock_params(gr, locks);
@@ -199,7 +200,8 @@ static int group_unknown(struct store_group *gr, size_t i)
 {
 	struct store_ctx *c = &gr->ctx[i];
 
-	if (!c->rq->recipient_validation || c->rq->sent || c->nrcpts != 1 || c->res->nunknown != 1)
+	if (!c->rq->recipient_validation || c->rq->sent || c->nrcpts != 1 ||
+	    c->res->nunknown != 1 || c->rcpts[0].postmaster)
 		return 0;
 	c->unknown_rcpt = 1;
 	store_fail(c, DB_PERMANENT, xasprintf("%s: recipient address unknown", c->res->unknown[0]));

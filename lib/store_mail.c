@@ -14,9 +14,15 @@
  *	concurrent deliveries. Threading runs in the database
  *	(postroom_thread_email, sql/002_deliver.sql) under its own locks.
  *	Deadlocks and serialization failures are retried (3 attempts).
+ *	Postmaster (RFC 5321 4.5.1): postmaster@ a hosted domain is stored
+ *	for the user or alias postmaster@DOMAIN, else for the owner of
+ *	rules.postmaster_address, else unlinked like any address nobody
+ *	owns yet (linked when postmaster@DOMAIN is created); it is never
+ *	refused as an unknown recipient (STORE_OWNERS_SQL).
  *	Parameters come from the caller (deliver/delivery.c reads
  *	rules.recipient_validation, rules.subaddress_delimiters,
- *	rules.internal_header_max_age and security.hmac_secret).
+ *	rules.internal_header_max_age, rules.postmaster_address and
+ *	security.hmac_secret).
  * NEVER
  *	leaves half a message behind; logs; trusts a signed header that does
  *	not verify.
@@ -148,6 +154,21 @@ static int store_user_of(struct store_ctx *c, const char *address, int strip, ch
 	return rc;
 }
 
+/* store_postmaster_of_hosted - is address postmaster@ a hosted domain?
+ * 0 yes, 1 no, -1 database error */
+static int store_postmaster_of_hosted(struct store_ctx *c, const char *address)
+{
+	const char *params[1] = { address };
+	PGresult *res = store_q(c, "SELECT " STORE_POSTMASTER_SQL("$1::text"), 1, params);
+	int rc;
+
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? 0 : 1;
+	PQclear(res);
+	return rc;
+}
+
 /* store_stripped - address without its sub-address (caller frees), or a copy */
 static char *store_stripped(const struct store_request *rq, const char *address)
 {
@@ -196,6 +217,8 @@ void store_apply_owners(struct store_ctx *c, const PGresult *res)
 	c->res->nunknown = 0;
 	for (i = 0; i < c->nrcpts; i++) {
 		xfree(&c->rcpts[i].user_id);
+		c->rcpts[i].postmaster = i < (size_t)PQntuples(res) && PQnfields(res) > 1 &&
+					 strcmp(PQgetvalue(res, (int)i, 1), "t") == 0;
 		if (i < (size_t)PQntuples(res) && !PQgetisnull(res, (int)i, 0)) {
 			c->rcpts[i].user_id = xstrdup(PQgetvalue(res, (int)i, 0));
 			continue;
@@ -242,6 +265,8 @@ int store_rcpt_known(struct db *db, const char *address, const char *subaddress_
 	c.res = &res;
 	rc = store_user_of(&c, address, 1, &uid);
 	free(uid);
+	if (rc == 1)
+		rc = store_postmaster_of_hosted(&c, address);
 	if (rc < 0) {
 		*error_r = c.error ? c.error : xstrdup("database error");
 		return -1;
@@ -939,7 +964,7 @@ int store_new(struct store_ctx *c, struct store_batch *b)
 static int store_begin_find(struct store_ctx *c)
 {
 	static const int lens[1] = { SHA256_LEN }, fmts[1] = { 1 };
-	const char *lp[1], *fp[1] = { (const char *)c->sp->id }, *op[2];
+	const char *lp[1], *fp[1] = { (const char *)c->sp->id }, *op[3];
 	struct db_stmt st[4];
 	enum db_err_class cls;
 	char key[32], *err = NULL, *arr[2] = { NULL, NULL };
@@ -954,8 +979,9 @@ static int store_begin_find(struct store_ctx *c)
 		store_owners_params(c, arr);
 		op[0] = arr[0];
 		op[1] = arr[1];
+		op[2] = c->rq->postmaster_address;
 		st[n].sql = STORE_OWNERS_SQL;
-		st[n].nparams = 2;
+		st[n].nparams = 3;
 		st[n++].params = op;
 	}
 	st[n].sql = "SELECT pg_advisory_xact_lock($1::bigint)";
@@ -1028,7 +1054,7 @@ static int store_tx(struct store_ctx *c)
 	if ((found = store_begin_find(c)) < 0)
 		goto fail;
 	if (c->rq->recipient_validation && !c->rq->sent && c->nrcpts == 1 &&
-	    c->res->nunknown == 1) {
+	    c->res->nunknown == 1 && !c->rcpts[0].postmaster) {
 		c->unknown_rcpt = 1;
 		store_fail(c, DB_PERMANENT,
 			   xasprintf("%s: recipient address unknown", c->res->unknown[0]));

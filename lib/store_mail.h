@@ -25,6 +25,9 @@ struct store_request {
 	long header_max_age;           /* seconds a signed header stays valid */
 	const char *queue_id;          /* this delivery's queue id: binds policyd's verdict */
 	const char *authserv_id;       /* trusted Authentication-Results id; NULL = none */
+	/* rules.postmaster_address: whose mailbox postmaster@ a hosted domain
+	 * without its own user or alias goes to; NULL = none (stored unlinked) */
+	const char *postmaster_address;
 };
 
 enum store_status {
@@ -60,7 +63,8 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 void store_result_free(struct store_result *res);
 
 /* store_rcpt_known - does a user own address (exactly, or without its
- * sub-address: rules.subaddress_delimiters)? 1 yes, 0 no, -1 with
+ * sub-address: rules.subaddress_delimiters), or is it postmaster@ a
+ * hosted domain (RFC 5321 4.5.1: always accepted)? 1 yes, 0 no, -1 with
  * *error_r (caller frees) on a database error. For RCPT-time checks. */
 int store_rcpt_known(struct db *db, const char *address, const char *subaddress_delims,
 		     char **error_r);

@@ -20,7 +20,8 @@
 /* One envelope recipient, resolved before the transaction. */
 struct store_rcpt {
 	const char *address;
-	char *user_id; /* NULL: no user owns it */
+	char *user_id;  /* NULL: no user owns it */
+	int postmaster; /* postmaster@ a hosted domain: never refused as unknown */
 };
 
 /* Everything one transaction needs. */
@@ -56,10 +57,25 @@ struct store_batch {
 	size_t nowned;
 };
 
-#define STORE_OWNERS_SQL                                                                         \
-	"SELECT (SELECT ua.user_id FROM user_addresses ua WHERE"                                 \
-	" lower(ua.address) IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a)" \
-	" DESC LIMIT 1) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(a, s, n) ORDER BY r.n"
+/* Is the address (an SQL expression) postmaster@ a hosted domain? RFC
+ * 5321 4.5.1: such mail is always accepted, owned or not. */
+#define STORE_POSTMASTER_SQL(a)                                                          \
+	"(lower(regexp_replace(" a ", '@[^@]*$', '')) = 'postmaster' AND EXISTS (SELECT" \
+	" 1 FROM domains d WHERE d.name = lower(regexp_replace(" a ", '^.*@', ''))))"
+
+/* The owners of the recipients $1 (without sub-address: $2), in order:
+ * the user owning the exact address, else the one owning it without its
+ * sub-address, else, for postmaster@ a hosted domain, the owner of
+ * rules.postmaster_address ($3); and whether it is such a postmaster
+ * (never an unknown recipient). The postmaster rule of the store lives
+ * here and in store_postmaster_missing (lib/store_postmaster.c). */
+#define STORE_OWNERS_SQL                                                                                      \
+	"SELECT COALESCE((SELECT ua.user_id FROM user_addresses ua WHERE"                                     \
+	" lower(ua.address) IN (lower(r.a), lower(r.s)) ORDER BY lower(ua.address) = lower(r.a)"              \
+	" DESC LIMIT 1), CASE WHEN r.pm THEN (SELECT ua.user_id FROM user_addresses ua WHERE"                 \
+	" lower(ua.address) = lower($3::text)) END), r.pm FROM (SELECT u.a, u.s, u.n, " STORE_POSTMASTER_SQL( \
+		"u.a") " AS pm FROM unnest($1::text[], $2::text[]) WITH ORDINALITY"                           \
+		       " AS u(a, s, n)) r ORDER BY r.n"
 
 #define STORE_FIND_SQL \
 	"SELECT id, " STORE_TS("received_at") " FROM emails WHERE content_sha256 = $1"

@@ -19,7 +19,11 @@
  *	    X-Postroom-Verdict that does not verify for this queue id;
  *	  - for an authenticated session: a Message-Id when the message has
  *	    none, a signed X-Postroom-Submission (user, mid, qid, ts) at the
- *	    top, and the sent-copy recipient (milter.sent_recipient).
+ *	    top, and the sent-copy recipient (milter.sent_recipient);
+ *	  - a bare <Postmaster> recipient (RFC 5321 4.5.1, accepted on the
+ *	    MX role) replaced by postmaster@rules.postmaster_domain, so that
+ *	    it is stored for that hosted domain's postmaster (unset: left to
+ *	    the MTA, which appends its own domain).
  *	One log line per rejection (a warning for a relay attempt).
  *	State lives in smfi_setpriv memory only: libmilter runs one thread
  *	per connection.
@@ -51,12 +55,14 @@
 
 #define MILTER_VERDICTS_MAX 32 /* X-Postroom-Verdict copies remembered */
 #define MILTER_KEEP_HEAP 16384 /* kept in the heap before a memory file is opened */
+#define MILTER_PM_MAX 4        /* bare <Postmaster> spellings replaced per message */
 
 struct milter_conn {
 	char client[64];
 	int client_known;    /* client[] holds the address, not "unknown" */
 	unsigned long proto; /* negotiated protocol flags */
 	int can_edit;        /* may add/change headers */
+	int can_redirect;    /* may add and delete recipients */
 	/* the message */
 	char *auth; /* {auth_authen}, NULL = not authenticated */
 	char *qid;
@@ -75,6 +81,9 @@ struct milter_conn {
 	int keeping;      /* writer and spool open */
 	int body_kept;    /* the empty line after the headers is written */
 	char *keep_error; /* the first write error (tempfail at eom) */
+	/* bare <Postmaster> recipients as the MTA gave them, to be replaced */
+	char *pm_bare[MILTER_PM_MAX];
+	int n_pm_bare;
 };
 
 static const struct milter_settings *S;
@@ -259,6 +268,9 @@ static void milter_msg_reset(struct milter_conn *c)
 	milter_keep_free(c);
 	for (i = 0; i < c->n_verdict && i < MILTER_VERDICTS_MAX; i++)
 		xfree(&c->verdicts[i]);
+	for (i = 0; i < c->n_pm_bare; i++)
+		xfree(&c->pm_bare[i]);
+	c->n_pm_bare = 0;
 	memset(&c->size, 0, sizeof(c->size));
 	c->smtputf8 = 0;
 	c->n_submission = 0;
@@ -338,7 +350,7 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 			     unsigned long *pf2, unsigned long *pf3)
 {
 	struct milter_conn *c = milter_conn(ctx);
-	const unsigned long edit = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT;
+	const unsigned long edit = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT;
 	/* every step the rules do not need is skipped, and no reply is sent
 	 * where it would always be "continue"; the connect step too: its
 	 * macros still arrive (Postfix sends them either way) and are read
@@ -352,6 +364,7 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 	*pf2 = *pf3 = 0;
 	c->proto = *pf1;
 	c->can_edit = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) == (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
+	c->can_redirect = (f0 & (SMFIF_ADDRCPT | SMFIF_DELRCPT)) == (SMFIF_ADDRCPT | SMFIF_DELRCPT);
 	if (!c->can_edit)
 		log_warn("the MTA does not let the milter change headers: internal headers cannot "
 			 "be removed");
@@ -456,6 +469,23 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	return milter_refuse(ctx, &v);
 }
 
+/* milter_pm_remember - an accepted bare <Postmaster>, to be replaced at
+ * end of message when rules.postmaster_domain is set */
+static void milter_pm_remember(struct milter_conn *c, const char *arg)
+{
+	char *to = rules_postmaster_qualify(S->rules.postmaster_domain, arg);
+	int i;
+
+	if (to == NULL)
+		return;
+	free(to);
+	for (i = 0; i < c->n_pm_bare; i++)
+		if (strcmp(c->pm_bare[i], arg) == 0)
+			return;
+	if (c->n_pm_bare < MILTER_PM_MAX)
+		c->pm_bare[c->n_pm_bare++] = xstrdup(arg);
+}
+
 static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct milter_conn *c = milter_conn(ctx);
@@ -471,6 +501,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 	milter_printable(rcpt);
 	metric_inc(M.rcpt[milter_vi(&v)]);
 	if (v.kind == RULES_ACCEPT) {
+		milter_pm_remember(c, argv[0]);
 		free(rcpt);
 		return SMFIS_CONTINUE;
 	}
@@ -671,6 +702,39 @@ static int milter_mark(SMFICTX *ctx, struct milter_conn *c, const char *msgid, c
 	return 0;
 }
 
+/* milter_pm_redirect - every bare <Postmaster> recipient becomes
+ * postmaster@rules.postmaster_domain (RFC 5321 4.5.1: the hosted domain
+ * named for it); -1 with *what when the MTA refused the change */
+static int milter_pm_redirect(SMFICTX *ctx, struct milter_conn *c, const char **what)
+{
+	char *to, *path;
+	int i, rc;
+
+	if (c->n_pm_bare == 0)
+		return 0;
+	if (!c->can_redirect) {
+		log_warn("%s: the MTA does not let the milter change recipients: <Postmaster> left "
+			 "to the MTA",
+			 c->qid ? c->qid : "NOQUEUE");
+		return 0;
+	}
+	to = rules_postmaster_qualify(S->rules.postmaster_domain, c->pm_bare[0]);
+	path = milter_path(to);
+	rc = smfi_addrcpt(ctx, path);
+	for (i = 0; rc == MI_SUCCESS && i < c->n_pm_bare; i++)
+		rc = smfi_delrcpt(ctx, c->pm_bare[i]);
+	if (rc == MI_SUCCESS)
+		log_info("%s: recipient <Postmaster> from %s delivered to %s",
+			 c->qid ? c->qid : "NOQUEUE", c->client, path);
+	free(path);
+	free(to);
+	if (rc != MI_SUCCESS) {
+		*what = "cannot replace the <Postmaster> recipient";
+		return -1;
+	}
+	return 0;
+}
+
 /* milter_attachments - 552 5.3.4 for an attachment over
  * limits.attachment_size_max (*refused_r set, the reply set); -1 after
  * a system error, the reply a tempfail; 0 otherwise */
@@ -741,6 +805,8 @@ static sfsistat cb_eom(SMFICTX *ctx)
 		what = "cannot remove an incoming internal header";
 	else if (sig)
 		(void)milter_mark(ctx, c, msgid, sig, &what); /* sets what on failure */
+	if (what == NULL)
+		(void)milter_pm_redirect(ctx, c, &what); /* sets what on failure */
 	free(msgid);
 	free(sig);
 	if (what)
@@ -774,7 +840,7 @@ static sfsistat cb_close(SMFICTX *ctx)
 static struct smfiDesc milter_desc = {
 	"postroom-milter",
 	SMFI_VERSION,
-	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_SETSYMLIST,
+	SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_ADDRCPT | SMFIF_DELRCPT | SMFIF_SETSYMLIST,
 	cb_connect,
 	NULL, /* helo */
 	cb_envfrom,

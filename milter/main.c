@@ -8,14 +8,16 @@
  *	missing or short security.hmac_secret are fatal); in MX mode,
  *	refuse to start when the database is reachable and holds no hosted
  *	domain (no accidental open relay; unreachable: start and tempfail
- *	until it answers); open the milter socket as root, give a unix
- *	socket to milter.user / milter.socket_group with mode 0660, drop
+ *	until it answers) and log a hosted domain whose postmaster has no
+ *	mailbox (lib/store_postmaster.c); open the milter socket as root,
+ *	give a unix socket to milter.user / milter.socket_group with mode 0660, drop
  *	privileges, start the /metrics endpoint and the LISTEN thread, and
  *	hand over to smfi_main (which owns SIGHUP/SIGTERM/SIGINT), its
  *	worker threads getting 1 MB stacks.
  * NEVER
  *	keeps root while serving, starts in MX mode with no hosted domain.
  * PARAMETERS
+ *	rules.postmaster_domain, rules.postmaster_address,
  *	milter.socket, milter.user, milter.group, milter.socket_group,
  *	milter.metrics_listen, rules.sent_recipient, milter.timeout,
  *	security.hmac_secret, rules.*, limits.message_size_max,
@@ -42,6 +44,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "rules_pg.h"
+#include "store_postmaster.h"
 #include "xalloc.h"
 
 #define MILTER_PROG "postroom-milter"
@@ -254,6 +257,8 @@ int main(int argc, char **argv)
 	milter_metrics_init();
 	milter_rules_new(cfg);
 	milter_check_domains();
+	if (settings.rules.mx_enabled) /* a hosted domain's postmaster without a mailbox */
+		store_postmaster_log(cfg, conf_str(cfg, "database.conninfo"));
 	if (smfi_register(*milter_callbacks(&settings)) != MI_SUCCESS)
 		log_fatal(EX_SOFTWARE, "smfi_register failed");
 	milter_open_socket(cfg);

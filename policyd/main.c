@@ -6,7 +6,8 @@
  *	postroom-policyd [-c FILE] [-f] [-t] [-d]
  * DESCRIPTION
  *	Start-up: load and check the configuration (fatal on a bad or
- *	dangerous one: MX mode without hosted domains), open the listening
+ *	dangerous one: MX mode without hosted domains; a hosted domain whose
+ *	postmaster has no mailbox is logged, at reload too), open the listening
  *	sockets and the metrics endpoint, drop privileges, then accept
  *	connections (server.c) while a housekeeping thread flushes quota
  *	counters and expires old rows; the rules lookups (lib/rules_pg.c)
@@ -39,6 +40,7 @@
 #include "rules_pg.h"
 #include "policyd_params.h"
 #include "server.h"
+#include "store_postmaster.h"
 #include "xalloc.h"
 
 #define POLICYD_MAX_LISTEN 8
@@ -147,6 +149,14 @@ static void policyd_check_mx(const struct policyd_config *cfg)
 	}
 }
 
+/* policyd_check_postmaster - at start and reload, in MX mode: log a hosted
+ * domain whose postmaster has no mailbox (RFC 5321 4.5.1; still accepted) */
+static void policyd_check_postmaster(const struct policyd_config *cfg)
+{
+	if (cfg->rules.mx_enabled)
+		store_postmaster_log(cfg->conf, conf_str(cfg->conf, "database.conninfo"));
+}
+
 /* policyd_load - configuration from path; NULL (logged) when invalid */
 static struct policyd_config *policyd_load(const struct daemon_args *a, int fatal)
 {
@@ -187,6 +197,7 @@ static void policyd_start(const struct daemon_args *a, struct policyd_config *cf
 
 	policyd_rules_new(cfg);
 	policyd_check_mx(cfg);
+	policyd_check_postmaster(cfg);
 	*nl = policyd_listen_all(cfg->conf, lfds);
 	policyd_metrics_init(cfg);
 	if (metrics != NULL && *metrics != '\0' &&
@@ -250,6 +261,7 @@ static void policyd_loop(const struct daemon_args *a, int sfd, const int *lfds, 
 						rules_pg_set_ttl(policyd_rules, c->cache_ttl,
 								 c->cache_negative_ttl);
 						policyd_config_install(c);
+						policyd_check_postmaster(c);
 						log_info("configuration reloaded");
 					}
 				} else

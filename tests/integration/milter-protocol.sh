@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # milter-protocol.sh - postroom-milter through the milter protocol
 # (miltertest plays Postfix): the envelope-rule rows, the internal headers,
-# the size limit and the attachment limit at end of message.
+# the size limit and the attachment limit at end of message, postmaster
+# (RFC 5321 4.5.1: a bare <Postmaster>, postmaster@ a hosted domain nobody
+# owns; the start-up error for that domain).
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
 . "$POSTROOM_SRCDIR/tests/milter/milter.sh"
@@ -16,7 +18,7 @@ ok '[ "$(psqlc "SELECT count(*) FROM user_addresses")" = 3 ]' "fixture: three ad
 
 milter_conf "security = { hmac_secret = \"$MILTER_SECRET\"; };" \
 	'limits = { message_size_max = 65536; attachment_size_max = 1024; };' \
-	'rules = { mx_enabled = true; sent_recipient = "sent@postroom.invalid"; };' \
+	'rules = { mx_enabled = true; sent_recipient = "sent@postroom.invalid"; postmaster_domain = "example.com"; };' \
 	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };"
 milter_start || { fail "postroom-milter starts"; done_testing; }
 pass "postroom-milter starts"
@@ -25,6 +27,11 @@ mt_run rows.lua
 export SIGHDR_TOOL="$POSTROOM_BUILDDIR/tests/milter/sighdr-tool" MILTER_SECRET
 mt_run headers.lua
 mt_run attach.lua
+mt_run postmaster.lua
+like "$(cat "$MILTER_LOG")" "configuration error: hosted domain\(s\) without a postmaster mailbox: example.com" \
+	"start-up: the hosted domain whose postmaster has no mailbox is logged as a configuration error"
+like "$(cat "$MILTER_LOG")" "recipient <Postmaster> from 192.0.2.10 delivered to <postmaster@example.com>" \
+	"the bare <Postmaster> replacement is logged"
 like "$(cat "$MILTER_LOG")" "reject: end of data from 192.0.2.10: 552 5.3.4 attachment of 1025 bytes exceeds the limit of 1024 bytes" \
 	"attachment refusal logged with client and reply"
 

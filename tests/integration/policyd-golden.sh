@@ -55,4 +55,24 @@ like "$log" "incomplete request at end of input" "truncated request logged"
 like "$log" "relay attempt from client.example \[198.51.100.20\] to <victim@elsewhere.example> refused" \
 	"relay attempt logged as a warning"
 ok 'kill -0 $PD_PID' "daemon still running"
+
+# postmaster (RFC 5321 4.5.1): postroom.test has no postmaster mailbox, a
+# configuration error logged at start and at every reload until an alias
+# postmaster@postroom.test exists (mail to it is accepted all along:
+# persistent-postmaster)
+pm_errors() { grep -c "configuration error: hosted domain(s) without a postmaster mailbox: postroom.test" "$TAP_TMP/policyd.log"; }
+is "$(pm_errors)" 1 "start: the hosted domain without a postmaster mailbox is logged"
+reloaded() {	# N: wait until the log holds N reload lines
+	local i
+	for i in $(seq 100); do
+		[ "$(grep -c "configuration reloaded" "$TAP_TMP/policyd.log")" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+kill -HUP "$PD_PID" && reloaded 1
+is "$(pm_errors)" 2 "reload: logged again"
+pctl alias add postmaster@postroom.test alice@postroom.test >/dev/null
+kill -HUP "$PD_PID" && reloaded 2
+is "$(pm_errors)" 2 "reload after postmaster@postroom.test was created: no new error"
 pd_done

@@ -13,7 +13,10 @@
 # postroom's internal headers), the HTTP notification, over-size mail
 # refused at SIZE= and at end of data, a message delivered once per
 # recipient stored once (the MTA's retry of a stored message: see
-# fault-notify.sh), and pipeline_stop from a fresh shell ending it all.
+# fault-notify.sh), postmaster (a bare <Postmaster> and postmaster@ the
+# hosted domain accepted and stored for rules.postmaster_address's owner,
+# a foreign postmaster still a relay attempt), and pipeline_stop from a
+# fresh shell ending it all.
 # Needs root, postfix, swaks, jq, smtp-sink.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -27,6 +30,10 @@ set -u
 PIPELINE_NOTIFY=1
 # a short per-IP back-off, so that the lockout is reached in a second
 PIPELINE_CONF_EXTRA=("authd.ip_backoff_initial_ms = 50" "authd.ip_backoff_max_ms = 100")
+# postmaster (RFC 5321 4.5.1): the bare <Postmaster> goes to the hosted
+# domain's postmaster, which has no user or alias: bob receives it
+PIPELINE_CONF_EXTRA+=("rules.postmaster_domain = \"${PIPELINE_DOMAIN:-example.test}\""
+	"rules.postmaster_address = \"bob@${PIPELINE_DOMAIN:-example.test}\"")
 pipeline_start || { fail "pipeline starts"; done_testing; }
 pass "pipeline starts: PostgreSQL, authd, milter, policyd, Postfix from contrib/postfix"
 D=$PIPELINE_DOMAIN
@@ -242,6 +249,31 @@ for i in $(seq 100); do grep -q '^Subject: e2e sent$' "$SINKDIR"/* 2>/dev/null &
 relayed=$(grep -l '^Subject: e2e sent$' "$SINKDIR"/* 2>/dev/null | head -n 1)
 ok '[ -n "$relayed" ]' "the foreign recipient's copy was relayed"
 ok '[ -n "$relayed" ] && ! grep -qi "^X-Postroom-" "$relayed"' "the relayed copy carries no X-Postroom-* header"
+
+# ---- postmaster (RFC 5321 4.5.1, issue 17 item 6) -------------------------
+diag "t=${SECONDS}s"
+row mx  RCPT someone@foreign.org Postmaster '^250 ' "bare <Postmaster>: accept (was 501 5.1.3)"
+ok 'grep -q "^ -> RCPT TO:<Postmaster>" "$TAP_TMP/swaks.out"' "... sent bare, as RCPT TO:<Postmaster>"
+row mx  RCPT someone@foreign.org POSTMASTER '^250 ' "bare <POSTMASTER>: accept (any case)"
+row mx  RCPT someone@foreign.org "postmaster@$D" '^250 ' "postmaster@ the hosted domain, no such user or alias: accept (was 550 5.1.1)"
+row mx  RCPT someone@foreign.org postmaster@foreign.org '^554 5\.7\.1 .*Relay access denied' "postmaster@foreign.org: still a relay attempt"
+row 587 RCPT someone@foreign.org Postmaster '^530 5\.7\.0 ' "bare <Postmaster> on submission, unauthenticated: unchanged (530)"
+r=$(smtp_reply DATA "$PF_PORT_MX" reporter@foreign.org Postmaster --header "Subject: e2e postmaster bare" \
+	--header "Message-ID: <e2e-pm-bare@foreign.org>" --body "abuse report to the bare postmaster")
+like "$r" '^250 ' "a report to the bare <Postmaster>: queued ($r)"
+r=$(smtp_reply DATA "$PF_PORT_MX" reporter@foreign.org "PostMaster@$D" --header "Subject: e2e postmaster domain" \
+	--header "Message-ID: <e2e-pm-dom@foreign.org>" --body "abuse report to the domain's postmaster")
+like "$r" '^250 ' "a report to PostMaster@$D: queued ($r)"
+pm_rows() {	# the delivered recipient rows of a message: address:owner-is-bob
+	psqlc "SELECT string_agg(lower(r.address) || ':' || (r.user_id = '$BOB_ID'), ' ' ORDER BY r.address) FROM email_recipients r JOIN emails e ON e.id = r.email_id WHERE trim(both '<>' from e.message_id) = '$1' AND r.delivered"
+}
+wait_count "SELECT count(*) FROM email_recipients r JOIN emails e ON e.id = r.email_id WHERE trim(both '<>' from e.message_id) = 'e2e-pm-bare@foreign.org' AND r.delivered" 1
+is "$(pm_rows e2e-pm-bare@foreign.org)" "postmaster@$D:true" \
+	"the bare <Postmaster> is stored as postmaster@$D (rules.postmaster_domain), in bob's mailbox (rules.postmaster_address)"
+wait_count "SELECT count(*) FROM email_recipients r JOIN emails e ON e.id = r.email_id WHERE trim(both '<>' from e.message_id) = 'e2e-pm-dom@foreign.org' AND r.delivered" 1
+is "$(pm_rows e2e-pm-dom@foreign.org)" "postmaster@$D:true" "PostMaster@$D is stored in bob's mailbox (rules.postmaster_address)"
+ok 'grep -q "recipient <Postmaster> from .* delivered to <postmaster@$D>" "$PIPELINE_DIR/logs/milter.log"' \
+	"the milter logs the replacement of the bare <Postmaster>"
 
 # ---- sizes ---------------------------------------------------------------
 diag "t=${SECONDS}s"

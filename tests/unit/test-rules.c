@@ -1,6 +1,7 @@
 /* test-rules - the envelope rules engine, table-driven.
  * Every row of MISSION.md's two "Envelope rules" tables, the rows decided
- * below them, the codes of issue 5 and every hostile address form it names.
+ * below them, the codes of issue 5 and every hostile address form it names,
+ * and postmaster (RFC 5321 4.5.1, issue 17 item 6).
  * Expected codes are written by hand from MISSION.md, the issue and RFC
  * 5321/6531/3463, not copied from the engine's output. Lookups are a static
  * table standing in for PostgreSQL. */
@@ -250,6 +251,46 @@ static const struct rcase cases[] = {
 	  0, BADRCPT },
 	{ "rcpt: empty auth user is not authenticated", RCPT, MXON, R_SUB, "",
 	  "<friend@foreign.org>", -1, 0, AUTHREQ },
+	/* postmaster (RFC 5321 4.5.1, issue 17 item 6): MUST be accepted, at
+	 * every hosted domain, and bare; never an open relay */
+	{ "rcpt: bare <Postmaster>, MX: accepted", RCPT, MXON, R_MX, NOAUTH, "<Postmaster>", -1, 0,
+	  ACCEPT },
+	{ "rcpt: bare <postmaster> in lower case, MX: accepted", RCPT, MXON, R_MX, NOAUTH,
+	  "<postmaster>", -1, 0, ACCEPT },
+	{ "rcpt: bare <POSTMASTER>, MX, database down: accepted (no lookup)", RCPT, MXON, R_MX,
+	  NOAUTH, "<POSTMASTER>", -1, O_FAIL, ACCEPT },
+	{ "rcpt: bare <Postmaster>, unauthenticated submission: 530", RCPT, MXON, R_SUB, NOAUTH,
+	  "<Postmaster>", -1, 0, AUTHREQ },
+	{ "rcpt: bare <Postmaster>, MX disabled: 530", RCPT, MXOFF, R_MX, NOAUTH, "<Postmaster>",
+	  -1, 0, AUTHREQ },
+	{ "rcpt: bare <Postmaster>, authenticated submission: unchanged (501)", RCPT, MXON, R_SUB,
+	  ALICE, "<Postmaster>", -1, 0, BADRCPT },
+	{ "rcpt: bare <postmasters> is no postmaster", RCPT, MXON, R_MX, NOAUTH, "<postmasters>",
+	  -1, 0, BADRCPT },
+	{ "rcpt: bare <Postmaster> with text after it", RCPT, MXON, R_MX, NOAUTH, "<Postmaster> x",
+	  -1, 0, BADRCPT },
+	{ "rcpt: postmaster@hosted, no such user: accepted", RCPT, MXON, R_MX, NOAUTH,
+	  "<postmaster@example.com>", -1, 0, ACCEPT },
+	{ "rcpt: PostMaster@EXAMPLE.COM., no such user: accepted", RCPT, MXON, R_MX, NOAUTH,
+	  "<PostMaster@EXAMPLE.COM.>", -1, 0, ACCEPT },
+	{ "rcpt: postmaster@hosted (UTF-8 domain, SMTPUTF8): accepted", RCPT, MXON, R_MX, NOAUTH,
+	  "<postmaster@b\xc3\xbc"
+	  "cher.de>",
+	  -1, O_UTF8, ACCEPT },
+	{ "rcpt: postmaster@hosted, database down: 451", RCPT, MXON, R_MX, NOAUTH,
+	  "<postmaster@example.com>", -1, O_FAIL, TEMP },
+	{ "rcpt: postmaster@foreign: relay", RCPT, MXON, R_MX, NOAUTH, "<postmaster@foreign.org>",
+	  -1, 0, RELAY },
+	{ "rcpt: postmaster@ a sub-domain of a hosted one: relay", RCPT, MXON, R_MX, NOAUTH,
+	  "<postmaster@sub.example.com>", -1, 0, RELAY },
+	{ "rcpt: postmaster%foreign.org@hosted: relay", RCPT, MXON, R_MX, NOAUTH,
+	  "<postmaster%foreign.org@example.com>", -1, 0, RELAY },
+	{ "rcpt: source route to postmaster@hosted: relay", RCPT, MXON, R_MX, NOAUTH,
+	  "<@foreign.org:postmaster@example.com>", -1, 0, RELAY },
+	{ "rcpt: quoted \"postmaster\"@hosted: still refused", RCPT, MXON, R_MX, NOAUTH,
+	  "<\"postmaster\"@example.com>", -1, 0, QUOTED },
+	{ "rcpt: postmaster@hosted, unauthenticated submission: 530", RCPT, MXON, R_SUB, NOAUTH,
+	  "<postmaster@example.com>", -1, 0, AUTHREQ },
 	{ "rcpt: hosted alias", RCPT, MXON, R_MX, NOAUTH, "<alice.alias@example.com>", -1, 0,
 	  ACCEPT },
 	{ "rcpt: sub-address looked up as user", RCPT, MXON, R_MX, NOAUTH,
@@ -385,8 +426,9 @@ static const struct rcase cases[] = {
 
 static void run_case(const struct rcase *c)
 {
-	struct rules_config cfg = { c->mx, !(c->opts & O_NOVALID), !(c->opts & O_NOLOGIN), "+",
-				    52428800 };
+	struct rules_config cfg = {
+		c->mx, !(c->opts & O_NOVALID), !(c->opts & O_NOLOGIN), "+", 52428800, NULL
+	};
 	struct rules_session s = { c->role, c->auth, (c->opts & O_UTF8) != 0 };
 	struct rules_verdict v;
 
@@ -415,10 +457,39 @@ static void run_case(const struct rcase *c)
 		printf("#   got %s %s %s\n", v.code, v.enhanced, v.text);
 }
 
+/* rules_postmaster_qualify: where a bare <Postmaster> goes */
+static void test_postmaster_qualify(void)
+{
+	char *q;
+
+	UNIT_OK(rules_postmaster_qualify(NULL, "<Postmaster>") == NULL,
+		"qualify: no rules.postmaster_domain: NULL");
+	UNIT_OK(rules_postmaster_qualify("", "<Postmaster>") == NULL,
+		"qualify: empty rules.postmaster_domain: NULL");
+	q = rules_postmaster_qualify("Example.COM.", "<POSTMASTER>");
+	UNIT_OK(q && strcmp(q, "postmaster@example.com") == 0,
+		"qualify: <POSTMASTER> -> postmaster@example.com (lower case, no trailing dot)");
+	free(q);
+	q = rules_postmaster_qualify("example.com", "postmaster");
+	UNIT_OK(q && strcmp(q, "postmaster@example.com") == 0,
+		"qualify: a path without brackets too");
+	free(q);
+	UNIT_OK(rules_postmaster_qualify("example.com", "<postmaster@example.org>") == NULL,
+		"qualify: postmaster with a domain is left alone");
+	UNIT_OK(rules_postmaster_qualify("example.com", "<alice>") == NULL,
+		"qualify: another bare local part: NULL");
+	UNIT_OK(rules_postmaster_bare("<PoStMaStEr>") && !rules_postmaster_bare("<postmaster@x>") &&
+			!rules_postmaster_bare("<postmaster") && !rules_postmaster_bare(NULL),
+		"rules_postmaster_bare: any case, brackets whole, no domain");
+	UNIT_OK(rules_postmaster_local("POSTMASTER") && !rules_postmaster_local("postmaster+x") &&
+			!rules_postmaster_local(NULL),
+		"rules_postmaster_local: any case, exactly");
+}
+
 /* the texts the client sees, from issue 5 */
 static void test_texts(void)
 {
-	struct rules_config cfg = { 1, 1, 1, "+", 1000 };
+	struct rules_config cfg = { 1, 1, 1, "+", 1000, NULL };
 	struct rules_session mx = { R_MX, NULL, 0 }, sub = { R_SUB, NULL, 0 },
 			     au = { R_SUB, ALICE, 0 };
 	struct rules_verdict v;
@@ -446,7 +517,7 @@ static void test_texts(void)
  * never sees a non-canonical argument */
 static void test_lookup_contract(void)
 {
-	struct rules_config cfg = { 1, 1, 1, "+", 1000 };
+	struct rules_config cfg = { 1, 1, 1, "+", 1000, NULL };
 	struct rules_session oth = { R_OTH, NULL, 0 }, mx = { R_MX, NULL, 1 };
 	struct rules_verdict v;
 
@@ -501,8 +572,8 @@ static void test_hostile_matrix(void)
 			for (valid = 0; valid <= 1; valid++)
 				for (utf8 = 0; utf8 <= 1; utf8++)
 					for (r = R_MX; r <= R_OTH; r++) {
-						struct rules_config cfg = { mxon, valid, 1, "+",
-									    1000 };
+						struct rules_config cfg = { mxon, valid, 1,
+									    "+",  1000,  NULL };
 						struct rules_session s = { r, NULL, utf8 };
 						struct rules_verdict v;
 
@@ -552,7 +623,7 @@ static void test_fuzz(void)
 	static const char *seeds[] = { "<alice@example.com>", "<a%b@example.com>",
 				       "<\"a\"@example.com>", "<@x:a@example.com>" };
 	static const char alphabet[] = "@%!\".:,<>[]\\ \t\r\nAz09.-+=\x80\xc3\xbc\xff";
-	struct rules_config cfg = { 1, 0, 1, "+", 1000 };
+	struct rules_config cfg = { 1, 0, 1, "+", 1000, NULL };
 	struct rules_session s = { R_MX, NULL, 1 };
 	uint32_t seed = 12345;
 	int i, bad = 0, accepted = 0;
@@ -640,6 +711,7 @@ int main(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_texts();
+	test_postmaster_qualify();
 	test_lookup_contract();
 	test_hostile_matrix();
 	test_fuzz();
