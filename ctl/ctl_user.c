@@ -5,9 +5,13 @@
  *	Users are identified by their primary address; aliases are further
  *	addresses of one user. One unique index over user_addresses keeps an
  *	address owned by at most one user; the insert trigger links earlier
- *	recipient rows to the new owner (sql/001_init.sql).
+ *	recipient rows that never had an owner to the new owner (sql/001_init.sql
+ *	and sql/013_address_reuse.sql). Removing a user keeps their mail, its
+ *	recipient rows unlinked and marked orphaned by a trigger, for audit
+ *	until the mail lifecycle removes it.
  * NEVER
- *	lets two users own one address.
+ *	lets two users own one address; gives a removed user's mail to the
+ *	next owner of the address.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,12 +97,30 @@ static int ctl_user_list(struct ctl *ctl)
 	return CTL_OK;
 }
 
+/* ctl_user_remove - remove the user; say how many messages of their
+ * mailbox are kept, unlinked (the count is read before the delete) */
 static int ctl_user_remove(struct ctl *ctl, const char *in)
 {
 	char *addr = ctl_canonical_address(in);
-	int rc = ctl_remove_one(ctl, "DELETE FROM users WHERE lower(address) = $1 RETURNING id",
-				addr, "user");
+	const char *params[1] = { addr };
+	PGresult *res =
+		ctl_query(ctl,
+			  "WITH u AS (DELETE FROM users WHERE lower(address) = $1 RETURNING id)"
+			  " SELECT (SELECT count(DISTINCT r.email_id) FROM email_recipients r"
+			  "   WHERE r.user_id = u.id AND r.delivered) FROM u",
+			  1, params);
+	int rc = CTL_OK;
 
+	if (PQntuples(res) == 0)
+		rc = ctl_fail(CTL_REFUSED, "no such user: %s", addr);
+	else if (ctl->json)
+		ctl_print_json(json_pack("{s:s, s:o}", "removed", addr, "messages_kept",
+					 ctl_json_int(res, 0, 0)));
+	else
+		printf("removed user %s; %s of their messages kept, unlinked (never given to a"
+		       " later owner of the address)\n",
+		       addr, PQgetvalue(res, 0, 0));
+	PQclear(res);
 	free(addr);
 	return rc;
 }
