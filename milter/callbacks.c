@@ -470,15 +470,23 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 }
 
 /* milter_pm_remember - an accepted bare <Postmaster>, to be replaced at
- * end of message when rules.postmaster_domain is set */
+ * end of message when rules.postmaster_domain is set and hosted (never
+ * sent on to another site: a domain not hosted is left to the MTA) */
 static void milter_pm_remember(struct milter_conn *c, const char *arg)
 {
 	char *to = rules_postmaster_qualify(S->rules.postmaster_domain, arg);
-	int i;
+	int i, hosted;
 
 	if (to == NULL)
 		return;
+	hosted = S->lookups->domain_hosted(S->lookups->ctx, strchr(to, '@') + 1) == RULES_FOUND;
 	free(to);
+	if (!hosted) {
+		log_warn("%s: rules.postmaster_domain %s is not a hosted domain: <Postmaster> left "
+			 "to the MTA",
+			 c->qid ? c->qid : "NOQUEUE", S->rules.postmaster_domain);
+		return;
+	}
 	for (i = 0; i < c->n_pm_bare; i++)
 		if (strcmp(c->pm_bare[i], arg) == 0)
 			return;

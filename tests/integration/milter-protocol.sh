@@ -44,4 +44,15 @@ is "$n" 1 "exactly one log line for that rejection"
 ok '! grep -q "^forged log line" "$MILTER_LOG" && grep -q "RCPT TO <evil??forged log line@foreign.org>" "$MILTER_LOG"' \
 	"a CR LF in a logged address cannot start a log line of its own"
 milter_stop_check
+
+# rules.postmaster_domain not hosted: the bare <Postmaster> is not sent there
+sed -i 's/postmaster_domain = "example.com";/postmaster_domain = "elsewhere.example";/' "$POSTROOM_CONF"
+: >"$MILTER_LOG"
+milter_start || { fail "postroom-milter restarts"; done_testing; }
+mt_run postmaster-unhosted.lua
+like "$(cat "$MILTER_LOG")" "configuration error: .*rules.postmaster_domain elsewhere.example is not a hosted domain" \
+	"start-up: a rules.postmaster_domain that is not hosted is logged as a configuration error"
+like "$(cat "$MILTER_LOG")" "rules.postmaster_domain elsewhere.example is not a hosted domain: <Postmaster> left to the MTA" \
+	"the bare <Postmaster> left to the MTA is logged"
+milter_stop_check
 done_testing
