@@ -157,7 +157,7 @@ static void main_reload(void)
 		conf_free(&cfg);
 		return;
 	}
-	store_postmaster_log(cfg, conf_str(cfg, "database.conninfo"));
+	store_postmaster_log(cfg, "lmtpd");
 	lmtpd_settings_install(set);
 	log_info(
 		"lmtpd: configuration reloaded (listeners, user, pool and database need a restart)");
@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 	metrics_on = mlisten && *mlisten;
 	if (metrics_on && metrics_http_start(mlisten, main_health, &srv, &err) < 0)
 		log_fatal(EX_OSERR, "metrics: %s", err);
-	store_postmaster_log(cfg, conf_str(cfg, "database.conninfo"));
+	store_postmaster_log(cfg, "lmtpd");
 	log_info("lmtpd: ready (pool of %lld connections, pid %ld)",
 		 conf_int(cfg, "lmtpd.pool_size"), (long)getpid());
 

@@ -20,9 +20,11 @@ int store_postmaster_check(struct db *db, const char *pm_domain, const char *pm_
 			   const char *only, char **problem_r, char **error_r);
 
 /* store_postmaster_log - a daemon at start or reload: run the check on a
- * connection of its own (conninfo, closed again) with the rules.*
- * parameters of cfg and log a problem as a configuration error (mail is
- * still accepted), a database that does not answer as a warning. */
-void store_postmaster_log(const struct conf *cfg, const char *conninfo);
+ * connection of its own (closed again), as the daemon's own login
+ * (SECTION.conninfo when declared and set, else database.conninfo), with
+ * the rules.* parameters of cfg, and log a problem as a configuration
+ * error (mail is still accepted), a database that does not answer as a
+ * warning. */
+void store_postmaster_log(const struct conf *cfg, const char *section);
 
 #endif

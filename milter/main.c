@@ -258,7 +258,7 @@ int main(int argc, char **argv)
 	milter_rules_new(cfg);
 	milter_check_domains();
 	if (settings.rules.mx_enabled) /* a hosted domain's postmaster without a mailbox */
-		store_postmaster_log(cfg, conf_str(cfg, "database.conninfo"));
+		store_postmaster_log(cfg, "milter");
 	if (smfi_register(*milter_callbacks(&settings)) != MI_SUCCESS)
 		log_fatal(EX_SOFTWARE, "smfi_register failed");
 	milter_open_socket(cfg);

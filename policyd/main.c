@@ -154,7 +154,7 @@ static void policyd_check_mx(const struct policyd_config *cfg)
 static void policyd_check_postmaster(const struct policyd_config *cfg)
 {
 	if (cfg->rules.mx_enabled)
-		store_postmaster_log(cfg->conf, conf_str(cfg->conf, "database.conninfo"));
+		store_postmaster_log(cfg->conf, "policyd");
 }
 
 /* policyd_load - configuration from path; NULL (logged) when invalid */
