@@ -58,7 +58,7 @@ AUTHD_EXTRA=("cache_ttl = 3600;" "last_used_interval = 3600;" "ip_backoff_initia
 authd_start "$TAP_TMP/authd-a.conf" "$TAP_TMP/a" && pass "authd A started" || { fail "authd A"; done_testing; }
 A=$AUTHD_SOCKET A_PID=$AUTHD_PID A_LOG=$AUTHD_LOG
 authd_start "$POSTROOM_CONF" "$TAP_TMP/b" && pass "authd B started" || { fail "authd B"; done_testing; }
-B=$AUTHD_SOCKET B_PID=$AUTHD_PID
+B=$AUTHD_SOCKET B_PID=$AUTHD_PID B_LOG=$AUTHD_LOG
 
 is "$(psqlc "SELECT count(*) FROM authd_instances WHERE pid IN ($A_PID, $B_PID)
 	AND last_seen > now() - interval '15 seconds'")" 2 "both authd processes registered in authd_instances"
@@ -131,6 +131,7 @@ authd_stop "$A_PID"
 authd_stop "$B_PID"
 is "$(psqlc "SELECT count(*) FROM authd_instances WHERE pid IN ($A_PID, $B_PID)")" 0 \
 	"a clean stop removes the authd_instances rows"
+ok 'authd_log_clean "$A_LOG" "$B_LOG"' "no sanitizer report from either authd"
 run_status 0 "no authd running: key revoke returns at once, exit 0" rctl key revoke "$(newkey | cut -d' ' -f1)"
 
 # ---- (b) policyd's address cache, served while the database is away --------
