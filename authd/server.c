@@ -132,7 +132,7 @@ void authd_server_metrics_init(struct authd_server *s)
 				      "Verifications waiting for or running on a worker", NULL);
 	m.queue_limit = metrics_gauge(
 		"postroom_authd_bcrypt_queue_limit",
-		"Verifications admitted at most (workers x bound / bcrypt time)", NULL);
+		"Verifications admitted at most (workers x (bound / bcrypt time - 1))", NULL);
 	m.bcrypt_seconds = metrics_gauge("postroom_authd_bcrypt_seconds",
 					 "Moving average of one verification's wall time", NULL);
 	m.connections =
@@ -329,14 +329,14 @@ void authd_server_init(struct authd_server *s)
 	s->bcrypt_seconds = authd_now() - start;
 }
 
-/* authd_queue_limit - verifications admitted at most: as many as the
- * workers finish within authd.queue_time_max at the measured bcrypt time,
- * at least one per worker, at most authd.queue_max */
+/* authd_queue_limit - verifications admitted at most: the last one
+ * admitted waits n / workers bcrypt times and then runs one, all within
+ * authd.queue_time_max; at least one per worker, at most authd.queue_max */
 static size_t authd_queue_limit(struct authd_server *s)
 {
 	double workers = (double)authd_pool_threads(s->pool);
-	double n = workers * s->set.queue_time_max /
-		   (s->bcrypt_seconds > 1e-6 ? s->bcrypt_seconds : 1e-6);
+	double t = s->bcrypt_seconds > 1e-6 ? s->bcrypt_seconds : 1e-6;
+	double n = workers * (s->set.queue_time_max / t - 1);
 
 	if (n < workers)
 		n = workers;
