@@ -14,6 +14,8 @@
 #include "authd_params.h"
 
 static const struct cfg_param authd_params[] = {
+	{ "authd.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
+	  "postroom-authd's libpq connection string: a login role in group PREFIXauthd; unset = database.conninfo" },
 	{ "authd.listen", CFG_STRING, "unix:/var/spool/postfix/private/auth", 0, 0, 0,
 	  "where MTAs connect: unix:/path (Postfix smtpd_sasl_path, Exim server_socket) or inet:HOST:PORT" },
 	{ "authd.listen_inet", CFG_STRING, NULL, 0, 0, 0,

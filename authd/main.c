@@ -13,7 +13,7 @@
  * NEVER
  *	runs as root after start-up (unless authd.user says so); logs keys.
  * CONFIGURATION
- *	authd.* (see postroom.conf(5)), database.conninfo,
+ *	authd.* (see postroom.conf(5)), authd.conninfo or database.conninfo,
  *	security.hmac_secret, apikey.bcrypt_cost
  */
 #include "authd.h"
@@ -176,10 +176,10 @@ static void authd_reload(struct authd_server *s)
 	struct authd_settings set;
 	char *err = NULL;
 	struct conf *cfg = conf_load(authd_conf_path, 0, &err);
-	static const char *const restart[] = {
-		"authd.listen",         "authd.listen_inet", "authd.user", "authd.group",
-		"authd.metrics_listen", "database.conninfo", NULL
-	};
+	static const char *const restart[] = { "authd.listen",         "authd.listen_inet",
+					       "authd.user",           "authd.group",
+					       "authd.metrics_listen", "database.conninfo",
+					       "authd.conninfo",       NULL };
 	size_t i;
 
 	if (cfg == NULL || authd_settings_load(cfg, &set, &err) < 0) {
@@ -323,8 +323,8 @@ int main(int argc, char **argv)
 	crypto_wipe(rnd, sizeof(rnd));
 	s.limiter = authd_limiter_new(&s.set.limits);
 
-	authd_conninfo = xstrdup(
-		conf_str(s.cfg, "database.conninfo") ? conf_str(s.cfg, "database.conninfo") : "");
+	authd_conninfo =
+		xstrdup(conf_conninfo(s.cfg, "authd") ? conf_conninfo(s.cfg, "authd") : "");
 	authd_db_timeout = (int)conf_int(s.cfg, "authd.db_timeout");
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	workers = (unsigned)conf_int(s.cfg, "authd.workers");

@@ -33,6 +33,9 @@ int ctl_cmd_key(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+/* ctl_config_roles - warn on stderr for each daemon that connects as a
+ * superuser or as the owner of the schema (ctl/ctl_roles.c) */
+void ctl_config_roles(struct ctl *ctl);
 /* ctl_config_register - register every program's parameter table (before conf_load) */
 void ctl_config_register(void);
 int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv);

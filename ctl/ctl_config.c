@@ -102,6 +102,7 @@ static int ctl_config_check(struct ctl *ctl)
 		free(err);
 		return rc;
 	}
+	ctl_config_roles(ctl);
 	if ((rc = ctl_config_postmaster(ctl)) != CTL_OK)
 		return rc;
 	if (ctl->json)

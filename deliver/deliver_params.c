@@ -15,6 +15,8 @@
 #include "deliver_params.h"
 
 static const struct cfg_param deliver_params[] = {
+	{ "deliver.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
+	  "postroom-deliver's libpq connection string: a login role in group PREFIXdeliver; unset = database.conninfo" },
 	{ "deliver.notify_url", CFG_STRING, NULL, 0, 0, 0,
 	  "URL the new-email notification is POSTed to after commit (e.g. https://app/api/internal/notifications/new-email); unset: no HTTP notification" },
 	{ "deliver.notify_key", CFG_STRING, NULL, 0, 0, CFG_SECRET,

@@ -86,7 +86,7 @@ static struct conf *dstore_read_conf(const struct deliver_args *a, struct dstore
 		deliver_operator_error("%s", err);
 	}
 	delivery_conf_read(cfg, &c->dc);
-	c->conninfo = conf_str(cfg, "database.conninfo");
+	c->conninfo = conf_conninfo(cfg, "deliver");
 	c->connect_timeout = (int)conf_int(cfg, "database.connect_timeout");
 	c->timeout = (int)conf_int(cfg, "deliver.timeout");
 	return cfg;

@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 	if (gethostname(srv.hostname, sizeof(srv.hostname) - 1) < 0 || srv.hostname[0] == '\0')
 		snprintf(srv.hostname, sizeof(srv.hostname), "localhost");
 	srv.max_sessions = (int)conf_int(cfg, "lmtpd.max_sessions");
-	srv.pool = lmtpd_pool_new(conf_str(cfg, "database.conninfo"),
+	srv.pool = lmtpd_pool_new(conf_conninfo(cfg, "lmtpd"),
 				  (int)conf_int(cfg, "database.connect_timeout"),
 				  (size_t)conf_int(cfg, "lmtpd.pool_size"));
 	/* half the pool stores (group commit makes more transactions at

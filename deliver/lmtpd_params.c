@@ -14,6 +14,8 @@
 #include "lmtpd_params.h"
 
 static const struct cfg_param lmtpd_params[] = {
+	{ "lmtpd.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
+	  "postroom-lmtpd's libpq connection string: a login role in group PREFIXdeliver; unset = database.conninfo" },
 	{ "lmtpd.listen", CFG_STRING, "unix:/var/spool/postfix/private/postroom-lmtp", 0, 0, 0,
 	  "where MTAs connect over LMTP: unix:/path (Postfix lmtp:unix:, Exim lmtp transport socket) or inet:HOST:PORT" },
 	{ "lmtpd.listen_inet", CFG_STRING, NULL, 0, 0, 0,

@@ -448,6 +448,16 @@ const char *conf_str(const struct conf *cfg, const char *name)
 	return cfg->values[i].text;
 }
 
+const char *conf_conninfo(const struct conf *cfg, const char *section)
+{
+	char name[64];
+	const char *v;
+
+	snprintf(name, sizeof(name), "%s.conninfo", section);
+	v = conf_declared(name) ? conf_str(cfg, name) : NULL;
+	return v ? v : conf_str(cfg, "database.conninfo");
+}
+
 long long conf_int(const struct conf *cfg, const char *name)
 {
 	int i = cfg_index_checked(cfg, name);

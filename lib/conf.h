@@ -84,6 +84,11 @@ const char *conf_path(const struct conf *cfg);
  * parameter without value gives NULL. */
 const char *conf_str(const struct conf *cfg, const char *name);
 long long conf_int(const struct conf *cfg, const char *name);
+/* conf_conninfo - the libpq connection string of the program whose
+ * section is given ("authd"): SECTION.conninfo when set (its own database
+ * role), else database.conninfo; NULL when neither is (libpq's PG*
+ * variables apply). Owned by cfg. */
+const char *conf_conninfo(const struct conf *cfg, const char *section);
 int conf_bool(const struct conf *cfg, const char *name);
 /* conf_is_set - the file gave this parameter a value */
 int conf_is_set(const struct conf *cfg, const char *name);

@@ -21,9 +21,13 @@
 static const struct cfg_param conf_params_shared[] = {
 	/* database */
 	{ "database.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
-	  "libpq connection string; libpq's PG* environment variables apply when unset" },
+	  "libpq connection string of postroomctl (group PREFIXadmin) and of each program without its own SECTION.conninfo; unset: libpq's PG* variables" },
 	{ "database.connect_timeout", CFG_INT, "10", 1, 300, 0,
 	  "seconds to wait for a database connection" },
+	{ "database.migrate_conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
+	  "connection string of postroomctl db migrate: the role that owns the schema; unset = database.conninfo" },
+	{ "database.role_prefix", CFG_STRING, NULL, 0, 0, 0,
+	  "prefix of the group roles db migrate creates (PREFIXauthd ...); unset = the database name and _" },
 
 	/* shared limits (milter and deliver use the same definition of size) */
 	{ "limits.message_size_max", CFG_SIZE, "52428800", 1024, 2048 * MiB, 0,

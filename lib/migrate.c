@@ -30,7 +30,8 @@ static const char migrate_table_sql[] = "CREATE TABLE IF NOT EXISTS schema_migra
 static int migrate_script(struct db *db, const char *sql, char **error_r)
 {
 	PGresult *res = PQexec(db_conn(db), sql);
-	int ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+	int ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+			 PQresultStatus(res) == PGRES_TUPLES_OK); /* may end in a SELECT */
 
 	if (!ok) {
 		const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(db_conn(db));
@@ -98,6 +99,14 @@ int migrate_apply(struct db *db, int *applied_r, int *version_r, char **error_r)
 		return -1;
 	*version_r = cur;
 	return 0;
+}
+
+int migrate_role_prefix(struct db *db, const char *prefix, char **error_r)
+{
+	const char *p[1] = { prefix ? prefix : "" };
+
+	return db_cmd(db, "SELECT set_config('postroom.role_prefix', $1, false)", 1, p, NULL,
+		      error_r);
 }
 
 int migrate_current(struct db *db, char **error_r)

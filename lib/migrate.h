@@ -22,6 +22,10 @@ int migrate_apply(struct db *db, int *applied_r, int *version_r, char **error_r)
  * schema_fixups, each in batches of their own transactions (see
  * lib/migrate_fixup.c); migrate_apply runs it. 0 ok, -1 error. */
 int migrate_fixups_run(struct db *db, char **error_r);
+/* migrate_role_prefix - the prefix of the group roles the migrations
+ * create (setting postroom.role_prefix for this session; NULL or "": the
+ * database's name and "_", see sql/012_roles.sql). 0 ok, -1 error. */
+int migrate_role_prefix(struct db *db, const char *prefix, char **error_r);
 /* migrate_current - the highest applied version (0 for none), -1 on error */
 int migrate_current(struct db *db, char **error_r);
 

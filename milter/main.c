@@ -102,7 +102,7 @@ static void milter_rules_new(const struct conf *cfg)
 {
 	static const char *name = "postroom_milter_lookups_total", *help = "Lookups by result";
 	struct rules_pg_settings s = {
-		.conninfo = conf_str(cfg, "database.conninfo"),
+		.conninfo = conf_conninfo(cfg, "milter"),
 		.connect_timeout = (int)conf_int(cfg, "database.connect_timeout"),
 		.connections = (int)conf_int(cfg, "milter.db_connections"),
 		.ttl_found = (int)conf_int(cfg, "milter.cache_ttl"),

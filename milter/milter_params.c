@@ -14,6 +14,8 @@
 #include "milter_params.h"
 
 static const struct cfg_param milter_params[] = {
+	{ "milter.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
+	  "postroom-milter's libpq connection string: a login role in group PREFIXrules; unset = database.conninfo" },
 	{ "milter.socket", CFG_STRING, "unix:/var/spool/postfix/postroom/milter.sock", 0, 0, 0,
 	  "libmilter socket: unix:PATH or inet:PORT@HOST; created as root, then given to milter.user" },
 	{ "milter.user", CFG_STRING, "postroom", 0, 0, 0,

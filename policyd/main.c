@@ -91,7 +91,7 @@ static int policyd_health(void *arg, const char **reason_r)
 static void policyd_rules_new(const struct policyd_config *cfg)
 {
 	struct rules_pg_settings s = {
-		.conninfo = conf_str(cfg->conf, "database.conninfo"),
+		.conninfo = conf_conninfo(cfg->conf, "policyd"),
 		.connect_timeout = (int)conf_int(cfg->conf, "database.connect_timeout"),
 		.connections = (int)conf_int(cfg->conf, "policyd.db_connections"),
 		.ttl_found = cfg->cache_ttl,

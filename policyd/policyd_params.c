@@ -14,6 +14,8 @@
 #include "policyd_params.h"
 
 static const struct cfg_param policyd_params[] = {
+	{ "policyd.conninfo", CFG_STRING, NULL, 0, 0, CFG_SECRET_PW,
+	  "postroom-policyd's libpq connection string: a login role in group PREFIXrules; unset = database.conninfo" },
 	{ "policyd.listen", CFG_STRING, "inet:127.0.0.1:10045", 0, 0, 0,
 	  "where to listen: unix:/path or inet:HOST:PORT, several separated by commas" },
 	{ "policyd.socket_mode", CFG_STRING, "0660", 0, 0, 0,

@@ -8,6 +8,14 @@
 #   pg_start                 start the cluster; exports PGHOST PGPORT PGUSER
 #   pg_fresh_db NAME         create database NAME, migrate it with postroomctl,
 #                            write $TAP_TMP/NAME.conf; exports POSTROOM_CONF
+#   pg_login_roles           create a login role per program in the current
+#                            database's group roles (sql/012_roles.sql):
+#                            DB_PROG_login for PROG authd (group DB_authd),
+#                            milter and policyd (DB_rules), deliver and lmtpd
+#                            (DB_deliver), admin, app, lookup
+#   pg_role_conninfo PROG    the conninfo of PROG's login role
+#   pg_roles_conf            the "PROG = { conninfo = ...; };" lines for
+#                            authd milter policyd deliver lmtpd
 #   pctl ARGS...             postroomctl -c $POSTROOM_CONF ARGS...
 #   psqlc SQL                run SQL on the current database, print rows unaligned
 #   pg_server_stop / pg_server_start   stop or restart the server, data kept
@@ -84,6 +92,37 @@ CONF
 	chmod 600 "$POSTROOM_CONF"
 	export POSTROOM_CONF POSTROOM_DB
 	pctl db migrate >/dev/null || return 1
+}
+
+pg_role_conninfo() {
+	echo "host=$PGHOST port=$PGPORT user=${POSTROOM_DB}_$1_login dbname=$POSTROOM_DB"
+}
+
+pg_login_roles() {
+	"$PG_BINDIR/psql" -qX -v ON_ERROR_STOP=1 -d "$POSTROOM_DB" >/dev/null <<SQL
+SET client_min_messages = warning;
+DO \$\$
+DECLARE
+    p text[];
+BEGIN
+    FOREACH p SLICE 1 IN ARRAY ARRAY[['authd', 'authd'], ['milter', 'rules'], ['policyd', 'rules'],
+        ['deliver', 'deliver'], ['lmtpd', 'deliver'], ['admin', 'admin'], ['app', 'app'],
+        ['lookup', 'lookup']] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = current_database() || '_' || p[1] || '_login') THEN
+            EXECUTE format('CREATE ROLE %I LOGIN', current_database() || '_' || p[1] || '_login');
+        END IF;
+        EXECUTE format('GRANT %I TO %I', (SELECT rolname FROM schema_roles WHERE role = p[2]),
+                       current_database() || '_' || p[1] || '_login');
+    END LOOP;
+END \$\$;
+SQL
+}
+
+pg_roles_conf() {
+	local p
+	for p in authd milter policyd deliver lmtpd; do
+		printf '%s = { conninfo = "%s"; };\n' "$p" "$(pg_role_conninfo "$p")"
+	done
 }
 
 pctl() { "$POSTROOM_BUILDDIR/postroomctl" -c "$POSTROOM_CONF" "$@"; }

@@ -30,6 +30,11 @@
 #     PIPELINE_CONF_EXTRA  array/newline string of "section.name = value"
 #                          items added to postroom.conf (they replace the
 #                          pipeline's own values of the same name)
+#     PIPELINE_ROLES=0     every program logs in as the database owner
+#                          (default 1: authd, milter, policyd, deliver and
+#                          lmtpd each log in as its own role in its group
+#                          role, tests/lib/pg.sh pg_login_roles; postroomctl
+#                          stays the owner)
 #     PIPELINE_NOTIFY=1    notification listener (tests/lib/http.sh);
 #                          PIPELINE_NOTIFY_ARGS its options (e.g. --hang)
 # pipeline_stop [DIR]  stop everything of the pipeline in DIR (default
@@ -164,7 +169,7 @@ _pl_main_lines() {
 _pl_conf() {
 	local sp=$PIPELINE_DIR/postfix/spool l sec kv
 	declare -A g=()
-	local order=(database apikey security limits rules authd milter policyd deliver)
+	local order=(database apikey security limits rules authd milter policyd deliver lmtpd)
 	g[database]="conninfo = \"host=$PGHOST port=$PGPORT user=$PGUSER dbname=$POSTROOM_DB\";"
 	g[apikey]="bcrypt_cost = ${POSTROOM_TEST_BCRYPT_COST:-4};"
 	g[security]="hmac_secret = \"$PIPELINE_SECRET\";"
@@ -174,8 +179,14 @@ _pl_conf() {
 	g[milter]="socket = \"unix:$sp/postroom/milter.sock\"; user = \"$PIPELINE_USER\"; socket_group = \"postfix\";"
 	g[policyd]="listen = \"inet:127.0.0.1:$PIPELINE_PD_PORT\"; user = \"$PIPELINE_USER\"; spf = false; hostname = \"mx.$PF_DOMAIN\";"
 	g[deliver]=""
+	g[lmtpd]=""
 	if [ "${PIPELINE_NOTIFY:-0}" = 1 ]; then
 		g[deliver]="notify_url = \"$HTTP_REC_URL$PIPELINE_NOTIFY_PATH\"; notify_key = \"$PIPELINE_NOTIFY_KEY\";"
+	fi
+	if [ "${PIPELINE_ROLES:-1}" = 1 ]; then
+		for sec in authd milter policyd deliver lmtpd; do
+			g[$sec]="${g[$sec]} conninfo = \"$(pg_role_conninfo $sec)\";"
+		done
 	fi
 	while IFS= read -r l; do
 		[ -z "$l" ] && continue
@@ -278,6 +289,7 @@ pipeline_start() {
 	declare -F pf_start >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/postfix.sh"
 
 	pg_start && pg_fresh_db postroom || { _pl_say "PostgreSQL did not start"; return 1; }
+	pg_login_roles || { _pl_say "no login roles"; return 1; }
 	head -n 1 "$PG_DIR/data/postmaster.pid" >"$dir/pids/postgres.pid"
 	PIPELINE_USER=${PG_RUNAS:-$(id -un)}
 	pctl domain add "$PIPELINE_DOMAIN" >/dev/null &&
