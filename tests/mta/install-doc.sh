@@ -27,12 +27,17 @@ export CONF=$W/etc/postroom.conf W
 pg_start || { fail "PostgreSQL starts"; done_testing; }
 "$PG_BINDIR/psql" -qX -d postgres -c "CREATE DATABASE postroom" >/dev/null || fail "createdb postroom"
 POSTROOM_DB=postroom
+# the group and login roles, as step 4's psql text creates them
+roles=$(sed -n '/^su postgres -c "psql -v ON_ERROR_STOP=1" <<.EOF.$/,/^EOF$/p' "$DOC" | sed '1d;$d')
+like "$roles" "CREATE ROLE postroom_authd_login LOGIN" "step 4: the roles' SQL is found"
+printf '%s\n' "$roles" | "$PG_BINDIR/psql" -qX -v ON_ERROR_STOP=1 -d postroom >/dev/null ||
+	fail "step 4: the roles' SQL runs"
 
 # --- step 5: postroom.conf as INSTALL.md writes it -----------------------------
 body=$(sed -n '/^cat >\/etc\/postroom\/postroom.conf <<EOF$/,/^EOF$/p' "$DOC" | sed '1d;$d')
-like "$body" 'conninfo = "host=127\.0\.0\.1 dbname=postroom user=postroom password=THE-PASSWORD"' \
+like "$body" 'migrate_conninfo = "host=127\.0\.0\.1 dbname=postroom user=postroom"' \
 	"step 5: the postroom.conf text is found"
-body=${body/host=127.0.0.1 dbname=postroom/host=$PGHOST port=$PGPORT dbname=postroom}
+body=${body//host=127.0.0.1 dbname=postroom/host=$PGHOST port=$PGPORT dbname=postroom}
 body=${body/\$(openssl rand -base64 48)/$(openssl rand -base64 48)}
 (umask 027 && printf '%s\n' "$body" >"$CONF")
 chmod 0640 "$CONF"
