@@ -15,11 +15,7 @@ bin=$(fuzz_build fuzz-authres lib/verdict.c lib/sighdr.c lib/crypto.c lib/buf.c 
 	lib/log.c) ||
 	{ fail "fuzz target builds"; done_testing; }
 pass "fuzz target builds with clang -fsanitize=fuzzer,address,undefined"
-fuzz_seed_corpus "$TAP_TMP/corpus"
-mkdir -p "$TAP_TMP/seeds"
+fuzz_seed_corpus_as headers "$TAP_TMP/seeds"
 cp "$POSTROOM_SRCDIR"/tests/fuzz/seeds/authres/* "$TAP_TMP/seeds/"
-for f in "$TAP_TMP"/corpus/*; do # the header block only
-	sed -e '/^\r\?$/q' "$f" | head -c 4096 >"$TAP_TMP/seeds/$(basename "$f")"
-done
 fuzz_run "$bin" "$TAP_TMP/seeds" "Authentication-Results parser"
 done_testing

@@ -17,18 +17,7 @@ bin=$(fuzz_build fuzz-lmtpd deliver/lmtpd_proto.c lib/store_spool.c lib/crypto.c
 	lib/xalloc.c lib/log.c) ||
 	{ fail "fuzz target builds"; done_testing; }
 pass "fuzz target builds with clang -fsanitize=fuzzer,address,undefined"
-fuzz_seed_corpus "$TAP_TMP/corpus"
-mkdir -p "$TAP_TMP/seeds"
+fuzz_seed_corpus_as lmtp "$TAP_TMP/seeds"
 cp "$POSTROOM_SRCDIR"/tests/fuzz/seeds/lmtpd/* "$TAP_TMP/seeds/"
-for f in "$TAP_TMP"/corpus/*; do
-	# the message (its first 16 KiB: lines, not size, matter here)
-	# dot-stuffed with CRLF line ends, in an LMTP session
-	{
-		printf '\001\002LHLO mx.example\r\nMAIL FROM:<a@example.org>\r\n'
-		printf 'RCPT TO:<alice@postroom.test>\r\nDATA\r\n'
-		head -c 16384 "$f" | sed -e 's/\r$//' -e 's/^\./../' -e 's/$/\r/'
-		printf '\r\n.\r\nQUIT\r\n'
-	} >"$TAP_TMP/seeds/$(basename "$f")"
-done
 fuzz_run "$bin" "$TAP_TMP/seeds" "lmtpd command parser and DATA reader"
 done_testing
