@@ -73,20 +73,10 @@ int store_postmaster_check(struct db *db, const char *pm_domain, const char *pm_
 	return 0;
 }
 
-/* pm_conninfo - SECTION.conninfo when declared and set, else database.conninfo */
-static const char *pm_conninfo(const struct conf *cfg, const char *section)
-{
-	char *name = xasprintf("%s.conninfo", section);
-	const char *v = conf_declared(name) ? conf_str(cfg, name) : NULL;
-
-	free(name);
-	return v && *v ? v : conf_str(cfg, "database.conninfo");
-}
-
 void store_postmaster_log(const struct conf *cfg, const char *section)
 {
 	char *err = NULL, *problem = NULL;
-	struct db *db = db_connect(pm_conninfo(cfg, section),
+	struct db *db = db_connect(conf_conninfo(cfg, section),
 				   (int)conf_int(cfg, "database.connect_timeout"), &err);
 
 	if (db == NULL || store_postmaster_check(db, conf_str(cfg, "rules.postmaster_domain"),
