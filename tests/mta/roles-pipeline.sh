@@ -5,7 +5,7 @@
 # (tests/lib/pipeline.sh does so by default), mail received on the MX
 # port and submitted with an API key on 587 stored end to end, with no
 # permission error in any log, and no daemon session as the owner.
-# Needs root, postfix, swaks.
+# Needs root, postfix, swaks, jq.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -58,6 +58,12 @@ wait_count "SELECT count(*) FROM users WHERE address = '$A' AND last_login_at IS
 r=$(smtp_reply MAIL "$PF_PORT_SUB" "$A" "$B" --tls --auth PLAIN --auth-user "$A" \
 	--auth-password "pr_wrongwrongwrongwrongwrongwrongwrongwrong")
 unlike "$r" '^250 ' "587: a wrong key refused ($r)"
+
+# a revocation confirmed by authd, which writes its row of authd_instances
+# as its own role (sql/011_authd_instances.sql)
+kid=$(pctl --json key create "$A" --scope smtp --name revoke-me | jq -r .id)
+run_status 0 "postroomctl key revoke: confirmed by authd logged in as its role" pctl key revoke "$kid"
+is "$(psqlc "SELECT count(*) FROM authd_instances WHERE synced > 0")" 1 "... authd wrote its confirmation"
 
 # no permission error anywhere
 denied=$(grep -il "permission denied" "$PIPELINE_DIR"/logs/*.log "$PF_LOG" 2>/dev/null)
