@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/long/fuzz.sh - every libFuzzer target of tests/fuzz, each for
-# POSTROOM_LONG_FUZZ_SECONDS (default 600) instead of the 30 s that fit in
+# POSTROOM_LONG_FUZZ_SECONDS (default 600) instead of the 15-30 s that fit in
 # CI: the same targets, seeds and checks as the fuzz suite, passed through
 # (their TAP lines). Run by `tools/check --long`, never by CI.
 set -u
