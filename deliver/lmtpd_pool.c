@@ -4,7 +4,9 @@
  * DESCRIPTION
  *	Sessions borrow a connection for one recipient lookup or one store
  *	and give it back. Connections are made lazily, up to lmtpd.pool_size,
- *	and each keeps its prepared statements (lib/db.c) for its lifetime.
+ *	and each keeps its prepared statements (lib/db.c) for its lifetime,
+ *	with generic plans (store_session_init: planned once, not at every
+ *	message).
  *	An idle connection is checked before it is handed out, so a database
  *	restart between two transactions costs no failed delivery when the
  *	server said goodbye; one that broke while in use is closed on return,
@@ -20,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "store_mail.h"
 #include "xalloc.h"
 
 struct lmtpd_pool {
@@ -77,8 +80,9 @@ struct db *lmtpd_pool_get(struct lmtpd_pool *p, char **error_r)
 	pthread_mutex_unlock(&p->lock);
 	if (db && db_check(db) < 0)
 		db_close(&db); /* the server went away while it was idle */
-	if (db == NULL)
-		db = db_connect(p->conninfo, p->connect_timeout, error_r);
+	if (db == NULL && (db = db_connect(p->conninfo, p->connect_timeout, error_r)) != NULL &&
+	    store_session_init(db, error_r) < 0)
+		db_close(&db);
 	pthread_mutex_lock(&p->lock);
 	p->healthy = db != NULL;
 	if (db == NULL) {

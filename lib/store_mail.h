@@ -62,6 +62,12 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 				struct store_result *res, char **error_r);
 void store_result_free(struct store_result *res);
 
+/* store_session_init - ready a long-lived connection for store_message:
+ * generic plans for the store's prepared statements (see store_mail.c);
+ * 0, or -1 with *error_r (caller frees). A connection used for one
+ * message (postroom-deliver) needs nothing. */
+int store_session_init(struct db *db, char **error_r);
+
 /* store_rcpt_known - does a user own address (exactly, or without its
  * sub-address: rules.subaddress_delimiters), or is it postmaster@ a
  * hosted domain (RFC 5321 4.5.1: always accepted)? 1 yes, 0 no, -1 with
