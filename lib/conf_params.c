@@ -41,6 +41,10 @@ static const struct cfg_param conf_params_shared[] = {
 	{ "apikey.bcrypt_cost", CFG_INT, "11", 4, 31, 0,
 	  "bcrypt cost (log2 rounds) for newly created API keys" },
 
+	/* mailbox: the lifecycle of stored mail (postroomctl mail purge) */
+	{ "mailbox.trash_retention_days", CFG_INT, "30", 0, 36500, 0,
+	  "days an email stays in a user's trash before postroomctl mail purge deletes it for good" },
+
 	/* secrets shared by the daemons */
 	{ "security.hmac_secret", CFG_STRING, NULL, 0, 0, CFG_SECRET,
 	  "server secret for HMACs (auth cache keys, signed internal headers); at least 32 characters" },
@@ -74,7 +78,7 @@ const struct cfg_table conf_table_shared = {
 /* Every section a postroom.conf may hold. A new program's section is added
  * here as well as in its own table. */
 const char *const conf_sections[] = {
-	"database", "limits", "apikey", "security", "rules",
+	"database", "limits", "apikey", "security", "rules",   "mailbox",
 	"deliver",  "lmtpd",  "authd",  "milter",   "policyd",
 };
 const size_t conf_nsections = sizeof(conf_sections) / sizeof(conf_sections[0]);
