@@ -28,7 +28,8 @@
 		"e.received_at") ", e.size_bytes, su.address, e.spam, e.spam_reason, "                                          \
 				 "(SELECT COALESCE(json_agg(json_build_object('address', r.address, 'display_name',"            \
 				 "  r.display_name, 'type', r.type, 'delivered', r.delivered, 'user', ru.address,"              \
-				 "  'is_read', r.is_read) ORDER BY r.id), '[]')"                                                \
+				 "  'is_read', COALESCE((SELECT m.is_read FROM mailbox_entries m WHERE m.user_id = r.user_id"   \
+				 "  AND m.email_id = r.email_id), false)) ORDER BY r.id), '[]')"                                \
 				 "  FROM email_recipients r LEFT JOIN users ru ON ru.id = r.user_id WHERE r.email_id = e.id), " \
 				 "(SELECT COALESCE(json_agg(json_build_object('filename', a.filename, 'filename_original',"     \
 				 "  a.filename_original, 'content_type',"                                                       \

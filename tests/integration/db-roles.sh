@@ -96,7 +96,22 @@ like "$(as authd "UPDATE api_keys SET key_hash = key_hash")" "permission denied 
 like "$(as lmtpd "DELETE FROM emails")" "permission denied for table emails" \
 	"deliver (lmtpd) cannot delete mail"
 like "$(as app "UPDATE email_recipients SET delivered = true")" "permission denied for table email_recipients" \
-	"app cannot put mail in a mailbox (only is_read)"
+	"app cannot put mail in a mailbox"
+# the mailbox state (sql/015_mailbox.sql): the app changes it only
+# through the state functions, never with UPDATE or DELETE
+like "$(as app "UPDATE mailbox_entries SET is_read = true")" "permission denied for table mailbox_entries" \
+	"app cannot UPDATE mailbox_entries"
+like "$(as app "DELETE FROM mailbox_entries")" "permission denied for table mailbox_entries" \
+	"app cannot DELETE mailbox_entries"
+is "$(psqlc "SELECT string_agg(t.table_name || ':' || t.privilege_type, ', ' ORDER BY 1)
+	FROM information_schema.role_table_grants t
+	WHERE t.grantee = 'postroom_app' AND t.privilege_type NOT IN ('SELECT', 'REFERENCES', 'TRIGGER')")" "" \
+	"app holds no INSERT, UPDATE, DELETE or TRUNCATE on any table"
+is "$(psqlc "SELECT count(*) FROM information_schema.column_privileges c
+	WHERE c.grantee = 'postroom_app' AND c.privilege_type <> 'SELECT'")" 0 \
+	"... nor on any column"
+like "$(as app "SELECT postroom_expunge(ARRAY[gen_random_uuid()])")" "permission denied for function postroom_expunge" \
+	"app cannot call postroom_expunge (admin only)"
 like "$(as lookup "SELECT count(*) FROM users")" "permission denied for table users" \
 	"lookup reads domains and addresses only"
 like "$(as admin "CREATE TABLE x (i int)")" "permission denied for schema public" \
@@ -133,6 +148,14 @@ ok 'printf "%s\n" "$key" | pctl key check alice@example.com >/dev/null' "postroo
 run_status 0 "postroom-milter -t checks its configuration as the rules login" \
 	"$POSTROOM_BUILDDIR/postroom-milter" -t -c "$POSTROOM_CONF"
 run_status 0 "postroomctl mail list reads mail as admin" pctl mail list --user alice@example.com
+eid=$(psqlc "SELECT email_id FROM mailbox_entries WHERE user_id = '$uid' LIMIT 1")
+is "$(as app "SELECT postroom_mark_read('$uid', ARRAY['$eid']::uuid[])")" 1 \
+	"app marks a message read through postroom_mark_read"
+is "$(as app "SELECT is_read FROM mailbox_entries WHERE user_id = '$uid' AND email_id = '$eid'")" t \
+	"... and reads the state"
+is "$(as app "SELECT postroom_trash('$uid', ARRAY['$eid']::uuid[])::text || postroom_restore('$uid', ARRAY['$eid']::uuid[])
+	|| postroom_mark_flagged('$uid', ARRAY['$eid']::uuid[]) || (SELECT count(*) FROM postroom_mailbox_changes('$uid', 0))")" 1111 \
+	"app calls postroom_trash, postroom_restore, postroom_mark_flagged, postroom_mailbox_changes"
 kid=$(pctl --json key list alice@example.com | jq -r '.[0].id')
 run_status 0 "postroomctl key revoke as admin (authd_sync_seq, authd_instances)" pctl key revoke "$kid"
 pctl user add carol@example.com >/dev/null
