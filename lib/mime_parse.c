@@ -96,7 +96,19 @@ static const char *const mime_fields_kept[] = { "From",
 						"Content-Transfer-Encoding",
 						"Content-Disposition",
 						"Content-ID",
+						"Auto-Submitted",
+						"Precedence",
+						"List-Id",
+						"X-Autoreply",
+						"X-Failed-Recipients",
 						NULL };
+
+/* the top-level fields lib/mail_class.c reads (struct mime_msg) */
+static const char *const mime_class_fields[] = { "Auto-Submitted", "Precedence",
+						 "List-Id",        "List-Unsubscribe",
+						 "List-Post",      "X-Autoreply",
+						 "X-Autorespond",  "X-Failed-Recipients",
+						 "Return-Path",    NULL };
 
 /* mime_global_init - GMime once per process, whichever thread is first
  * (postroom-lmtpd parses in its session threads) */
@@ -801,6 +813,45 @@ static void mime_top_headers(struct mime_msg *msg, GMimeHeaderList *list)
 	}
 }
 
+/* mime_class_headers - copy the fields of mime_class_fields (at most 64) */
+static void mime_class_headers(struct mime_msg *msg, GMimeHeaderList *list)
+{
+	int i, k, n = list ? g_mime_header_list_get_count(list) : 0;
+
+	for (i = 0; i < n && msg->nclass_headers < 64; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(list, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_raw_value(h);
+
+		for (k = 0; name && mime_class_fields[k]; k++)
+			if (g_ascii_strcasecmp(name, mime_class_fields[k]) == 0)
+				break;
+		if (name == NULL || mime_class_fields[k] == NULL)
+			continue;
+		msg->class_headers =
+			xgrow(msg->class_headers, msg->nclass_headers, sizeof(*msg->class_headers));
+		msg->class_headers[msg->nclass_headers].name = mime_clean(mime_class_fields[k], 0);
+		msg->class_headers[msg->nclass_headers].value =
+			mime_clean(value ? value : "", MIME_SUBJECT_MAX);
+		msg->nclass_headers++;
+	}
+}
+
+/* mime_report_type - the report-type of a top-level multipart/report */
+static void mime_report_type(struct mime_msg *msg, GMimeObject *top)
+{
+	GMimeContentType *ct = top ? g_mime_object_get_content_type(top) : NULL;
+	const char *rt;
+	char *p;
+
+	if (ct == NULL || !g_mime_content_type_is_type(ct, "multipart", "report"))
+		return;
+	rt = g_mime_content_type_get_parameter(ct, "report-type");
+	msg->report_type = mime_clean(rt ? rt : "", 255);
+	for (p = msg->report_type; *p; p++)
+		*p = g_ascii_tolower(*p);
+}
+
 /* mime_fill_headers - the header fields of the top-level message */
 static void mime_fill_headers(struct mime_msg *msg, GMimeMessage *m, GMimeParserOptions *opts)
 {
@@ -841,6 +892,7 @@ static void mime_fill_headers(struct mime_msg *msg, GMimeMessage *m, GMimeParser
 		mime_parse_ids(opts, g_mime_object_get_header(o, "References"), &msg->nreferences);
 	msg->submission_hdr = mime_clean(g_mime_object_get_header(o, "X-Postroom-Submission"), 0);
 	mime_top_headers(msg, g_mime_object_get_header_list(o));
+	mime_class_headers(msg, g_mime_object_get_header_list(o));
 }
 
 /* mime_defaults - the documented defaults for what the message lacks */
@@ -937,6 +989,7 @@ static void mime_walk_message(struct mime_walk *w)
 		return;
 	}
 	mime_fill_headers(msg, m, w->opts);
+	mime_report_type(msg, top);
 	if (top) {
 		mime_walk_entity(w, top, 0, body, &top_place, &end);
 		g_object_unref(top);
@@ -1062,5 +1115,11 @@ void mime_msg_free(struct mime_msg **mp)
 		free((char *)msg->top_headers[i].value);
 	}
 	free(msg->top_headers);
+	for (i = 0; i < msg->nclass_headers; i++) {
+		free((char *)msg->class_headers[i].name);
+		free((char *)msg->class_headers[i].value);
+	}
+	free(msg->class_headers);
+	free(msg->report_type);
 	xfree(mp);
 }

@@ -74,6 +74,12 @@ struct mime_msg {
 	 * first Received: (what lib/verdict.c reads: this hop's headers) */
 	struct verdict_header *top_headers;
 	size_t ntop_headers;
+	/* what lib/mail_class.c reads: the report-type parameter (lower
+	 * case) of a top-level multipart/report, else NULL; the top-level
+	 * fields named in mime_class_fields (mime_parse.c), in message order */
+	char *report_type;
+	struct verdict_header *class_headers;
+	size_t nclass_headers;
 };
 
 /* mime_parse - parse the message at [start, end) of fd (end -1 = to EOF).

@@ -6,11 +6,18 @@
  * attachment is larger than its message in CRLF size (the shortcut's
  * premise); with limit L, the check reports exactly the largest
  * attachment over L of an unlimited parse (the two parses agree), for L
- * one under the largest and for a small fixed L; at the largest, nothing. */
+ * one under the largest and for a small fixed L; at the largest, nothing.
+ * And the bounce classifier (lib/mail_class, issue 21) on the same parse,
+ * with the envelope sender unknown, null and a mailbox: every string it
+ * returns is valid UTF-8, at most 100 recipients, and with a known
+ * non-null sender no non-standard bounce. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
+#include "mail_class.h"
 #include "mime_check.h"
 #include "store_spool.h"
 
@@ -39,6 +46,34 @@ static void fuzz_check(const struct store_spool *sp, long long size, long long m
 		abort();
 }
 
+/* fuzz_valid - NULL or valid UTF-8 */
+static void fuzz_valid(const char *s)
+{
+	if (s && !g_utf8_validate(s, -1, NULL))
+		abort();
+}
+
+/* fuzz_classify - the classifier's invariants for one envelope sender */
+static void fuzz_classify(const struct mime_msg *m, const char *sender)
+{
+	struct mail_class_report r;
+	size_t i;
+
+	mail_class_classify(m, sender, &r);
+	if (r.rule == NULL || r.nrcpts > 100)
+		abort();
+	if (sender && *sender && strncmp(r.rule, "non-standard", 12) == 0)
+		abort();
+	fuzz_valid(r.original_message_id);
+	for (i = 0; i < r.nrcpts; i++) {
+		fuzz_valid(r.rcpts[i].address);
+		fuzz_valid(r.rcpts[i].action);
+		fuzz_valid(r.rcpts[i].status);
+		fuzz_valid(r.rcpts[i].diagnostic);
+	}
+	mail_class_report_free(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -63,6 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (largest > 0)
 		fuzz_check(&sp, crlf, largest, 0);
 	fuzz_check(&sp, crlf, FUZZ_SMALL_LIMIT, fuzz_over(m, FUZZ_SMALL_LIMIT));
+	fuzz_classify(m, NULL);
+	fuzz_classify(m, "");
+	fuzz_classify(m, "someone@example.org");
 	mime_msg_free(&m);
 	store_spool_close(&sp);
 	return 0;
