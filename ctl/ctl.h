@@ -94,4 +94,17 @@ struct ctl_opt {
 int ctl_parse_args(int argc, char **argv, const struct ctl_opt *opts, char **pos, int minpos,
 		   int maxpos);
 
+/* The mailbox lifecycle (ctl/ctl_mailbox.c, issue 18). */
+/* ctl_mail_lifecycle - mail mark|trash|restore|delete|empty-trash|purge;
+ * -1 when argv[0] is none of them */
+int ctl_mail_lifecycle(struct ctl *ctl, int argc, char **argv);
+/* ctl_mailbox_add_state - set "state" (the user's membership: is_read,
+ * flagged, trashed, modseq ...; null when none) on every email object of
+ * the array emails (objects with "id") */
+void ctl_mailbox_add_state(struct ctl *ctl, const char *uid, json_t *emails);
+int ctl_cmd_hold(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_retention(struct ctl *ctl, int argc, char **argv);
+/* ctl_user_remove_mailbox - user remove ADDRESS [--keep-mail DAYS] */
+int ctl_user_remove_mailbox(struct ctl *ctl, int argc, char **argv);
+
 #endif

@@ -108,8 +108,9 @@ static void ctl_print_email_line(const PGresult *res, int i)
 	free(subject);
 }
 
-/* ctl_print_emails - all rows, as a JSON array or one line each */
-static void ctl_print_emails(struct ctl *ctl, const PGresult *res)
+/* ctl_print_emails - all rows, as a JSON array or one line each; with
+ * uid, each JSON email gets the user's "state" (ctl/ctl_mailbox.c) */
+static void ctl_print_emails(struct ctl *ctl, const PGresult *res, const char *uid)
 {
 	json_t *arr = json_array();
 	int i;
@@ -120,6 +121,8 @@ static void ctl_print_emails(struct ctl *ctl, const PGresult *res)
 		else
 			ctl_print_email_line(res, i);
 	}
+	if (ctl->json && uid)
+		ctl_mailbox_add_state(ctl, uid, arr);
 	ctl_print_list(ctl, arr);
 }
 
@@ -152,7 +155,7 @@ static int ctl_mail_list(struct ctl *ctl, int argc, char **argv)
 			"    OR e.id IN (SELECT email_id FROM email_recipients WHERE user_id = $1 AND delivered)"
 			" ORDER BY e.received_at DESC, e.id LIMIT $2::integer",
 			2, params);
-		ctl_print_emails(ctl, res);
+		ctl_print_emails(ctl, res, user_id);
 		PQclear(res);
 	}
 	free(user_in);
@@ -189,27 +192,48 @@ static void ctl_print_email_text(const PGresult *res)
 	free(body);
 }
 
-static int ctl_mail_show(struct ctl *ctl, const char *id)
+static int ctl_mail_show(struct ctl *ctl, int argc, char **argv)
 {
-	const char *params[1] = { id };
+	char *user_in = NULL, *pos[1], *user = NULL, *uid = NULL;
+	struct ctl_opt opts[] = { { "--user", &user_in, 0 }, { NULL, NULL, 0 } };
+	const char *params[1], *id;
 	PGresult *res;
+	int rc = CTL_OK;
 
-	if (!ctl_is_uuid(id))
+	if (ctl_parse_args(argc, argv, opts, pos, 1, 1) < 0) {
+		free(user_in);
+		return ctl_usage("mail show ID [--user ADDRESS]");
+	}
+	params[0] = id = pos[0];
+	if (!ctl_is_uuid(id)) {
+		free(user_in);
 		return ctl_fail(CTL_USAGE, "invalid email id '%s' (a UUID, see mail list)", id);
+	}
+	if (user_in && (uid = ctl_user_id(ctl, user = ctl_canonical_address(user_in))) == NULL)
+		rc = ctl_fail(CTL_REFUSED, "no such user: %s", user);
+	free(user_in);
+	free(user);
+	if (rc != CTL_OK)
+		return rc;
 	res = ctl_query(ctl,
 			"SELECT " CTL_EMAIL_COLUMNS ", e.text_body, e.html_body" CTL_EMAIL_FROM
 			" WHERE e.id = $1",
 			1, params);
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return ctl_fail(CTL_REFUSED, "no such email: %s", id);
-	}
-	if (ctl->json)
+	if (PQntuples(res) == 0)
+		rc = ctl_fail(CTL_REFUSED, "no such email: %s", id);
+	else if (ctl->json && uid) {
+		json_t *one = json_pack("[o]", ctl_email_json(res, 0, 1));
+
+		ctl_mailbox_add_state(ctl, uid, one);
+		ctl_print_json(json_incref(json_array_get(one, 0)));
+		json_decref(one);
+	} else if (ctl->json)
 		ctl_print_json(ctl_email_json(res, 0, 1));
 	else
 		ctl_print_email_text(res);
 	PQclear(res);
-	return CTL_OK;
+	free(uid);
+	return rc;
 }
 
 static int ctl_mail_raw(struct ctl *ctl, const char *id)
@@ -236,12 +260,16 @@ static int ctl_mail_raw(struct ctl *ctl, const char *id)
 
 int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv)
 {
+	int rc;
+
 	if (argc >= 1 && strcmp(argv[0], "list") == 0)
 		return ctl_mail_list(ctl, argc - 1, argv + 1);
-	if (argc == 2 && strcmp(argv[0], "show") == 0)
-		return ctl_mail_show(ctl, argv[1]);
+	if (argc >= 2 && strcmp(argv[0], "show") == 0)
+		return ctl_mail_show(ctl, argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[0], "raw") == 0)
 		return ctl_mail_raw(ctl, argv[1]);
+	if ((rc = ctl_mail_lifecycle(ctl, argc, argv)) >= 0) /* ctl/ctl_mailbox.c */
+		return rc;
 	return ctl_usage("mail list [--user ADDRESS] [--limit N] | mail show ID | mail raw ID");
 }
 
@@ -268,7 +296,7 @@ int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv)
 		PQclear(res);
 		return ctl_fail(CTL_REFUSED, "no such thread or email: %s", argv[1]);
 	}
-	ctl_print_emails(ctl, res);
+	ctl_print_emails(ctl, res, NULL);
 	PQclear(res);
 	return CTL_OK;
 }

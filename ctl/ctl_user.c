@@ -6,9 +6,10 @@
  *	addresses of one user. One unique index over user_addresses keeps an
  *	address owned by at most one user; the insert trigger links earlier
  *	recipient rows that never had an owner to the new owner (sql/001_init.sql
- *	and sql/013_address_reuse.sql). Removing a user keeps their mail, its
- *	recipient rows unlinked and marked orphaned by a trigger, for audit
- *	until the mail lifecycle removes it.
+ *	and sql/013_address_reuse.sql). Removing a user (ctl/ctl_mailbox.c,
+ *	postroom_user_remove) expunges their mailbox, or with --keep-mail
+ *	keeps it unlinked, its recipient rows marked orphaned, for audit until
+ *	the purge removes it.
  * NEVER
  *	lets two users own one address; gives a removed user's mail to the
  *	next owner of the address.
@@ -97,44 +98,17 @@ static int ctl_user_list(struct ctl *ctl)
 	return CTL_OK;
 }
 
-/* ctl_user_remove - remove the user; say how many messages of their
- * mailbox are kept, unlinked (the count is read before the delete) */
-static int ctl_user_remove(struct ctl *ctl, const char *in)
-{
-	char *addr = ctl_canonical_address(in);
-	const char *params[1] = { addr };
-	PGresult *res =
-		ctl_query(ctl,
-			  "WITH u AS (DELETE FROM users WHERE lower(address) = $1 RETURNING id)"
-			  " SELECT (SELECT count(DISTINCT r.email_id) FROM email_recipients r"
-			  "   WHERE r.user_id = u.id AND r.delivered) FROM u",
-			  1, params);
-	int rc = CTL_OK;
-
-	if (PQntuples(res) == 0)
-		rc = ctl_fail(CTL_REFUSED, "no such user: %s", addr);
-	else if (ctl->json)
-		ctl_print_json(json_pack("{s:s, s:o}", "removed", addr, "messages_kept",
-					 ctl_json_int(res, 0, 0)));
-	else
-		printf("removed user %s; %s of their messages kept, unlinked (never given to a"
-		       " later owner of the address)\n",
-		       addr, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	free(addr);
-	return rc;
-}
-
 int ctl_cmd_user(struct ctl *ctl, int argc, char **argv)
 {
-	const char *usage = "user add ADDRESS [--name DISPLAY] | user list | user remove ADDRESS";
+	const char *usage = "user add ADDRESS [--name DISPLAY] | user list"
+			    " | user remove ADDRESS [--keep-mail DAYS]";
 
 	if (argc >= 1 && strcmp(argv[0], "add") == 0)
 		return ctl_user_add(ctl, argc - 1, argv + 1);
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
 		return ctl_user_list(ctl);
-	if (argc == 2 && strcmp(argv[0], "remove") == 0)
-		return ctl_user_remove(ctl, argv[1]);
+	if (argc >= 2 && strcmp(argv[0], "remove") == 0) /* ctl/ctl_mailbox.c */
+		return ctl_user_remove_mailbox(ctl, argc - 1, argv + 1);
 	return ctl_usage(usage);
 }
 

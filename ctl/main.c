@@ -22,9 +22,17 @@ static const struct {
 	const char *name;
 	ctl_cmd_fn *fn;
 } ctl_commands[] = {
-	{ "db", ctl_cmd_db },         { "domain", ctl_cmd_domain }, { "user", ctl_cmd_user },
-	{ "alias", ctl_cmd_alias },   { "key", ctl_cmd_key },       { "mail", ctl_cmd_mail },
-	{ "thread", ctl_cmd_thread }, { "config", ctl_cmd_config }, { "quota", ctl_cmd_quota },
+	{ "db", ctl_cmd_db },
+	{ "domain", ctl_cmd_domain },
+	{ "user", ctl_cmd_user },
+	{ "alias", ctl_cmd_alias },
+	{ "key", ctl_cmd_key },
+	{ "mail", ctl_cmd_mail },
+	{ "thread", ctl_cmd_thread },
+	{ "config", ctl_cmd_config },
+	{ "quota", ctl_cmd_quota },
+	{ "hold", ctl_cmd_hold },
+	{ "retention", ctl_cmd_retention },
 };
 
 static int ctl_help(FILE *fp, int status)
@@ -33,11 +41,17 @@ static int ctl_help(FILE *fp, int status)
 	      "commands:\n"
 	      "  db migrate\n"
 	      "  domain add NAME | domain list | domain remove NAME\n"
-	      "  user add ADDRESS [--name DISPLAY] | user list | user remove ADDRESS\n"
+	      "  user add ADDRESS [--name DISPLAY] | user list\n"
+	      "  user remove ADDRESS [--keep-mail DAYS]\n"
 	      "  alias add ALIAS USER-ADDRESS | alias remove ALIAS\n"
 	      "  key create USER-ADDRESS --scope SCOPE[,SCOPE...] [--name N] [--expires WHEN]\n"
 	      "  key list USER-ADDRESS | key revoke KEY-ID | key check USER-ADDRESS [--scope S] (key on stdin)\n"
-	      "  mail list [--user ADDRESS] [--limit N] | mail show ID | mail raw ID\n"
+	      "  mail list [--user ADDRESS] [--limit N] | mail show ID [--user ADDRESS] | mail raw ID\n"
+	      "  mail mark ID... --user ADDRESS [--read|--unread|--flag|--unflag]\n"
+	      "  mail trash|restore|delete ID... --user ADDRESS | mail empty-trash --user ADDRESS\n"
+	      "  mail purge [--dry-run] [--batch N]\n"
+	      "  hold set DOMAIN|ADDRESS on|off | hold show\n"
+	      "  retention set DOMAIN|ADDRESS DAYS|none | retention show [DOMAIN|ADDRESS]\n"
 	      "  thread show ID\n"
 	      "  config check | config params\n"
 	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"

@@ -3,7 +3,7 @@
 # start the programs with options they have, and leave writable exactly the
 # directories the daemons put their default sockets in.
 #
-# For each contrib/systemd/*.service:
+# For each contrib/systemd/*.service of a daemon:
 #   - `systemd-analyze verify` accepts it (on a copy whose /usr/sbin/ is
 #     the build directory, so the commands exist; the copy must differ
 #     from the unit in nothing else);
@@ -16,6 +16,9 @@
 #   - the daemon starts as root and drops privileges itself, so there is no
 #     User=, and the capability bounding set holds CAP_SETUID/CAP_SETGID;
 #   - `systemd-analyze security --offline=true` rates it below 3.0.
+# postroom-purge.service and .timer (postroomctl mail purge, daily): verify
+# and security as above, a oneshot as user postroom without capabilities,
+# running a command postroomctl has.
 # Skipped (TAP "# SKIP") only when systemd-analyze is not installed.
 . "$(dirname "$0")/../lib/tap.sh"
 
@@ -45,8 +48,9 @@ exec_options() {
 		tr ' ' '\n' | grep -E '^-[a-zA-Z]$' | sort -u
 }
 
-units=$(ls "$UNITS"/*.service)
-is "$(echo "$units" | wc -l)" 4 "four units (authd, milter, policyd, lmtpd)"
+# the daemons' units (postroom-purge, a oneshot of postroomctl, at the end)
+units=$(ls "$UNITS"/*.service | grep -v '/postroom-purge\.service$')
+is "$(echo "$units" | wc -l)" 4 "four daemon units (authd, milter, policyd, lmtpd)"
 ok "[ -f '$TMPFILES' ]" "tmpfiles.d file contrib/systemd/postroom.conf exists"
 
 for unit in $units; do
@@ -134,6 +138,52 @@ for unit in $units; do
 		ok "grep -Eq '^d /run/postroom [0-7]+ ' '$TMPFILES'" "$name: tmpfiles.d makes /run/postroom" ;;
 	esac
 done
+
+# --- postroom-purge.service + .timer: postroomctl mail purge, daily -------
+# verified like the daemons' units (a copy whose /usr/bin/postroomctl is
+# the build's); a oneshot as the unprivileged user postroom, no
+# capabilities; the command exists in postroomctl's usage.
+purge=$UNITS/postroom-purge.service
+timer=$UNITS/postroom-purge.timer
+ok "[ -f '$purge' ] && [ -f '$timer' ]" "postroom-purge.service and postroom-purge.timer exist"
+if [ -z "$SA" ]; then
+	pass "postroom-purge: verify # SKIP systemd-analyze not installed"
+elif [ ! -x "$POSTROOM_BUILDDIR/postroomctl" ]; then
+	pass "postroom-purge: verify # SKIP postroomctl not built"
+else
+	mkdir -p "$TAP_TMP/p"
+	sed "s|/usr/bin/postroomctl|$POSTROOM_BUILDDIR/postroomctl|g" "$purge" >"$TAP_TMP/p/postroom-purge.service"
+	cp "$timer" "$TAP_TMP/p/postroom-purge.timer"
+	changed=$(diff "$purge" "$TAP_TMP/p/postroom-purge.service" | grep -E '^[<>]' | grep -Evc '^[<>] ExecStart=')
+	is "$changed" 0 "postroom-purge: the verified copy differs only in the ExecStart path"
+	if (cd "$TAP_TMP/p" && "$SA" verify --man=no ./postroom-purge.service ./postroom-purge.timer) \
+		>"$TAP_TMP/verify.out" 2>&1 && [ ! -s "$TAP_TMP/verify.out" ]; then
+		pass "postroom-purge: systemd-analyze verify (service and timer) is silent"
+	else
+		fail "postroom-purge: systemd-analyze verify (service and timer) is silent" "$(cat "$TAP_TMP/verify.out")"
+	fi
+	exposure=$(cd "$TAP_TMP/p" && "$SA" security --offline=true ./postroom-purge.service 2>&1 |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	ok "[ -n '$exposure' ] && awk 'BEGIN { exit !($exposure < 3.0) }'" \
+		"postroom-purge: systemd-analyze security exposure $exposure < 3.0"
+fi
+ok "grep -qx 'Type=oneshot' '$purge'" "postroom-purge: Type=oneshot"
+ok "grep -Eq '^ExecStart=/usr/bin/postroomctl -c /etc/postroom/postroom.conf mail purge( |\$)' '$purge'" \
+	"postroom-purge: ExecStart runs postroomctl mail purge"
+if [ -x "$POSTROOM_BUILDDIR/postroomctl" ]; then
+	like "$("$POSTROOM_BUILDDIR/postroomctl" --help 2>&1)" 'mail purge \[--dry-run\] \[--batch N\]' \
+		"postroom-purge: 'mail purge' is in 'postroomctl --help'"
+else
+	pass "postroom-purge: mail purge in --help # SKIP postroomctl not built"
+fi
+ok "grep -qx 'User=postroom' '$purge' && grep -qx 'CapabilityBoundingSet=' '$purge'" \
+	"postroom-purge: runs as postroom with no capabilities"
+for opt in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes; do
+	ok "grep -qx '$opt' '$purge'" "postroom-purge: $opt"
+done
+ok "grep -Eq '^OnCalendar=' '$timer' && grep -qx 'Persistent=true' '$timer' && grep -qx 'WantedBy=timers.target' '$timer'" \
+	"postroom-purge.timer: daily calendar, persistent, wanted by timers.target"
+ok "! grep -q '^Unit=' '$timer'" "postroom-purge.timer: starts the service of its own name"
 
 # tmpfiles.d syntax: systemd-tmpfiles parses it (into a scratch root)
 if command -v systemd-tmpfiles >/dev/null; then
