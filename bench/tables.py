@@ -222,7 +222,8 @@ def main():
     makers = {"authd": authd_table, "policyd": policyd_table, "milter": milter_table,
               "deliver": deliver_table, "lmtp": lambda o: copied_table(o, "lmtp"),
               "e2e": lambda o: copied_table(o, "e2e"),
-              "memory": lambda o: copied_table(o, "memory")}
+              "memory": lambda o: copied_table(o, "memory"),
+              "purge": lambda o: copied_table(o, "purge")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
