@@ -23,7 +23,9 @@
  *	limits.mime_parts_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, rules.postmaster_domain,
- *	rules.postmaster_address, security.hmac_secret,
+ *	rules.postmaster_address, rules.suppression_per_domain,
+ *	rules.suppression_soft_count, rules.suppression_soft_window,
+ *	security.hmac_secret,
  *	deliver.trusted_authserv_id, deliver.notify_url, deliver.notify_key,
  *	deliver.notify_connect_timeout, deliver.notify_timeout
  */
@@ -64,6 +66,9 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	dc->notify.timeout = (long)conf_int(cfg, "deliver.notify_timeout");
 	dc->postmaster_domain = delivery_conf_str(cfg, "rules.postmaster_domain");
 	dc->postmaster_address = delivery_conf_str(cfg, "rules.postmaster_address");
+	dc->suppression_per_domain = conf_bool(cfg, "rules.suppression_per_domain");
+	dc->soft_bounce_count = (int)conf_int(cfg, "rules.suppression_soft_count");
+	dc->soft_bounce_window = (int)conf_int(cfg, "rules.suppression_soft_window");
 }
 
 void delivery_init(struct delivery *d, const struct delivery_conf *dc, const char *log_prefix)
@@ -151,6 +156,9 @@ void delivery_request(const struct delivery_conf *dc, const struct store_envelop
 	rq->queue_id = queue_id;
 	rq->authserv_id = dc->authserv_id;
 	rq->postmaster_address = dc->postmaster_address;
+	rq->suppression_scope = dc->suppression_per_domain ? "domain" : "user";
+	rq->soft_bounce_count = dc->soft_bounce_count;
+	rq->soft_bounce_window = dc->soft_bounce_window;
 }
 
 void delivery_log(const struct delivery *d, const struct delivery_report *r, const char *result,

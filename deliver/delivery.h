@@ -39,12 +39,15 @@ struct delivery_conf {
 	struct store_notify_conf notify; /* url NULL: no notification */
 	const char *postmaster_domain;   /* rules.postmaster_domain, NULL: none */
 	const char *postmaster_address;  /* rules.postmaster_address, NULL: none */
+	int suppression_per_domain;      /* rules.suppression_per_domain */
+	int soft_bounce_count;           /* rules.suppression_soft_count */
+	int soft_bounce_window;          /* rules.suppression_soft_window */
 };
 
 /* delivery_conf_read - limits.message_size_max, limits.attachment_size_max,
  * rules.recipient_validation, rules.subaddress_delimiters,
  * rules.internal_header_max_age, rules.postmaster_domain,
- * rules.postmaster_address, security.hmac_secret,
+ * rules.postmaster_address, rules.suppression_*, security.hmac_secret,
  * deliver.trusted_authserv_id, deliver.notify_* into *dc (empty strings
  * become NULL) */
 void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc);

@@ -69,6 +69,12 @@ static const struct cfg_param conf_params_shared[] = {
 	  "hosted domain whose postmaster receives mail to a bare <Postmaster> (RFC 5321 4.5.1); unset: left to the MTA" },
 	{ "rules.postmaster_address", CFG_STRING, NULL, 0, 0, 0,
 	  "address whose owner receives postmaster@DOMAIN of a hosted domain without a user or alias postmaster@DOMAIN" },
+	{ "rules.suppression_per_domain", CFG_BOOL, "false", 0, 0, 0,
+	  "a hard bounce or complaint suppresses the address for every user of the sender's domain, not the sender alone" },
+	{ "rules.suppression_soft_count", CFG_INT, "3", 0, 1000, 0,
+	  "soft bounces for one address within rules.suppression_soft_window that suppress it; 0: never" },
+	{ "rules.suppression_soft_window", CFG_INT, "604800", 60, 31536000, 0,
+	  "seconds in which rules.suppression_soft_count soft bounces suppress an address" },
 };
 
 const struct cfg_table conf_table_shared = {

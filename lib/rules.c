@@ -15,6 +15,8 @@
  *	user lookup, and a bare <Postmaster> is accepted; the milter sends
  *	the latter to postmaster@rules.postmaster_domain
  *	(rules_postmaster_qualify).
+ *	Suppression (issue 21): an authenticated recipient on the sender's
+ *	suppression list gets 550 5.1.1 (lookups->suppressed).
  *	Also: the port-role map ("25=mx 587=submission ORIGINATING=...")
  *	and filling struct rules_config from postroom.conf.
  * NEVER
@@ -240,6 +242,27 @@ static void rules_check_inbound(const struct rules_config *cfg, const struct rul
 		rules_tempfail(out);
 }
 
+/* rules_check_suppressed - an authenticated recipient: accepted unless
+ * on the sender's suppression list (550 5.1.1; 451 4.3.0 when the lookup
+ * fails) */
+static void rules_check_suppressed(const struct rules_lookups *lk, const struct rules_session *s,
+				   const struct mailbox *mb, struct rules_verdict *out)
+{
+	enum rules_lookup r;
+	char *addr;
+
+	rules_accept(out);
+	if (lk->suppressed == NULL || (mb->flags & (ADDR_F_NULL | ADDR_F_ROUTE | ADDR_F_LITERAL)))
+		return;
+	addr = addr_canonical(mb);
+	r = lk->suppressed(lk->ctx, addr, s->auth_user);
+	free(addr);
+	if (r == RULES_FOUND)
+		rules_set(out, RULES_REJECT, "550", "5.1.1", RULES_SUPPRESSED_TEXT);
+	else if (r == RULES_LOOKUP_ERROR)
+		rules_tempfail(out);
+}
+
 void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
 		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out)
 {
@@ -268,7 +291,7 @@ void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups
 		return;
 	}
 	if (rules_authenticated(s))
-		rules_accept(out); /* a submission: to anyone */
+		rules_check_suppressed(lk, s, &mb, out); /* a submission: to anyone */
 	else
 		rules_check_inbound(cfg, lk, &mb, out);
 	addr_free(&mb);

@@ -48,6 +48,11 @@ struct rules_lookups {
 	enum rules_lookup (*address_exists)(void *ctx, const char *address);
 	/* address is one of login's own addresses (login = the SASL user) */
 	enum rules_lookup (*address_owned_by)(void *ctx, const char *address, const char *login);
+	/* issue 21: FOUND when address (canonical) is on the suppression
+	 * list that applies to login (the SASL user: its user's own, or its
+	 * domain's), NOT_FOUND when not. Never cached: a bounce stored a
+	 * moment ago must refuse the next RCPT. NULL: no check. */
+	enum rules_lookup (*suppressed)(void *ctx, const char *address, const char *login);
 };
 
 struct rules_config {
@@ -75,6 +80,15 @@ void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups
 /* rules_check_rcpt - RCPT TO: rcpt is the path as sent ("<a@b>"). */
 void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
 		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out);
+/* An authenticated RCPT to an address on the sender's suppression list
+ * (issue 21: a hard bounce, a complaint, repeated soft bounces; lookups
+ * ->suppressed) gets 550 5.1.1 RULES_SUPPRESSED_TEXT; a failed lookup
+ * 451 4.3.0. Checked by rules_check_rcpt for every authenticated
+ * session, whatever the port role. */
+#define RULES_SUPPRESSED_TEXT                                                    \
+	"Recipient address suppressed: on the sender's suppression list after a" \
+	" bounce or complaint (postroomctl suppression)"
+
 /* rules_check_size - end of data: size counted per MISSION.md (CRLF). */
 void rules_check_size(const struct rules_config *cfg, long long size, struct rules_verdict *out);
 

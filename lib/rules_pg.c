@@ -317,6 +317,16 @@ static enum rules_lookup rules_pg_address_owned_by(void *ctx, const char *addres
 	return r;
 }
 
+/* rules_pg_suppressed - postroom_suppressed() (sql/019): never cached,
+ * so that a bounce stored a moment ago refuses the next RCPT; a failure
+ * is RULES_LOOKUP_ERROR */
+static enum rules_lookup rules_pg_suppressed(void *ctx, const char *address, const char *login)
+{
+	const char *params[2] = { login, address };
+
+	return rules_pg_query(ctx, "SELECT 1 FROM postroom_suppressed($1, $2)", 2, params);
+}
+
 const struct rules_lookups *rules_pg_lookups(struct rules_pg *rp) { return &rp->lookups; }
 
 /* ---- the domain set ---------------------------------------------------- */
@@ -542,7 +552,7 @@ struct rules_pg *rules_pg_new(const struct rules_pg_settings *s)
 		rp->set.domain_reload = 1;
 	rules_pg_set_ttl(rp, s->ttl_found, s->ttl_not_found);
 	rp->lookups = (struct rules_lookups){ rp, rules_pg_domain_hosted, rules_pg_address_exists,
-					      rules_pg_address_owned_by };
+					      rules_pg_address_owned_by, rules_pg_suppressed };
 	pthread_mutex_init(&rp->pool_lock, NULL);
 	pthread_cond_init(&rp->pool_cond, NULL);
 	pthread_rwlock_init(&rp->dom_lock, NULL);

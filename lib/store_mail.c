@@ -19,10 +19,15 @@
  *	rules.postmaster_address, else unlinked like any address nobody
  *	owns yet (linked when postmaster@DOMAIN is created); it is never
  *	refused as an unknown recipient (STORE_OWNERS_SQL).
+ *	A new inbound email that lib/mail_class finds to be a bounce, delay
+ *	notice, auto-reply or complaint is recorded in the same transaction
+ *	(postroom_report_store, sql/019_bounces.sql): linked to the sent
+ *	email it names, its recipients suppressed as the rules say.
  *	Parameters come from the caller (deliver/delivery.c reads
  *	rules.recipient_validation, rules.subaddress_delimiters,
- *	rules.internal_header_max_age, rules.postmaster_address and
- *	security.hmac_secret).
+ *	rules.internal_header_max_age, rules.postmaster_address,
+ *	rules.suppression_scope, rules.suppression_soft_count,
+ *	rules.suppression_soft_window and security.hmac_secret).
  * NEVER
  *	leaves half a message behind; logs; trusts a signed header that does
  *	not verify.
@@ -41,6 +46,7 @@
 #include "address.h"
 #include "buf.h"
 #include "crypto.h"
+#include "mail_class.h"
 #include "sighdr.h"
 #include "xalloc.h"
 
@@ -946,6 +952,59 @@ static int store_raw(struct store_ctx *c, struct store_batch *b)
 	return rc;
 }
 
+/* store_report - a bounce, delay notice, auto-reply or complaint
+ * (lib/mail_class.c): its row, its link to the sent email it names and
+ * the suppressions it causes, one statement (sql/019); nothing for
+ * ordinary mail and for a sent copy */
+static void store_report(struct store_ctx *c, struct store_batch *b)
+{
+	struct mail_class_report r;
+	const char **addr, **kind, **act, **st, **diag, *p[12];
+	size_t i;
+
+	if (c->rq->sent)
+		return;
+	mail_class_classify(c->m, c->rq->env ? c->rq->env->sender : NULL, &r);
+	if (r.cls == MAIL_CLASS_ORDINARY) {
+		mail_class_report_free(&r);
+		return;
+	}
+	addr = xcalloc(r.nrcpts + 1, sizeof(char *));
+	kind = xcalloc(r.nrcpts + 1, sizeof(char *));
+	act = xcalloc(r.nrcpts + 1, sizeof(char *));
+	st = xcalloc(r.nrcpts + 1, sizeof(char *));
+	diag = xcalloc(r.nrcpts + 1, sizeof(char *));
+	for (i = 0; i < r.nrcpts; i++) {
+		addr[i] = r.rcpts[i].address;
+		kind[i] = mail_class_kind_name(r.rcpts[i].kind);
+		act[i] = r.rcpts[i].action;
+		st[i] = r.rcpts[i].status;
+		diag[i] = r.rcpts[i].diagnostic;
+	}
+	p[0] = c->res->email_id;
+	p[1] = mail_class_name(r.cls);
+	p[2] = r.rule;
+	p[3] = r.original_message_id ? store_keep(b, xstrdup(r.original_message_id)) : NULL;
+	p[4] = store_keep(b, store_pg_array(addr, r.nrcpts));
+	p[5] = store_keep(b, store_pg_array(kind, r.nrcpts));
+	p[6] = store_keep(b, store_pg_array(act, r.nrcpts));
+	p[7] = store_keep(b, store_pg_array(st, r.nrcpts));
+	p[8] = store_keep(b, store_pg_array(diag, r.nrcpts));
+	p[9] = c->rq->suppression_scope ? c->rq->suppression_scope : "user";
+	p[10] = store_keep(b, xasprintf("%d", c->rq->soft_bounce_count));
+	p[11] = store_keep(b, xasprintf("%d", c->rq->soft_bounce_window));
+	store_add(b, STMT_OTHER,
+		  "SELECT postroom_report_store($1::uuid, $2, $3, $4, $5::text[], $6::text[],"
+		  " $7::text[], $8::text[], $9::text[], $10, $11::integer, $12::integer)",
+		  12, p, NULL, NULL);
+	free(addr);
+	free(kind);
+	free(act);
+	free(st);
+	free(diag);
+	mail_class_report_free(&r);
+}
+
 /* store_new - a message not stored before: its statements join the
  * batch (sent with the commit, store_finish) */
 int store_new(struct store_ctx *c, struct store_batch *b)
@@ -954,6 +1013,7 @@ int store_new(struct store_ctx *c, struct store_batch *b)
 		return -1;
 	store_insert_email(c, b);
 	store_insert_rcpts(c, b);
+	store_report(c, b);
 	if (store_attachments(c, b) < 0 || store_raw(c, b) < 0)
 		return -1;
 	return 0;

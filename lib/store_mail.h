@@ -28,6 +28,14 @@ struct store_request {
 	/* rules.postmaster_address: whose mailbox postmaster@ a hosted domain
 	 * without its own user or alias goes to; NULL = none (stored unlinked) */
 	const char *postmaster_address;
+	/* issue 21: a bounce, auto-reply or complaint is recorded
+	 * (lib/mail_class.c, postroom_report_store); a hard bounce or a
+	 * complaint suppresses the recipient for the user ("user", NULL) or
+	 * its domain ("domain"), as do soft_bounce_count soft bounces
+	 * (0: never) within soft_bounce_window seconds */
+	const char *suppression_scope;
+	int soft_bounce_count;
+	int soft_bounce_window;
 };
 
 enum store_status {

@@ -3,6 +3,7 @@
  * starts the backend (offline_answers = OFFLINE), then answers one command
  * a line from stdin with one line on stdout:
  *   domain D | exists A | owned A LOGIN   FOUND, NOT_FOUND or ERROR
+ *   suppressed A LOGIN                   FOUND, NOT_FOUND or ERROR (issue 21)
  *   healthy MX                           "ok" or the reason (MX 0 or 1)
  *   count                                the hosted domains, or ERROR
  *   exec SQL                             the first value, or ERROR
@@ -58,6 +59,8 @@ static void tool_command(struct rules_pg *rp, char *line)
 		printf("%s\n", tool_result(lk->address_exists(lk->ctx, a)));
 	else if (strcmp(cmd, "owned") == 0 && a && b)
 		printf("%s\n", tool_result(lk->address_owned_by(lk->ctx, a, b)));
+	else if (strcmp(cmd, "suppressed") == 0 && a && b)
+		printf("%s\n", tool_result(lk->suppressed(lk->ctx, a, b)));
 	else if (strcmp(cmd, "healthy") == 0 && a) {
 		(void)rules_pg_healthy(rp, atoi(a), &reason);
 		printf("%s\n", reason);

@@ -89,7 +89,9 @@ static enum rules_lookup lk_owned(void *ctx, const char *address, const char *lo
 	return RULES_NOT_FOUND;
 }
 
-static const struct rules_lookups lookups = { NULL, lk_domain, lk_exists, lk_owned };
+static const struct rules_lookups lookups = { .domain_hosted = lk_domain,
+					      .address_exists = lk_exists,
+					      .address_owned_by = lk_owned };
 
 /* ---- cases ---------------------------------------------------------------- */
 
@@ -704,6 +706,54 @@ static void test_roles(void)
 	UNIT_STR_EQ(rules_role_name(R_SUB), "submission", "role name submission");
 }
 
+/* lk_suppressed - dead@remote.example is on alice's list (issue 21) */
+static enum rules_lookup lk_suppressed(void *ctx, const char *address, const char *login)
+{
+	lookups_made++;
+	check_canonical(address);
+	if (lookups_fail)
+		return RULES_LOOKUP_ERROR;
+	return strcmp(address, "dead@remote.example") == 0 && strcasecmp(login, ALICE) == 0
+		       ? RULES_FOUND
+		       : RULES_NOT_FOUND;
+}
+
+/* test_suppressed - an authenticated RCPT to a suppressed address: 550
+ * 5.1.1 naming the suppression; a failed lookup 451; unauthenticated
+ * mail and other senders are not concerned */
+static void test_suppressed(void)
+{
+	static const struct rules_lookups lk = { .domain_hosted = lk_domain,
+						 .address_exists = lk_exists,
+						 .address_owned_by = lk_owned,
+						 .suppressed = lk_suppressed };
+	struct rules_config cfg = { 0 };
+	struct rules_session sub = { R_SUB, ALICE, 0 }, bob = { R_SUB, "bob@example.com", 0 };
+	struct rules_session mx = { R_MX, NULL, 0 };
+	struct rules_verdict v;
+
+	cfg.mx_enabled = 1;
+	cfg.recipient_validation = 1;
+	cfg.message_size_max = 1000000;
+	rules_check_rcpt(&cfg, &lk, &sub, "<Dead@Remote.Example>", &v);
+	UNIT_OK(v.kind == RULES_REJECT && strcmp(v.code, "550") == 0 &&
+			strcmp(v.enhanced, "5.1.1") == 0 && strstr(v.text, "suppression list"),
+		"suppressed: 550 5.1.1 naming the suppression list");
+	rules_check_rcpt(&cfg, &lk, &sub, "<other@remote.example>", &v);
+	UNIT_OK(v.kind == RULES_ACCEPT, "suppressed: another address is accepted");
+	rules_check_rcpt(&cfg, &lk, &bob, "<dead@remote.example>", &v);
+	UNIT_OK(v.kind == RULES_ACCEPT, "suppressed: another sender's list does not apply");
+	rules_check_rcpt(&cfg, &lk, &mx, "<dead@remote.example>", &v);
+	UNIT_OK(v.kind == RULES_REJECT && strcmp(v.code, "554") == 0,
+		"suppressed: unauthenticated mail keeps its own verdict (relay refused)");
+	lookups_fail = 1;
+	rules_check_rcpt(&cfg, &lk, &sub, "<dead@remote.example>", &v);
+	lookups_fail = 0;
+	UNIT_OK(v.kind == RULES_TEMPFAIL && strcmp(v.code, "451") == 0,
+		"suppressed: a failed lookup is 451, never an accept");
+	UNIT_OK(!contract_broken, "suppressed: canonical addresses passed to the lookup");
+}
+
 int main(void)
 {
 	size_t i;
@@ -716,5 +766,6 @@ int main(void)
 	test_hostile_matrix();
 	test_fuzz();
 	test_roles();
+	test_suppressed();
 	return unit_done();
 }
