@@ -94,18 +94,21 @@ static int ctl_domain_list(struct ctl *ctl)
 {
 	PGresult *res = ctl_query(
 		ctl,
-		"SELECT id, name, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-		" FROM domains ORDER BY name",
+		"SELECT id, name, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+		" legal_hold, retention_days FROM domains ORDER BY name",
 		0, NULL);
 	json_t *arr = json_array();
 	int i;
 
 	for (i = 0; i < PQntuples(res); i++) {
 		if (ctl->json)
-			json_array_append_new(arr, json_pack("{s:o, s:o, s:o}", "id",
-							     ctl_json_text(res, i, 0), "name",
-							     ctl_json_text(res, i, 1), "created_at",
-							     ctl_json_text(res, i, 2)));
+			json_array_append_new(arr,
+					      json_pack("{s:o, s:o, s:o, s:o, s:o}", "id",
+							ctl_json_text(res, i, 0), "name",
+							ctl_json_text(res, i, 1), "created_at",
+							ctl_json_text(res, i, 2), "legal_hold",
+							ctl_json_bool(res, i, 3), "retention_days",
+							ctl_json_int(res, i, 4)));
 		else
 			printf("%s\n", PQgetvalue(res, i, 1));
 	}

@@ -73,7 +73,8 @@ static int ctl_user_list(struct ctl *ctl)
 					"  " CTL_TS(
 						"u.last_login_at") ", "
 								   "  (SELECT COALESCE(json_agg(a.address ORDER BY a.address), '[]')"
-								   "     FROM user_addresses a WHERE a.user_id = u.id AND a.kind = 'alias')"
+								   "     FROM user_addresses a WHERE a.user_id = u.id AND a.kind = 'alias'),"
+								   "  u.legal_hold, u.retention_days"
 								   " FROM users u ORDER BY u.address",
 		0, NULL);
 	json_t *arr = json_array();
@@ -82,13 +83,15 @@ static int ctl_user_list(struct ctl *ctl)
 	for (i = 0; i < PQntuples(res); i++) {
 		if (ctl->json)
 			json_array_append_new(arr,
-					      json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-							ctl_json_text(res, i, 0), "address",
+					      json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+							"id", ctl_json_text(res, i, 0), "address",
 							ctl_json_text(res, i, 1), "display_name",
 							ctl_json_text(res, i, 2), "created_at",
 							ctl_json_text(res, i, 3), "last_login_at",
 							ctl_json_text(res, i, 4), "aliases",
-							ctl_json_parsed(res, i, 5)));
+							ctl_json_parsed(res, i, 5), "legal_hold",
+							ctl_json_bool(res, i, 6), "retention_days",
+							ctl_json_int(res, i, 7)));
 		else
 			printf("%s\t%s\t%s\n", PQgetvalue(res, i, 1), ctl_val(res, i, 2),
 			       PQgetvalue(res, i, 0));

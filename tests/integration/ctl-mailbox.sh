@@ -110,9 +110,13 @@ run_status 1 "user remove under hold exits 1" pctl user remove bob@example.com
 like "$(cat "$TAP_TMP/err")" "legal hold" "... saying legal hold"
 is "$(psqlc "SELECT count(*) FROM users WHERE address = 'bob@example.com'")" "1" "... the user stays"
 is "$(pctl hold show)" "user	bob@example.com" "hold show lists the held user"
+is "$(pctl --json user list | jq -c '[.[] | select(.legal_hold) | .address]')" '["bob@example.com"]' \
+	"user list --json shows the legal hold"
 run_status 0 "hold set ADDRESS off" pctl hold set bob@example.com off
 run_status 0 "hold set DOMAIN on" pctl hold set Example.COM. on
 is "$(pctl --json hold show | jq -c .)" '{"domains":["example.com"],"users":[]}' "hold show --json"
+is "$(pctl --json domain list | jq -c '[.[] | select(.legal_hold) | .name]')" '["example.com"]' \
+	"domain list --json shows the legal hold"
 run_status 1 "delete under the domain's hold exits 1" pctl mail delete "$h1" --user bob@example.com
 pctl hold set example.com off >/dev/null
 is "$(pctl hold show)" "no domain or user is under legal hold" "hold show with nothing held"
@@ -132,6 +136,8 @@ is "$(pctl --json retention show carol@example.com | jq -c '[.retention_days, .e
 	"[null,30]" "... a user without their own period has the domain's"
 is "$(pctl retention show | head -n 2 | tr '\t' ' ')" "domain example.com 30 days
 user alice@example.com 10 days" "retention show lists the periods"
+is "$(pctl --json domain list | jq -c '[.[] | .retention_days]')/$(pctl --json user list | jq -c '[.[] | .retention_days]')" \
+	"[30,null]/[10,null,null,null,null]" "domain list and user list --json show the periods"
 run_status 64 "retention set with 0 days exits 64" pctl retention set example.com 0
 run_status 64 "retention set with a word exits 64" pctl retention set example.com forever
 run_status 1 "retention set for an unknown domain exits 1" pctl retention set nowhere.test 5
