@@ -37,6 +37,21 @@ static const struct cfg_param conf_params_shared[] = {
 	{ "limits.mime_parts_max", CFG_INT, "50000", 20000, 10000000, 0,
 	  "MIME parts of one message walked for bodies and attachments; the rest stay in the raw message" },
 
+	/* blobs: where large attachments live (lib/blob_store*.c) */
+	{ "blobs.backend", CFG_STRING, "postgresql", 0, 0, 0,
+	  "postgresql (the blobs table) or s3 (an S3-compatible object store)" },
+	{ "blobs.endpoint", CFG_STRING, NULL, 0, 0, 0,
+	  "s3: base URL of the object store, http(s)://HOST[:PORT]; objects are ENDPOINT/BUCKET/ab/cd/SHA256" },
+	{ "blobs.bucket", CFG_STRING, NULL, 0, 0, 0,
+	  "s3: the bucket (3-63 of a-z 0-9 . -); it must exist" },
+	{ "blobs.region", CFG_STRING, "us-east-1", 0, 0, 0, "s3: region of the AWS Signature V4" },
+	{ "blobs.credentials_file", CFG_STRING, NULL, 0, 0, 0,
+	  "s3: file with aws_access_key_id = and aws_secret_access_key =; refused when others than root and group postroom can read it" },
+	{ "blobs.timeout", CFG_INT, "30", 1, 600, 0,
+	  "s3: seconds one request may take (connect at most 10); keep it below the MTA's time limit for deliver" },
+	{ "blobs.min_size", CFG_SIZE, "65536", 0, 2048 * MiB, 0,
+	  "s3: blobs smaller than this many bytes stay in PostgreSQL" },
+
 	/* API keys */
 	{ "apikey.bcrypt_cost", CFG_INT, "11", 4, 31, 0,
 	  "bcrypt cost (log2 rounds) for newly created API keys" },
@@ -85,7 +100,7 @@ const struct cfg_table conf_table_shared = {
  * here as well as in its own table. */
 const char *const conf_sections[] = {
 	"database", "limits", "apikey", "security", "rules",   "mailbox",
-	"deliver",  "lmtpd",  "authd",  "milter",   "policyd",
+	"deliver",  "lmtpd",  "authd",  "milter",   "policyd", "blobs",
 };
 const size_t conf_nsections = sizeof(conf_sections) / sizeof(conf_sections[0]);
 
