@@ -6,7 +6,8 @@
  *	one: postroomctl registers every program's table, so every section is
  *	checked), prints its warnings (deprecated names) and that the database
  *	answers, and fails when a hosted domain's postmaster has no mailbox
- *	(lib/store_postmaster.c, RFC 5321 4.5.1); "params" lists every
+ *	(lib/store_postmaster.c, RFC 5321 4.5.1) or, with dkim.enabled, a
+ *	hosted domain has no DKIM key on this host; "params" lists every
  *	parameter of every table, which tests compare with
  *	doc/postroom.conf.5.
  * NEVER
@@ -104,6 +105,8 @@ static int ctl_config_check(struct ctl *ctl)
 	}
 	ctl_config_roles(ctl);
 	if ((rc = ctl_config_postmaster(ctl)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_dkim_config_check(ctl)) != CTL_OK)
 		return rc;
 	if (ctl->json)
 		ctl_print_json(json_pack("{s:s, s:b, s:i}", "config", conf_path(ctl->conf),

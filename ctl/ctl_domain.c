@@ -7,6 +7,7 @@
  *	dot. A change notifies the daemons (trigger in sql/001_init.sql).
  *	"add" warns when the new domain's postmaster has no mailbox (no user
  *	or alias postmaster@DOMAIN, no owned rules.postmaster_address).
+ *	"dkim" manages the domain's DKIM keys (ctl/ctl_dkim.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,7 +120,10 @@ static int ctl_domain_list(struct ctl *ctl)
 
 int ctl_cmd_domain(struct ctl *ctl, int argc, char **argv)
 {
-	const char *usage = "domain add NAME | domain list | domain remove NAME";
+	const char *usage = "domain add NAME | domain list | domain remove NAME |"
+			    " domain dkim NAME [--selector S] [--bits N] [--rotate] [--remove S]";
+	char *dom;
+	int rc;
 
 	if (argc == 2 && strcmp(argv[0], "add") == 0)
 		return ctl_domain_add(ctl, argv[1]);
@@ -127,5 +131,11 @@ int ctl_cmd_domain(struct ctl *ctl, int argc, char **argv)
 		return ctl_domain_remove(ctl, argv[1]);
 	if (argc == 1 && strcmp(argv[0], "list") == 0)
 		return ctl_domain_list(ctl);
+	if (argc >= 2 && strcmp(argv[0], "dkim") == 0) {
+		dom = ctl_domain_canonical(argv[1]);
+		rc = ctl_domain_dkim(ctl, dom, argc - 2, argv + 2);
+		free(dom);
+		return rc;
+	}
 	return ctl_usage(usage);
 }

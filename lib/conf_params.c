@@ -90,6 +90,16 @@ static const struct cfg_param conf_params_shared[] = {
 	  "soft bounces for one address within rules.suppression_soft_window that suppress it; 0: never" },
 	{ "rules.suppression_soft_window", CFG_INT, "604800", 60, 31536000, 0,
 	  "seconds in which rules.suppression_soft_count soft bounces suppress an address" },
+
+	/* dkim: signing keys (postroomctl domain dkim, ctl/ctl_dkim.c) */
+	{ "dkim.enabled", CFG_BOOL, "false", 0, 0, 0,
+	  "this host signs for every hosted domain: config check fails for a domain without its active key here" },
+	{ "dkim.key_dir", CFG_STRING, "/etc/postroom/dkim", 0, 0, 0,
+	  "directory of the DKIM keys, KeyTable, SigningTable and signing.exim; must be closed to others" },
+	{ "dkim.key_user", CFG_STRING, "opendkim", 0, 0, 0,
+	  "owner of the private key files (mode 0600): the user the signer runs as" },
+	{ "dkim.dns_server", CFG_STRING, NULL, 0, 0, 0,
+	  "DNS server (ADDR or ADDR:PORT) for the rotation and domain checks; unset = the system resolver" },
 };
 
 const struct cfg_table conf_table_shared = {
@@ -99,8 +109,8 @@ const struct cfg_table conf_table_shared = {
 /* Every section a postroom.conf may hold. A new program's section is added
  * here as well as in its own table. */
 const char *const conf_sections[] = {
-	"database", "limits", "apikey", "security", "rules",   "mailbox",
-	"deliver",  "lmtpd",  "authd",  "milter",   "policyd", "blobs",
+	"database", "limits", "apikey", "security", "rules", "mailbox", "deliver",
+	"lmtpd",    "authd",  "milter", "policyd",  "dkim",  "blobs",
 };
 const size_t conf_nsections = sizeof(conf_sections) / sizeof(conf_sections[0]);
 
