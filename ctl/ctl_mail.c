@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "ctl.h"
+#include "ctl_suppression.h"
 #include "xalloc.h"
 
 #define CTL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -221,15 +222,15 @@ static int ctl_mail_show(struct ctl *ctl, int argc, char **argv)
 			1, params);
 	if (PQntuples(res) == 0)
 		rc = ctl_fail(CTL_REFUSED, "no such email: %s", id);
-	else if (ctl->json && uid) {
+	else if (ctl->json) {
 		json_t *one = json_pack("[o]", ctl_email_json(res, 0, 1));
 
-		ctl_mailbox_add_state(ctl, uid, one);
+		if (uid)
+			ctl_mailbox_add_state(ctl, uid, one);
+		ctl_report_add_json(ctl, id, json_array_get(one, 0)); /* issue 21 */
 		ctl_print_json(json_incref(json_array_get(one, 0)));
 		json_decref(one);
-	} else if (ctl->json)
-		ctl_print_json(ctl_email_json(res, 0, 1));
-	else
+	} else
 		ctl_print_email_text(res);
 	PQclear(res);
 	free(uid);

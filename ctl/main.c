@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "ctl_suppression.h"
 #include "log.h"
 
 static const struct {
@@ -33,6 +34,8 @@ static const struct {
 	{ "quota", ctl_cmd_quota },
 	{ "hold", ctl_cmd_hold },
 	{ "retention", ctl_cmd_retention },
+	/* issue 21 */
+	{ "suppression", ctl_cmd_suppression },
 };
 
 static int ctl_help(FILE *fp, int status)
@@ -55,6 +58,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  retention set DOMAIN|ADDRESS DAYS|none | retention show [DOMAIN|ADDRESS]\n"
 	      "  thread show ID\n"
 	      "  config check | config params\n"
+	      "  suppression list|add|remove [ADDRESS] --user USER-ADDRESS|--domain DOMAIN [--reason T]\n"
 	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"
 	      "see postroomctl(1)\n",
 	      fp);

@@ -15,7 +15,9 @@
 # - an ARF complaint: class complaint, its recipient suppressed;
 # - a mailing-list message with Auto-Submitted: no report (ordinary);
 # - the application's SQL functions (its own role): a domain-scope entry
-#   refuses every user of the domain; remove takes it off again.
+#   refuses every user of the domain; remove takes it off again;
+# - postroomctl: mail show --json gives a report's class and facts and a
+#   sent email's reports; suppression list|add|remove, with --json.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -219,6 +221,26 @@ is "$(app "SELECT count(*) FROM postroom_suppressions_of((SELECT id FROM users W
 is "$(app "SELECT postroom_suppression_remove(NULL, 'example.com', 'list@remote.example')")" 1 \
 	"postroom_suppression_remove takes it off"
 is "$(ask suppressed list@remote.example bob@example.com)" NOT_FOUND "lookup: bob may write to it again"
+
+# postroomctl (the admin role)
+js=$(pctl --json mail show "$SENT_ID")
+is "$(jq -r '[.reports[] | .class + ":" + (.address // "-")] | sort | join(" ")' <<<"$js")" \
+	"auto-reply:away@remote.example bounce-hard:- bounce-hard:dead@remote.example bounce-soft:soft@remote.example bounce-soft:soft@remote.example complaint:gone@remote.example delay:slow@remote.example" \
+	"mail show --json on the sent email lists its reports"
+is "$(jq -r .class <<<"$js")" ordinary "...and its own class, ordinary"
+js=$(pctl --json mail show "$HARD")
+is "$(jq -r '.class + " " + .report.original_message_id + " " + .report.recipients[0].status' <<<"$js")" \
+	"bounce-hard sent.1@example.com 5.1.1" "mail show --json on the bounce: class and facts"
+is "$(pctl --json suppression list --user alice@example.com | jq -r '[.[].address] | sort | join(" ")')" \
+	"dead@remote.example gone@remote.example soft@remote.example" "suppression list --user --json"
+ok "pctl suppression add manual@remote.example --user bob@example.com --reason 'asked' >/dev/null" \
+	"suppression add"
+is "$(ask suppressed manual@remote.example bob@example.com)" FOUND "lookup: the added entry refuses bob"
+like "$(pctl suppression list --user bob@example.com)" "manual@remote.example.*user.*asked" "suppression list shows it"
+ok "pctl suppression remove manual@remote.example --user bob@example.com >/dev/null" "suppression remove"
+pctl suppression remove manual@remote.example --user bob@example.com >/dev/null 2>&1
+is "$?" 1 "removing it again: exit 1"
+is "$(ask suppressed manual@remote.example bob@example.com)" NOT_FOUND "lookup: bob may write to it again"
 exec 7>&- 8<&-
 wait "$TOOL_PID"
 done_testing
