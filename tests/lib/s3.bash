@@ -10,7 +10,7 @@
 #                     S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_DIR.
 #                     Stopped by at_exit (or s3_stop). 1 with a "# " line
 #                     on stderr when it cannot start.
-# s3_stop             stop radosgw, the OSD and the monitor
+# s3_stop             kill radosgw, the OSD and the monitor
 # s3_rgw_stop         stop radosgw only (the object store "down")
 # s3_curl ARGS...     curl signed with the user's keys (AWS SigV4)
 # s3_bucket_create B  create bucket B (0 on 200)
@@ -128,10 +128,18 @@ _s3_pid() { cat "$S3_DIR/run/$1.pid" 2>/dev/null; }
 
 s3_rgw_stop() { stop_pid "$(_s3_pid client.rgw)"; }
 
+# (SIGKILL: the cluster lives in $TAP_TMP and is thrown away)
 s3_stop() {
 	[ -n "${S3_DIR:-}" ] || return 0
-	local n
-	for n in client.rgw osd.0 mon.a; do stop_pid "$(_s3_pid "$n")" TERM 50; done
+	local n pids=() i
+	for n in client.rgw osd.0 mon.a; do pids+=($(_s3_pid "$n")); done
+	[ ${#pids[@]} -gt 0 ] || return 0
+	kill -KILL "${pids[@]}" 2>/dev/null
+	for i in $(seq 20); do # up to 2 s for them to go
+		kill -0 "${pids[@]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 0
 }
 
 s3_curl() {
