@@ -124,7 +124,7 @@ $$;
 -- postroom_mailbox_lock - the shared modseq locks of the users, in key
 -- order (before drawing a modseq value for any of them)
 CREATE FUNCTION postroom_mailbox_lock(p_users uuid[]) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(k)
        FROM (SELECT DISTINCT postroom_user_lock_key(u) AS k
@@ -138,14 +138,14 @@ END $$;
 -- the events migration replaces it (CREATE OR REPLACE, same signature).
 CREATE FUNCTION postroom_mailbox_changed(p_kind text, p_user uuid, p_emails uuid[])
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
 END $$;
 
 -- postroom_mailbox_notify - the hook for each user of (users[i], emails[i])
 CREATE FUNCTION postroom_mailbox_notify(p_kind text, p_users uuid[], p_emails uuid[])
 RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
     r record;
 BEGIN
@@ -158,41 +158,67 @@ END $$;
 -- postroom_mailbox_received - statement trigger on email_recipients:
 -- every delivered row with an owner gets its owner's membership (one
 -- INSERT for the whole statement; a sent-only membership becomes
--- received too)
+-- received too). The storing path runs it once per message: two
+-- statements (the shared modseq locks; the INSERT with the hook), plans
+-- kept for the connection. enable_seqscan = off: those plans are made
+-- once (lmtpd's connections force generic plans), maybe on a nearly
+-- empty emails table, and must look an email up by its key however large
+-- the table has grown since.
 CREATE FUNCTION postroom_mailbox_received() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public SET enable_seqscan = off AS $$
 DECLARE
-    pu uuid[];
-    pe uuid[];
-    us uuid[];
-    es uuid[];
+    n integer;
+    linked boolean;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(user_id), array_agg(email_id) INTO pu, pe
-          FROM (SELECT DISTINCT user_id, email_id FROM new_rows
-                 WHERE delivered AND user_id IS NOT NULL) s;
+        PERFORM pg_advisory_xact_lock_shared(k)
+           FROM (SELECT DISTINCT postroom_user_lock_key(user_id) AS k FROM new_rows
+                  WHERE delivered AND user_id IS NOT NULL ORDER BY 1) s;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        WITH ins AS (
+            INSERT INTO mailbox_entries AS m (user_id, email_id, received, size_bytes, stored_at, modseq)
+            SELECT p.user_id, p.email_id, true, e.size_bytes, e.received_at, nextval('mailbox_modseq_seq')
+              FROM (SELECT DISTINCT user_id, email_id FROM new_rows
+                     WHERE delivered AND user_id IS NOT NULL) p
+              JOIN emails e ON e.id = p.email_id
+                ON CONFLICT (user_id, email_id) DO UPDATE
+               SET received = true, modseq = nextval('mailbox_modseq_seq')
+             WHERE NOT m.received
+            RETURNING m.user_id, m.email_id)
+        SELECT count(*) INTO n FROM (
+            SELECT postroom_mailbox_changed('new', user_id, array_agg(email_id ORDER BY email_id))
+              FROM ins GROUP BY user_id) s;
     ELSE
-        SELECT array_agg(user_id), array_agg(email_id) INTO pu, pe
-          FROM (SELECT DISTINCT n.user_id, n.email_id FROM new_rows n JOIN old_rows o ON o.id = n.id
-                 WHERE n.delivered AND n.user_id IS NOT NULL
-                   AND (NOT o.delivered OR o.user_id IS DISTINCT FROM n.user_id)) s;
-    END IF;
-    IF pu IS NULL THEN
-        RETURN NULL;
-    END IF;
-    PERFORM postroom_mailbox_lock(pu);
-    WITH ins AS (
-        INSERT INTO mailbox_entries AS m (user_id, email_id, received, size_bytes, stored_at, modseq)
-        SELECT p.u, p.e, true, e.size_bytes, e.received_at, nextval('mailbox_modseq_seq')
-          FROM unnest(pu, pe) AS p(u, e) JOIN emails e ON e.id = p.e
-            ON CONFLICT (user_id, email_id) DO UPDATE
-           SET received = true, modseq = nextval('mailbox_modseq_seq')
-         WHERE NOT m.received
-        RETURNING m.user_id, m.email_id)
-    SELECT array_agg(user_id), array_agg(email_id) INTO us, es FROM ins;
-    IF us IS NOT NULL THEN
-        PERFORM postroom_mailbox_notify(CASE WHEN TG_OP = 'INSERT' THEN 'new' ELSE 'link' END,
-                                        us, es);
+        -- a row became delivered (redelivery) or got its owner (linking:
+        -- every such row was delivered before)
+        SELECT count(*), bool_and(o.delivered) INTO n, linked
+          FROM new_rows nr JOIN old_rows o ON o.id = nr.id
+         WHERE nr.delivered AND nr.user_id IS NOT NULL
+           AND (NOT o.delivered OR o.user_id IS DISTINCT FROM nr.user_id);
+        IF n = 0 THEN
+            RETURN NULL;
+        END IF;
+        PERFORM pg_advisory_xact_lock_shared(k)
+           FROM (SELECT DISTINCT postroom_user_lock_key(user_id) AS k FROM new_rows
+                  WHERE delivered AND user_id IS NOT NULL ORDER BY 1) s;
+        WITH ins AS (
+            INSERT INTO mailbox_entries AS m (user_id, email_id, received, size_bytes, stored_at, modseq)
+            SELECT p.user_id, p.email_id, true, e.size_bytes, e.received_at, nextval('mailbox_modseq_seq')
+              FROM (SELECT DISTINCT nr.user_id, nr.email_id
+                      FROM new_rows nr JOIN old_rows o ON o.id = nr.id
+                     WHERE nr.delivered AND nr.user_id IS NOT NULL
+                       AND (NOT o.delivered OR o.user_id IS DISTINCT FROM nr.user_id)) p
+              JOIN emails e ON e.id = p.email_id
+                ON CONFLICT (user_id, email_id) DO UPDATE
+               SET received = true, modseq = nextval('mailbox_modseq_seq')
+             WHERE NOT m.received
+            RETURNING m.user_id, m.email_id)
+        SELECT count(*) INTO n FROM (
+            SELECT postroom_mailbox_changed(CASE WHEN linked THEN 'link' ELSE 'new' END,
+                                            user_id, array_agg(email_id ORDER BY email_id))
+              FROM ins GROUP BY user_id) s;
     END IF;
     RETURN NULL;
 END $$;
@@ -209,7 +235,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     u uuid;
 BEGIN
-    PERFORM postroom_mailbox_lock(ARRAY[NEW.sent_by_user_id]);
+    PERFORM pg_advisory_xact_lock_shared(postroom_user_lock_key(NEW.sent_by_user_id));
     INSERT INTO mailbox_entries AS m (user_id, email_id, sent, size_bytes, stored_at, modseq)
     VALUES (NEW.sent_by_user_id, NEW.id, true, NEW.size_bytes, NEW.received_at,
             nextval('mailbox_modseq_seq'))
@@ -234,7 +260,7 @@ CREATE TRIGGER emails_mailbox_sent_upd AFTER UPDATE OF sent_by_user_id ON emails
 -- delta row per user and statement (+size on insert, -size on delete;
 -- nothing for a user being removed)
 CREATE FUNCTION postroom_storage_track() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public SET enable_seqscan = off AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO storage_usage_delta (user_id, bytes)
@@ -264,7 +290,8 @@ $$;
 -- postroom_storage_fold - fold the deltas into the base, 10,000 at a
 -- time (deltas of removed users are dropped); returns the deltas folded
 CREATE FUNCTION postroom_storage_fold() RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n bigint;
     total bigint := 0;
@@ -293,7 +320,7 @@ END $$;
 -- named (22004), and, for delete, neither it nor its domain is under
 -- legal hold (PR001)
 CREATE FUNCTION postroom_mailbox_user(p_user uuid, p_for_delete boolean) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql AS $$
 BEGIN
     IF p_user IS NULL THEN
         RAISE EXCEPTION 'postroom mailbox: the user is NULL' USING ERRCODE = '22004';
@@ -315,7 +342,8 @@ END $$;
 -- p_emails; returns how many changed
 CREATE FUNCTION postroom_mark_read(p_user uuid, p_emails uuid[], p_read boolean DEFAULT true)
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     es uuid[];
@@ -342,7 +370,8 @@ END $$;
 -- postroom_mark_flagged - flag (or unflag)
 CREATE FUNCTION postroom_mark_flagged(p_user uuid, p_emails uuid[], p_flagged boolean DEFAULT true)
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     es uuid[];
@@ -368,7 +397,8 @@ END $$;
 
 -- postroom_trash - move to the trash (deleted_at = now())
 CREATE FUNCTION postroom_trash(p_user uuid, p_emails uuid[]) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     es uuid[];
@@ -388,7 +418,8 @@ END $$;
 
 -- postroom_restore - out of the trash
 CREATE FUNCTION postroom_restore(p_user uuid, p_emails uuid[]) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     es uuid[];
@@ -411,7 +442,7 @@ END $$;
 -- until a later time (a removed user's audit period); a delivered row of
 -- a domain under legal hold
 CREATE FUNCTION postroom_email_alive(p_email uuid) RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM mailbox_entries m WHERE m.email_id = p_email)
         OR EXISTS (SELECT 1 FROM email_recipients r
                     WHERE r.email_id = p_email
@@ -427,7 +458,8 @@ $$;
 -- references any more, under the store's stripe locks (ascending);
 -- returns how many were freed
 CREATE FUNCTION postroom_blobs_free(p_digests bytea[]) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
 BEGIN
@@ -451,7 +483,8 @@ END $$;
 -- checked again under them. Returns the emails and bytes removed.
 CREATE FUNCTION postroom_expunge(p_emails uuid[])
 RETURNS TABLE (emails integer, bytes bigint)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     cand uuid[];
     digests bytea[];
@@ -500,7 +533,8 @@ END $$;
 -- live left is expunged, in the same transaction. Refused (PR001) under
 -- legal hold. Returns the memberships deleted.
 CREATE FUNCTION postroom_delete(p_user uuid, p_emails uuid[]) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
     es uuid[];
@@ -531,7 +565,8 @@ END $$;
 
 -- postroom_empty_trash - delete for good every trashed membership
 CREATE FUNCTION postroom_empty_trash(p_user uuid) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     PERFORM postroom_mailbox_user(p_user, true);
     RETURN postroom_delete(p_user, ARRAY(
@@ -548,7 +583,8 @@ RETURNS TABLE (email_id uuid, modseq bigint, destroyed boolean, is_read boolean,
                is_flagged boolean, deleted_at timestamptz, received boolean, sent boolean,
                size_bytes bigint, stored_at timestamptz, read_at timestamptz,
                flagged_at timestamptz)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     k bigint;
 BEGIN
@@ -580,7 +616,8 @@ END $$;
 -- postroom_mailbox_modseq - the user's highest modseq (0: none), read
 -- like postroom_mailbox_changes
 CREATE FUNCTION postroom_mailbox_modseq(p_user uuid) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     k bigint;
     v bigint;
@@ -617,7 +654,8 @@ END $$;
 -- user had.
 CREATE FUNCTION postroom_user_remove(p_user uuid, p_keep_days integer DEFAULT NULL)
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+    SET plan_cache_mode = force_custom_plan AS $$
 DECLARE
     n integer;
 BEGIN
