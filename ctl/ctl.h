@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "db.h"
+#include "dns_resolver.h"
 
 /* exit statuses (documented in postroomctl(1)) */
 #define CTL_OK 0
@@ -44,6 +45,23 @@ int ctl_domain_dkim(struct ctl *ctl, const char *dom, int argc, char **argv);
 /* ctl_dkim_config_check - with dkim.enabled, every hosted domain has its
  * active DKIM key on this host: CTL_OK, else CTL_CONFIG (domains printed) */
 int ctl_dkim_config_check(struct ctl *ctl);
+/* ctl_domain_check - domain check NAME [--ip ADDR] (ctl/ctl_domain_check.c) */
+int ctl_domain_check(struct ctl *ctl, const char *dom, int argc, char **argv);
+/* ctl_dns_txt - the first TXT record at name starting with prefix
+ * (case-insensitive, "" any) into out (ctl/ctl_dkim.c) */
+enum dns_status ctl_dns_txt(struct dns_resolver *r, const char *name, const char *prefix, char *out,
+			    size_t outlen);
+/* ctl_dkim_dns_matches - 1 when SEL._domainkey.DOM publishes rec's key */
+int ctl_dkim_dns_matches(struct ctl *ctl, const char *dom, const char *sel, const char *rec,
+			 const char **why);
+struct ctl_dkim_sel {
+	char name[64];
+	char state[16];
+	char *record; /* "v=DKIM1; k=rsa; p=...", or NULL */
+};
+/* ctl_dkim_selectors - active and pending selectors of dom (records:
+ * caller frees); count, or -1 (printed) */
+int ctl_dkim_selectors(struct ctl *ctl, const char *dom, struct ctl_dkim_sel *out, int max);
 
 /* ctl_db - the database connection, opened on first use (exits 69 when
  * unreachable) */

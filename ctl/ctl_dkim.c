@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -386,10 +387,11 @@ static char *dkim_tag_p(const char *rec)
 	return NULL;
 }
 
-/* dkim_dns_txt - the TXT record at name (strings joined) into out; the
- * DNS status */
-static enum dns_status dkim_dns_txt(struct dns_resolver *r, const char *name, char *out,
-				    size_t outlen)
+/* ctl_dns_txt - the first TXT record at name that starts with prefix
+ * (case-insensitive; "" any), strings joined, into out; the DNS status
+ * (DNS_NODATA when none matches) */
+enum dns_status ctl_dns_txt(struct dns_resolver *r, const char *name, const char *prefix, char *out,
+			    size_t outlen)
 {
 	unsigned char ans[4096];
 	ns_msg msg;
@@ -418,14 +420,17 @@ static enum dns_status dkim_dns_txt(struct dns_resolver *r, const char *name, ch
 			rd += 1 + *rd;
 		}
 		out[o] = '\0';
-		return DNS_OK;
+		if (strncasecmp(out, prefix, strlen(prefix)) == 0)
+			return DNS_OK;
 	}
+	out[0] = '\0';
 	return DNS_NODATA;
 }
 
-/* dkim_dns_matches - 1 when SEL._domainkey.DOM carries the key of rec */
-static int dkim_dns_matches(struct ctl *ctl, const char *dom, const char *sel, const char *rec,
-			    const char **why)
+/* ctl_dkim_dns_matches - 1 when SEL._domainkey.DOM carries the key of
+ * rec; *why says what was seen */
+int ctl_dkim_dns_matches(struct ctl *ctl, const char *dom, const char *sel, const char *rec,
+			 const char **why)
 {
 	char *err = NULL, *name = xasprintf("%s._domainkey.%s", sel, dom), txt[4096];
 	struct dns_resolver *r =
@@ -436,7 +441,7 @@ static int dkim_dns_matches(struct ctl *ctl, const char *dom, const char *sel, c
 
 	*why = "resolver unusable";
 	if (r != NULL) {
-		st = dkim_dns_txt(r, name, txt, sizeof(txt));
+		st = ctl_dns_txt(r, name, "", txt, sizeof(txt));
 		*why = dns_status_name(st);
 		if (st == DNS_OK) {
 			got = dkim_tag_p(txt);
@@ -465,7 +470,7 @@ static int dkim_promote(struct ctl *ctl, const char *dir, const char *dom, struc
 		if (strcmp(d->sel[i].state, "pending") != 0)
 			continue;
 		rec = dkim_read_record(dir, dom, d->sel[i].name);
-		if (rec && dkim_dns_matches(ctl, dom, d->sel[i].name, rec, &why)) {
+		if (rec && ctl_dkim_dns_matches(ctl, dom, d->sel[i].name, rec, &why)) {
 			for (j = 0; j < d->n; j++)
 				if (strcmp(d->sel[j].state, "active") == 0)
 					strcpy(d->sel[j].state, "old");
@@ -656,6 +661,29 @@ out:
 	free(bits);
 	free(remove);
 	return rc;
+}
+
+/* ctl_dkim_selectors - the active and pending selectors of dom with
+ * their records (NULL when the .txt file is missing; caller frees); count,
+ * -1 when dkim.key_dir is unusable (printed) */
+int ctl_dkim_selectors(struct ctl *ctl, const char *dom, struct ctl_dkim_sel *out, int max)
+{
+	const char *dir = dkim_key_dir(ctl, 0);
+	struct dkim_domain d;
+	int i, n = 0;
+
+	if (dir == NULL)
+		return -1;
+	dkim_read_state(dir, dom, &d);
+	for (i = 0; i < d.n && n < max; i++) {
+		if (strcmp(d.sel[i].state, "old") == 0)
+			continue;
+		snprintf(out[n].name, sizeof(out[n].name), "%s", d.sel[i].name);
+		snprintf(out[n].state, sizeof(out[n].state), "%s", d.sel[i].state);
+		out[n].record = dkim_read_record(dir, dom, d.sel[i].name);
+		n++;
+	}
+	return n;
 }
 
 /* ctl_dkim_config_check - with dkim.enabled, every hosted domain has an

@@ -7,7 +7,8 @@
  *	dot. A change notifies the daemons (trigger in sql/001_init.sql).
  *	"add" warns when the new domain's postmaster has no mailbox (no user
  *	or alias postmaster@DOMAIN, no owned rules.postmaster_address).
- *	"dkim" manages the domain's DKIM keys (ctl/ctl_dkim.c).
+ *	"dkim" manages the domain's DKIM keys (ctl/ctl_dkim.c), "check" reads
+ *	its DNS records (ctl/ctl_domain_check.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +122,8 @@ static int ctl_domain_list(struct ctl *ctl)
 int ctl_cmd_domain(struct ctl *ctl, int argc, char **argv)
 {
 	const char *usage = "domain add NAME | domain list | domain remove NAME |"
-			    " domain dkim NAME [--selector S] [--bits N] [--rotate] [--remove S]";
+			    " domain dkim NAME [--selector S] [--bits N] [--rotate] [--remove S] |"
+			    " domain check NAME [--ip ADDR]";
 	char *dom;
 	int rc;
 
@@ -134,6 +136,12 @@ int ctl_cmd_domain(struct ctl *ctl, int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[0], "dkim") == 0) {
 		dom = ctl_domain_canonical(argv[1]);
 		rc = ctl_domain_dkim(ctl, dom, argc - 2, argv + 2);
+		free(dom);
+		return rc;
+	}
+	if (argc >= 2 && strcmp(argv[0], "check") == 0) {
+		dom = ctl_domain_canonical(argv[1]);
+		rc = ctl_domain_check(ctl, dom, argc - 2, argv + 2);
 		free(dom);
 		return rc;
 	}

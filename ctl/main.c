@@ -45,6 +45,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  db migrate\n"
 	      "  domain add NAME | domain list | domain remove NAME\n"
 	      "  domain dkim NAME [--selector S] [--bits N] [--rotate] [--remove S]\n"
+	      "  domain check NAME [--ip ADDR]\n"
 	      "  user add ADDRESS [--name DISPLAY] | user list\n"
 	      "  user remove ADDRESS [--keep-mail DAYS]\n"
 	      "  alias add ALIAS USER-ADDRESS | alias remove ALIAS\n"

@@ -106,7 +106,9 @@ dns_conf() {
 		txt_opt s1._domainkey.example.test "$KEYDIR/keys/example.test/s1.txt"
 		printf '%s\n' 'txt-record=_dmarc.example.test,"v=DMARC1; p=reject"' \
 			'txt-record=example.test,"v=spf1 ip4:127.0.0.2 -all"' \
-			'txt-record=_dmarc.recv.test,"v=DMARC1; p=none"'
+			'txt-record=_dmarc.recv.test,"v=DMARC1; p=none"' \
+			'mx-host=example.test,mx.example.test,10' 'host-record=mx.example.test,127.0.0.2' \
+			'ptr-record=2.0.0.127.in-addr.arpa,mx.example.test'
 		printf '%s\n' "$@"
 	} >"$TAP_TMP/dnsmasq.conf"
 }
@@ -142,6 +144,21 @@ is "$(grep -c recv.test "$KEYDIR/KeyTable") $(grep recv.test "$KEYDIR/SigningTab
 run_status 1 "the active selector cannot be removed" pctl domain dkim recv.test --remove r2
 pctl domain dkim recv.test --remove r1 >/dev/null
 ok "[ ! -e '$KEYDIR/keys/recv.test/r1.private' ] && ! grep -q r1 '$KEYDIR/KeyTable'" "--remove r1: key file and table line gone"
+
+# ---- domain check: what the world's DNS says ------------------------------
+diag "t=${SECONDS}s domain check"
+out=$(pctl domain check example.test --ip 127.0.0.2 2>&1)
+is "$?" 0 "domain check example.test: every item ok (exit 0)"
+is "$(printf '%s\n' "$out" | awk '{ print $1 "=" $2 }' | tr '\n' ' ')" "mx=ok spf=ok dkim=ok dmarc=ok ptr=ok " \
+	"... mx, spf (pass for 127.0.0.2), dkim s1, dmarc, ptr (forward-confirmed)"
+out=$(pctl domain check recv.test --ip 127.0.0.9 2>&1)
+is "$?" 1 "domain check recv.test: something wrong (exit 1)"
+like "$out" 'mx +WRONG no MX record' "... no MX: wrong"
+like "$out" 'fix: recv\.test\. IN TXT "v=spf1 ip4:127\.0\.0\.9 -all"' "... no SPF: the record to publish"
+like "$out" 'dkim +ok +selector r2 \(active\): published' "... the rotated selector r2 is published"
+like "$out" 'ptr +WRONG 127\.0\.0\.9 -> no PTR' "... no PTR for the sending address"
+is "$(pctl --json domain check example.test | jq -r '[.[] | .item + "=" + .status] | join(" ")')" \
+	"mx=ok spf=ok dkim=ok dmarc=ok" "--json: the items without --ip (no ptr)"
 
 # ---- OpenDKIM and OpenDMARC from contrib -------------------------------------
 diag "t=${SECONDS}s milters"
