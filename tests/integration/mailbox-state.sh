@@ -234,6 +234,27 @@ is "$(pctl --json mail show "$CAROLMAIL" | jq -c '[.recipients[] | {(.address): 
 	'{"alice@example.com":false,"carol@example.com":true,"bob@example.com":true}' \
 	"mail show --json: a recipient's is_read is its user's state (header-only row: false)"
 
+# --- the events hook: every change calls postroom_mailbox_changed ----------------------------
+psqlc "CREATE TABLE hook_log (n serial, kind text, u uuid, es uuid[]);
+	CREATE OR REPLACE FUNCTION postroom_mailbox_changed(p_kind text, p_user uuid, p_emails uuid[]) RETURNS void
+	LANGUAGE plpgsql AS \$\$ BEGIN INSERT INTO hook_log (kind, u, es) VALUES (p_kind, p_user, p_emails); END \$\$"
+send hook1 sender@example.org -- bob@example.com hank@example.com
+H1=$D_ID
+send hook2 bob@example.com -a bob@example.com --sent -- outbound@example.net
+H2=$D_ID
+pctl user add hank@example.com >/dev/null
+HANK=$(uid hank@example.com)
+psqlc "SELECT postroom_mark_read('$BOB', ARRAY['$H1']::uuid[]), postroom_mark_read('$BOB', ARRAY['$H1']::uuid[], false),
+	postroom_mark_flagged('$BOB', ARRAY['$H1']::uuid[]), postroom_mark_flagged('$BOB', ARRAY['$H1']::uuid[], false),
+	postroom_trash('$BOB', ARRAY['$H1']::uuid[]), postroom_restore('$BOB', ARRAY['$H1']::uuid[]),
+	postroom_delete('$BOB', ARRAY['$H1']::uuid[]), postroom_delete('$HANK', ARRAY['$H1']::uuid[])" >/dev/null
+is "$(psqlc "SELECT string_agg(kind || ':' || CASE u WHEN '$BOB' THEN 'bob' WHEN '$HANK' THEN 'hank' ELSE u::text END
+	|| ':' || CASE es WHEN ARRAY['$H1']::uuid[] THEN 'h1' WHEN ARRAY['$H2']::uuid[] THEN 'h2' ELSE es::text END, ' ' ORDER BY kind = 'expunge', CASE WHEN kind = 'expunge' THEN (u = '$HANK')::int ELSE n END) FROM hook_log")" \
+	"new:bob:h1 sent:bob:h2 link:hank:h1 read:bob:h1 unread:bob:h1 flagged:bob:h1 unflagged:bob:h1 trash:bob:h1 restore:bob:h1 delete:bob:h1 delete:hank:h1 expunge:bob:h1 expunge:hank:h1" \
+	"the hook gets every change, with its kind, user and emails (expunge: each user who had it)"
+psqlc "CREATE OR REPLACE FUNCTION postroom_mailbox_changed(p_kind text, p_user uuid, p_emails uuid[]) RETURNS void
+	LANGUAGE plpgsql AS \$\$ BEGIN END \$\$; DROP TABLE hook_log"
+
 # --- the migration of mail stored before 015 ---------------------------------------------------
 "$PG_BINDIR/psql" -qX -d postgres -c "CREATE DATABASE pre15" >/dev/null
 {
