@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# bounce-postfix.sh - bounces, auto-replies and complaints (issue 21)
+# through a real Postfix set up from contrib/postfix (tests/lib/pipeline.sh:
+# milter, policyd, deliver behind pipe(8), every daemon as its own role):
+# - alice submits (587, AUTH) to a remote address; Postfix relays it to
+#   the "remote" MX (smtp-sink on a loopback port, -f RCPT: every RCPT
+#   refused with a 5xx) and, on that refusal, Postfix itself writes the DSN
+#   (null sender, multipart/report) and delivers it to alice through
+#   deliver;
+#   it is stored as bounce-hard, linked to alice's sent copy (the milter's
+#   sent recipient) and to that address, which lands on alice's
+#   suppression list;
+# - alice's next submission to it is refused at RCPT with 550 5.1.1
+#   naming the suppression (milter and policyd), another address is not;
+# - through the MX port, as other sites send them: a delayed DSN (delay,
+#   nothing suppressed), an RFC 3834 auto-reply, an ARF complaint (its
+#   recipient suppressed) and a mailing-list message with Auto-Submitted
+#   (ordinary, never an auto-reply).
+# Needs root, postfix, swaks, jq.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+. "$POSTROOM_SRCDIR/tests/lib/pg.sh"
+. "$POSTROOM_SRCDIR/tests/lib/ports.sh"
+. "$POSTROOM_SRCDIR/tests/lib/postfix.sh"
+. "$POSTROOM_SRCDIR/tests/lib/pipeline.sh"
+. "$POSTROOM_SRCDIR/tests/milter/milter.sh" # smtp_reply
+
+pipeline_start || { fail "pipeline starts"; done_testing; }
+pass "pipeline starts (Postfix from contrib/postfix, milter, policyd, deliver)"
+D=$PIPELINE_DOMAIN
+A=alice@$D
+KEY=$PIPELINE_KEY
+TLS=(--tls)
+AUTH=(--auth PLAIN --auth-user "$A" --auth-password "$KEY")
+ALICE_ID=$(psqlc "SELECT id FROM users WHERE address = '$A'")
+# every foreign domain: an MX that refuses every recipient (5xx)
+SINK=$(free_port)
+smtp-sink -u nobody -f RCPT "127.0.0.1:$SINK" 20 >/dev/null 2>&1 &
+SINK_PID=$!
+at_exit "kill $SINK_PID"
+postconf -c "$PF_CONF" -e "default_transport = smtp:[127.0.0.1]:$SINK" && pipeline_postfix_reload
+
+email_of() { psqlc "SELECT id FROM emails WHERE trim(both '<>' from message_id) = '$1' ORDER BY received_at LIMIT 1"; }
+class_of() { psqlc "SELECT COALESCE((SELECT class FROM email_reports WHERE email_id = '$1'), 'ordinary')"; }
+supp() { psqlc "SELECT count(*) FROM suppressions WHERE user_id = '$ALICE_ID' AND address = '$1'"; }
+
+r=$(smtp_reply DATA "$PF_PORT_SUB" "$A" nobody@remote.example "${TLS[@]}" "${AUTH[@]}" \
+	--header "From: Alice <$A>" --header "Subject: hello there" --header "Message-ID: <bp-sent-1@$D>" \
+	--body "hello")
+like "$r" '^250 ' "alice's submission to nobody@remote.example is queued ($r)"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-sent-1@$D' AND sent_by_user_id = '$ALICE_ID'" 1 30
+SENT=$(email_of "bp-sent-1@$D")
+ok '[ -n "$SENT" ]' "the sent copy is stored with sent_by = alice"
+pf_wait_log 'to=<nobody@remote.example>.*status=bounced' 60
+rc=$?
+is "$rc" 0 "Postfix bounces it (the remote MX refused the recipient)"
+[ "$rc" -eq 0 ] || grep -E 'nobody@remote|smtp\[' "$PF_LOG" | tail -n 5 | sed 's/^/# /'
+pipeline_wait_sql "SELECT count(*) FROM email_reports r JOIN email_report_links l ON l.report_email_id = r.email_id WHERE l.sent_email_id = '$SENT'" 1 30
+DSN=$(psqlc "SELECT report_email_id FROM email_report_links WHERE sent_email_id = '$SENT' LIMIT 1")
+ok '[ -n "$DSN" ]' "Postfix's DSN is stored and linked to the sent email"
+is "$(class_of "$DSN")" bounce-hard "the DSN's class: bounce-hard"
+is "$(psqlc "SELECT address || ' ' || kind FROM email_report_links WHERE report_email_id = '$DSN'")" \
+	"nobody@remote.example hard" "linked to the recipient it reports on"
+like "$(psqlc "SELECT status || ' ' || diagnostic FROM email_report_recipients WHERE email_id = '$DSN'")" '^5\.[0-9]+\.[0-9]+ smtp; 5[0-9][0-9] ' \
+	"with the DSN's status and Diagnostic-Code"
+is "$(psqlc "SELECT count(*) FROM email_recipients WHERE email_id = '$DSN' AND user_id = '$ALICE_ID' AND delivered")" 1 \
+	"the DSN is in alice's mailbox"
+is "$(supp nobody@remote.example)" 1 "nobody@remote.example is on alice's suppression list"
+is "$(pctl --json mail show "$SENT" | jq -r '.reports[0].class + " " + .reports[0].address')" \
+	"bounce-hard nobody@remote.example" "postroomctl --json mail show on the sent email lists the bounce"
+
+r=$(smtp_reply RCPT "$PF_PORT_SUB" "$A" nobody@remote.example "${TLS[@]}" "${AUTH[@]}")
+like "$r" '^550 5\.1\.1 .*suppress' "the next submission to it is refused at RCPT: $r"
+r=$(smtp_reply RCPT "$PF_PORT_SUB" "$A" somebody@remote.example "${TLS[@]}" "${AUTH[@]}")
+like "$r" '^250 ' "another address is accepted ($r)"
+# the milter alone refuses too: policyd's restriction taken out
+postconf -c "$PF_CONF" -e "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination" &&
+	pipeline_postfix_reload
+r=$(smtp_reply RCPT "$PF_PORT_SUB" "$A" nobody@remote.example "${TLS[@]}" "${AUTH[@]}")
+like "$r" '^550 5\.1\.1 .*suppress' "without policyd, the milter refuses it: $r"
+
+# mx MSGFILE: deliver a message from another site to alice on the MX port
+mx() {
+	swaks --server 127.0.0.1 --port "$PF_PORT_MX" --ehlo mx.remote.example --from "$1" --to "$A" \
+		--data "$2" --timeout 20 >"$TAP_TMP/swaks.out" 2>&1
+}
+cat >"$TAP_TMP/delay.eml" <<EOF2
+From: MAILER-DAEMON@mx.remote.example
+To: $A
+Subject: Delayed Mail (still being retried)
+Message-ID: <bp-delay-1@mx.remote.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="d1"
+
+--d1
+Content-Type: text/plain
+
+Still trying.
+
+--d1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.example
+
+Final-Recipient: rfc822; slow@remote.example
+Action: delayed
+Status: 4.4.1
+
+--d1
+Content-Type: text/rfc822-headers
+
+Message-ID: <bp-sent-1@$D>
+From: Alice <$A>
+To: slow@remote.example
+
+--d1--
+.
+EOF2
+mx "<>" "$TAP_TMP/delay.eml"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-delay-1@mx.remote.example'" 1 30
+is "$(class_of "$(email_of bp-delay-1@mx.remote.example)")" delay "a delayed DSN: delay"
+is "$(supp slow@remote.example)" 0 "...which suppresses nothing"
+
+cat >"$TAP_TMP/auto.eml" <<EOF2
+From: Nobody Else <other@remote.example>
+To: $A
+Subject: Automatic reply: hello there
+Message-ID: <bp-auto-1@remote.example>
+In-Reply-To: <bp-sent-1@$D>
+Auto-Submitted: auto-replied
+
+I am out of the office.
+.
+EOF2
+mx "<>" "$TAP_TMP/auto.eml"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-auto-1@remote.example'" 1 30
+AUTO=$(email_of bp-auto-1@remote.example)
+is "$(class_of "$AUTO")" auto-reply "Auto-Submitted: auto-replied: auto-reply"
+is "$(psqlc "SELECT count(*) FROM email_report_links WHERE report_email_id = '$AUTO' AND sent_email_id = '$SENT'")" 1 \
+	"linked to the sent email through In-Reply-To"
+
+cat >"$TAP_TMP/arf.eml" <<EOF2
+From: fbl@isp.example
+To: $A
+Subject: FW: hello there
+Message-ID: <bp-arf-1@isp.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="a1"
+
+--a1
+Content-Type: text/plain
+
+An abuse report.
+
+--a1
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: fbl/1.0
+Version: 1
+Original-Rcpt-To: <nobody@remote.example>
+
+--a1
+Content-Type: message/rfc822
+
+From: Alice <$A>
+To: nobody@remote.example
+Message-ID: <bp-sent-1@$D>
+Subject: hello there
+
+hello
+--a1--
+.
+EOF2
+mx fbl@isp.example "$TAP_TMP/arf.eml"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-arf-1@isp.example'" 1 30
+is "$(class_of "$(email_of bp-arf-1@isp.example)")" complaint "an ARF report: complaint"
+is "$(psqlc "SELECT count(*) FROM email_report_links l JOIN email_reports r ON r.email_id = l.report_email_id WHERE l.sent_email_id = '$SENT' AND r.class = 'complaint' AND l.address = 'nobody@remote.example'")" 1 \
+	"the complaint is linked to the sent email and its recipient"
+
+cat >"$TAP_TMP/list.eml" <<EOF2
+From: Dev List <dev@lists.example>
+To: $A
+Subject: [dev] digest
+Message-ID: <bp-list-1@lists.example>
+List-Id: <dev.lists.example>
+Precedence: list
+Auto-Submitted: auto-generated
+
+This week on the list.
+.
+EOF2
+mx dev-bounces@lists.example "$TAP_TMP/list.eml"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-list-1@lists.example'" 1 30
+is "$(class_of "$(email_of bp-list-1@lists.example)")" ordinary "a mailing-list message: ordinary, never an auto-reply"
+done_testing
