@@ -112,7 +112,9 @@ CREATE FUNCTION postroom_purge_dead(p_limit bigint) RETURNS TABLE (email_id uuid
 LANGUAGE sql STABLE SET search_path = public, pg_temp AS $$
     SELECT o.email_id
       FROM (SELECT DISTINCT r.email_id FROM email_recipients r
-             WHERE r.orphaned_at IS NOT NULL OR r.keep_until IS NOT NULL) o
+             WHERE (r.orphaned_at IS NOT NULL OR r.keep_until IS NOT NULL)
+               -- a row kept until later keeps its email: not even asked
+               AND (r.keep_until IS NULL OR r.keep_until <= now())) o
      WHERE NOT postroom_email_alive(o.email_id)
      LIMIT p_limit
 $$;
