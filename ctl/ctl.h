@@ -34,6 +34,8 @@ int ctl_cmd_key(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+/* ctl_cmd_events - events [--since POS] [--follow] [--user A] | events prune (ctl/ctl_events.c) */
+int ctl_cmd_events(struct ctl *ctl, int argc, char **argv);
 /* ctl_config_roles - warn on stderr for each daemon that connects as a
  * superuser or as the owner of the schema (ctl/ctl_roles.c) */
 void ctl_config_roles(struct ctl *ctl);

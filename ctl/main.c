@@ -32,6 +32,7 @@ static const struct {
 	{ "thread", ctl_cmd_thread },
 	{ "config", ctl_cmd_config },
 	{ "quota", ctl_cmd_quota },
+	{ "events", ctl_cmd_events },
 	{ "hold", ctl_cmd_hold },
 	{ "retention", ctl_cmd_retention },
 	/* issue 21 */
@@ -59,6 +60,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  retention set DOMAIN|ADDRESS DAYS|none | retention show [DOMAIN|ADDRESS]\n"
 	      "  thread show ID\n"
 	      "  config check | config params\n"
+	      "  events [--since POSITION] [--follow] [--user ADDRESS] | events prune [--keep DAYS] [--batch N]\n"
 	      "  suppression list|add|remove [ADDRESS] --user USER-ADDRESS|--domain DOMAIN [--reason T]\n"
 	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"
 	      "see postroomctl(1)\n",
