@@ -13,9 +13,10 @@
 # rotation only once the new record resolves, config check with
 # dkim.enabled), a submission signed (Message-Id added and signed, the sent
 # copy stored after signing) and stored by the receiver with dkim=pass and
-# dmarc=pass, a message altered after signing stored with dkim=fail, an
-# unsigned message of a p=reject domain with dmarc=fail, and a forged
-# Authentication-Results with our authserv-id removed.
+# dmarc=pass, a message altered after signing stored with dkim=fail, a
+# mailing-list footer (dkim=fail, dmarc=fail, spam flag unchanged), an
+# unsigned message of a p=reject domain with dmarc=fail, a forged
+# Authentication-Results with our authserv-id removed, and domain check.
 # Needs root, postfix, swaks, jq, opendkim, opendmarc, dnsmasq, unshare.
 set -u
 if [ -z "${DKIM_TEST_NS:-}" ]; then
@@ -266,6 +267,17 @@ send_mx "$TAP_TMP/altered.eml" && wait_email "e.subject = 'dkim two' AND $to_bob
 RAW2=$(pctl mail raw "$(email_of "e.subject = 'dkim two' AND $to_bob")")
 like "$(flat "$RAW2")" 'Authentication-Results: mx\.example\.com; *dkim=fail reason="signature verification failed"' "altered after signing: dkim=fail"
 like "$RAW2" 'dmarc=fail \(p=reject' "... and dmarc=fail under p=reject"
+
+# ---- 2b. a mailing list: footer added to the body, From unchanged ----------
+printf '%s' "$RAW1" | awk '/^Authentication-Results:/ { skip = 1; next } skip && /^[ \t]/ { next } { skip = 0; print }' |
+	sed -e 's/^Subject: dkim one/Subject: dkim list/' >"$TAP_TMP/list.eml"
+printf -- '--\r\nlist footer: unsubscribe at https://lists.example.org/\r\n' >>"$TAP_TMP/list.eml"
+send_mx "$TAP_TMP/list.eml" && wait_email "e.subject = 'dkim list' AND $to_bob" || fail "list message stored"
+RAWL=$(pctl mail raw "$(email_of "e.subject = 'dkim list' AND $to_bob")")
+like "$(flat "$RAWL")" 'dkim=fail reason="signature verification failed"' "mailing-list footer: stored with dkim=fail (body changed)"
+like "$RAWL" 'dmarc=fail \(p=reject' "... and dmarc=fail under the author's p=reject (doc/INSTALL.md step 14)"
+is "$(psqlc "SELECT spam FROM emails e WHERE e.subject = 'dkim list' AND $to_bob")" f \
+	"... the spam flag does not follow these verdicts yet (documented)"
 
 # ---- 3. p=reject, no signature: dmarc=fail --------------------------------------
 printf 'From: alice@example.test\r\nTo: bob@recv.test\r\nSubject: dkim three\r\nMessage-Id: <three@example.test>\r\n\r\nunsigned\r\n' >"$TAP_TMP/unsigned.eml"
