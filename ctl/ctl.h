@@ -42,6 +42,8 @@ void ctl_config_roles(struct ctl *ctl);
 /* ctl_config_register - register every program's parameter table (before conf_load) */
 void ctl_config_register(void);
 int ctl_cmd_quota(struct ctl *ctl, int argc, char **argv);
+/* ctl_cmd_storage_quota - storage-quota set|show|recount (ctl/ctl_storage_quota.c) */
+int ctl_cmd_storage_quota(struct ctl *ctl, int argc, char **argv);
 /* ctl_domain_dkim - domain dkim DOMAIN [options] (ctl/ctl_dkim.c); dom canonical */
 int ctl_domain_dkim(struct ctl *ctl, const char *dom, int argc, char **argv);
 /* ctl_dkim_config_check - with dkim.enabled, every hosted domain has its

@@ -32,6 +32,7 @@ static const struct {
 	{ "thread", ctl_cmd_thread },
 	{ "config", ctl_cmd_config },
 	{ "quota", ctl_cmd_quota },
+	{ "storage-quota", ctl_cmd_storage_quota },
 	{ "events", ctl_cmd_events },
 	{ "hold", ctl_cmd_hold },
 	{ "retention", ctl_cmd_retention },
@@ -63,6 +64,8 @@ static int ctl_help(FILE *fp, int status)
 	      "  events [--since POSITION] [--follow] [--user ADDRESS] | events prune [--keep DAYS] [--batch N]\n"
 	      "  suppression list|add|remove [ADDRESS] --user USER-ADDRESS|--domain DOMAIN [--reason T]\n"
 	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"
+	      "  storage-quota set USER-ADDRESS BYTES|default | storage-quota set --domain DOMAIN BYTES|none\n"
+	      "  storage-quota show [USER-ADDRESS] | storage-quota recount [USER-ADDRESS]\n"
 	      "see postroomctl(1)\n",
 	      fp);
 	return status;
