@@ -84,6 +84,8 @@ static const struct cfg_param conf_params_shared[] = {
 	  "hosted domain whose postmaster receives mail to a bare <Postmaster> (RFC 5321 4.5.1); unset: left to the MTA" },
 	{ "rules.postmaster_address", CFG_STRING, NULL, 0, 0, 0,
 	  "address whose owner receives postmaster@DOMAIN of a hosted domain without a user or alias postmaster@DOMAIN" },
+	{ "rules.storage_quota", CFG_BOOL, "true", 0, 0, 0,
+	  "milter and policyd answer 452 4.2.2 at RCPT for a user at or over the storage quota (or SIZE= would cross it)" },
 	{ "rules.suppression_per_domain", CFG_BOOL, "false", 0, 0, 0,
 	  "a hard bounce or complaint suppresses the address for every user of the sender's domain, not the sender alone" },
 	{ "rules.suppression_soft_count", CFG_INT, "3", 0, 1000, 0,

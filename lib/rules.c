@@ -15,6 +15,10 @@
  *	user lookup, and a bare <Postmaster> is accepted; the milter sends
  *	the latter to postmaster@rules.postmaster_domain
  *	(rules_postmaster_qualify).
+ *	Storage quota (issue 18 item 4): a recipient accepted at a hosted
+ *	domain whose user's mailbox is full, or would be with the SIZE=
+ *	announced at MAIL FROM, gets 452 4.2.2 Mailbox full (not
+ *	postmaster; rules.storage_quota turns it off).
  *	Suppression (issue 21): an authenticated recipient on the sender's
  *	suppression list gets 550 5.1.1 (lookups->suppressed).
  *	Also: the port-role map ("25=mx 587=submission ORIGINATING=...")
@@ -25,8 +29,8 @@
  * PARAMETERS
  *	rules.mx_enabled, rules.recipient_validation,
  *	rules.sender_login_match, rules.subaddress_delimiters,
- *	rules.port_roles, rules.postmaster_domain (rules_config_from_conf),
- *	limits.message_size_max.
+ *	rules.port_roles, rules.postmaster_domain, rules.storage_quota
+ *	(rules_config_from_conf), limits.message_size_max.
  */
 #include "rules.h"
 
@@ -242,6 +246,36 @@ static void rules_check_inbound(const struct rules_config *cfg, const struct rul
 		rules_tempfail(out);
 }
 
+/* rules_check_storage - the storage quota of a recipient the rules
+ * accepted: 452 4.2.2 when its user's mailbox is full (or SIZE= would
+ * make it so); only at a hosted domain, never for postmaster (RFC 5321
+ * 4.5.1: accepted whatever happens) */
+static void rules_check_storage(const struct rules_config *cfg, const struct rules_lookups *lk,
+				const struct mailbox *mb, long long size, struct rules_verdict *out)
+{
+	char *addrs[2];
+	int n = 1;
+	enum rules_lookup r;
+
+	if (!cfg->storage_quota || lk->storage_full == NULL ||
+	    (mb->flags & (ADDR_F_NULL | ADDR_F_ROUTE | ADDR_F_LITERAL)) ||
+	    !addr_local_is_ordinary(mb) || rules_postmaster_local(mb->local))
+		return;
+	if (lk->domain_hosted(lk->ctx, mb->domain) != RULES_FOUND)
+		return; /* not ours; for a submission, possibly unknown: unchanged */
+	addrs[0] = addr_canonical(mb);
+	addrs[1] = addr_strip_subaddress(mb, cfg->subaddress_delims);
+	if (strcmp(addrs[0], addrs[1]) != 0)
+		n = 2;
+	r = lk->storage_full(lk->ctx, (const char *const *)addrs, n, size);
+	free(addrs[0]);
+	free(addrs[1]);
+	if (r == RULES_FOUND)
+		rules_set(out, RULES_TEMPFAIL, "452", "4.2.2", "Mailbox full");
+	else if (r == RULES_LOOKUP_ERROR)
+		rules_tempfail(out);
+}
+
 /* rules_check_suppressed - an authenticated recipient: accepted unless
  * on the sender's suppression list (550 5.1.1; 451 4.3.0 when the lookup
  * fails) */
@@ -265,6 +299,13 @@ static void rules_check_suppressed(const struct rules_lookups *lk, const struct 
 
 void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
 		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out)
+{
+	rules_check_rcpt_size(cfg, lk, s, rcpt, -1, out);
+}
+
+void rules_check_rcpt_size(const struct rules_config *cfg, const struct rules_lookups *lk,
+			   const struct rules_session *s, const char *rcpt, long long size,
+			   struct rules_verdict *out)
 {
 	struct mailbox mb;
 	int rc;
@@ -294,6 +335,8 @@ void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups
 		rules_check_suppressed(lk, s, &mb, out); /* a submission: to anyone */
 	else
 		rules_check_inbound(cfg, lk, &mb, out);
+	if (out->kind == RULES_ACCEPT)
+		rules_check_storage(cfg, lk, &mb, size, out);
 	addr_free(&mb);
 }
 
@@ -438,4 +481,5 @@ void rules_config_from_conf(const struct conf *conf, struct rules_config *cfg)
 	cfg->subaddress_delims = conf_str(conf, "rules.subaddress_delimiters");
 	cfg->message_size_max = conf_int(conf, "limits.message_size_max");
 	cfg->postmaster_domain = conf_str(conf, "rules.postmaster_domain");
+	cfg->storage_quota = conf_bool(conf, "rules.storage_quota");
 }

@@ -48,6 +48,14 @@ struct rules_lookups {
 	enum rules_lookup (*address_exists)(void *ctx, const char *address);
 	/* address is one of login's own addresses (login = the SASL user) */
 	enum rules_lookup (*address_owned_by)(void *ctx, const char *address, const char *login);
+	/* the storage quota (issue 18 item 4): FOUND when the user owning
+	 * one of addresses[0..n) (the recipient as given, then without its
+	 * sub-address) is at or over the storage limit, or would cross it
+	 * with a message of size bytes (size > 0: the client's SIZE=);
+	 * NOT_FOUND when not (no such user, no limit, room left). Never
+	 * cached: usage changes with every delivery. NULL: no check. */
+	enum rules_lookup (*storage_full)(void *ctx, const char *const *addresses, int n,
+					  long long size);
 	/* issue 21: FOUND when address (canonical) is on the suppression
 	 * list that applies to login (the SASL user: its user's own, or its
 	 * domain's), NOT_FOUND when not. Never cached: a bounce stored a
@@ -64,6 +72,7 @@ struct rules_config {
 	/* RFC 5321 4.5.1: the hosted domain whose postmaster receives a bare
 	 * <Postmaster> (rules.postmaster_domain); NULL/"" = none set */
 	const char *postmaster_domain;
+	int storage_quota; /* rules.storage_quota: 452 4.2.2 for a full mailbox */
 };
 
 struct rules_session {
@@ -77,9 +86,20 @@ struct rules_session {
 void rules_check_mail(const struct rules_config *cfg, const struct rules_lookups *lk,
 		      const struct rules_session *s, const char *sender, long long size,
 		      struct rules_verdict *out);
-/* rules_check_rcpt - RCPT TO: rcpt is the path as sent ("<a@b>"). */
+/* rules_check_rcpt - RCPT TO: rcpt is the path as sent ("<a@b>");
+ * rules_check_rcpt_size with no size known. */
 void rules_check_rcpt(const struct rules_config *cfg, const struct rules_lookups *lk,
 		      const struct rules_session *s, const char *rcpt, struct rules_verdict *out);
+/* rules_check_rcpt_size - RCPT TO with the SIZE= of MAIL FROM (-1: none).
+ * A recipient the rules accept, at a hosted domain, not postmaster, whose
+ * user's mailbox is full (lookups->storage_full; cfg->storage_quota on)
+ * gets 452 4.2.2 "Mailbox full" (RULES_TEMPFAIL), as does one the
+ * announced size would take over the limit; a failed quota lookup gets
+ * 451 4.3.0 like every other. A submission whose recipient domain cannot
+ * be looked up (the domain set unknown) is not checked. */
+void rules_check_rcpt_size(const struct rules_config *cfg, const struct rules_lookups *lk,
+			   const struct rules_session *s, const char *rcpt, long long size,
+			   struct rules_verdict *out);
 /* An authenticated RCPT to an address on the sender's suppression list
  * (issue 21: a hard bounce, a complaint, repeated soft bounces; lookups
  * ->suppressed) gets 550 5.1.1 RULES_SUPPRESSED_TEXT; a failed lookup

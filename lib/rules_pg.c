@@ -24,6 +24,10 @@
  *	tempfailed (451 4.3.0) until the database is back; 1
  *	(postroom-policyd) keeps serving the last domain set and the
  *	cached answers, and only what must be asked fails.
+ *	The storage quota (postroom_storage_quota_full, sql/016) is
+ *	asked of the pool at every RCPT it applies to and never cached:
+ *	usage changes with every delivery. While the database is away it
+ *	fails like any query that must be asked (451 4.3.0, both daemons).
  *	A pooled connection runs with statement_timeout 5 s and is
  *	replaced once when found broken (a server restart).
  * NEVER
@@ -42,6 +46,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -317,6 +322,27 @@ static enum rules_lookup rules_pg_address_owned_by(void *ctx, const char *addres
 	return r;
 }
 
+/* rules_pg_storage_full - postroom_storage_quota_full() (sql/016): one
+ * indexed lookup per address, never cached (usage changes with every
+ * delivery), a failure is RULES_LOOKUP_ERROR */
+static enum rules_lookup rules_pg_storage_full(void *ctx, const char *const *addresses, int n,
+					       long long size)
+{
+	char sz[24];
+	const char *params[3];
+
+	if (n < 1 || n > 2)
+		return RULES_LOOKUP_ERROR;
+	snprintf(sz, sizeof(sz), "%lld", size > 0 ? size : 0);
+	params[0] = sz;
+	params[1] = addresses[0];
+	params[2] = n > 1 ? addresses[1] : NULL;
+	return rules_pg_query(ctx,
+			      n > 1 ? "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2, $3], $1)"
+				    : "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2], $1)",
+			      n + 1, params);
+}
+
 /* rules_pg_suppressed - postroom_suppressed() (sql/019): never cached,
  * so that a bounce stored a moment ago refuses the next RCPT; a failure
  * is RULES_LOOKUP_ERROR */
@@ -551,8 +577,12 @@ struct rules_pg *rules_pg_new(const struct rules_pg_settings *s)
 	if (rp->set.domain_reload < 1)
 		rp->set.domain_reload = 1;
 	rules_pg_set_ttl(rp, s->ttl_found, s->ttl_not_found);
-	rp->lookups = (struct rules_lookups){ rp, rules_pg_domain_hosted, rules_pg_address_exists,
-					      rules_pg_address_owned_by, rules_pg_suppressed };
+	rp->lookups = (struct rules_lookups){ rp,
+					      rules_pg_domain_hosted,
+					      rules_pg_address_exists,
+					      rules_pg_address_owned_by,
+					      rules_pg_storage_full,
+					      rules_pg_suppressed };
 	pthread_mutex_init(&rp->pool_lock, NULL);
 	pthread_cond_init(&rp->pool_cond, NULL);
 	pthread_rwlock_init(&rp->dom_lock, NULL);

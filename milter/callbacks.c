@@ -6,7 +6,8 @@
  *	(rules.port_roles), the client address. Per message: the
  *	authenticated user from {auth_authen} at MAIL FROM, the rules
  *	engine at MAIL FROM (role, sender ownership, SIZE=) and at each RCPT
- *	TO (relay, hosted domains, recipient validation), the size of the
+ *	TO (relay, hosted domains, recipient validation, the storage quota:
+ *	452 4.2.2 Mailbox full, with MAIL FROM's SIZE=), the size of the
  *	message counted as MISSION.md defines it, the message itself (headers
  *	as libmilter passes them, CRLF, the body) in a memory file while
  *	attachments could be over limits.attachment_size_max, and at end of
@@ -67,7 +68,8 @@ struct milter_conn {
 	char *auth; /* {auth_authen}, NULL = not authenticated */
 	char *qid;
 	char *sender;
-	int smtputf8; /* MAIL FROM carried SMTPUTF8 */
+	int smtputf8;        /* MAIL FROM carried SMTPUTF8 */
+	long long mail_size; /* MAIL FROM's SIZE=, -1 = none */
 	struct msgsize size;
 	int n_submission; /* incoming X-Postroom-Submission copies */
 	int n_verdict;    /* X-Postroom-Verdict copies */
@@ -273,6 +275,7 @@ static void milter_msg_reset(struct milter_conn *c)
 	c->n_pm_bare = 0;
 	memset(&c->size, 0, sizeof(c->size));
 	c->smtputf8 = 0;
+	c->mail_size = -1;
 	c->n_submission = 0;
 	c->n_verdict = 0;
 	c->n_msgid = 0;
@@ -457,6 +460,7 @@ static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 	c->sender = milter_path(argv[0]);
 	size = milter_esmtp_args(argv, &smtputf8);
 	c->smtputf8 = smtputf8; /* a MAIL FROM parameter, valid for the recipients */
+	c->mail_size = size;    /* so is SIZE=: the storage quota at RCPT */
 	milter_session(ctx, c, smtputf8, &s);
 	rules_check_mail(&S->rules, S->lookups, &s, c->sender, size, &v);
 	milter_printable(c->sender);
@@ -504,7 +508,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
 
 	milter_refresh_qid(ctx, c);
 	milter_session(ctx, c, c->smtputf8, &s);
-	rules_check_rcpt(&S->rules, S->lookups, &s, rcpt, &v);
+	rules_check_rcpt_size(&S->rules, S->lookups, &s, rcpt, c->mail_size, &v);
 	metric_observe(M.rcpt_seconds, milter_now() - t0);
 	milter_printable(rcpt);
 	metric_inc(M.rcpt[milter_vi(&v)]);

@@ -4,17 +4,18 @@
  * DESCRIPTION
  *	By protocol_state:
  *	  MAIL  the sender rules (lib/rules.c); quota room for one message.
- *	  RCPT  sender and recipient rules; for authenticated users the
- *	        recipient quota (counted here); for unauthenticated mail on
- *	        the MX role, SPF and DNSBL (cached per message; rejected only
- *	        where configured).
+ *	  RCPT  sender and recipient rules (with the storage quota: 452
+ *	        4.2.2 Mailbox full, SIZE= from the size attribute); for
+ *	        authenticated users the recipient quota (counted here); for
+ *	        unauthenticated mail on the MX role, SPF and DNSBL (cached
+ *	        per message; rejected only where configured).
  *	  DATA  authenticated: the message quota (counted here);
  *	        unauthenticated on the MX role: PREPEND of the signed
  *	        verdict header, once per message.
  *	  else  DUNNO.
  *	Accept is DUNNO (the MTA's other restrictions still run), a rules
  *	rejection is its 5NN code, a lookup failure 451 4.3.0, a quota
- *	refusal 450 4.7.1.
+ *	refusal 450 4.7.1, a full mailbox 452 4.2.2.
  * NEVER
  *	answers OK (that would skip the MTA's own relay checks); rejects
  *	because DNS failed.
@@ -76,7 +77,9 @@ static char *decide_path(const char *addr)
 /* decide_verdict_action - the action of a non-accept rules verdict */
 static void decide_verdict_action(const struct rules_verdict *v, struct buf *out)
 {
-	if (v->kind == RULES_TEMPFAIL)
+	if (v->kind == RULES_TEMPFAIL && v->code && v->enhanced && v->text)
+		buf_printf(out, "%s %s %s", v->code, v->enhanced, v->text); /* 452 4.2.2 */
+	else if (v->kind == RULES_TEMPFAIL)
 		buf_printf(out, "451 4.3.0 %s",
 			   v->text ? v->text : "Temporary lookup failure, try again later");
 	else
@@ -163,13 +166,14 @@ static void decide_rcpt(const struct policyd_config *cfg, const struct rules_loo
 {
 	struct rules_verdict v;
 	char *path;
+	long long size = rq->size && *rq->size ? atoll(rq->size) : -1;
 
 	decide_mail(cfg, lk, s, rq, out);
 	if (strcmp(buf_cstr(out), "DUNNO") != 0)
 		return;
 	buf_truncate(out, 0);
 	path = decide_path(rq->recipient);
-	rules_check_rcpt(&cfg->rules, lk, s, path, &v);
+	rules_check_rcpt_size(&cfg->rules, lk, s, path, size > 0 ? size : -1, &v);
 	free(path);
 	if (v.kind != RULES_ACCEPT) {
 		if (v.relay_attempt)

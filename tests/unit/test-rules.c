@@ -1,11 +1,13 @@
 /* test-rules - the envelope rules engine, table-driven.
  * Every row of MISSION.md's two "Envelope rules" tables, the rows decided
  * below them, the codes of issue 5 and every hostile address form it names,
- * and postmaster (RFC 5321 4.5.1, issue 17 item 6).
+ * postmaster (RFC 5321 4.5.1, issue 17 item 6), and the storage quota
+ * at RCPT (issue 18 item 4).
  * Expected codes are written by hand from MISSION.md, the issue and RFC
  * 5321/6531/3463, not copied from the engine's output. Lookups are a static
  * table standing in for PostgreSQL. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -429,7 +431,7 @@ static const struct rcase cases[] = {
 static void run_case(const struct rcase *c)
 {
 	struct rules_config cfg = {
-		c->mx, !(c->opts & O_NOVALID), !(c->opts & O_NOLOGIN), "+", 52428800, NULL
+		c->mx, !(c->opts & O_NOVALID), !(c->opts & O_NOLOGIN), "+", 52428800, NULL, 0
 	};
 	struct rules_session s = { c->role, c->auth, (c->opts & O_UTF8) != 0 };
 	struct rules_verdict v;
@@ -491,7 +493,7 @@ static void test_postmaster_qualify(void)
 /* the texts the client sees, from issue 5 */
 static void test_texts(void)
 {
-	struct rules_config cfg = { 1, 1, 1, "+", 1000, NULL };
+	struct rules_config cfg = { 1, 1, 1, "+", 1000, NULL, 0 };
 	struct rules_session mx = { R_MX, NULL, 0 }, sub = { R_SUB, NULL, 0 },
 			     au = { R_SUB, ALICE, 0 };
 	struct rules_verdict v;
@@ -519,7 +521,7 @@ static void test_texts(void)
  * never sees a non-canonical argument */
 static void test_lookup_contract(void)
 {
-	struct rules_config cfg = { 1, 1, 1, "+", 1000, NULL };
+	struct rules_config cfg = { 1, 1, 1, "+", 1000, NULL, 0 };
 	struct rules_session oth = { R_OTH, NULL, 0 }, mx = { R_MX, NULL, 1 };
 	struct rules_verdict v;
 
@@ -574,8 +576,8 @@ static void test_hostile_matrix(void)
 			for (valid = 0; valid <= 1; valid++)
 				for (utf8 = 0; utf8 <= 1; utf8++)
 					for (r = R_MX; r <= R_OTH; r++) {
-						struct rules_config cfg = { mxon, valid, 1,
-									    "+",  1000,  NULL };
+						struct rules_config cfg = { mxon, valid, 1, "+",
+									    1000, NULL,  0 };
 						struct rules_session s = { r, NULL, utf8 };
 						struct rules_verdict v;
 
@@ -625,7 +627,7 @@ static void test_fuzz(void)
 	static const char *seeds[] = { "<alice@example.com>", "<a%b@example.com>",
 				       "<\"a\"@example.com>", "<@x:a@example.com>" };
 	static const char alphabet[] = "@%!\".:,<>[]\\ \t\r\nAz09.-+=\x80\xc3\xbc\xff";
-	struct rules_config cfg = { 1, 0, 1, "+", 1000, NULL };
+	struct rules_config cfg = { 1, 0, 1, "+", 1000, NULL, 0 };
 	struct rules_session s = { R_MX, NULL, 1 };
 	uint32_t seed = 12345;
 	int i, bad = 0, accepted = 0;
@@ -754,6 +756,99 @@ static void test_suppressed(void)
 	UNIT_OK(!contract_broken, "suppressed: canonical addresses passed to the lookup");
 }
 
+/* the storage quota's stand-in: alice@example.com is full; bob@example.com
+ * has 100 bytes of room; the addresses asked are kept */
+static int storage_fail, storage_asked;
+static char storage_last[2][64];
+static int storage_last_n;
+
+static enum rules_lookup lk_storage(void *ctx, const char *const *addrs, int n, long long size)
+{
+	int i, full = 0;
+
+	storage_asked++;
+	storage_last_n = n;
+	for (i = 0; i < n && i < 2; i++) {
+		check_canonical(addrs[i]);
+		snprintf(storage_last[i], sizeof(storage_last[i]), "%s", addrs[i]);
+		if (strcmp(addrs[i], "alice@example.com") == 0 ||
+		    (strcmp(addrs[i], "bob@example.com") == 0 && size > 100))
+			full = 1;
+	}
+	if (storage_fail)
+		return RULES_LOOKUP_ERROR;
+	return full ? RULES_FOUND : RULES_NOT_FOUND;
+}
+
+/* storage_452 - the verdict is 452 4.2.2 Mailbox full, a temporary one */
+static int storage_452(const struct rules_verdict *v)
+{
+	return v->kind == RULES_TEMPFAIL && strcmp(v->code, "452") == 0 &&
+	       strcmp(v->enhanced, "4.2.2") == 0 && strcmp(v->text, "Mailbox full") == 0;
+}
+
+/* test_storage - the storage quota at RCPT (issue 18 item 4): 452 4.2.2
+ * for a full user (alias, sub-address), for a SIZE= that would cross the
+ * limit, on the MX role and for a submission to a hosted user; never for
+ * postmaster, a foreign or unknown recipient, or with the check off; a
+ * failed lookup is 451 */
+static void test_storage(void)
+{
+	static const struct rules_lookups lk = { .domain_hosted = lk_domain,
+						 .address_exists = lk_exists,
+						 .address_owned_by = lk_owned,
+						 .storage_full = lk_storage };
+	struct rules_config cfg = { 0 };
+	struct rules_session mx = { R_MX, NULL, 0 }, sub = { R_SUB, "bob@example.com", 0 };
+	struct rules_verdict v;
+
+	cfg.mx_enabled = 1;
+	cfg.recipient_validation = 1;
+	cfg.subaddress_delims = "+";
+	cfg.message_size_max = 1000000;
+	cfg.storage_quota = 1;
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<alice@example.com>", -1, &v);
+	UNIT_OK(storage_452(&v), "storage: a full user: 452 4.2.2 Mailbox full");
+	rules_check_rcpt(&cfg, &lk, &mx, "<Alice+News@Example.COM.>", &v);
+	UNIT_OK(storage_452(&v) && storage_last_n == 2 &&
+			strcmp(storage_last[0], "alice+news@example.com") == 0 &&
+			strcmp(storage_last[1], "alice@example.com") == 0,
+		"storage: a sub-address: asked as given and without the tag, 452");
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<bob@example.com>", -1, &v);
+	UNIT_OK(v.kind == RULES_ACCEPT, "storage: room left, no SIZE=: accepted");
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<bob@example.com>", 100, &v);
+	UNIT_OK(v.kind == RULES_ACCEPT, "storage: SIZE= that fills the room: accepted");
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<bob@example.com>", 101, &v);
+	UNIT_OK(storage_452(&v), "storage: SIZE= that would cross the limit: 452");
+	rules_check_rcpt_size(&cfg, &lk, &sub, "<alice@example.com>", -1, &v);
+	UNIT_OK(storage_452(&v), "storage: a submission to a full hosted user: 452");
+	storage_asked = 0;
+	rules_check_rcpt_size(&cfg, &lk, &sub, "<friend@foreign.org>", 999, &v);
+	UNIT_OK(v.kind == RULES_ACCEPT && storage_asked == 0,
+		"storage: a submission to a foreign domain: accepted, not asked");
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<postmaster@example.com>", 999, &v);
+	UNIT_OK(v.kind == RULES_ACCEPT && storage_asked == 0,
+		"storage: postmaster is never refused nor asked for");
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<nobody@example.com>", -1, &v);
+	UNIT_OK(v.kind == RULES_REJECT && strcmp(v.code, "550") == 0 && storage_asked == 0,
+		"storage: an unknown user keeps 550 5.1.1 (asked only once accepted)");
+	storage_fail = 1;
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<bob@example.com>", -1, &v);
+	storage_fail = 0;
+	UNIT_OK(v.kind == RULES_TEMPFAIL && strcmp(v.code, "451") == 0 &&
+			strcmp(v.enhanced, "4.3.0") == 0,
+		"storage: a failed lookup is 451 4.3.0, never an accept");
+	cfg.storage_quota = 0;
+	storage_asked = 0;
+	rules_check_rcpt_size(&cfg, &lk, &mx, "<alice@example.com>", 999, &v);
+	UNIT_OK(v.kind == RULES_ACCEPT && storage_asked == 0,
+		"storage: rules.storage_quota off: accepted, not asked");
+	cfg.storage_quota = 1;
+	rules_check_rcpt_size(&cfg, &lookups, &mx, "<alice@example.com>", 999, &v);
+	UNIT_OK(v.kind == RULES_ACCEPT, "storage: lookups without the check: accepted");
+	UNIT_OK(!contract_broken, "storage: canonical addresses passed to the lookup");
+}
+
 int main(void)
 {
 	size_t i;
@@ -767,5 +862,6 @@ int main(void)
 	test_fuzz();
 	test_roles();
 	test_suppressed();
+	test_storage();
 	return unit_done();
 }
