@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -250,9 +251,13 @@ static void ctl_purge_progress(const struct ctl_purge *p)
 	fflush(stderr);
 }
 
-/* ctl_purge_run - batches until one finds nothing (a dry run: one count) */
-static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, struct ctl_purge *p)
+/* ctl_purge_run - batches until one finds nothing (a dry run: one count),
+ * pause_ms milliseconds between two batches */
+static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, long pause_ms,
+			  struct ctl_purge *p)
 {
+	struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+
 	char days[24];
 	const char *params[3] = { days, batch, dry ? "t" : "f" };
 	int tty = isatty(STDERR_FILENO) && !ctl->json;
@@ -277,23 +282,33 @@ static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, struct ct
 		p->batches++;
 		if (tty)
 			ctl_purge_progress(p);
+		if (pause_ms > 0)
+			nanosleep(&pause, NULL);
 	}
 	if (tty && p->batches)
 		fputc('\n', stderr);
 }
 
-/* ctl_mail_purge - mail purge [--dry-run] [--batch N] */
+/* ctl_mail_purge - mail purge [--dry-run] [--batch N] [--pause MS] */
 static int ctl_mail_purge(struct ctl *ctl, int argc, char **argv)
 {
-	const char *usage = "mail purge [--dry-run] [--batch N]";
+	const char *usage = "mail purge [--dry-run] [--batch N] [--pause MS]";
 	struct ctl_purge p = { 0, 0, 0, 0, 0 };
 	const char *batch = "500";
 	char *end;
+	long pause_ms = 0;
 	int i, dry = 0;
 
 	for (i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--dry-run") == 0) {
 			dry = 1;
+		} else if (strcmp(argv[i], "--pause") == 0 && i + 1 < argc) {
+			const char *v = argv[++i];
+
+			pause_ms = strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || pause_ms < 0 || pause_ms > 60000)
+				return ctl_fail(CTL_USAGE, "invalid --pause '%s' (0 to 60000 ms)",
+						v);
 		} else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
 			long n = strtol(batch = argv[++i], &end, 10);
 
@@ -305,7 +320,7 @@ static int ctl_mail_purge(struct ctl *ctl, int argc, char **argv)
 			return ctl_usage(usage);
 		}
 	}
-	ctl_purge_run(ctl, dry, batch, &p);
+	ctl_purge_run(ctl, dry, batch, pause_ms, &p);
 	if (ctl->json)
 		ctl_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:i}", "dry_run", dry, "emails",
 					 p.emails, "memberships", p.memberships, "bytes", p.bytes,

@@ -56,7 +56,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  mail list [--user ADDRESS] [--limit N] | mail show ID [--user ADDRESS] | mail raw ID\n"
 	      "  mail mark ID... --user ADDRESS [--read|--unread|--flag|--unflag]\n"
 	      "  mail trash|restore|delete ID... --user ADDRESS | mail empty-trash --user ADDRESS\n"
-	      "  mail purge [--dry-run] [--batch N]\n"
+	      "  mail purge [--dry-run] [--batch N] [--pause MS]\n"
 	      "  hold set DOMAIN|ADDRESS on|off | hold show\n"
 	      "  retention set DOMAIN|ADDRESS DAYS|none | retention show [DOMAIN|ADDRESS]\n"
 	      "  thread show ID\n"

@@ -188,6 +188,7 @@ is "$(cat "$TAP_TMP/out")" "purged 0 emails, 0 memberships, 0 bytes freed" "... 
 pctl hold set dave@example.com off >/dev/null
 run_status 64 "purge --batch 0 exits 64" pctl mail purge --batch 0
 run_status 64 "purge with an unknown option exits 64" pctl mail purge --now
+run_status 64 "purge --pause with a bad value exits 64" pctl mail purge --pause -1
 
 # --- purge killed (SIGKILL) in the middle, run again: the same end state ----------
 psqlc "INSERT INTO emails (id, message_id, size_bytes, content_sha256, subject, received_at)
@@ -259,7 +260,7 @@ is "$(pctl --json mail list --user erin@other.org | jq length)" "0" "the new own
 pctl mail purge >/dev/null
 is "$(exists "$k1")" "1" "a purge within the 7 days keeps it"
 psqlc "UPDATE email_recipients SET keep_until = now() - interval '1 second' WHERE email_id = '$k1'" >/dev/null
-run_status 0 "a purge after the days" pctl mail purge
+run_status 0 "a purge after the days (--pause between batches)" pctl mail purge --pause 10
 is "$(exists "$k1")" "0" "... expunges it"
 run_status 1 "user remove of an unknown user exits 1" pctl user remove nobody@example.com
 run_status 64 "user remove --keep-mail with a bad number exits 64" pctl user remove bob@example.com --keep-mail x
