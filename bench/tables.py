@@ -223,7 +223,8 @@ def main():
               "deliver": deliver_table, "lmtp": lambda o: copied_table(o, "lmtp"),
               "e2e": lambda o: copied_table(o, "e2e"),
               "memory": lambda o: copied_table(o, "memory"),
-              "purge": lambda o: copied_table(o, "purge")}
+              "purge": lambda o: copied_table(o, "purge"),
+              "events": lambda o: copied_table(o, "events")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
