@@ -23,7 +23,8 @@
 
 #define CTL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-/* columns 0..15 of every email query; 16, 17 = bodies (show only) */
+/* columns 0..15 of every email query; 16, 17 = bodies, 18 = the
+ * spf/dkim/dmarc results (show only) */
 #define CTL_EMAIL_COLUMNS                                                                                                       \
 	"e.id, e.message_id, e.thread_id, e.subject, e.from_address, e.from_display_name, " CTL_TS(                             \
 		"e.received_at") ", e.size_bytes, su.address, e.spam, e.spam_reason, "                                          \
@@ -59,6 +60,7 @@ static json_t *ctl_email_json(const PGresult *res, int i, int with_bodies)
 	if (with_bodies) {
 		json_object_set_new(o, "text_body", ctl_json_text(res, i, 16));
 		json_object_set_new(o, "html_body", ctl_json_text(res, i, 17));
+		json_object_set_new(o, "auth_results", ctl_json_parsed(res, i, 18));
 	}
 	return o;
 }
@@ -217,7 +219,8 @@ static int ctl_mail_show(struct ctl *ctl, int argc, char **argv)
 	if (rc != CTL_OK)
 		return rc;
 	res = ctl_query(ctl,
-			"SELECT " CTL_EMAIL_COLUMNS ", e.text_body, e.html_body" CTL_EMAIL_FROM
+			"SELECT " CTL_EMAIL_COLUMNS
+			", e.text_body, e.html_body, e.auth_results" CTL_EMAIL_FROM
 			" WHERE e.id = $1",
 			1, params);
 	if (PQntuples(res) == 0)

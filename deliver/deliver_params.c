@@ -28,7 +28,9 @@ static const struct cfg_param deliver_params[] = {
 	{ "deliver.timeout", CFG_INT, "300", 10, 3600, 0,
 	  "seconds a delivery may take before it gives up with a temporary failure; keep it below Postfix's command_time_limit" },
 	{ "deliver.trusted_authserv_id", CFG_STRING, NULL, 0, 0, 0,
-	  "authserv-id of this site's OpenDKIM/OpenDMARC: only their Authentication-Results above the first Received: count (dmarc=fail tags spam); unset: none count" },
+	  "authserv-id of this site's OpenDKIM/OpenDMARC (incoming A-R with it removed on receipt, OpenDKIM KeepAuthResults no): their Authentication-Results above the second Received: are stored (emails.auth_results); unset: none count" },
+	{ "deliver.dmarc_spam_policies", CFG_STRING, "reject quarantine", 0, 0, 0,
+	  "DMARC policies (space-separated: none, quarantine, reject) under which a trusted dmarc=fail stores the message as spam (spam_reason dmarc=fail(p=...)); \"\": never; dkim=fail alone never is" },
 	{ "deliver.lmtpd_socket", CFG_STRING, NULL, 0, 0, 0,
 	  "path of postroom-lmtpd's unix socket: postroom-deliver hands each message to it over LMTP (pooled connections, no libpq start-up); unset: it stores directly" },
 };

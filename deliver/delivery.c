@@ -60,6 +60,9 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	dc->header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
 	dc->hmac_secret = delivery_conf_str(cfg, "security.hmac_secret");
 	dc->authserv_id = delivery_conf_str(cfg, "deliver.trusted_authserv_id");
+	dc->dmarc_spam_policies = conf_declared("deliver.dmarc_spam_policies")
+					  ? conf_str(cfg, "deliver.dmarc_spam_policies")
+					  : NULL;
 	dc->notify.url = delivery_conf_str(cfg, "deliver.notify_url");
 	dc->notify.api_key = delivery_conf_str(cfg, "deliver.notify_key");
 	dc->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
@@ -155,6 +158,7 @@ void delivery_request(const struct delivery_conf *dc, const struct store_envelop
 	rq->header_max_age = dc->header_max_age;
 	rq->queue_id = queue_id;
 	rq->authserv_id = dc->authserv_id;
+	rq->dmarc_spam_policies = dc->dmarc_spam_policies;
 	rq->postmaster_address = dc->postmaster_address;
 	rq->suppression_scope = dc->suppression_per_domain ? "domain" : "user";
 	rq->soft_bounce_count = dc->soft_bounce_count;

@@ -36,6 +36,7 @@ struct delivery_conf {
 	long header_max_age;
 	const char *hmac_secret;         /* NULL: none */
 	const char *authserv_id;         /* NULL: none */
+	const char *dmarc_spam_policies; /* NULL: the default */
 	struct store_notify_conf notify; /* url NULL: no notification */
 	const char *postmaster_domain;   /* rules.postmaster_domain, NULL: none */
 	const char *postmaster_address;  /* rules.postmaster_address, NULL: none */

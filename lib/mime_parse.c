@@ -793,11 +793,12 @@ static void mime_walk_at(struct mime_walk *w, size_t start, const struct mime_pl
 	g_object_unref(obj);
 }
 
-/* mime_top_headers - copy the headers down to the first Received: (this
- * hop's headers, for lib/verdict.c), raw values unfolded by the reader */
+/* mime_top_headers - copy the headers down to the second Received: (this
+ * hop's headers and what milters inserted below its Received:, for
+ * lib/verdict.c), raw values unfolded by the reader */
 static void mime_top_headers(struct mime_msg *msg, GMimeHeaderList *list)
 {
-	int i, n = list ? g_mime_header_list_get_count(list) : 0;
+	int i, n = list ? g_mime_header_list_get_count(list) : 0, received = 0;
 
 	msg->top_headers = xcalloc((size_t)n + 1, sizeof(*msg->top_headers));
 	for (i = 0; i < n; i++) {
@@ -808,7 +809,7 @@ static void mime_top_headers(struct mime_msg *msg, GMimeHeaderList *list)
 		msg->top_headers[i].name = mime_clean(name ? name : "", 0);
 		msg->top_headers[i].value = mime_clean(value ? value : "", 0);
 		msg->ntop_headers = (size_t)i + 1;
-		if (name && g_ascii_strcasecmp(name, "Received") == 0)
+		if (name && g_ascii_strcasecmp(name, "Received") == 0 && ++received == 2)
 			break;
 	}
 }

@@ -71,7 +71,7 @@ struct mime_msg {
 	/* raw value of the milter's signed submission header (topmost), or NULL */
 	char *submission_hdr;
 	/* the top-level headers in message order, down to and including the
-	 * first Received: (what lib/verdict.c reads: this hop's headers) */
+	 * second Received: (what lib/verdict.c reads: this hop's headers) */
 	struct verdict_header *top_headers;
 	size_t ntop_headers;
 	/* what lib/mail_class.c reads: the report-type parameter (lower

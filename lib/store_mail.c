@@ -304,9 +304,10 @@ static int store_verify(struct store_ctx *c, const char *name, const char *value
 	return rc;
 }
 
-/* store_resolve_verdict - spam flag and reason from this hop's headers
- * (lib/verdict.c: topmost verifying policyd verdict above the first
- * Received:, trusted Authentication-Results) */
+/* store_resolve_verdict - spam flag, reason and the stored spf/dkim/dmarc
+ * results from this hop's headers (lib/verdict.c: topmost verifying
+ * policyd verdict above the first Received:, trusted
+ * Authentication-Results above the second) */
 static void store_resolve_verdict(struct store_ctx *c)
 {
 	struct verdict_config vc;
@@ -317,8 +318,11 @@ static void store_resolve_verdict(struct store_ctx *c)
 	vc.authserv_id = c->rq->authserv_id;
 	vc.queue_id = c->rq->queue_id;
 	vc.max_age = c->rq->header_max_age;
+	vc.dmarc_spam_policies = c->rq->dmarc_spam_policies;
 	verdict_from_headers(&vc, c->m->top_headers, c->m->ntop_headers, &vr);
 	c->res->verdict_note = vr.ignored;
+	free(c->auth_results);
+	c->auth_results = verdict_auth_json(&vr);
 	if (vr.spam) {
 		c->res->spam = 1;
 		c->spam_reason = xstrdup(vr.reason[0] ? vr.reason : "policy verdict");
@@ -472,8 +476,8 @@ static int store_new_id(struct store_ctx *c)
 static void store_insert_email(struct store_ctx *c, struct store_batch *b)
 {
 	const struct mime_msg *m = c->m;
-	const char *p[15];
-	int lens[15] = { 0 }, fmts[15] = { 0 };
+	const char *p[16];
+	int lens[16] = { 0 }, fmts[16] = { 0 };
 	char *size = store_keep(b, xasprintf("%lld", c->sp->size));
 	char *refs =
 		store_keep(b, store_pg_array((const char *const *)m->references, m->nreferences));
@@ -495,14 +499,16 @@ static void store_insert_email(struct store_ctx *c, struct store_batch *b)
 	lens[13] = SHA256_LEN;
 	fmts[13] = 1;
 	p[14] = c->res->email_id;
+	p[15] = c->auth_results;
 	store_add(
 		b, STMT_EMAIL,
 		"INSERT INTO emails (id, thread_id, message_id, from_address,"
 		" from_display_name, subject, text_body, html_body, size_bytes, in_reply_to, reference_ids,"
-		" sent_by_user_id, spam, spam_reason, parse_problem, content_sha256) VALUES ($15::uuid,"
-		" $15::uuid, $1, $2, $3, $4, $5, $6, $7::bigint, $8, $9::text[], $10::uuid, $11::boolean,"
-		" $12, $13, $14) RETURNING " STORE_TS("received_at"),
-		15, p, lens, fmts);
+		" sent_by_user_id, spam, spam_reason, parse_problem, content_sha256, auth_results)"
+		" VALUES ($15::uuid, $15::uuid, $1, $2, $3, $4, $5, $6, $7::bigint, $8, $9::text[],"
+		" $10::uuid, $11::boolean, $12, $13, $14, $16::jsonb) RETURNING " STORE_TS(
+			"received_at"),
+		16, p, lens, fmts);
 }
 
 /* store_insert_rcpts - header rows and envelope rows in one statement */
@@ -1195,6 +1201,8 @@ void store_ctx_free(struct store_ctx *c)
 	c->nrcpts = 0;
 	xfree(&c->sent_by);
 	xfree(&c->spam_reason);
+	free(c->auth_results);
+	c->auth_results = NULL;
 	xfree(&c->error);
 }
 

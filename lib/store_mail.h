@@ -25,6 +25,9 @@ struct store_request {
 	long header_max_age;           /* seconds a signed header stays valid */
 	const char *queue_id;          /* this delivery's queue id: binds policyd's verdict */
 	const char *authserv_id;       /* trusted Authentication-Results id; NULL = none */
+	/* DMARC policies whose dmarc=fail is spam, space-separated; NULL =
+	 * "reject quarantine" (deliver.dmarc_spam_policies) */
+	const char *dmarc_spam_policies;
 	/* rules.postmaster_address: whose mailbox postmaster@ a hosted domain
 	 * without its own user or alias goes to; NULL = none (stored unlinked) */
 	const char *postmaster_address;

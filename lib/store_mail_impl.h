@@ -35,6 +35,7 @@ struct store_ctx {
 	size_t nrcpts;
 	char *sent_by; /* user id or NULL */
 	char *spam_reason;
+	char *auth_results; /* JSON of the trusted spf/dkim/dmarc results, or NULL */
 	enum db_err_class cls;
 	char *error;
 	int too_big;      /* beyond what PostgreSQL can store: permanent */

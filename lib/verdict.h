@@ -4,14 +4,32 @@
  * (OpenDKIM/OpenDMARC).
  *
  * What counts as "added at this hop": the headers above the first
- * Received: header. The MTA writes its own Received: header on receipt;
+ * Received: header for the signed policyd verdict. The MTA writes its
+ * own Received: header on receipt;
  * policyd's PREPEND (Postfix) and add_header :at_start: (Exim) and the
  * milters' inserted headers go above it, while everything the sender
  * wrote is below it. Of the verdict headers there, only the topmost
  * counts, and only when it verifies (HMAC with security.hmac_secret, the
  * queue id of this delivery when known, age). So a verdict or an
  * Authentication-Results header that the sender wrote into the message,
- * forged or copied from a genuine earlier message, has no effect. */
+ * forged or copied from a genuine earlier message, has no effect.
+ *
+ * Authentication-Results: Postfix places a milter's inserted header
+ * (OpenDKIM, OpenDMARC insert at position 1) just BELOW its own
+ * Received: header, so for A-R the zone is the headers above the SECOND
+ * Received: header, i.e. this hop's Received: and what the milters put
+ * right under it. A sender can write an A-R there too (at the top of a
+ * message that has no Received: yet): such a header with our
+ * authserv-id must be removed on receipt, before any milter reads it.
+ * OpenDKIM does so (KeepAuthResults no, the
+ * default: every incoming A-R with its AuthservID is deleted) and
+ * doc/INSTALL.md requires OpenDKIM before OpenDMARC on the MX;
+ * deliver.trusted_authserv_id is set only where that holds. Headers below
+ * the second Received: (an earlier hop's) never count.
+ *
+ * The spam rule: dmarc=fail under a policy listed in
+ * deliver.dmarc_spam_policies (default "reject quarantine") is spam;
+ * dkim=fail alone is not (a mailing-list footer breaks DKIM). */
 #ifndef POSTROOM_VERDICT_H
 #define POSTROOM_VERDICT_H
 
@@ -31,6 +49,9 @@ struct verdict_config {
 	const char *queue_id;    /* this delivery's queue id; NULL = not bound */
 	long max_age;            /* seconds (rules.internal_header_max_age); <= 0: default */
 	time_t now;              /* 0 = time(NULL) */
+	/* space-separated DMARC policies whose dmarc=fail is spam; NULL =
+	 * "reject quarantine", "" = none */
+	const char *dmarc_spam_policies;
 };
 
 struct verdict_result {
@@ -41,7 +62,18 @@ struct verdict_result {
 	char spf[16];        /* policyd's SPF result ("" when none) */
 	char dkim[16];       /* trusted A-R results ("" when none) */
 	char dmarc[16];
+	char spf_ar[16];        /* spf= of a trusted A-R ("" when none) */
+	char dkim_domains[256]; /* "d1 d2": header.d of every dkim=pass */
+	char dmarc_policy[16];  /* "reject", from OpenDMARC's "(p=reject ...)" */
+	char dmarc_from[128];   /* header.from of the dmarc= result */
 };
+
+/* verdict_auth_json - the stored results as a JSON object
+ * ({"spf":..,"dkim":..,"dkim_domains":[..],"dmarc":..,"dmarc_policy":..,
+ * "dmarc_from":..}; keys with no value left out), or NULL when the
+ * message has no result at all. Values hold only [A-Za-z0-9._-].
+ * Caller frees. */
+char *verdict_auth_json(const struct verdict_result *r);
 
 /* verdict_from_headers - decide from n headers; never fails (no usable
  * header = not spam). */

@@ -45,7 +45,9 @@ static void fuzz_check(const struct verdict_result *v)
 	    strnlen(v->spf, sizeof(v->spf)) == sizeof(v->spf) ||
 	    strnlen(v->reason, sizeof(v->reason)) == sizeof(v->reason))
 		abort();
-	if (strcmp(v->dmarc, "fail") == 0 && !v->spam)
+	/* the default rule: dmarc=fail is spam under p=reject/quarantine */
+	if (strcmp(v->dmarc, "fail") == 0 && !v->spam &&
+	    (strcmp(v->dmarc_policy, "reject") == 0 || strcmp(v->dmarc_policy, "quarantine") == 0))
 		abort();
 	if (v->spam && strcmp(v->dmarc, "fail") != 0 && !v->verdict_valid)
 		abort();
@@ -53,6 +55,15 @@ static void fuzz_check(const struct verdict_result *v)
 		abort();
 	if (!v->spam && v->reason[0] != '\0')
 		abort();
+	{
+		/* the stored JSON: only its own punctuation and token bytes */
+		char *j = verdict_auth_json(v), *c;
+
+		for (c = j; c && *c; c++)
+			if (!isalnum((unsigned char)*c) && strchr("{}[]\":,._-", *c) == NULL)
+				abort();
+		free(j);
+	}
 }
 
 /* fuzz_headers - split the block in place into h; returns the count */
@@ -115,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct verdict_header h[FUZZ_HEADERS_MAX + 1];
+	struct verdict_header h[FUZZ_HEADERS_MAX + 2];
 	struct verdict_config cfg;
 	struct verdict_result v;
 	char *in = malloc(size + 1), *p = in, *end = in + size, *signed_value = NULL;
@@ -138,26 +149,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* the strings end at a NUL of the input, as GMime's would */
 	end = p + strlen(p);
-	n = fuzz_headers(p, end, h + 1);
-	verdict_from_headers(&cfg, h + 1, n, &v);
+	n = fuzz_headers(p, end, h + 2);
+	verdict_from_headers(&cfg, h + 2, n, &v);
 	fuzz_check(&v);
 	/* the topmost verdict once more, with a valid signature */
-	for (i = 1; i <= n; i++) {
+	for (i = 2; i <= n + 1; i++) {
 		if (strcasecmp(h[i].name, "Received") == 0)
 			break;
 		if (strcasecmp(h[i].name, SIGHDR_VERDICT) == 0) {
 			if ((signed_value = fuzz_resign(h[i].value)) != NULL) {
 				h[i].value = signed_value;
-				verdict_from_headers(&cfg, h + 1, n, &v);
+				verdict_from_headers(&cfg, h + 2, n, &v);
 				fuzz_check(&v);
 			}
 			break;
 		}
 	}
-	/* a Received: on top: nothing below it is trusted */
-	h[0].name = "Received";
-	h[0].value = "from outside";
-	verdict_from_headers(&cfg, h, n + 1, &v);
+	/* two Received: on top (this hop's, an earlier one): nothing below
+	 * the second is trusted */
+	h[0].name = h[1].name = "Received";
+	h[0].value = h[1].value = "from outside";
+	verdict_from_headers(&cfg, h, n + 2, &v);
 	fuzz_check(&v);
 	if (v.spam || v.verdict_valid || v.dkim[0] || v.dmarc[0] || v.spf[0])
 		abort();

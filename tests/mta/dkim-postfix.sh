@@ -14,9 +14,11 @@
 # dkim.enabled), a submission signed (Message-Id added and signed, the sent
 # copy stored after signing) and stored by the receiver with dkim=pass and
 # dmarc=pass, a message altered after signing stored with dkim=fail, a
-# mailing-list footer (dkim=fail, dmarc=fail, spam flag unchanged), an
-# unsigned message of a p=reject domain with dmarc=fail, a forged
-# Authentication-Results with our authserv-id removed, and domain check.
+# mailing-list footer (dkim=fail, dmarc=fail: spam by the documented rule),
+# an unsigned message of a p=reject domain with dmarc=fail, a forged
+# Authentication-Results with our authserv-id removed, and domain check;
+# each verdict also as stored (emails.auth_results, the spam flag and
+# reason: deliver.trusted_authserv_id, deliver.dmarc_spam_policies).
 # Needs root, postfix, swaks, jq, opendkim, opendmarc, dnsmasq, unshare.
 set -u
 if [ -z "${DKIM_TEST_NS:-}" ]; then
@@ -56,7 +58,8 @@ KEYDIR=/mnt/dkim
 C=$POSTROOM_SRCDIR/contrib
 PIPELINE_DOMAIN=example.test
 PIPELINE_CONF_EXTRA=("dkim.key_dir = \"$KEYDIR\"" "dkim.key_user = \"opendkim\""
-	"dkim.dns_server = \"127.0.0.1\"" "rules.postmaster_address = \"bob@example.test\"")
+	"dkim.dns_server = \"127.0.0.1\"" "rules.postmaster_address = \"bob@example.test\""
+	"deliver.trusted_authserv_id = \"mx.example.com\"")
 pipeline_start || { fail "pipeline starts"; done_testing; }
 pass "sender pipeline starts"
 S_PF_CONF=$PF_CONF S_PF_LOG=$PF_LOG S_PORT_SUB=$PF_PORT_SUB
@@ -228,6 +231,12 @@ wait_email() {
 	done
 	return 1
 }
+# verdicts_of ID: the stored results (emails.auth_results, --json) and the
+# spam flag: "dkim domains dmarc policy spam reason"
+verdicts_of() {
+	pctl --json mail show "$1" | jq -r '[.auth_results.dkim, (.auth_results.dkim_domains // [] | join(",")),
+		.auth_results.dmarc, .auth_results.dmarc_policy, .spam, .spam_reason] | map(tostring) | join(" ")'
+}
 to_bob="e.sent_by_user_id IS NULL AND EXISTS (SELECT 1 FROM email_recipients r WHERE r.email_id = e.id AND lower(r.address) = 'bob@recv.test')"
 
 # ---- 1. a signed submission: dkim=pass, dmarc=pass at the receiver --------
@@ -246,6 +255,8 @@ like "$(printf '%s' "$RAW1" | tr -d '\r\n\t ' | grep -o 'h=[^;]*')" '[Mm]essage-
 flat() { printf '%s' "$1" | tr -d '\r\n\t'; }
 like "$(flat "$RAW1")" 'Authentication-Results: mx\.example\.com; *dkim=pass \(2048-bit key[^)]*\) header\.d=example\.test' "receiver: dkim=pass, d=example.test"
 like "$RAW1" 'Authentication-Results: mx.example.com; dmarc=pass' "receiver: dmarc=pass"
+is "$(verdicts_of "$(email_of "e.subject = 'dkim one' AND $to_bob")")" "pass example.test pass reject false null" \
+	"stored: dkim=pass by example.test, dmarc=pass (p=reject), not spam"
 SENT1=$(email_of "e.subject = 'dkim one' AND e.sent_by_user_id IS NOT NULL")
 like "$(pctl mail raw "$SENT1")" 'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.test;' \
 	"the sent copy is stored after signing (DKIM-Signature in it)"
@@ -267,6 +278,8 @@ send_mx "$TAP_TMP/altered.eml" && wait_email "e.subject = 'dkim two' AND $to_bob
 RAW2=$(pctl mail raw "$(email_of "e.subject = 'dkim two' AND $to_bob")")
 like "$(flat "$RAW2")" 'Authentication-Results: mx\.example\.com; *dkim=fail reason="signature verification failed"' "altered after signing: dkim=fail"
 like "$RAW2" 'dmarc=fail \(p=reject' "... and dmarc=fail under p=reject"
+is "$(verdicts_of "$(email_of "e.subject = 'dkim two' AND $to_bob")")" "fail  fail reject true dmarc=fail(p=reject)" \
+	"stored: dkim=fail, dmarc=fail under p=reject: spam (deliver.dmarc_spam_policies)"
 
 # ---- 2b. a mailing list: footer added to the body, From unchanged ----------
 printf '%s' "$RAW1" | awk '/^Authentication-Results:/ { skip = 1; next } skip && /^[ \t]/ { next } { skip = 0; print }' |
@@ -276,14 +289,16 @@ send_mx "$TAP_TMP/list.eml" && wait_email "e.subject = 'dkim list' AND $to_bob" 
 RAWL=$(pctl mail raw "$(email_of "e.subject = 'dkim list' AND $to_bob")")
 like "$(flat "$RAWL")" 'dkim=fail reason="signature verification failed"' "mailing-list footer: stored with dkim=fail (body changed)"
 like "$RAWL" 'dmarc=fail \(p=reject' "... and dmarc=fail under the author's p=reject (doc/INSTALL.md step 14)"
-is "$(psqlc "SELECT spam FROM emails e WHERE e.subject = 'dkim list' AND $to_bob")" f \
-	"... the spam flag does not follow these verdicts yet (documented)"
+is "$(verdicts_of "$(email_of "e.subject = 'dkim list' AND $to_bob")")" "fail  fail reject true dmarc=fail(p=reject)" \
+	"... stored so; the documented rule flags it spam (the author's p=reject)"
 
 # ---- 3. p=reject, no signature: dmarc=fail --------------------------------------
 printf 'From: alice@example.test\r\nTo: bob@recv.test\r\nSubject: dkim three\r\nMessage-Id: <three@example.test>\r\n\r\nunsigned\r\n' >"$TAP_TMP/unsigned.eml"
 send_mx "$TAP_TMP/unsigned.eml" && wait_email "e.subject = 'dkim three' AND $to_bob" || fail "unsigned message stored"
 RAW3=$(pctl mail raw "$(email_of "e.subject = 'dkim three' AND $to_bob")")
 like "$RAW3" 'dmarc=fail \(p=reject' "unsigned mail of a p=reject domain: dmarc=fail"
+is "$(verdicts_of "$(email_of "e.subject = 'dkim three' AND $to_bob")")" "none  fail reject true dmarc=fail(p=reject)" \
+	"... stored dkim=none, dmarc=fail: spam"
 
 # ---- 4. a forged Authentication-Results with our authserv-id ----------------
 printf 'Authentication-Results: mx.example.com; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\nFrom: alice@example.test\r\nTo: bob@recv.test\r\nSubject: dkim four\r\nMessage-Id: <four@example.test>\r\n\r\nforged\r\n' >"$TAP_TMP/forged.eml"
@@ -291,6 +306,8 @@ send_mx "$TAP_TMP/forged.eml" && wait_email "e.subject = 'dkim four' AND $to_bob
 RAW4=$(pctl mail raw "$(email_of "e.subject = 'dkim four' AND $to_bob")")
 unlike "$RAW4" 'dkim=pass header.d=example.test; dmarc=pass' "the forged Authentication-Results is removed"
 like "$RAW4" 'dmarc=fail' "... and the real verdict is dmarc=fail"
+is "$(verdicts_of "$(email_of "e.subject = 'dkim four' AND $to_bob")")" "none  fail reject true dmarc=fail(p=reject)" \
+	"... stored: the real verdicts (dkim=none, dmarc=fail), spam"
 diag "t=${SECONDS}s"
 # DKIM_KEEP=DIR: keep the files and logs for a post-mortem
 [ -n "${DKIM_KEEP:-}" ] && { rm -rf "$DKIM_KEEP"; cp -a "$TAP_TMP" "$DKIM_KEEP"; }

@@ -34,7 +34,7 @@ static char *sign(const char *spam, const char *reason, const char *qid, time_t 
 int main(void)
 {
 	time_t now = 1763870000;
-	struct verdict_config cfg = { SECRET, "mx.postroom.test", "4ABC123", 0, now };
+	struct verdict_config cfg = { SECRET, "mx.postroom.test", "4ABC123", 0, now, NULL };
 	struct verdict_result r;
 	char *yes = sign("yes", "spf=fail,dnsbl=bl.example", "4ABC123", now - 5);
 	char *no = sign("no", "none", "4ABC123", now - 5);
@@ -111,7 +111,7 @@ int main(void)
 		};
 		verdict_from_headers(&cfg, h, 3, &r);
 		T(r.spam == 1 && r.verdict_valid, "trusted A-R dmarc=fail tags spam");
-		UNIT_STR_EQ(r.reason, "dmarc=fail", "reason dmarc=fail");
+		UNIT_STR_EQ(r.reason, "dmarc=fail(p=reject)", "reason dmarc=fail(p=reject)");
 		UNIT_STR_EQ(r.dkim, "pass", "dkim result read");
 	}
 	{
@@ -120,10 +120,11 @@ int main(void)
 			{ "Authentication-Results", "mx.postroom.test.evil.example; dmarc=fail" },
 			{ "Authentication-Results", "(comment) mx.postroom.test 1; dmarc=pass" },
 			received,
-			{ "Authentication-Results", "mx.postroom.test; dmarc=fail" }
+			received,
+			{ "Authentication-Results", "mx.postroom.test; dmarc=fail (p=reject)" }
 		};
-		verdict_from_headers(&cfg, h, 5, &r);
-		T(r.spam == 0, "A-R of other ids and below Received: ignored");
+		verdict_from_headers(&cfg, h, 6, &r);
+		T(r.spam == 0, "A-R of other ids and below the second Received: ignored");
 		UNIT_STR_EQ(r.dmarc, "pass", "authserv-id with version and comment matched");
 	}
 	{
@@ -142,6 +143,60 @@ int main(void)
 		UNIT_STR_EQ(r.reason, "policyd",
 			    "a reason too long to keep: 'policyd', never none");
 		free(v);
+	}
+	{
+		/* Postfix puts a milter's A-R (inserted at position 1) just
+		 * below its own Received: this hop's, trusted (issue 22) */
+		struct verdict_header h[] = {
+			received,
+			{ "Authentication-Results",
+			  "mx.postroom.test; dmarc=fail (p=reject dis=none) header.from=example.org" },
+			{ "Authentication-Results",
+			  "mx.postroom.test;\r\n\tdkim=fail reason=\"signature verification failed\" (2048-bit key; unprotected) header.d=bad.example header.i=@bad.example;\r\n\tdkim=pass (1024-bit key) header.d=Example.ORG header.i=@example.org header.b=\"abc;def\";\r\n\tdkim=pass header.d=list.example" },
+			{ "Authentication-Results",
+			  "mx.postroom.test; spf=pass smtp.mailfrom=example.org" },
+			{ "From", "a@example.org" },
+			received
+		};
+		char *j;
+
+		verdict_from_headers(&cfg, h, 6, &r);
+		T(r.spam == 1,
+		  "A-R just below this hop's Received: trusted, dmarc=fail p=reject is spam");
+		UNIT_STR_EQ(r.reason, "dmarc=fail(p=reject)", "... reason with the policy");
+		UNIT_STR_EQ(r.dkim_domains, "example.org list.example",
+			    "passing signing domains (lower case)");
+		UNIT_STR_EQ(r.dmarc_from, "example.org", "dmarc header.from");
+		j = verdict_auth_json(&r);
+		UNIT_STR_EQ(
+			j ? j : "(null)",
+			"{\"spf\":\"pass\",\"dkim\":\"pass\",\"dkim_domains\":[\"example.org\",\"list.example\"],"
+			"\"dmarc\":\"fail\",\"dmarc_policy\":\"reject\",\"dmarc_from\":\"example.org\"}",
+			"auth_results JSON");
+		free(j);
+	}
+	{
+		struct verdict_header h[] = {
+			received,
+			{ "Authentication-Results",
+			  "mx.postroom.test; dmarc=fail (p=none dis=none) header.from=example.org" },
+			{ "Authentication-Results",
+			  "mx.postroom.test; dkim=fail header.d=example.org" },
+		};
+		struct verdict_config c2 = cfg;
+
+		verdict_from_headers(&cfg, h, 3, &r);
+		T(r.spam == 0,
+		  "dmarc=fail under p=none and dkim=fail: not spam (default policies)");
+		UNIT_STR_EQ(r.dkim, "fail", "... dkim=fail stored");
+		c2.dmarc_spam_policies = "none reject";
+		verdict_from_headers(&c2, h, 3, &r);
+		T(r.spam == 1, "dmarc_spam_policies = \"none reject\": p=none fail is spam");
+		c2.dmarc_spam_policies = "";
+		h[1].value = "mx.postroom.test; dmarc=fail (p=reject) header.from=example.org";
+		verdict_from_headers(&c2, h, 3, &r);
+		T(r.spam == 0, "dmarc_spam_policies = \"\": never spam");
+		T(verdict_auth_json(&(struct verdict_result){ 0 }) == NULL, "no result: NULL JSON");
 	}
 	{
 		struct verdict_header h[] = { { "Subject", "no headers of ours" } };
