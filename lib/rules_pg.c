@@ -322,6 +322,21 @@ static enum rules_lookup rules_pg_address_owned_by(void *ctx, const char *addres
 	return r;
 }
 
+/* rules_pg_offline_pass - a check that only ever refuses (storage quota,
+ * suppression list) and could not ask the database: with offline_answers
+ * (policyd keeps answering while the database is away) it passes, so the
+ * database being down defers nothing that was accepted before those
+ * checks existed; without (the milter) the error stands (451 4.3.0) */
+static enum rules_lookup rules_pg_offline_pass(void *ctx, enum rules_lookup r, const char *what)
+{
+	struct rules_pg *rp = ctx;
+
+	if (r != RULES_LOOKUP_ERROR || !rp->set.offline_answers)
+		return r;
+	log_warn("lookup: %s not checked: the database is not answering", what);
+	return RULES_NOT_FOUND;
+}
+
 /* rules_pg_storage_full - postroom_storage_quota_full() (sql/016): one
  * indexed lookup per address, never cached (usage changes with every
  * delivery), a failure is RULES_LOOKUP_ERROR */
@@ -337,10 +352,14 @@ static enum rules_lookup rules_pg_storage_full(void *ctx, const char *const *add
 	params[0] = sz;
 	params[1] = addresses[0];
 	params[2] = n > 1 ? addresses[1] : NULL;
-	return rules_pg_query(ctx,
-			      n > 1 ? "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2, $3], $1)"
-				    : "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2], $1)",
-			      n + 1, params);
+	return rules_pg_offline_pass(
+		ctx,
+		rules_pg_query(
+			ctx,
+			n > 1 ? "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2, $3], $1)"
+			      : "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2], $1)",
+			n + 1, params),
+		"storage quota");
 }
 
 /* rules_pg_suppressed - postroom_suppressed() (sql/019): never cached,
@@ -350,7 +369,9 @@ static enum rules_lookup rules_pg_suppressed(void *ctx, const char *address, con
 {
 	const char *params[2] = { login, address };
 
-	return rules_pg_query(ctx, "SELECT 1 FROM postroom_suppressed($1, $2)", 2, params);
+	return rules_pg_offline_pass(
+		ctx, rules_pg_query(ctx, "SELECT 1 FROM postroom_suppressed($1, $2)", 2, params),
+		"suppression list");
 }
 
 const struct rules_lookups *rules_pg_lookups(struct rules_pg *rp) { return &rp->lookups; }
