@@ -59,8 +59,7 @@ static const char *verdict_skip_cfws(const char *p)
 	}
 }
 
-/* verdict_ar_id_matches - the authserv-id of an A-R value equals id */
-static int verdict_ar_id_matches(const char *value, const char *id)
+int verdict_ar_id_matches(const char *value, const char *id)
 {
 	const char *p = verdict_skip_cfws(value), *start = p;
 	size_t len;

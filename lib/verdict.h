@@ -20,11 +20,10 @@
  * Received: header, i.e. this hop's Received: and what the milters put
  * right under it. A sender can write an A-R there too (at the top of a
  * message that has no Received: yet): such a header with our
- * authserv-id must be removed on receipt, before any milter reads it.
- * OpenDKIM does so (KeepAuthResults no, the
- * default: every incoming A-R with its AuthservID is deleted) and
- * doc/INSTALL.md requires OpenDKIM before OpenDMARC on the MX;
- * deliver.trusted_authserv_id is set only where that holds. Headers below
+ * authserv-id must be removed on receipt, before any milter reads it:
+ * postroom-milter, first in smtpd_milters, removes every incoming one
+ * with deliver.trusted_authserv_id, and so does OpenDKIM (KeepAuthResults
+ * no, the default). Headers below
  * the second Received: (an earlier hop's) never count.
  *
  * The spam rule: dmarc=fail under a policy listed in
@@ -67,6 +66,11 @@ struct verdict_result {
 	char dmarc_policy[16];  /* "reject", from OpenDMARC's "(p=reject ...)" */
 	char dmarc_from[128];   /* header.from of the dmarc= result */
 };
+
+/* verdict_ar_id_matches - the authserv-id of an Authentication-Results
+ * value (comments and a version allowed) is id, case-insensitively; also
+ * used by postroom-milter to remove incoming ones */
+int verdict_ar_id_matches(const char *value, const char *id);
 
 /* verdict_auth_json - the stored results as a JSON object
  * ({"spf":..,"dkim":..,"dkim_domains":[..],"dmarc":..,"dmarc_policy":..,

@@ -17,7 +17,9 @@
  *	    it (lib/mime_check), exceeds limits.attachment_size_max: deliver
  *	    never bounces an accepted message, so this is the only refusal;
  *	  - every incoming X-Postroom-Submission header removed, and every
- *	    X-Postroom-Verdict that does not verify for this queue id;
+ *	    X-Postroom-Verdict that does not verify for this queue id, and
+ *	    every Authentication-Results carrying deliver.trusted_authserv_id
+ *	    (a forgery: this hop's come from OpenDKIM/OpenDMARC after us);
  *	  - for an authenticated session: a Message-Id when the message has
  *	    none, a signed X-Postroom-Submission (user, mid, qid, ts) at the
  *	    top, and the sent-copy recipient (milter.sent_recipient);
@@ -52,6 +54,7 @@
 #include "mime_check.h"
 #include "sighdr.h"
 #include "store_spool.h"
+#include "verdict.h"
 #include "xalloc.h"
 
 #define MILTER_VERDICTS_MAX 32 /* X-Postroom-Verdict copies remembered */
@@ -73,6 +76,9 @@ struct milter_conn {
 	struct msgsize size;
 	int n_submission; /* incoming X-Postroom-Submission copies */
 	int n_verdict;    /* X-Postroom-Verdict copies */
+	int n_ar;         /* Authentication-Results headers */
+	int *ar_ours;     /* their indexes (1-based) carrying our authserv-id */
+	int n_ar_ours;
 	char *verdicts[MILTER_VERDICTS_MAX];
 	int n_msgid;      /* Message-Id headers */
 	char *message_id; /* the first one's value */
@@ -279,6 +285,9 @@ static void milter_msg_reset(struct milter_conn *c)
 	c->n_submission = 0;
 	c->n_verdict = 0;
 	c->n_msgid = 0;
+	c->n_ar = 0;
+	c->n_ar_ours = 0;
+	xfree(&c->ar_ours);
 }
 
 static const char *milter_sym(SMFICTX *ctx, const char *name)
@@ -545,6 +554,14 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 		if (c->n_verdict < MILTER_VERDICTS_MAX)
 			c->verdicts[c->n_verdict] = xstrdup(value);
 		c->n_verdict++;
+	} else if (strcasecmp(name, "Authentication-Results") == 0) {
+		/* one with our authserv-id is a forgery: this hop's come
+		 * from the milters after this one (issue 22) */
+		c->n_ar++;
+		if (S->authserv_id && verdict_ar_id_matches(value, S->authserv_id)) {
+			c->ar_ours = xrealloc(c->ar_ours, (size_t)(c->n_ar_ours + 1) * sizeof(int));
+			c->ar_ours[c->n_ar_ours++] = c->n_ar;
+		}
 	} else if (strcasecmp(name, "Message-Id") == 0) {
 		if (c->n_msgid++ == 0 && value[strspn(value, " \t\r\n")] != '\0')
 			c->message_id = xstrdup(value); /* a blank one is replaced at eom */
@@ -594,10 +611,20 @@ static int milter_strip(SMFICTX *ctx, const struct milter_conn *c)
 			return -1;
 		metric_inc(M.removed);
 	}
+	for (i = c->n_ar_ours; i >= 1; i--) {
+		if (smfi_chgheader(ctx, "Authentication-Results", c->ar_ours[i - 1], NULL) !=
+		    MI_SUCCESS)
+			return -1;
+		metric_inc(M.removed);
+	}
 	if (c->n_submission > 0)
 		log_info("%s: removed %d incoming %s header(s) from %s",
 			 c->qid ? c->qid : "NOQUEUE", c->n_submission, SIGHDR_SUBMISSION,
 			 c->client);
+	if (c->n_ar_ours > 0)
+		log_info("%s: removed %d incoming Authentication-Results with our authserv-id %s "
+			 "from %s",
+			 c->qid ? c->qid : "NOQUEUE", c->n_ar_ours, S->authserv_id, c->client);
 	return 0;
 }
 
@@ -786,7 +813,8 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	long long size = c->size.bytes + 2; /* the empty line after the headers */
 
 	milter_refresh_qid(ctx, c);
-	if (!c->can_edit && (c->auth || c->n_submission > 0 || c->n_verdict > 0))
+	if (!c->can_edit &&
+	    (c->auth || c->n_submission > 0 || c->n_verdict > 0 || c->n_ar_ours > 0))
 		return milter_error(ctx, c, "the MTA does not allow header changes");
 	if (c->auth) {
 		if (c->message_id == NULL && (msgid = milter_new_msgid(ctx)) == NULL)

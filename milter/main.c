@@ -24,10 +24,12 @@
  *	limits.attachment_size_max, limits.mime_parts_max, and for
  *	the lookups (lib/rules_pg.c) database.conninfo,
  *	database.connect_timeout, milter.cache_ttl, milter.cache_size,
- *	milter.db_connections.
+ *	milter.db_connections, deliver.trusted_authserv_id (incoming
+ *	Authentication-Results with it are removed).
  */
 #include "milter.h"
 #include "milter_params.h"
+#include "deliver/deliver_params.h"
 
 #include <grp.h>
 #include <pthread.h>
@@ -75,6 +77,9 @@ static void milter_settings_load(const struct conf *cfg)
 	settings.role_map = conf_str(cfg, "rules.port_roles");
 	settings.secret = conf_str(cfg, "security.hmac_secret");
 	settings.header_max_age = (long)conf_int(cfg, "rules.internal_header_max_age");
+	settings.authserv_id = conf_str(cfg, "deliver.trusted_authserv_id");
+	if (settings.authserv_id != NULL && *settings.authserv_id == '\0')
+		settings.authserv_id = NULL;
 	settings.sent_recipient = sent && *sent ? sent : NULL;
 	settings.mime.attachment_size_max = conf_int(cfg, "limits.attachment_size_max");
 	settings.mime.parts_max = (size_t)conf_int(cfg, "limits.mime_parts_max");
@@ -249,6 +254,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	conf_register(&milter_conf_table);
+	conf_register(&deliver_conf_table); /* deliver.trusted_authserv_id */
 	daemon_parse_args(argc, argv, MILTER_PROG, &a);
 	cfg = daemon_load_conf(&a, EX_CONFIG);
 	milter_settings_load(cfg);

@@ -30,10 +30,14 @@ struct smfiDesc;
 
 struct milter_settings {
 	struct rules_config rules;
-	const char *role_map;                /* rules.port_roles */
-	const char *secret;                  /* security.hmac_secret */
-	long header_max_age;                 /* rules.internal_header_max_age */
-	const char *sent_recipient;          /* milter.sent_recipient or NULL */
+	const char *role_map;       /* rules.port_roles */
+	const char *secret;         /* security.hmac_secret */
+	long header_max_age;        /* rules.internal_header_max_age */
+	const char *sent_recipient; /* milter.sent_recipient or NULL */
+	/* deliver.trusted_authserv_id or NULL: every incoming
+	 * Authentication-Results with it is removed (the milter runs before
+	 * OpenDKIM and OpenDMARC, which add this hop's) */
+	const char *authserv_id;
 	const struct rules_lookups *lookups; /* rules_pg_lookups() */
 	struct mime_limits mime;             /* limits.attachment_size_max, mime_parts_max */
 };

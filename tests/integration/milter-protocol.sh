@@ -19,7 +19,8 @@ ok '[ "$(psqlc "SELECT count(*) FROM user_addresses")" = 3 ]' "fixture: three ad
 milter_conf "security = { hmac_secret = \"$MILTER_SECRET\"; };" \
 	'limits = { message_size_max = 65536; attachment_size_max = 1024; };' \
 	'rules = { mx_enabled = true; sent_recipient = "sent@postroom.invalid"; postmaster_domain = "example.com"; };' \
-	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };"
+	"milter = { socket = \"@MILTER_SOCK@\"; user = \"$(milter_user)\"; };" \
+	'deliver = { trusted_authserv_id = "mx.postroom.test"; };'
 milter_start || { fail "postroom-milter starts"; done_testing; }
 pass "postroom-milter starts"
 

@@ -72,6 +72,7 @@ hdr(c, SUB, "v=1; user=alice@example.com; ts=1; sig=00")
 hdr(c, "Message-Id", "<old@example.com>")
 hdr(c, "x-postroom-submission", genuine)
 hdr(c, VER, "v=1; spam=no; ts=1; sig=00")
+hdr(c, "Authentication-Results", " (forged) MX.postroom.test;\r\n\tdkim=pass header.d=example.com; dmarc=pass")
 eoh(c)
 send_body(c, "hello\r\n")
 mt.eom(c)
@@ -80,6 +81,8 @@ ok(mt.eom_check(c, MT_HDRDELETE, SUB), "forged and replayed " .. SUB .. " remove
 ok(not mt.eom_check(c, MT_HDRINSERT, SUB) and not mt.eom_check(c, MT_HDRADD, SUB),
 	"no " .. SUB .. " added for an unauthenticated session")
 ok(mt.eom_check(c, MT_HDRDELETE, VER), "unverifiable " .. VER .. " removed")
+ok(mt.eom_check(c, MT_HDRDELETE, "Authentication-Results"),
+	"an incoming Authentication-Results with our authserv-id removed (deliver.trusted_authserv_id)")
 ok(not mt.eom_check(c, MT_RCPTADD, "<sent@postroom.invalid>"), "no sent copy for inbound mail")
 ok(not mt.eom_check(c, MT_HDRADD, "Message-Id"), "no Message-Id added to inbound mail")
 mt.disconnect(c)
@@ -90,11 +93,14 @@ r, qid = mail(c, "someone@foreign.org", nil)
 rcpt(c, "<alice@example.com>", qid)
 hdr(c, VER, sign(VER, { "spam=no", "client=192.0.2.10", "qid=" .. qid }))
 hdr(c, "From", "<someone@foreign.org>")
+hdr(c, "Authentication-Results", " mx.foreign.org; dkim=pass header.d=foreign.org")
 eoh(c)
 send_body(c, "hello\r\n")
 mt.eom(c)
 ok(mt.getreply(c) == SMFIR_CONTINUE and not mt.eom_check(c, MT_HDRDELETE, VER),
 	"policyd's genuine " .. VER .. " for this queue id is kept")
+ok(not mt.eom_check(c, MT_HDRDELETE, "Authentication-Results"),
+	"an Authentication-Results of another authserv-id is kept")
 mt.disconnect(c)
 
 -- 3. authenticated, with a Message-Id: signed header added, bound to it
