@@ -15,7 +15,7 @@ pg_start && pg_fresh_db postroom || { fail "database ready"; done_testing; }
 for i in $(seq 8); do pctl user add u$i@example.com >/dev/null; done
 lmtpd_start || { fail "lmtpd started"; done_testing; }
 
-pctl events --since 0 --follow >"$TAP_TMP/follow.out" 2>"$TAP_TMP/follow.err" &
+"$POSTROOM_BUILDDIR/postroomctl" -c "$POSTROOM_CONF" events --since 0 --follow >"$TAP_TMP/follow.out" 2>"$TAP_TMP/follow.err" &
 FP=$!
 at_exit kill $FP
 

@@ -175,7 +175,7 @@ like "$R" "PR102.*READ COMMITTED" "REPEATABLE READ refused (SQLSTATE PR102)"
 
 # --- random-delay writers, postroomctl events --follow reading along ----------------------
 F0=$(top)
-pctl events --since "$F0" --follow >"$TAP_TMP/follow.out" 2>"$TAP_TMP/follow.err" &
+"$POSTROOM_BUILDDIR/postroomctl" -c "$POSTROOM_CONF" events --since "$F0" --follow >"$TAP_TMP/follow.out" 2>"$TAP_TMP/follow.err" &
 FP=$!
 at_exit kill $FP
 WRITERS=6 TX=40
