@@ -239,7 +239,7 @@ out:
 
 /* purge totals */
 struct ctl_purge {
-	long long emails, bytes, memberships, tombstones;
+	long long emails, bytes, memberships, tombstones, folded;
 	int batches;
 };
 
@@ -249,6 +249,17 @@ static void ctl_purge_progress(const struct ctl_purge *p)
 	fprintf(stderr, "\rpurge: batch %d, %lld emails, %lld memberships, %lld bytes freed ",
 		p->batches, p->emails, p->memberships, p->bytes);
 	fflush(stderr);
+}
+
+/* ctl_purge_fold - fold the storage usage deltas (sql/015) into each
+ * user's base: the RCPT check (postroom_storage_quota_full) adds up the
+ * deltas not yet folded, so they must not pile up */
+static void ctl_purge_fold(struct ctl *ctl, struct ctl_purge *p)
+{
+	PGresult *res = ctl_query(ctl, "SELECT postroom_storage_fold()", 0, NULL);
+
+	p->folded = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
 }
 
 /* ctl_purge_run - batches until one finds nothing (a dry run: one count),
@@ -287,13 +298,15 @@ static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, long paus
 	}
 	if (tty && p->batches)
 		fputc('\n', stderr);
+	if (!dry)
+		ctl_purge_fold(ctl, p);
 }
 
 /* ctl_mail_purge - mail purge [--dry-run] [--batch N] [--pause MS] */
 static int ctl_mail_purge(struct ctl *ctl, int argc, char **argv)
 {
 	const char *usage = "mail purge [--dry-run] [--batch N] [--pause MS]";
-	struct ctl_purge p = { 0, 0, 0, 0, 0 };
+	struct ctl_purge p = { 0, 0, 0, 0, 0, 0 };
 	const char *batch = "500";
 	char *end;
 	long pause_ms = 0;
@@ -322,9 +335,10 @@ static int ctl_mail_purge(struct ctl *ctl, int argc, char **argv)
 	}
 	ctl_purge_run(ctl, dry, batch, pause_ms, &p);
 	if (ctl->json)
-		ctl_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:i}", "dry_run", dry, "emails",
-					 p.emails, "memberships", p.memberships, "bytes", p.bytes,
-					 "tombstones", p.tombstones, "batches", p.batches));
+		ctl_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:i, s:I}", "dry_run", dry,
+					 "emails", p.emails, "memberships", p.memberships, "bytes",
+					 p.bytes, "tombstones", p.tombstones, "batches", p.batches,
+					 "usage_deltas_folded", p.folded));
 	else
 		printf("%s %lld emails, %lld memberships, %lld bytes freed%s\n",
 		       dry ? "would purge" : "purged", p.emails, p.memberships, p.bytes,

@@ -169,7 +169,11 @@ run_status 0 "mail purge --dry-run" pctl --json mail purge --dry-run
 dry=$(jq -c '[.emails, .memberships, .bytes, .tombstones]' "$TAP_TMP/out")
 is "$dry" "[3,4,6666,1]" "dry run: 3 emails (6666 bytes), 4 memberships (alice's share of the shared one), 1 tombstone"
 is "$(psqlc "SELECT count(*) FROM emails WHERE id IN ('$g_old', '$g_trash', '$g_bob')")" "3" "... and nothing changed"
+deltas=$(psqlc "SELECT count(*) FROM storage_usage_delta")
+ok "[ '$deltas' -gt 0 ]" "storage usage deltas wait to be folded before the purge ($deltas)"
 run_status 0 "mail purge --batch 2" pctl --json mail purge --batch 2
+ok "[ '$(jq .usage_deltas_folded "$TAP_TMP/out")' -ge '$deltas' ]" "the purge folded the storage usage deltas"
+is "$(psqlc "SELECT count(*) FROM storage_usage_delta")" "0" "... none is left"
 real=$(jq -c '[.emails, .memberships, .bytes, .tombstones]' "$TAP_TMP/out")
 is "$real" "$dry" "the real run did what the dry run counted"
 ok "[ '$(jq .batches "$TAP_TMP/out")' -ge 2 ]" "... in several batches of at most 2"
