@@ -2,9 +2,12 @@
 # deliver-verdict.sh - deliver stores the spam flag only from headers added
 # at this hop: the topmost X-Postroom-Verdict above the first Received:
 # that verifies (HMAC, this delivery's queue id, age), and
-# Authentication-Results of the trusted authserv-id above it. A sender who
-# writes those headers into the message - forged, or genuine ones copied
-# from another message - gets no effect.
+# Authentication-Results of the trusted authserv-id above the second
+# Received: (Postfix puts a milter's header just below its own), stored in
+# emails.auth_results; dmarc=fail under deliver.dmarc_spam_policies is
+# spam. A sender who writes those headers into the message below an
+# earlier hop's Received: - forged, or genuine ones copied from another
+# message - gets no effect (above it, postroom-milter removes them).
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
 . "$POSTROOM_SRCDIR/tests/integration/deliver-helpers.bash"
@@ -63,13 +66,24 @@ ar='Authentication-Results: mx.example.com;
 	dkim=fail header.d=example.net;
 	dmarc=fail (p=reject) header.from=example.net'
 deliver_run "$(msg a1 "$ar" "")" -f m@example.net -q Q7 -- bob@example.com
-is "$(spam_of)" "true dmarc=fail" "trusted Authentication-Results with dmarc=fail tag spam"
+is "$(spam_of)" "true dmarc=fail(p=reject)" "trusted Authentication-Results with dmarc=fail (p=reject) tag spam"
+is "$(mail_json "$D_ID" | jq -cS .auth_results)" '{"dkim":"fail","dmarc":"fail","dmarc_from":"example.net","dmarc_policy":"reject"}' \
+	"... stored in auth_results (mail show --json)"
 
 deliver_run "$(msg a2 "${ar/mx.example.com/evil.example}" "")" -f m@example.net -q Q8 -- bob@example.com
 is "$(spam_of)" "false null" "Authentication-Results of another authserv-id have no effect"
 
 deliver_run "$(msg a3 "" "$ar")" -f m@example.net -q Q9 -- bob@example.com
-is "$(spam_of)" "false null" "trusted-looking Authentication-Results below Received: have no effect"
+is "$(spam_of)" "true dmarc=fail(p=reject)" "just below this hop's Received: (where Postfix puts a milter's header): trusted"
+
+earlier='Received: from [192.0.2.99] by relay.example.net with ESMTP; Mon, 23 Nov 2026 03:59:00 +0000'
+deliver_run "$(msg a4 "" "$earlier
+$ar")" -f m@example.net -q Q11 -- bob@example.com
+is "$(spam_of)" "false null" "trusted-looking Authentication-Results below an earlier hop's Received: have no effect"
+is "$(mail_json "$D_ID" | jq -c .auth_results)" null "... nothing stored from them"
+
+deliver_run "$(msg a5 "${ar/p=reject/p=none}" "")" -f m@example.net -q Q12 -- bob@example.com
+is "$(spam_of)" "false null" "dmarc=fail under p=none: not spam (deliver.dmarc_spam_policies)"
 
 deliver_run "$(msg clean "" "")" -f m@example.net -q Q10 -- bob@example.com
 is "$(spam_of)" "false null" "no verdict at all: not spam"
