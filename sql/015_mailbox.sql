@@ -692,6 +692,16 @@ END $$;
 CREATE TRIGGER users_legal_hold BEFORE DELETE ON users
     FOR EACH ROW WHEN (OLD.legal_hold) EXECUTE FUNCTION postroom_user_hold_check();
 
+-- postroom_thread_merged - the hook of the events issue for a merge:
+-- p_merged are the threads that took thread p_winner's id when email
+-- p_email was stored. Here it does nothing; the events migration replaces
+-- it (CREATE OR REPLACE, same signature).
+CREATE FUNCTION postroom_thread_merged(p_email uuid, p_winner uuid, p_merged uuid[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+END $$;
+
 -- Threads: the winner of a merge is the thread id of the thread whose
 -- oldest remaining member is the oldest (not that member's own id), so a
 -- thread keeps its id after its first email is expunged. A thread id is
@@ -789,6 +799,12 @@ BEGIN
       USING winner, array_remove(threads, winner);
     EXECUTE 'UPDATE emails SET thread_id = $1 WHERE id = ANY ($2) AND thread_id IS NULL'
       USING winner, threads;
+    -- the threads that took the winner's id (not this email's own, which
+    -- nobody outside this transaction has seen)
+    threads := array_remove(array_remove(threads, winner), new_id);
+    IF cardinality(threads) > 0 THEN
+        PERFORM postroom_thread_merged(new_id, winner, threads);
+    END IF;
     RETURN winner;
 END $$;
 
@@ -809,6 +825,7 @@ SELECT postroom_grants('FUNCTION postroom_email_lock_key(bytea)', '');
 SELECT postroom_grants('FUNCTION postroom_att_lock_key(bytea)', '');
 SELECT postroom_grants('FUNCTION postroom_mailbox_lock(uuid[])', '');
 SELECT postroom_grants('FUNCTION postroom_mailbox_changed(text,uuid,uuid[])', '');
+SELECT postroom_grants('FUNCTION postroom_thread_merged(uuid,uuid,uuid[])', 'deliver=EXECUTE');
 SELECT postroom_grants('FUNCTION postroom_mailbox_notify(text,uuid[],uuid[])', '');
 SELECT postroom_grants('FUNCTION postroom_mailbox_received()', '');
 SELECT postroom_grants('FUNCTION postroom_mailbox_sent()', '');

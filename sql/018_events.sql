@@ -88,7 +88,7 @@ CREATE TRIGGER events_notify AFTER INSERT ON events REFERENCING NEW TABLE AS new
 
 -- postroom_events_thread_merge - 'thread_merge' for every user with mail
 -- in thread winner: the threads merged took its id (called by
--- postroom_thread_email, below, in deliver's transaction)
+-- postroom_thread_merged, below, in deliver's transaction)
 CREATE FUNCTION postroom_events_thread_merge(p_email uuid, p_winner uuid, p_merged uuid[])
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
@@ -221,107 +221,13 @@ BEGIN
     RETURN n;
 END $$;
 
--- postroom_thread_email: migration 015's, unchanged but for the
--- thread_merge event at its end (a merge tells every user with mail in
--- the merged thread). Grants: 012's decisions stay (CREATE OR REPLACE).
-CREATE OR REPLACE FUNCTION postroom_thread_email(new_id uuid) RETURNS uuid
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
-DECLARE
-    me_mid  text;
-    me_irt  text;
-    me_refs text[];
-    me_recv timestamptz;
-    me_tid  uuid;
-    parts   text[];
-    named   text[];
-    k       bigint;
-    t       uuid;
-    top     bigint := NULLIF(current_setting('postroom.thread_lock_top', true), '')::bigint;
-    threads uuid[];
-    locked  uuid[] := '{}';
-    winner  uuid;
+-- postroom_thread_merged - 015's hook for a merge, now the thread_merge
+-- event (postroom_thread_email calls it in deliver's transaction).
+CREATE OR REPLACE FUNCTION postroom_thread_merged(p_email uuid, p_winner uuid, p_merged uuid[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
-    SELECT message_id, in_reply_to, reference_ids, received_at, thread_id
-      INTO STRICT me_mid, me_irt, me_refs, me_recv, me_tid
-      FROM emails WHERE id = new_id;
-    SELECT COALESCE(array_agg(p), '{}') INTO parts FROM postroom_email_participants(new_id) p;
-    SELECT COALESCE(array_agg(DISTINCT m), '{}') INTO named
-      FROM unnest(ARRAY[me_irt] || me_refs[array_upper(me_refs, 1)
-                                                    - postroom_thread_refs_max() + 1:]) AS u(m)
-     WHERE m IS NOT NULL AND m <> '';
-
-    FOR k IN SELECT DISTINCT hashtextextended('postroom-mid:' || m, 0)
-               FROM unnest(me_mid || named) AS u(m)
-              WHERE m IS NOT NULL AND m <> '' ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(k);
-    END LOOP;
-
-    LOOP
-        SELECT array_agg(DISTINCT x ORDER BY x) INTO threads FROM (
-            SELECT COALESCE(thread_id, id) AS x FROM emails WHERE id = new_id
-            UNION ALL
-            SELECT x FROM (
-                SELECT DISTINCT ON (e.message_id) COALESCE(e.thread_id, e.id) AS x
-                  FROM emails e
-                 WHERE e.message_id = ANY (named) AND e.id <> new_id
-                   AND EXISTS (SELECT 1 FROM postroom_email_participants(e.id) p
-                                WHERE p = ANY (parts))
-                 ORDER BY e.message_id, e.received_at, e.id) parents
-            UNION ALL
-            SELECT COALESCE(c.thread_id, c.id) FROM emails c
-             WHERE me_mid IS NOT NULL AND me_mid <> '' AND c.id <> new_id
-               AND (c.in_reply_to = me_mid OR c.reference_ids @> ARRAY[me_mid])
-               AND (c.in_reply_to = me_mid
-                    OR me_mid = ANY (c.reference_ids[array_upper(c.reference_ids, 1)
-                                                 - postroom_thread_refs_max() + 1:]))
-               AND EXISTS (SELECT 1 FROM postroom_email_participants(c.id) p WHERE p = ANY (parts))
-               AND NOT EXISTS (
-                   SELECT 1 FROM emails o
-                    WHERE o.message_id = me_mid AND o.id <> new_id AND o.id <> c.id
-                      AND (o.received_at, o.id) < (me_recv, new_id)
-                      AND EXISTS (SELECT 1 FROM postroom_email_participants(o.id) po
-                                    JOIN postroom_email_participants(c.id) pc ON po = pc))
-        ) s;
-        IF cardinality(locked) = 0 AND cardinality(threads) = 1 THEN
-            IF me_tid IS NULL THEN
-                UPDATE emails SET thread_id = new_id WHERE id = new_id;
-            END IF;
-            RETURN threads[1];
-        END IF;
-        EXIT WHEN threads <@ locked;
-        FOR t, k IN SELECT x, hashtextextended('postroom-thread:' || x::text, 0)
-                      FROM unnest(threads) AS u(x) WHERE NOT x = ANY (locked) ORDER BY 2 LOOP
-            IF top IS NULL OR k > top THEN
-                PERFORM pg_advisory_xact_lock(k);
-                top := k;
-            ELSIF NOT pg_try_advisory_xact_lock(k) THEN
-                RAISE EXCEPTION 'postroom_thread_email: thread % is being merged by another delivery', t
-                      USING ERRCODE = 'serialization_failure';
-            END IF;
-            locked := locked || t;
-        END LOOP;
-        PERFORM set_config('postroom.thread_lock_top', top::text, true);
-    END LOOP;
-
-    -- the thread whose oldest member is the oldest keeps its id
-    SELECT w.x INTO STRICT winner FROM (
-        SELECT u.x, f.received_at, f.id FROM unnest(threads) AS u(x),
-               LATERAL (SELECT e.id, e.received_at FROM emails e WHERE e.thread_id = u.x
-                         ORDER BY e.received_at, e.id LIMIT 1) f
-        UNION ALL
-        SELECT e.id, e.received_at, e.id FROM emails e WHERE e.id = ANY (threads) AND e.thread_id IS NULL
-    ) w ORDER BY w.received_at, w.id LIMIT 1;
-    EXECUTE 'UPDATE emails SET thread_id = $1 WHERE thread_id = ANY ($2)'
-      USING winner, array_remove(threads, winner);
-    EXECUTE 'UPDATE emails SET thread_id = $1 WHERE id = ANY ($2) AND thread_id IS NULL'
-      USING winner, threads;
-    -- the threads that took the winner's id (not this email's own, which
-    -- nobody outside this transaction has seen): tell their users
-    threads := array_remove(array_remove(threads, winner), new_id);
-    IF cardinality(threads) > 0 THEN
-        PERFORM postroom_events_thread_merge(new_id, winner, threads);
-    END IF;
-    RETURN winner;
+    PERFORM postroom_events_thread_merge(p_email, p_winner, p_merged);
 END $$;
 
 SELECT postroom_grants('SEQUENCE events_position_seq', '');
