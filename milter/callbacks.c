@@ -20,6 +20,12 @@
  *	    X-Postroom-Verdict that does not verify for this queue id, and
  *	    every Authentication-Results carrying deliver.trusted_authserv_id
  *	    (a forgery: this hop's come from OpenDKIM/OpenDMARC after us);
+ *	  - with deliver.trusted_authserv_id set, for an unauthenticated
+ *	    session: every incoming Received-SPF removed and, from the
+ *	    topmost X-Postroom-Verdict that verifies, a Received-SPF with
+ *	    policyd's SPF result for MAIL FROM (identity=mailfrom,
+ *	    envelope-from) added at the top, for OpenDMARC: DMARC uses
+ *	    postroom's SPF verdict, not a second check (issue 22);
  *	  - for an authenticated session: a Message-Id when the message has
  *	    none, a signed X-Postroom-Submission (user, mid, qid, ts) at the
  *	    top, and the sent-copy recipient (milter.sent_recipient);
@@ -79,6 +85,7 @@ struct milter_conn {
 	int n_ar;         /* Authentication-Results headers */
 	int *ar_ours;     /* their indexes (1-based) carrying our authserv-id */
 	int n_ar_ours;
+	int n_rspf; /* Received-SPF headers (all incoming on the MX side) */
 	char *verdicts[MILTER_VERDICTS_MAX];
 	int n_msgid;      /* Message-Id headers */
 	char *message_id; /* the first one's value */
@@ -287,6 +294,7 @@ static void milter_msg_reset(struct milter_conn *c)
 	c->n_msgid = 0;
 	c->n_ar = 0;
 	c->n_ar_ours = 0;
+	c->n_rspf = 0;
 	xfree(&c->ar_ours);
 }
 
@@ -562,6 +570,8 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 			c->ar_ours = xrealloc(c->ar_ours, (size_t)(c->n_ar_ours + 1) * sizeof(int));
 			c->ar_ours[c->n_ar_ours++] = c->n_ar;
 		}
+	} else if (strcasecmp(name, "Received-SPF") == 0) {
+		c->n_rspf++;
 	} else if (strcasecmp(name, "Message-Id") == 0) {
 		if (c->n_msgid++ == 0 && value[strspn(value, " \t\r\n")] != '\0')
 			c->message_id = xstrdup(value); /* a blank one is replaced at eom */
@@ -593,8 +603,77 @@ static int milter_verdict_ok(const struct milter_conn *c, const char *value)
 	return rc == 0;
 }
 
-/* milter_strip - remove incoming submission headers and verdict headers
- * that do not verify; -1 when the MTA refused a change */
+/* milter_spf_applies - Received-SPF is this hop's business: OpenDMARC
+ * is configured (deliver.trusted_authserv_id) and the client is not
+ * authenticated (OpenDMARC skips those, IgnoreAuthenticatedClients) */
+static int milter_spf_applies(const struct milter_conn *c)
+{
+	return S->authserv_id != NULL && c->auth == NULL;
+}
+
+/* milter_rspf_clean - s may stand in a Received-SPF key=value as it is */
+static int milter_rspf_clean(const char *s)
+{
+	return s != NULL && *s != '\0' && strlen(s) < 512 && strpbrk(s, "\"\\;() \t\r\n") == NULL;
+}
+
+/* milter_spf_result - an RFC 7208 result name (what policyd's spf= holds) */
+static int milter_spf_result(const char *r)
+{
+	static const char *const names[] = { "pass", "fail",      "softfail", "neutral",
+					     "none", "temperror", "permerror" };
+	size_t i;
+
+	for (i = 0; r != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(r, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* milter_received_spf - the Received-SPF value (RFC 7208 9.1) of the
+ * topmost verdict header that verifies, for OpenDMARC; NULL when there is
+ * none or it has no SPF result for MAIL FROM (caller frees) */
+static char *milter_received_spf(const struct milter_conn *c)
+{
+	struct sighdr_binding b = { NULL, c->qid, 0, S->header_max_age };
+	struct sighdr h;
+	char *storage = NULL, *out = NULL, *from = NULL;
+	const char *err, *spf, *id, *dom, *ip;
+	int i;
+
+	for (i = 0; i < c->n_verdict && i < MILTER_VERDICTS_MAX; i++) {
+		if (sighdr_verify(S->secret, SIGHDR_VERDICT, c->verdicts[i], &b, &h, &storage,
+				  &err) == 0)
+			break;
+		xfree(&storage);
+	}
+	if (storage == NULL)
+		return NULL;
+	spf = sighdr_get(&h, "spf");
+	id = sighdr_get(&h, "spf_identity");
+	dom = sighdr_get(&h, "spf_domain");
+	ip = sighdr_get(&h, "client");
+	if (milter_spf_result(spf) && id && strcasecmp(id, "mailfrom") == 0 &&
+	    milter_rspf_clean(dom)) {
+		/* the envelope sender as given, else its domain (OpenDMARC
+		 * compares only the part after '@') */
+		if (c->sender && c->sender[0] == '<')
+			from = xstrndup(c->sender + 1, strcspn(c->sender + 1, ">"));
+		out = xasprintf("%s%s (%s: postroom-policyd verdict) %s%s%senvelope-from=\"%s\"; "
+				"identity=mailfrom; receiver=%s;",
+				(c->proto & SMFIP_HDR_LEADSPC) ? " " : "", spf, S->authserv_id,
+				milter_rspf_clean(ip) ? "client-ip=" : "",
+				milter_rspf_clean(ip) ? ip : "", milter_rspf_clean(ip) ? "; " : "",
+				milter_rspf_clean(from) ? from : dom, S->authserv_id);
+		free(from);
+	}
+	free(storage);
+	return out;
+}
+
+/* milter_strip - remove incoming submission headers, verdict headers
+ * that do not verify and, where milter_spf_applies, every incoming
+ * Received-SPF; -1 when the MTA refused a change */
 static int milter_strip(SMFICTX *ctx, const struct milter_conn *c)
 {
 	int i;
@@ -614,6 +693,11 @@ static int milter_strip(SMFICTX *ctx, const struct milter_conn *c)
 	for (i = c->n_ar_ours; i >= 1; i--) {
 		if (smfi_chgheader(ctx, "Authentication-Results", c->ar_ours[i - 1], NULL) !=
 		    MI_SUCCESS)
+			return -1;
+		metric_inc(M.removed);
+	}
+	for (i = milter_spf_applies(c) ? c->n_rspf : 0; i >= 1; i--) {
+		if (smfi_chgheader(ctx, "Received-SPF", i, NULL) != MI_SUCCESS)
 			return -1;
 		metric_inc(M.removed);
 	}
@@ -807,14 +891,15 @@ static sfsistat cb_eom(SMFICTX *ctx)
 {
 	struct milter_conn *c = milter_conn(ctx);
 	struct rules_verdict v;
-	char *msgid = NULL, *sig = NULL;
+	char *msgid = NULL, *sig = NULL, *rspf = NULL;
 	const char *what = NULL;
 	int refused = 0;
 	long long size = c->size.bytes + 2; /* the empty line after the headers */
 
 	milter_refresh_qid(ctx, c);
 	if (!c->can_edit &&
-	    (c->auth || c->n_submission > 0 || c->n_verdict > 0 || c->n_ar_ours > 0))
+	    (c->auth || c->n_submission > 0 || c->n_verdict > 0 || c->n_ar_ours > 0 ||
+	     (milter_spf_applies(c) && (c->n_rspf > 0 || c->n_verdict > 0))))
 		return milter_error(ctx, c, "the MTA does not allow header changes");
 	if (c->auth) {
 		if (c->message_id == NULL && (msgid = milter_new_msgid(ctx)) == NULL)
@@ -843,12 +928,16 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	}
 	if (milter_strip(ctx, c) < 0)
 		what = "cannot remove an incoming internal header";
+	else if (milter_spf_applies(c) && (rspf = milter_received_spf(c)) != NULL &&
+		 smfi_insheader(ctx, 0, "Received-SPF", rspf) != MI_SUCCESS)
+		what = "cannot add Received-SPF";
 	else if (sig)
 		(void)milter_mark(ctx, c, msgid, sig, &what); /* sets what on failure */
 	if (what == NULL)
 		(void)milter_pm_redirect(ctx, c, &what); /* sets what on failure */
 	free(msgid);
 	free(sig);
+	free(rspf);
 	if (what)
 		return milter_error(ctx, c, what);
 	metric_inc(M.eom[0]);

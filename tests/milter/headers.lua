@@ -73,6 +73,7 @@ hdr(c, "Message-Id", "<old@example.com>")
 hdr(c, "x-postroom-submission", genuine)
 hdr(c, VER, "v=1; spam=no; ts=1; sig=00")
 hdr(c, "Authentication-Results", " (forged) MX.postroom.test;\r\n\tdkim=pass header.d=example.com; dmarc=pass")
+hdr(c, "Received-SPF", " pass (forged) envelope-from=\"someone@foreign.org\"; identity=mailfrom;")
 eoh(c)
 send_body(c, "hello\r\n")
 mt.eom(c)
@@ -85,13 +86,16 @@ ok(mt.eom_check(c, MT_HDRDELETE, "Authentication-Results"),
 	"an incoming Authentication-Results with our authserv-id removed (deliver.trusted_authserv_id)")
 ok(not mt.eom_check(c, MT_RCPTADD, "<sent@postroom.invalid>"), "no sent copy for inbound mail")
 ok(not mt.eom_check(c, MT_HDRADD, "Message-Id"), "no Message-Id added to inbound mail")
+ok(mt.eom_check(c, MT_HDRDELETE, "Received-SPF"), "an incoming Received-SPF removed (for OpenDMARC)")
+ok(not mt.eom_check(c, MT_HDRINSERT, "Received-SPF"), "... and none added without a genuine verdict")
 mt.disconnect(c)
 
 -- 2. a genuine verdict for this queue id (policyd's PREPEND) survives
 c = session("mx.postroom.test", "25")
 r, qid = mail(c, "someone@foreign.org", nil)
 rcpt(c, "<alice@example.com>", qid)
-hdr(c, VER, sign(VER, { "spam=no", "client=192.0.2.10", "qid=" .. qid }))
+hdr(c, VER, sign(VER, { "spam=no", "spf=pass", "spf_identity=mailfrom", "spf_domain=foreign.org",
+	"client=192.0.2.10", "qid=" .. qid }))
 hdr(c, "From", "<someone@foreign.org>")
 hdr(c, "Authentication-Results", " mx.foreign.org; dkim=pass header.d=foreign.org")
 eoh(c)
@@ -101,6 +105,9 @@ ok(mt.getreply(c) == SMFIR_CONTINUE and not mt.eom_check(c, MT_HDRDELETE, VER),
 	"policyd's genuine " .. VER .. " for this queue id is kept")
 ok(not mt.eom_check(c, MT_HDRDELETE, "Authentication-Results"),
 	"an Authentication-Results of another authserv-id is kept")
+ok(mt.eom_check(c, MT_HDRINSERT, "Received-SPF", " pass (mx.postroom.test: postroom-policyd verdict) " ..
+	"client-ip=192.0.2.10; envelope-from=\"someone@foreign.org\"; identity=mailfrom; receiver=mx.postroom.test;"),
+	"Received-SPF added from the genuine verdict's spf=pass (for OpenDMARC)")
 mt.disconnect(c)
 
 -- 3. authenticated, with a Message-Id: signed header added, bound to it

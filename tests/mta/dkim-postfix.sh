@@ -16,7 +16,10 @@
 # dmarc=pass, a message altered after signing stored with dkim=fail, a
 # mailing-list footer (dkim=fail, dmarc=fail: spam by the documented rule),
 # an unsigned message of a p=reject domain with dmarc=fail, a forged
-# Authentication-Results with our authserv-id removed, and domain check;
+# Authentication-Results and Received-SPF removed, an unsigned message
+# from an SPF-authorised MAIL FROM with dmarc=pass (the receiver's
+# postroom-milter hands OpenDMARC policyd's SPF verdict as Received-SPF),
+# and domain check;
 # each verdict also as stored (emails.auth_results, the spam flag and
 # reason: deliver.trusted_authserv_id, deliver.dmarc_spam_policies).
 # Needs root, postfix, swaks, jq, opendkim, opendmarc, dnsmasq, unshare.
@@ -59,7 +62,8 @@ C=$POSTROOM_SRCDIR/contrib
 PIPELINE_DOMAIN=example.test
 PIPELINE_CONF_EXTRA=("dkim.key_dir = \"$KEYDIR\"" "dkim.key_user = \"opendkim\""
 	"dkim.dns_server = \"127.0.0.1\"" "rules.postmaster_address = \"bob@example.test\""
-	"deliver.trusted_authserv_id = \"mx.example.com\"")
+	"deliver.trusted_authserv_id = \"mx.example.com\"" "policyd.spf = true" "policyd.dns_server = \"127.0.0.1\""
+	"rules.port_roles = \"ORIGINATING=submission recvmx=mx\"")
 pipeline_start || { fail "pipeline starts"; done_testing; }
 pass "sender pipeline starts"
 S_PF_CONF=$PF_CONF S_PF_LOG=$PF_LOG S_PORT_SUB=$PF_PORT_SUB
@@ -197,11 +201,18 @@ wait_port "$DKIM_PORT" && wait_port "$DMARC_PORT" && pass "opendkim and opendmar
 	fail "opendkim and opendmarc listen" "$(cat "$TAP_TMP/opendkim.log" "$TAP_TMP/opendmarc.log")"
 
 # ---- the receiver: an MX for recv.test storing into postroom --------------
+# with the pipeline's postroom-policyd (SPF verdict) and postroom-milter in
+# front of OpenDKIM and OpenDMARC, as contrib/postfix/dkim.main.cf orders
+# them (the role "mx" by the name recvmx in rules.port_roles)
 RECV=$TAP_TMP/recv
 PF_DOMAIN=recv.test
+PD="check_policy_service inet:127.0.0.1:$PIPELINE_PD_PORT"
 PF_MAIN_EXTRA=("relay_domains =" "virtual_mailbox_domains = recv.test" "virtual_mailbox_maps = static:postroom"
 	"virtual_transport = postroom" "postroom_destination_recipient_limit = 1"
-	"smtpd_milters = inet:127.0.0.1:$DKIM_PORT, inet:127.0.0.1:$DMARC_PORT" "milter_default_action = tempfail")
+	"smtpd_relay_restrictions = $PD, reject_unauth_destination" "smtpd_data_restrictions = $PD"
+	"smtpd_policy_service_policy_context = recvmx" "milter_macro_daemon_name = recvmx"
+	"smtpd_milters = unix:$SP/postroom/milter.sock, inet:127.0.0.1:$DKIM_PORT, inet:127.0.0.1:$DMARC_PORT"
+	"milter_default_action = tempfail")
 PF_MASTER_EXTRA=$(printf 'postroom unix - n n - - pipe\n  flags=hu user=%s null_sender= argv=%s/postroom-deliver -c %s -f ${sender} -a ${sasl_username} -C ${client_address} -q ${queue_id} -- ${recipient}\n' \
 	"$PIPELINE_USER" "$POSTROOM_BUILDDIR" "$PIPELINE_CONF")
 pf_start "$RECV" || fail "receiver Postfix starts"
@@ -263,12 +274,15 @@ like "$(pctl mail raw "$SENT1")" 'DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/r
 
 # ---- 2. altered after signing: dkim=fail ---------------------------------------
 diag "t=${SECONDS}s altered, unsigned, forged"
-# send_mx FILE: the message in FILE to the receiver's MX from 127.0.0.2
+# send_mx FILE [MAIL-FROM]: the message in FILE to the receiver's MX from
+# 127.0.0.2; MAIL FROM by default the bounce address of a list: its SPF
+# result (pass: libspf2 lets loopback clients pass) is not aligned with the
+# From domain, so it gives DMARC no SPF pass
 send_mx() {
-	"$PL_PYTHON" - "$R_PORT_MX" "$1" <<'PY'
+	"$PL_PYTHON" - "$R_PORT_MX" "$1" "${2:-list-bounces@lists.example.org}" <<'PY'
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30, source_address=("127.0.0.2", 0))
-s.sendmail("alice@example.test", ["bob@recv.test"], open(sys.argv[2], "rb").read())
+s.sendmail(sys.argv[3], ["bob@recv.test"], open(sys.argv[2], "rb").read())
 s.quit()
 PY
 }
@@ -301,13 +315,28 @@ is "$(verdicts_of "$(email_of "e.subject = 'dkim three' AND $to_bob")")" "none  
 	"... stored dkim=none, dmarc=fail: spam"
 
 # ---- 4. a forged Authentication-Results with our authserv-id ----------------
-printf 'Authentication-Results: mx.example.com; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\nFrom: alice@example.test\r\nTo: bob@recv.test\r\nSubject: dkim four\r\nMessage-Id: <four@example.test>\r\n\r\nforged\r\n' >"$TAP_TMP/forged.eml"
+printf 'Authentication-Results: mx.example.com; dkim=pass header.d=example.test; dmarc=pass header.from=example.test\r\nReceived-SPF: pass (forged) envelope-from="alice@example.test"; identity=mailfrom;\r\nFrom: alice@example.test\r\nTo: bob@recv.test\r\nSubject: dkim four\r\nMessage-Id: <four@example.test>\r\n\r\nforged\r\n' >"$TAP_TMP/forged.eml"
 send_mx "$TAP_TMP/forged.eml" && wait_email "e.subject = 'dkim four' AND $to_bob" || fail "forged message stored"
 RAW4=$(pctl mail raw "$(email_of "e.subject = 'dkim four' AND $to_bob")")
 unlike "$RAW4" 'dkim=pass header.d=example.test; dmarc=pass' "the forged Authentication-Results is removed"
 like "$RAW4" 'dmarc=fail' "... and the real verdict is dmarc=fail"
 is "$(verdicts_of "$(email_of "e.subject = 'dkim four' AND $to_bob")")" "none  fail reject true dmarc=fail(p=reject)" \
 	"... stored: the real verdicts (dkim=none, dmarc=fail), spam"
+unlike "$RAW4" 'Received-SPF: pass \(forged\)' "the forged Received-SPF is removed (postroom-milter)"
+like "$(flat "$RAW4")" 'Received-SPF: pass \(mx\.example\.com: postroom-policyd verdict\) client-ip=127\.0\.0\.2; envelope-from="list-bounces@lists\.example\.org"; identity=mailfrom;' \
+	"... policyd's verdict for the real MAIL FROM (lists.example.org) instead"
+
+# ---- 5. SPF for DMARC: unsigned, MAIL FROM authorised by example.test's SPF --
+diag "t=${SECONDS}s spf for dmarc"
+printf 'From: alice@example.test\r\nTo: bob@recv.test\r\nSubject: dkim five\r\nMessage-Id: <five@example.test>\r\n\r\nunsigned, SPF-aligned\r\n' >"$TAP_TMP/spf.eml"
+send_mx "$TAP_TMP/spf.eml" alice@example.test && wait_email "e.subject = 'dkim five' AND $to_bob" || fail "SPF-aligned message stored"
+RAW5=$(pctl mail raw "$(email_of "e.subject = 'dkim five' AND $to_bob")")
+like "$(flat "$RAW5")" 'Received-SPF: pass \(mx\.example\.com: postroom-policyd verdict\) client-ip=127\.0\.0\.2; envelope-from="alice@example\.test"; identity=mailfrom;' \
+	"postroom-milter adds Received-SPF from policyd's signed verdict (spf=pass)"
+is "$(printf '%s\n' "$RAW5" | grep -ci '^Received-SPF:')" 1 "... exactly one Received-SPF"
+like "$RAW5" 'Authentication-Results: mx.example.com; dmarc=pass' "OpenDMARC: dmarc=pass through SPF alone (no DKIM signature)"
+is "$(verdicts_of "$(email_of "e.subject = 'dkim five' AND $to_bob")")" "none  pass reject false null" \
+	"stored: dkim=none, dmarc=pass (p=reject), not spam"
 diag "t=${SECONDS}s"
 # DKIM_KEEP=DIR: keep the files and logs for a post-mortem
 [ -n "${DKIM_KEEP:-}" ] && { rm -rf "$DKIM_KEEP"; cp -a "$TAP_TMP" "$DKIM_KEEP"; }
