@@ -3,10 +3,12 @@
 # through a real Postfix set up from contrib/postfix (tests/lib/pipeline.sh:
 # milter, policyd, deliver behind pipe(8), every daemon as its own role):
 # - alice submits (587, AUTH) to a remote address; Postfix relays it to
-#   the "remote" MX (smtp-sink on a loopback port, -f RCPT: every RCPT
-#   refused with a 5xx) and, on that refusal, Postfix itself writes the DSN
-#   (null sender, multipart/report) and delivers it to alice through
-#   deliver;
+#   the "remote" MX, a second private Postfix (tests/lib/postfix.sh) that
+#   relays remote.example with relay_recipient_maps listing only
+#   somebody@: it refuses nobody@ at RCPT with 550 5.1.1 (User unknown in
+#   relay recipient table) and, on that refusal, the first Postfix itself
+#   writes the DSN (null sender, multipart/report) and delivers it to alice
+#   through deliver;
 #   it is stored as bounce-hard, linked to alice's sent copy (the milter's
 #   sent recipient) and to that address, which lands on alice's
 #   suppression list;
@@ -33,12 +35,19 @@ KEY=$PIPELINE_KEY
 TLS=(--tls)
 AUTH=(--auth PLAIN --auth-user "$A" --auth-password "$KEY")
 ALICE_ID=$(psqlc "SELECT id FROM users WHERE address = '$A'")
-# every foreign domain: an MX that refuses every recipient (5xx)
-SINK=$(free_port)
-smtp-sink -u nobody -f RCPT "127.0.0.1:$SINK" 20 >/dev/null 2>&1 &
-SINK_PID=$!
-at_exit "kill $SINK_PID"
-postconf -c "$PF_CONF" -e "default_transport = smtp:[127.0.0.1]:$SINK" && pipeline_postfix_reload
+# every foreign domain: the MX of remote.example, a second private Postfix
+# knowing one user (somebody@); others are refused at RCPT (550 5.1.1)
+# (pf_start sets PF_*: the pipeline's are kept and put back)
+S_PF=$(declare -p PF_DIR PF_CONF PF_LOG PF_PORT_MX PF_PORT_SUB PF_PORT_SUBS PF_MASTER_PID)
+PF_DOMAIN=remote.example
+PF_MAIN_EXTRA=("relay_recipient_maps = inline:{ somebody@remote.example=ok }")
+pf_start "$TAP_TMP/remote" || { fail "the remote Postfix starts"; done_testing; }
+R_PF_CONF=$PF_CONF R_PF_LOG=$PF_LOG R_PORT_MX=$PF_PORT_MX
+at_exit "PF_CONF=$R_PF_CONF PF_MASTER_PID=$PF_MASTER_PID pf_stop"
+eval "$S_PF"
+r=$(smtp_reply RCPT "$R_PORT_MX" someone@elsewhere.example nobody@remote.example)
+like "$r" '^550 5\.1\.1 .*User unknown' "the remote Postfix refuses nobody@remote.example itself ($r)"
+postconf -c "$PF_CONF" -e "default_transport = smtp:[127.0.0.1]:$R_PORT_MX" && pipeline_postfix_reload
 
 email_of() { psqlc "SELECT id FROM emails WHERE trim(both '<>' from message_id) = '$1' ORDER BY received_at LIMIT 1"; }
 class_of() { psqlc "SELECT COALESCE((SELECT class FROM email_reports WHERE email_id = '$1'), 'ordinary')"; }
@@ -55,13 +64,18 @@ pf_wait_log 'to=<nobody@remote.example>.*status=bounced' 60
 rc=$?
 is "$rc" 0 "Postfix bounces it (the remote MX refused the recipient)"
 [ "$rc" -eq 0 ] || grep -E 'nobody@remote|smtp\[' "$PF_LOG" | tail -n 5 | sed 's/^/# /'
+like "$(grep -E 'to=<nobody@remote\.example>.*status=bounced' "$PF_LOG" | head -n 1)" \
+	'said: 550 5\.1\.1 <nobody@remote\.example>: Recipient address rejected: User unknown in relay recipient table' \
+	"... on the remote Postfix's own 550 5.1.1 reply"
+ok "grep -E 'NOQUEUE: reject: RCPT from .*<nobody@remote\.example>' '$R_PF_LOG' | grep -vq 'helo=<client\.example>'" \
+	"the remote Postfix logged its refusal of the first Postfix's RCPT"
 pipeline_wait_sql "SELECT count(*) FROM email_reports r JOIN email_report_links l ON l.report_email_id = r.email_id WHERE l.sent_email_id = '$SENT'" 1 30
 DSN=$(psqlc "SELECT report_email_id FROM email_report_links WHERE sent_email_id = '$SENT' LIMIT 1")
 ok '[ -n "$DSN" ]' "Postfix's DSN is stored and linked to the sent email"
 is "$(class_of "$DSN")" bounce-hard "the DSN's class: bounce-hard"
 is "$(psqlc "SELECT address || ' ' || kind FROM email_report_links WHERE report_email_id = '$DSN'")" \
 	"nobody@remote.example hard" "linked to the recipient it reports on"
-like "$(psqlc "SELECT status || ' ' || diagnostic FROM email_report_recipients WHERE email_id = '$DSN'")" '^5\.[0-9]+\.[0-9]+ smtp; 5[0-9][0-9] ' \
+like "$(psqlc "SELECT status || ' ' || diagnostic FROM email_report_recipients WHERE email_id = '$DSN'")" '^5\.1\.1 smtp; 550 5\.1\.1 ' \
 	"with the DSN's status and Diagnostic-Code"
 is "$(psqlc "SELECT count(*) FROM email_recipients WHERE email_id = '$DSN' AND user_id = '$ALICE_ID' AND delivered")" 1 \
 	"the DSN is in alice's mailbox"
