@@ -1018,8 +1018,10 @@ int store_new(struct store_ctx *c, struct store_batch *b)
 	if (store_new_id(c) < 0)
 		return -1;
 	store_insert_email(c, b);
-	store_insert_rcpts(c, b);
+	/* before the recipients: their trigger writes the 'new' event, whose
+	 * data carries the class (sql/022) */
 	store_report(c, b);
+	store_insert_rcpts(c, b);
 	if (store_attachments(c, b) < 0 || store_raw(c, b) < 0)
 		return -1;
 	return 0;

@@ -17,7 +17,10 @@
 # - the application's SQL functions (its own role): a domain-scope entry
 #   refuses every user of the domain; remove takes it off again;
 # - postroomctl: mail show --json gives a report's class and facts and a
-#   sent email's reports; suppression list|add|remove, with --json.
+#   sent email's reports; suppression list|add|remove, with --json;
+# - the 'new' event of each (events.data, migration 022) carries its class
+#   and, for a linked report, the sent email's id (through
+#   postroom_events_read under the app role too).
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -153,6 +156,7 @@ EOF2
 )
 deliver_run "$auto" -f '' -- alice@example.com
 is "$(report "$D_ID")" auto-reply "Auto-Submitted: auto-replied: class auto-reply"
+AUTO=$D_ID
 is "$(psqlc "SELECT address FROM email_report_links WHERE report_email_id = '$D_ID' AND sent_email_id = '$SENT_ID'")" \
 	away@remote.example "linked through In-Reply-To, to the replying recipient"
 is "$(supp away@remote.example)" 0 "an auto-reply suppresses nothing"
@@ -192,6 +196,7 @@ EOF2
 )
 deliver_run "$arf" -f fbl@isp.example -- alice@example.com
 is "$(report "$D_ID")" complaint "an ARF report: class complaint"
+ARF=$D_ID
 is "$(supp gone@remote.example)" 1 "the complained-about recipient is suppressed"
 is "$(psqlc "SELECT reason FROM suppressions WHERE address = 'gone@remote.example'")" complaint "reason: complaint"
 
@@ -210,6 +215,20 @@ EOF2
 deliver_run "$list" -f dev-bounces@lists.example -- alice@example.com
 is "$(report "$D_ID")" ordinary "a mailing-list message with Auto-Submitted: ordinary"
 is "$(psqlc "SELECT count(*) FROM email_report_links WHERE report_email_id = '$D_ID'")" 0 "...and not linked"
+LIST=$D_ID
+
+# the 'new' events: the class (and the sent email) in their data
+ev() { psqlc "SELECT string_agg(data::text, ' ') FROM events WHERE kind = 'new' AND email_id = '$1'"; }
+is "$(ev "$HARD")" "{\"class\": \"bounce-hard\", \"sent_email_id\": \"$SENT_ID\"}" \
+	"the hard bounce's 'new' event: class bounce-hard and the sent email"
+is "$(ev "$AUTO")" "{\"class\": \"auto-reply\", \"sent_email_id\": \"$SENT_ID\"}" \
+	"the auto-reply's 'new' event: class auto-reply and the sent email"
+is "$(ev "$LIST")" '{"class": "ordinary"}' "the list message's 'new' event: class ordinary, no sent email"
+is "$(psqlc "SELECT count(*) FROM events WHERE kind = 'sent' AND email_id = '$SENT_ID' AND data IS NULL")" 1 \
+	"the sent copy's 'sent' event: no data"
+is "$("$PG_BINDIR/psql" -qXAt -v ON_ERROR_STOP=1 "$(pg_role_conninfo app)" -c \
+	"SELECT data->>'class' FROM postroom_events_read(NULL, 1000, NULL) WHERE kind = 'new' AND email_id = '$ARF'")" \
+	complaint "read by the app role (postroom_events_read): the complaint's class"
 
 # the application's functions, under its own role
 app() { "$PG_BINDIR/psql" -qXAt -v ON_ERROR_STOP=1 "$(pg_role_conninfo app)" -c "$1"; }
