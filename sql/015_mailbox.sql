@@ -46,11 +46,14 @@ CREATE TABLE mailbox_entries (
     flagged_at  timestamptz,
     deleted_at  timestamptz,
     modseq      bigint NOT NULL,
-    PRIMARY KEY (user_id, email_id)
+    -- email_id first: the key serves the lookups by email (expunge, the
+    -- cascade from emails) and by (user, emails); by user alone the
+    -- (user_id, modseq) index serves. One index fewer to write per
+    -- membership than a (user_id, email_id) key plus an (email_id) index.
+    PRIMARY KEY (email_id, user_id)
 );
 CREATE INDEX mailbox_entries_modseq_idx ON mailbox_entries (user_id, modseq);
 CREATE INDEX mailbox_entries_stored_idx ON mailbox_entries (user_id, stored_at DESC);
-CREATE INDEX mailbox_entries_email_idx ON mailbox_entries (email_id);
 
 -- A membership deleted for good, so that "changes since N" reports it;
 -- pruned after 30 days by the purge.
@@ -146,13 +149,10 @@ END $$;
 CREATE FUNCTION postroom_mailbox_notify(p_kind text, p_users uuid[], p_emails uuid[])
 RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
 BEGIN
-    FOR r IN SELECT u, array_agg(e ORDER BY e) AS es
-               FROM unnest(p_users, p_emails) AS x(u, e) GROUP BY u ORDER BY u LOOP
-        PERFORM postroom_mailbox_changed(p_kind, r.u, r.es);
-    END LOOP;
+    PERFORM postroom_mailbox_changed(p_kind, s.u, s.es)
+       FROM (SELECT u, array_agg(e ORDER BY e) AS es
+               FROM unnest(p_users, p_emails) AS x(u, e) GROUP BY u ORDER BY u) s;
 END $$;
 
 -- postroom_mailbox_received - statement trigger on email_recipients:

@@ -44,12 +44,16 @@
 CREATE SEQUENCE events_position_seq AS bigint CACHE 1;
 
 -- postroom_event_position - the next position, under the writers' lock
--- (its callers are SECURITY DEFINER functions that pin search_path)
+-- (its callers are SECURITY DEFINER functions that pin search_path).
+-- plpgsql, not sql: a two-statement sql function is parsed and planned
+-- again by every statement that calls it (each INSERT into events);
+-- plpgsql keeps both expressions for the connection.
 CREATE FUNCTION postroom_event_position() RETURNS bigint
-LANGUAGE sql VOLATILE AS $$
-    SELECT pg_advisory_xact_lock_shared(-1518556285451084410);
-    SELECT nextval('events_position_seq');
-$$;
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared(-1518556285451084410);
+    RETURN nextval('events_position_seq');
+END $$;
 
 CREATE TABLE events (
     position    bigint PRIMARY KEY DEFAULT postroom_event_position(),
@@ -74,13 +78,9 @@ INSERT INTO events_horizon DEFAULT VALUES;
 -- highest position (listeners read from their own last position)
 CREATE FUNCTION postroom_events_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    p bigint;
 BEGIN
-    SELECT max(n.position) INTO p FROM new_events n;
-    IF p IS NOT NULL THEN
-        PERFORM pg_notify('postroom_events', p::text);
-    END IF;
+    PERFORM pg_notify('postroom_events', max(n.position)::text)
+       FROM new_events n HAVING max(n.position) IS NOT NULL;
     RETURN NULL;
 END $$;
 CREATE TRIGGER events_notify AFTER INSERT ON events REFERENCING NEW TABLE AS new_events
