@@ -3,7 +3,8 @@
 # relay attempt refused, hosted recipient accepted, unknown user refused,
 # over-quota user deferred, SPF-failing sender accepted with the signed
 # verdict added at the top (above Exim's Received:), and fail-closed:
-# with policyd stopped every recipient gets 451. Sessions run with
+# with policyd stopped every recipient gets 451; an authenticated RCPT to
+# an address on the user's suppression list gets 550 5.1.1 (issue 21). Sessions run with
 # `exim -bs` as root, the client address, port and login set with -oMa,
 # -oMi and -oMai (what a daemon would see).
 set -u
@@ -68,6 +69,15 @@ out=$(message 198.51.100.9 alice@postroom.test alice@postroom.test friend@elsewh
 like "$out" '^450.4\.7\.1 Sending quota exceeded: at most 1 messages per hour' "over quota: deferred 450 4.7.1"
 out=$(session 198.51.100.9 "" "EHLO c" "MAIL FROM:<alice@postroom.test>" "RCPT TO:<x@elsewhere.example>" QUIT)
 like "$out" '^554 5\.7\.1 Relay access denied' "same without login: relay refused"
+
+# a suppressed address (issue 21): bob's next authenticated send to it is
+# refused at RCPT through Exim, another address is not
+pctl user add bob@postroom.test >/dev/null
+pctl suppression add gone@elsewhere.example --user bob@postroom.test --reason 'hard bounce: 5.1.1' >/dev/null
+out=$(session 198.51.100.9 bob@postroom.test "EHLO c" "MAIL FROM:<bob@postroom.test>" "RCPT TO:<gone@elsewhere.example>" QUIT)
+like "$out" '^550 5\.1\.1 .*suppress' "authenticated RCPT to an address on bob's suppression list: 550 5.1.1"
+out=$(session 198.51.100.9 bob@postroom.test "EHLO c" "MAIL FROM:<bob@postroom.test>" "RCPT TO:<other@elsewhere.example>" QUIT)
+like "$out" '^250 Accepted' "... another address is accepted"
 
 pd_stop
 out=$(session 198.51.100.7 "" "EHLO client.test" "MAIL FROM:<x@example.org>" "RCPT TO:<alice@postroom.test>" QUIT)
