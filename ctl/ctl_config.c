@@ -26,6 +26,7 @@
 #include "deliver/lmtpd_params.h"
 #include "milter/milter_params.h"
 #include "policyd/policyd_params.h"
+#include "webhook/webhook_params.h"
 
 /* ctl_config_register - every program's table: postroomctl checks and
  * lists the whole file, whichever program reads each section */
@@ -36,6 +37,7 @@ void ctl_config_register(void)
 	conf_register(&authd_conf_table);
 	conf_register(&milter_conf_table);
 	conf_register(&policyd_conf_table);
+	conf_register(&webhook_conf_table);
 }
 
 static int ctl_config_params(struct ctl *ctl)

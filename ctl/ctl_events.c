@@ -1,7 +1,7 @@
 /*
  * NAME
  *	ctl_events - postroomctl events [--since POS] [--follow] [--user
- *	ADDRESS], events prune
+ *	ADDRESS], events prune, events failed, events retry
  * DESCRIPTION
  *	Prints the outbox (sql/018_events.sql) one JSON object per line,
  *	read through postroom_events_read: after --since POS (none: from
@@ -13,7 +13,9 @@
  *	skipped or printed twice. A position older than the events kept is
  *	refused with "position expired: resync" (SQLSTATE PR101, exit 1).
  *	events prune deletes events older than the retention period in
- *	batches (postroom_events_prune).
+ *	batches (postroom_events_prune). events failed lists the parked
+ *	webhook deliveries (sql/021_webhooks.sql); events retry ID|--all
+ *	requeues them (postroom_webhook_retry).
  *	Reads database.conninfo, database.connect_timeout.
  * NEVER
  *	prints a conninfo; skips a position silently.
@@ -300,8 +302,54 @@ out:
 	return rc;
 }
 
+/* ctl_events_failed - events failed: the parked webhook deliveries (sql
+ * 021), one JSON object a line */
+static int ctl_events_failed(struct ctl *ctl, int argc, char **argv)
+{
+	PGresult *res;
+	int i;
+
+	if (argc != 0)
+		return ctl_usage("events failed");
+	res = ctl_query(ctl,
+			"SELECT json_build_object('endpoint', endpoint, 'position', position,"
+			" 'id', event_id, 'attempts', attempts, 'last_status', last_status,"
+			" 'last_error', last_error, 'parked_at', parked_at)::text"
+			" FROM webhook_deliveries WHERE parked_at IS NOT NULL"
+			" ORDER BY position, endpoint",
+			0, NULL);
+	for (i = 0; i < PQntuples(res); i++)
+		printf("%s\n", PQgetvalue(res, i, 0));
+	PQclear(res);
+	return CTL_OK;
+}
+
+/* ctl_events_retry - events retry ID|POSITION|--all: requeue parked
+ * webhook deliveries */
+static int ctl_events_retry(struct ctl *ctl, int argc, char **argv)
+{
+	const char *p[1];
+	PGresult *res;
+
+	if (argc != 1)
+		return ctl_usage("events retry ID|POSITION|--all");
+	p[0] = strcmp(argv[0], "--all") == 0 ? NULL : argv[0];
+	res = ctl_query(ctl, "SELECT postroom_webhook_retry($1)", 1, p);
+	if (ctl->json)
+		ctl_print_json(json_pack("{s:i}", "requeued", atoi(PQgetvalue(res, 0, 0))));
+	else
+		printf("requeued %s deliver%s\n", PQgetvalue(res, 0, 0),
+		       strcmp(PQgetvalue(res, 0, 0), "1") == 0 ? "y" : "ies");
+	PQclear(res);
+	return CTL_OK;
+}
+
 int ctl_cmd_events(struct ctl *ctl, int argc, char **argv)
 {
+	if (argc >= 1 && strcmp(argv[0], "failed") == 0)
+		return ctl_events_failed(ctl, argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "retry") == 0)
+		return ctl_events_retry(ctl, argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "prune") == 0)
 		return ctl_events_prune(ctl, argc - 1, argv + 1);
 	return ctl_events_read(ctl, argc, argv);

@@ -112,7 +112,7 @@ const struct cfg_table conf_table_shared = {
  * here as well as in its own table. */
 const char *const conf_sections[] = {
 	"database", "limits", "apikey", "security", "rules", "mailbox", "deliver",
-	"lmtpd",    "authd",  "milter", "policyd",  "dkim",  "blobs",
+	"lmtpd",    "authd",  "milter", "policyd",  "dkim",  "blobs",   "webhook",
 };
 const size_t conf_nsections = sizeof(conf_sections) / sizeof(conf_sections[0]);
 

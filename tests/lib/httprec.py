@@ -8,7 +8,9 @@ The line is written and flushed before the reply is sent.
 
 Options: --port P (0 = pick one), --port-file F (the chosen port is written
 there once listening, and printed on stdout), --out FILE, --status CODE
-(reply status, default 200), --hang (read the request, record it, then never
+(reply status, default 200), --status-file F (read before each reply: a
+status code, or "hang"; missing or empty: --status; the status sent is
+recorded as "status"), --hang (read the request, record it, then never
 answer: for timeout tests), --pid-file F.
 
 It listens on 127.0.0.1 only and never makes a connection itself.
@@ -29,6 +31,7 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--out", required=True)
     ap.add_argument("--status", type=int, default=200)
+    ap.add_argument("--status-file")
     ap.add_argument("--hang", action="store_true")
     ap.add_argument("--pid-file")
     args = ap.parse_args()
@@ -45,16 +48,29 @@ def main():
             headers = {}
             for k, v in self.headers.items():
                 headers[k] = headers[k] + ", " + v if k in headers else v
+            status, hang = args.status, args.hang
+            if args.status_file:
+                try:
+                    with open(args.status_file) as f:
+                        v = f.read().strip()
+                except OSError:
+                    v = ""
+                if v == "hang":
+                    hang = True
+                elif v:
+                    status = int(v)
             rec = {"method": self.command, "path": self.path,
                    "headers": headers,
                    "body": body.decode("utf-8", "replace")}
+            if args.status_file:
+                rec["status"] = "hang" if hang else status
             with lock:
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
-            if args.hang:
+            if hang:
                 threading.Event().wait()  # never answer
-            reply = json.dumps({"status": args.status}).encode() + b"\n"
-            self.send_response(args.status)
+            reply = json.dumps({"status": status}).encode() + b"\n"
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()

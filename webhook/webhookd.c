@@ -1,0 +1,428 @@
+/*
+ * NAME
+ *	webhookd - postroom-webhookd: sends the outbox's events to webhooks
+ * DESCRIPTION
+ *	A small daemon of its own (not a thread of postroom-lmtpd): sites that
+ *	store through the pipe (postroom-deliver) have no lmtpd, and retries
+ *	must never depend on the storing program. Any number may run, on any
+ *	number of hosts. Each registers its configured endpoints (webhook.url
+ *	in the signed format, deliver.notify_url in MISSION's legacy format)
+ *	with postroom_webhook_register; the events trigger of
+ *	sql/021_webhooks.sql queues one delivery per endpoint and event.
+ *	LISTEN postroom_events wakes it for new events, webhook.poll_interval
+ *	for due retries. postroom_webhook_claim leases up to webhook.batch due
+ *	deliveries in one autocommitted statement (FOR UPDATE SKIP LOCKED: no
+ *	transaction is open during a request); each is POSTed (no redirects,
+ *	TLS verified, bounded by webhook.connect_timeout and webhook.timeout),
+ *	then finished (2xx) or rescheduled/parked (postroom_webhook_failed).
+ *	A worker killed mid-send leaves its lease to expire: resent, not lost.
+ *	Signed requests carry webhook-id (the event's id, the same on every
+ *	retry), webhook-timestamp (fresh on each attempt) and webhook-signature
+ *	(webhook_sign.c).
+ * NEVER
+ *	holds a transaction across an HTTP request; follows a redirect; skips
+ *	TLS verification; logs a secret or the API key.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+
+#include "conf.h"
+#include "daemon.h"
+#include "db.h"
+#include "deliver_params.h"
+#include "log.h"
+#include "webhook_params.h"
+#include "webhook_sign.h"
+#include "xalloc.h"
+
+#define WH_PROG "postroom-webhookd"
+
+/* One configured endpoint. */
+struct wh_endpoint {
+	const char *name, *url, *format, *kinds; /* kinds: "{a,b}" */
+	int legacy;
+	const char *api_key;
+	struct webhook_secret secrets[2];
+	size_t nsecrets;
+};
+
+static volatile sig_atomic_t wh_stop;
+
+static void wh_on_signal(int sig)
+{
+	(void)sig;
+	wh_stop = 1;
+}
+
+/* wh_discard - ignore the response body */
+static size_t wh_discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+/* wh_post - one attempt: the HTTP status, 0 with *error_r (caller frees)
+ * when there was no answer */
+static long wh_post(const struct conf *cfg, const struct wh_endpoint *ep, const char *id,
+		    const char *body, char **error_r)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	char *line;
+	long code = 0;
+	CURLcode rc;
+
+	if (h == NULL) {
+		*error_r = xstrdup("curl_easy_init failed");
+		return 0;
+	}
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (ep->legacy) {
+		if (ep->api_key && *ep->api_key) {
+			line = xasprintf("Authorization: ApiKey %s", ep->api_key);
+			hdrs = curl_slist_append(hdrs, line);
+			explicit_bzero(line, strlen(line));
+			free(line);
+		}
+	} else {
+		long long ts = (long long)time(NULL);
+		char *sig = webhook_signature(ep->secrets, ep->nsecrets, id, ts, body);
+
+		line = xasprintf("webhook-id: %s", id);
+		hdrs = curl_slist_append(hdrs, line);
+		free(line);
+		line = xasprintf("webhook-timestamp: %lld", ts);
+		hdrs = curl_slist_append(hdrs, line);
+		free(line);
+		if (ep->nsecrets > 0) {
+			line = xasprintf("webhook-signature: %s", sig);
+			hdrs = curl_slist_append(hdrs, line);
+			free(line);
+		}
+		free(sig);
+	}
+	curl_easy_setopt(h, CURLOPT_URL, ep->url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)conf_int(cfg, "webhook.connect_timeout"));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)conf_int(cfg, "webhook.timeout"));
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wh_discard);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, WH_PROG);
+	rc = curl_easy_perform(h);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	else
+		*error_r = xstrdup(curl_easy_strerror(rc));
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return code;
+}
+
+/* The claim: postroom_webhook_claim's rows with text for the body. */
+static const char wh_claim_sql[] =
+	"SELECT position, event_id, kind, user_id, user_address, to_json(addresses)::text, "
+	"email_id, thread_id, message_id, subject, from_address, from_display_name, spam, "
+	"to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+	"has_attachments, data::text, "
+	"to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+	"FROM postroom_webhook_claim($1, $2::integer, $3::interval)";
+
+/* wh_val - a column, or NULL for SQL NULL */
+static const char *wh_val(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* wh_finish - record an attempt's outcome; -1 on a database error */
+static int wh_finish(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep,
+		     const char *pos, const char *id, long status, const char *err)
+{
+	char st[24], maxa[24], retry[32], base[32], maxd[32];
+	PGresult *r;
+	int ok;
+
+	if (status >= 200 && status < 300) {
+		const char *p[2] = { ep->name, pos };
+
+		r = PQexecParams(c, "SELECT postroom_webhook_done($1, $2::bigint)", 2, NULL, p,
+				 NULL, NULL, 0);
+	} else {
+		snprintf(st, sizeof st, "%ld", status);
+		snprintf(maxa, sizeof maxa, "%lld", conf_int(cfg, "webhook.max_attempts"));
+		snprintf(retry, sizeof retry, "%lld seconds",
+			 conf_int(cfg, "webhook.retry_period"));
+		snprintf(base, sizeof base, "%lld seconds", conf_int(cfg, "webhook.backoff_base"));
+		snprintf(maxd, sizeof maxd, "%lld seconds", conf_int(cfg, "webhook.backoff_max"));
+		const char *p[8] = { ep->name, pos, st, err ? err : "", maxa, retry, base, maxd };
+
+		r = PQexecParams(c,
+				 "SELECT postroom_webhook_failed($1, $2::bigint, $3::integer, $4, "
+				 "$5::integer, $6::interval, $7::interval, $8::interval)",
+				 8, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			log_warn("%s: event %s (position %s): %s%s%s", ep->name, id, pos,
+				 status ? "HTTP status " : "",
+				 status ? st : (err ? err : "no answer"),
+				 strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? ": parked"
+								       : ": will retry");
+	}
+	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (!ok)
+		log_warn("%s: recording the attempt: %s", ep->name, PQerrorMessage(c));
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+/* wh_run - claim and send one batch of ep: how many were claimed, -1 on
+ * a database error */
+static int wh_run(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep)
+{
+	long long batch = conf_int(cfg, "webhook.batch");
+	long long lease = batch * (conf_int(cfg, "webhook.timeout") +
+				   conf_int(cfg, "webhook.connect_timeout")) +
+			  5;
+	char nb[24], ls[48];
+	const char *p[3] = { ep->name, nb, ls };
+	PGresult *r;
+	int i, n;
+
+	snprintf(nb, sizeof nb, "%lld", batch);
+	snprintf(ls, sizeof ls, "%lld seconds", lease);
+	r = PQexecParams(c, wh_claim_sql, 3, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warn("%s: claiming deliveries: %s", ep->name, PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	n = PQntuples(r);
+	for (i = 0; i < n && !wh_stop; i++) {
+		struct webhook_event e = {
+			.position = wh_val(r, i, 0),
+			.event_id = wh_val(r, i, 1),
+			.kind = wh_val(r, i, 2),
+			.user_id = wh_val(r, i, 3),
+			.user = wh_val(r, i, 4),
+			.addresses_json = wh_val(r, i, 5),
+			.email_id = wh_val(r, i, 6),
+			.thread_id = wh_val(r, i, 7),
+			.message_id = wh_val(r, i, 8),
+			.subject = wh_val(r, i, 9),
+			.from = wh_val(r, i, 10),
+			.from_display = wh_val(r, i, 11),
+			.spam = wh_val(r, i, 12),
+			.received_at = wh_val(r, i, 13),
+			.has_attachments = wh_val(r, i, 14),
+			.data_json = wh_val(r, i, 15),
+			.created_at = wh_val(r, i, 16),
+		};
+		char *body = ep->legacy ? webhook_body_legacy(&e) : webhook_body_standard(&e);
+		char *err = NULL;
+		long status = wh_post(cfg, ep, e.event_id, body, &err);
+
+		log_debug("%s: event %s: status %ld", ep->name, e.event_id, status);
+		if (wh_finish(cfg, c, ep, e.position, e.event_id, status, err) < 0) {
+			free(err);
+			free(body);
+			PQclear(r);
+			return -1;
+		}
+		free(err);
+		free(body);
+	}
+	PQclear(r);
+	return n;
+}
+
+/* wh_kinds - "a,b" as a text[] literal "{a,b}" (caller frees) */
+static char *wh_kinds(const char *list)
+{
+	char *out = xasprintf("{%s}", list), *s;
+
+	for (s = out; *s; s++)
+		if (*s == ' ')
+			*s = ',';
+	return out;
+}
+
+/* wh_endpoints - the configured endpoints; exits on a bad secret */
+static size_t wh_endpoints(const struct conf *cfg, struct wh_endpoint *ep)
+{
+	const char *url = conf_str(cfg, "webhook.url"), *nurl = conf_str(cfg, "deliver.notify_url");
+	size_t n = 0;
+
+	if (url && *url) {
+		const char *sec = conf_str(cfg, "webhook.secrets");
+		char *copy = xstrdup(sec ? sec : ""), *save = NULL, *tok, *err = NULL;
+
+		memset(&ep[n], 0, sizeof ep[n]);
+		ep[n].name = "webhook";
+		ep[n].url = url;
+		ep[n].format = "standard";
+		ep[n].kinds = wh_kinds(conf_str(cfg, "webhook.kinds"));
+		for (tok = strtok_r(copy, " ,\t", &save); tok;
+		     tok = strtok_r(NULL, " ,\t", &save)) {
+			if (ep[n].nsecrets == 2)
+				log_fatal(EX_CONFIG,
+					  "configuration error: webhook.secrets: at most two");
+			if (webhook_secret_parse(tok, &ep[n].secrets[ep[n].nsecrets], &err) < 0)
+				log_fatal(EX_CONFIG, "configuration error: webhook.secrets: %s",
+					  err);
+			ep[n].nsecrets++;
+		}
+		explicit_bzero(copy, strlen(copy));
+		free(copy);
+		if (ep[n].nsecrets == 0)
+			log_fatal(EX_CONFIG,
+				  "configuration error: webhook.url needs webhook.secrets");
+		n++;
+	}
+	if (nurl && *nurl) {
+		memset(&ep[n], 0, sizeof ep[n]);
+		ep[n].name = "notify_url";
+		ep[n].url = nurl;
+		ep[n].format = "legacy";
+		ep[n].kinds = xstrdup("{new,link}");
+		ep[n].legacy = 1;
+		ep[n].api_key = conf_str(cfg, "deliver.notify_key");
+		n++;
+	}
+	return n;
+}
+
+/* wh_open - connect, register the endpoints, LISTEN; NULL on failure */
+static struct db *wh_open(const struct conf *cfg, const struct wh_endpoint *ep, size_t n)
+{
+	char *err = NULL;
+	struct db *db = db_connect(conf_conninfo(cfg, "webhook"),
+				   (int)conf_int(cfg, "database.connect_timeout"), &err);
+	PGresult *r;
+	size_t i;
+
+	if (db == NULL) {
+		log_warn("database: %s", err);
+		free(err);
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		const char *p[4] = { ep[i].name, ep[i].url, ep[i].format, ep[i].kinds };
+
+		r = PQexecParams(db_conn(db),
+				 "SELECT postroom_webhook_register($1, $2, $3, $4::text[])", 4,
+				 NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			log_warn("registering endpoint %s: %s", ep[i].name,
+				 PQerrorMessage(db_conn(db)));
+			PQclear(r);
+			db_close(&db);
+			return NULL;
+		}
+		PQclear(r);
+	}
+	r = PQexec(db_conn(db), "LISTEN postroom_events");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		log_warn("LISTEN postroom_events: %s", PQerrorMessage(db_conn(db)));
+		PQclear(r);
+		db_close(&db);
+		return NULL;
+	}
+	PQclear(r);
+	return db;
+}
+
+/* wh_wait - until a NOTIFY or ms pass; -1 when the connection broke */
+static int wh_wait(PGconn *c, int ms)
+{
+	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+	PGnotify *nt;
+	int rc;
+
+	if (pfd.fd < 0)
+		return -1;
+	rc = poll(&pfd, 1, ms);
+	if (rc < 0 && errno != EINTR)
+		return -1;
+	if (rc > 0 && !PQconsumeInput(c))
+		return -1;
+	while ((nt = PQnotifies(c)) != NULL)
+		PQfreemem(nt);
+	return PQstatus(c) == CONNECTION_OK ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_args a;
+	struct wh_endpoint ep[2];
+	struct sigaction sa;
+	struct conf *cfg;
+	struct db *db = NULL;
+	size_t n, i;
+
+	conf_register(&deliver_conf_table); /* deliver.notify_url, deliver.notify_key */
+	conf_register(&webhook_conf_table);
+	daemon_parse_args(argc, argv, WH_PROG, &a);
+	cfg = daemon_load_conf(&a, EX_CONFIG);
+	n = wh_endpoints(cfg, ep);
+	if (a.check_only)
+		daemon_check_exit(WH_PROG, cfg);
+	if (n == 0)
+		log_fatal(EX_CONFIG, "configuration error: neither webhook.url nor "
+				     "deliver.notify_url is set: nothing to send");
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		log_fatal(EX_SOFTWARE, "curl_global_init failed");
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = wh_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("started: %zu endpoint%s", n, n == 1 ? "" : "s");
+	while (!wh_stop) {
+		int busy = 0, broken = 0;
+
+		if (db == NULL && (db = wh_open(cfg, ep, n)) == NULL) {
+			sleep(1);
+			continue;
+		}
+		for (i = 0; i < n && !wh_stop; i++) {
+			int got = wh_run(cfg, db_conn(db), &ep[i]);
+
+			if (got < 0)
+				broken = 1;
+			else if (got >= conf_int(cfg, "webhook.batch"))
+				busy = 1;
+		}
+		if (!broken && !busy &&
+		    wh_wait(db_conn(db), (int)conf_int(cfg, "webhook.poll_interval")) < 0)
+			broken = 1;
+		if (broken) {
+			db_close(&db);
+			sleep(1);
+		}
+	}
+	log_info("stopping");
+	if (db)
+		db_close(&db);
+	for (i = 0; i < n; i++) {
+		webhook_secret_free(&ep[i].secrets[0]);
+		webhook_secret_free(&ep[i].secrets[1]);
+		free((char *)ep[i].kinds);
+	}
+	conf_free(&cfg);
+	curl_global_cleanup();
+	return 0;
+}
