@@ -9,7 +9,9 @@
 # stored with linked recipients, a Bcc-only recipient, an attachment, a
 # reply threaded, the signed SPF verdict honoured; the sent copy (unseen
 # router) stored once with sent_by while the remote copy is relayed to a
-# sink without X-Postroom-* headers; over-size mail refused at SIZE= and at
+# sink without X-Postroom-* headers; a DSN for a sent email through the MX
+# stored as bounce-hard, linked, its recipient suppressed and the next
+# submission to it refused 550 5.1.1 (issue 21); over-size mail refused at SIZE= and at
 # end of data (CRLF size); postmaster (RFC 5321 4.5.1: a bare <Postmaster>,
 # qualified by qualify_recipient, and postmaster@ the hosted domain nobody
 # owns accepted and stored, a foreign postmaster still 554); PostgreSQL
@@ -294,6 +296,57 @@ like "$r" '^250 OK id=' "authenticated message to a foreign recipient only: acce
 runq
 is "$(email_field 'sent two' 'sent_by_user_id::text || $$/$$ || (SELECT count(*) FROM email_recipients r WHERE r.email_id = emails.id AND delivered)')" \
 	"$alice_id/0" "stored with sent_by = alice, in no mailbox"
+
+# ---- a bounce of it through Exim's MX: stored, linked, suppressed (issue 21) --
+mid=$(email_field 'sent two' message_id)
+mid="<${mid#<}" && mid="${mid%>}>"
+cat >"$TAP_TMP/dsn.eml" <<EOF2
+From: MAILER-DAEMON@mx.foreign.test (Mail Delivery System)
+To: alice@example.com
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <dsn.exim.1@mx.foreign.test>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="BX"
+
+--BX
+Content-Type: text/plain
+
+Your message could not be delivered.
+
+--BX
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.foreign.test
+
+Final-Recipient: rfc822; friend@foreign.test
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <friend@foreign.test>: User unknown
+
+--BX
+Content-Type: text/rfc822-headers
+
+From: alice@example.com
+To: friend@foreign.test
+Subject: sent two
+Message-ID: $mid
+
+--BX--
+EOF2
+r=$(reply DATA "$P25" "<>" alice@example.com --data "$TAP_TMP/dsn.eml")
+like "$r" '^250 OK id=' "a DSN for it (null sender) on the MX: accepted ($r)"
+runq
+dsn=$(psqlc "SELECT id FROM emails WHERE message_id LIKE '%dsn.exim.1@mx.foreign.test%'")
+is "$(psqlc "SELECT class FROM email_reports WHERE email_id = '${dsn:-00000000-0000-0000-0000-000000000000}'")" bounce-hard \
+	"stored through Exim's postroom transport as bounce-hard"
+is "$(psqlc "SELECT l.address || ' ' || l.kind FROM email_report_links l JOIN emails e ON e.id = l.sent_email_id WHERE e.subject = 'sent two'")" \
+	"friend@foreign.test hard" "linked to the sent email and its recipient"
+is "$(psqlc "SELECT count(*) FROM suppressions WHERE user_id = '$alice_id' AND address = 'friend@foreign.test'")" 1 \
+	"friend@foreign.test is on alice's suppression list"
+r=$(reply RCPT "$P587" alice@example.com friend@foreign.test "${TLS[@]}" "${AUTH[@]}")
+like "$r" '^550.5\.1\.1 .*suppress' "alice's next submission to it: refused at RCPT by policyd through Exim ($r)"
+# the checks below send to it again
+pctl suppression remove friend@foreign.test --user alice@example.com >/dev/null
 
 # ---- remote_smtp strips X-Postroom-* by itself (second layer) -------------------
 # A copy of the configuration without the ACL's remove_header queues an
