@@ -58,9 +58,12 @@ is "$D_RC" "0" "mail for the first owner stored"
 send "old owner only in Cc" "Cc: old@example.com" -- keeper@example.com
 is "$(mailbox old@example.com)" "old owner's private mail" "the first owner has their mail"
 is "$(linked_rows old@example.com)" "2" "... and a linked header row"
-run_status 0 "user remove" pctl user remove old@example.com
+# kept for an audit period (--keep-mail): the rows that stay must never be
+# linked to the next owner (without it the mailbox is expunged:
+# ctl-mailbox.sh)
+run_status 0 "user remove --keep-mail 30" pctl user remove old@example.com --keep-mail 30
 is "$(cat "$TAP_TMP/out")" \
-	"removed user old@example.com; 1 of their messages kept, unlinked (never given to a later owner of the address)" \
+	"removed user old@example.com; their 1 messages are kept, unlinked and unreachable, for 30 days, then purged (never given to a later owner of the address)" \
 	"... and says what happens to the mail"
 is "$(psqlc "SELECT count(*) FROM emails WHERE subject = 'old owner''s private mail'")" "1" \
 	"the removed user's mail is kept"
@@ -104,7 +107,7 @@ is "$(mailbox dave@example.com)" "" "the new alias owner sees nothing of the old
 is "$(mailbox carol@example.com)" "help desk under carol" "the old owner keeps it"
 pctl alias add team@example.com carol@example.com >/dev/null
 send "team under carol" "" -- team@example.com
-is "$(pctl --json user remove carol@example.com | jq -c .)" '{"removed":"carol@example.com","messages_kept":2}' \
+is "$(pctl --json user remove carol@example.com --keep-mail 30 | jq -c .)" '{"removed":"carol@example.com","messages_kept":2,"messages":2,"keep_mail_days":30}' \
 	"the alias's user removed (the alias with it); --json counts the messages kept"
 run_status 0 "the alias re-created for another user" pctl alias add team@example.com dave@example.com
 is "$(mailbox dave@example.com)" "" "the new alias owner sees nothing of the removed user's"
