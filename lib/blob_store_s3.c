@@ -24,11 +24,9 @@
  */
 #include "blob_store.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,58 +37,12 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "curl_dl.h"
 #include "xalloc.h"
 
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_ERRBODY_MAX 4096
 #define S3_CONNECT_TIMEOUT_MAX 10
-
-/* The libcurl functions used, resolved at run time. */
-static struct s3_curl {
-	CURLcode (*global_init)(long);
-	CURL *(*easy_init)(void);
-	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	CURLcode (*easy_perform)(CURL *);
-	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	void (*easy_cleanup)(CURL *);
-	const char *(*easy_strerror)(CURLcode);
-	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-	void (*slist_free_all)(struct curl_slist *);
-	const char *error; /* why it could not be loaded, or NULL */
-} sc;
-static pthread_once_t s3_curl_once = PTHREAD_ONCE_INIT;
-
-/* s3_sym - one symbol of the library, or NULL with sc.error set */
-static void *s3_sym(void *lib, const char *name)
-{
-	void *p = dlsym(lib, name);
-
-	if (p == NULL && sc.error == NULL)
-		sc.error = "libcurl.so.4 lacks a function postroom uses";
-	return p;
-}
-
-/* s3_curl_load - dlopen libcurl and initialise it (once) */
-static void s3_curl_load(void)
-{
-	void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-
-	if (lib == NULL) {
-		sc.error = "cannot load libcurl.so.4 (install libcurl4)";
-		return;
-	}
-	*(void **)&sc.global_init = s3_sym(lib, "curl_global_init");
-	*(void **)&sc.easy_init = s3_sym(lib, "curl_easy_init");
-	*(void **)&sc.easy_setopt = s3_sym(lib, "curl_easy_setopt");
-	*(void **)&sc.easy_perform = s3_sym(lib, "curl_easy_perform");
-	*(void **)&sc.easy_getinfo = s3_sym(lib, "curl_easy_getinfo");
-	*(void **)&sc.easy_cleanup = s3_sym(lib, "curl_easy_cleanup");
-	*(void **)&sc.easy_strerror = s3_sym(lib, "curl_easy_strerror");
-	*(void **)&sc.slist_append = s3_sym(lib, "curl_slist_append");
-	*(void **)&sc.slist_free_all = s3_sym(lib, "curl_slist_free_all");
-	if (sc.error == NULL && sc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		sc.error = "curl_global_init failed";
-}
 
 struct blob_store_s3 {
 	struct blob_store bs; /* first: the generic part */
@@ -148,7 +100,7 @@ static size_t s3_write(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 	long code = 0;
 
-	sc.easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &code);
+	curl_dl()->easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code > 299 || r->out == NULL) {
 		if (r->errbody.len < S3_ERRBODY_MAX)
 			buf_append(&r->errbody, p,
@@ -205,14 +157,14 @@ static int s3_classify(struct blob_store_s3 *s, struct s3_req *r, CURLcode rc, c
 	    rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
 		return s3_config_error(s, error_r,
 				       xasprintf("object store %s %s: %s", r->method, r->key,
-						 sc.easy_strerror(rc)));
+						 curl_dl()->easy_strerror(rc)));
 	if (rc == CURLE_ABORTED_BY_CALLBACK || (rc != CURLE_OK && r->read_errno)) {
 		*error_r = xasprintf("reading the blob's bytes: %s", strerror(r->read_errno));
 		return BLOB_TEMP;
 	}
 	if (rc != CURLE_OK) {
 		*error_r = xasprintf("object store unreachable or slow (%s %s, time-out %lds): %s",
-				     r->method, r->key, s->timeout, sc.easy_strerror(rc));
+				     r->method, r->key, s->timeout, curl_dl()->easy_strerror(rc));
 		return BLOB_TEMP;
 	}
 	if ((r->code >= 200 && r->code <= 299) || (r->range && r->code == 416))
@@ -245,47 +197,47 @@ static int s3_perform(struct blob_store_s3 *s, struct s3_req *r, char **error_r)
 	CURLcode rc;
 	int status;
 
-	pthread_once(&s3_curl_once, s3_curl_load);
-	if (sc.error) {
-		*error_r = xstrdup(sc.error);
+	if (curl_dl()->error) {
+		*error_r = xstrdup(curl_dl()->error);
 		return BLOB_CONFIG;
 	}
-	if ((r->h = sc.easy_init()) == NULL) {
+	if ((r->h = curl_dl()->easy_init()) == NULL) {
 		*error_r = xstrdup("curl_easy_init failed");
 		return BLOB_TEMP;
 	}
 	url = xasprintf("%s/%s/%s", s->endpoint, s->bucket, r->key);
 	hdr = xasprintf("x-amz-content-sha256: %s", r->content_sha);
-	hdrs = sc.slist_append(hdrs, hdr);
-	sc.easy_setopt(r->h, CURLOPT_URL, url);
-	sc.easy_setopt(r->h, CURLOPT_PROTOCOLS_STR, "http,https");
-	sc.easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
-	sc.easy_setopt(r->h, CURLOPT_FOLLOWLOCATION, 0L);
-	sc.easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT,
-		       s->timeout < S3_CONNECT_TIMEOUT_MAX ? s->timeout : S3_CONNECT_TIMEOUT_MAX);
-	sc.easy_setopt(r->h, CURLOPT_TIMEOUT, s->timeout);
-	sc.easy_setopt(r->h, CURLOPT_AWS_SIGV4, s->sigv4);
-	sc.easy_setopt(r->h, CURLOPT_USERPWD, s->userpwd);
-	sc.easy_setopt(r->h, CURLOPT_WRITEFUNCTION, s3_write);
-	sc.easy_setopt(r->h, CURLOPT_WRITEDATA, r);
+	hdrs = curl_dl()->slist_append(hdrs, hdr);
+	curl_dl()->easy_setopt(r->h, CURLOPT_URL, url);
+	curl_dl()->easy_setopt(r->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_dl()->easy_setopt(r->h, CURLOPT_NOSIGNAL, 1L);
+	curl_dl()->easy_setopt(r->h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_dl()->easy_setopt(r->h, CURLOPT_CONNECTTIMEOUT,
+			       s->timeout < S3_CONNECT_TIMEOUT_MAX ? s->timeout
+								   : S3_CONNECT_TIMEOUT_MAX);
+	curl_dl()->easy_setopt(r->h, CURLOPT_TIMEOUT, s->timeout);
+	curl_dl()->easy_setopt(r->h, CURLOPT_AWS_SIGV4, s->sigv4);
+	curl_dl()->easy_setopt(r->h, CURLOPT_USERPWD, s->userpwd);
+	curl_dl()->easy_setopt(r->h, CURLOPT_WRITEFUNCTION, s3_write);
+	curl_dl()->easy_setopt(r->h, CURLOPT_WRITEDATA, r);
 	if (strcmp(r->method, "PUT") == 0) {
-		sc.easy_setopt(r->h, CURLOPT_UPLOAD, 1L);
-		sc.easy_setopt(r->h, CURLOPT_READFUNCTION, s3_read);
-		sc.easy_setopt(r->h, CURLOPT_READDATA, r);
-		sc.easy_setopt(r->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
+		curl_dl()->easy_setopt(r->h, CURLOPT_UPLOAD, 1L);
+		curl_dl()->easy_setopt(r->h, CURLOPT_READFUNCTION, s3_read);
+		curl_dl()->easy_setopt(r->h, CURLOPT_READDATA, r);
+		curl_dl()->easy_setopt(r->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
 	} else if (strcmp(r->method, "GET") != 0) {
-		sc.easy_setopt(r->h, CURLOPT_CUSTOMREQUEST, r->method);
+		curl_dl()->easy_setopt(r->h, CURLOPT_CUSTOMREQUEST, r->method);
 	}
 	if (r->range) {
 		snprintf(range, sizeof(range), "%s", r->range);
-		sc.easy_setopt(r->h, CURLOPT_RANGE, range);
+		curl_dl()->easy_setopt(r->h, CURLOPT_RANGE, range);
 	}
-	sc.easy_setopt(r->h, CURLOPT_HTTPHEADER, hdrs);
-	rc = sc.easy_perform(r->h);
-	sc.easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &r->code);
+	curl_dl()->easy_setopt(r->h, CURLOPT_HTTPHEADER, hdrs);
+	rc = curl_dl()->easy_perform(r->h);
+	curl_dl()->easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &r->code);
 	status = s3_classify(s, r, rc, error_r);
-	sc.easy_cleanup(r->h);
-	sc.slist_free_all(hdrs);
+	curl_dl()->easy_cleanup(r->h);
+	curl_dl()->slist_free_all(hdrs);
 	free(hdr);
 	free(url);
 	return status;

@@ -19,14 +19,13 @@
  */
 #include "store_notify.h"
 
-#include <dlfcn.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "curl_dl.h"
 #include "xalloc.h"
 
 char *store_notify_body(const char *const *user_ids, size_t n, const struct store_notify_email *e)
@@ -48,53 +47,6 @@ char *store_notify_body(const char *const *user_ids, size_t n, const struct stor
 	return copy;
 }
 
-/* The libcurl functions used, resolved at run time. */
-static struct notify_curl {
-	CURLcode (*global_init)(long);
-	CURL *(*easy_init)(void);
-	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-	CURLcode (*easy_perform)(CURL *);
-	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-	void (*easy_cleanup)(CURL *);
-	const char *(*easy_strerror)(CURLcode);
-	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-	void (*slist_free_all)(struct curl_slist *);
-	const char *error; /* why it could not be loaded, or NULL */
-} nc;
-static pthread_once_t notify_curl_once = PTHREAD_ONCE_INIT;
-
-/* notify_sym - one symbol of the library, or NULL with nc.error set */
-static void *notify_sym(void *lib, const char *name)
-{
-	void *p = dlsym(lib, name);
-
-	if (p == NULL && nc.error == NULL)
-		nc.error = "libcurl.so.4 lacks a function postroom uses";
-	return p;
-}
-
-/* notify_curl_load - dlopen libcurl and initialise it (once) */
-static void notify_curl_load(void)
-{
-	void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-
-	if (lib == NULL) {
-		nc.error = "cannot load libcurl.so.4 (install libcurl4)";
-		return;
-	}
-	*(void **)&nc.global_init = notify_sym(lib, "curl_global_init");
-	*(void **)&nc.easy_init = notify_sym(lib, "curl_easy_init");
-	*(void **)&nc.easy_setopt = notify_sym(lib, "curl_easy_setopt");
-	*(void **)&nc.easy_perform = notify_sym(lib, "curl_easy_perform");
-	*(void **)&nc.easy_getinfo = notify_sym(lib, "curl_easy_getinfo");
-	*(void **)&nc.easy_cleanup = notify_sym(lib, "curl_easy_cleanup");
-	*(void **)&nc.easy_strerror = notify_sym(lib, "curl_easy_strerror");
-	*(void **)&nc.slist_append = notify_sym(lib, "curl_slist_append");
-	*(void **)&nc.slist_free_all = notify_sym(lib, "curl_slist_free_all");
-	if (nc.error == NULL && nc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		nc.error = "curl_global_init failed";
-}
-
 /* notify_discard - ignore the response body */
 static size_t notify_discard(char *p, size_t size, size_t n, void *arg)
 {
@@ -106,7 +58,7 @@ static size_t notify_discard(char *p, size_t size, size_t n, void *arg)
 /* notify_once - one POST: 0 on 2xx, 1 retryable, -1 final failure */
 static int notify_once(const struct store_notify_conf *cf, const char *body, char **error_r)
 {
-	CURL *h = nc.easy_init();
+	CURL *h = curl_dl()->easy_init();
 	struct curl_slist *hdrs = NULL;
 	char *auth = NULL;
 	long code = 0;
@@ -116,32 +68,32 @@ static int notify_once(const struct store_notify_conf *cf, const char *body, cha
 		*error_r = xstrdup("curl_easy_init failed");
 		return -1;
 	}
-	hdrs = nc.slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_dl()->slist_append(hdrs, "Content-Type: application/json");
 	if (cf->api_key && *cf->api_key) {
 		auth = xasprintf("Authorization: ApiKey %s", cf->api_key);
-		hdrs = nc.slist_append(hdrs, auth);
+		hdrs = curl_dl()->slist_append(hdrs, auth);
 	}
-	nc.easy_setopt(h, CURLOPT_URL, cf->url);
-	nc.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	nc.easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	nc.easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	nc.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
-	nc.easy_setopt(h, CURLOPT_TIMEOUT, cf->timeout);
-	nc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	nc.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	nc.easy_setopt(h, CURLOPT_WRITEFUNCTION, notify_discard);
-	nc.easy_setopt(h, CURLOPT_USERAGENT, "postroom-deliver");
-	rc = nc.easy_perform(h);
+	curl_dl()->easy_setopt(h, CURLOPT_URL, cf->url);
+	curl_dl()->easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_dl()->easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_dl()->easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_dl()->easy_setopt(h, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
+	curl_dl()->easy_setopt(h, CURLOPT_TIMEOUT, cf->timeout);
+	curl_dl()->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_dl()->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_dl()->easy_setopt(h, CURLOPT_WRITEFUNCTION, notify_discard);
+	curl_dl()->easy_setopt(h, CURLOPT_USERAGENT, "postroom-deliver");
+	rc = curl_dl()->easy_perform(h);
 	if (rc == CURLE_OK)
-		nc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	nc.slist_free_all(hdrs);
+		curl_dl()->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_dl()->slist_free_all(hdrs);
 	if (auth) {
 		explicit_bzero(auth, strlen(auth));
 		free(auth);
 	}
-	nc.easy_cleanup(h);
+	curl_dl()->easy_cleanup(h);
 	if (rc != CURLE_OK) {
-		*error_r = xasprintf("%s", nc.easy_strerror(rc));
+		*error_r = xasprintf("%s", curl_dl()->easy_strerror(rc));
 		/* a timeout is final: an endpoint that hangs once would hang
 		 * again, and the delivery must not wait for it twice */
 		return rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL ||
@@ -160,9 +112,8 @@ int store_notify_post(const struct store_notify_conf *cf, const char *body, char
 	char *err = NULL;
 	int rc;
 
-	pthread_once(&notify_curl_once, notify_curl_load);
-	if (nc.error) {
-		*error_r = xstrdup(nc.error);
+	if (curl_dl()->error) {
+		*error_r = xstrdup(curl_dl()->error);
 		return -1;
 	}
 	rc = notify_once(cf, body, &err);
