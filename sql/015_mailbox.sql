@@ -163,9 +163,15 @@ END $$;
 -- kept for the connection. enable_seqscan = off: those plans are made
 -- once (lmtpd's connections force generic plans), maybe on a nearly
 -- empty emails table, and must look an email up by its key however large
--- the table has grown since.
+-- the table has grown since. jit = off with it: the setting holds for
+-- every statement planned under this function (the hooks and the
+-- triggers on events), and a seqscan that cannot be avoided (a small
+-- table without a usable index) then costs over jit_above_cost, so each
+-- execution would be JIT-compiled again (~130 ms a message, seen with
+-- 021's trigger on events).
 CREATE FUNCTION postroom_mailbox_received() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public SET enable_seqscan = off
+    SET jit = off AS $$
 DECLARE
     n integer;
     linked boolean;
@@ -260,7 +266,8 @@ CREATE TRIGGER emails_mailbox_sent_upd AFTER UPDATE OF sent_by_user_id ON emails
 -- delta row per user and statement (+size on insert, -size on delete;
 -- nothing for a user being removed)
 CREATE FUNCTION postroom_storage_track() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public SET enable_seqscan = off AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public SET enable_seqscan = off
+    SET jit = off AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         INSERT INTO storage_usage_delta (user_id, bytes)
