@@ -54,10 +54,12 @@ mount --bind "$TAP_TMP/resolv.conf" /etc/resolv.conf ||
 pass "own network and mount namespace, resolv.conf -> 127.0.0.1"
 
 # OpenDKIM (RequireSafeKeys) refuses a key below a world-writable
-# directory such as /tmp: the keys live on a tmpfs of this namespace
-mount -t tmpfs -o mode=0755,size=16m postroom-dkim /mnt ||
-	{ fail "a tmpfs on /mnt in the new mount namespace"; done_testing; }
-KEYDIR=/mnt/dkim
+# directory such as /tmp: the keys live on a tmpfs this test mounts in its
+# own mount namespace (nothing of the host's /mnt is read or changed)
+KEYMNT=/mnt
+mount -t tmpfs -o mode=0755,size=16m postroom-dkim "$KEYMNT" ||
+	{ fail "a tmpfs on $KEYMNT in the new mount namespace"; done_testing; }
+KEYDIR=$KEYMNT/dkim
 C=$POSTROOM_SRCDIR/contrib
 PIPELINE_DOMAIN=example.test
 PIPELINE_CONF_EXTRA=("dkim.key_dir = \"$KEYDIR\"" "dkim.key_user = \"opendkim\""
