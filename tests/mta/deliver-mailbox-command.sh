@@ -196,7 +196,14 @@ q=$(send "$U1@$D" mc-dbdown)
 log_wait "$q: to=<$U1@$D>.*status=deferred" 20
 like "$(grep "$q: to=<$U1@$D>" "$PF_LOG" | tail -n 1)" 'dsn=4\.3\.0, status=deferred \(mail store unavailable' \
 	"database down: deferred with 4.3.0"
-like "$(postqueue -c "$PF_CONF" -j)" "\"queue_name\": *\"deferred\", *\"queue_id\": *\"$q\".*\"delay_reason\": *\"mail store unavailable" \
+# the queue manager logs "deferred" a moment before it moves the file from
+# the active queue to the deferred one: wait for the move (up to 10 s)
+for _ in $(seq 50); do
+	pq=$(postqueue -c "$PF_CONF" -j)
+	[[ $pq == *'"queue_name": "deferred"'* ]] && break
+	sleep 0.2
+done
+like "$pq" "\"queue_name\": *\"deferred\", *\"queue_id\": *\"$q\".*\"delay_reason\": *\"mail store unavailable" \
 	"database down: the message waits in the deferred queue (postqueue -j)"
 is "$(grep -c "$q: .*status=bounced" "$PF_LOG")" 0 "database down: never bounced"
 pg_server_start && pass "PostgreSQL started" || fail "PostgreSQL started"
