@@ -224,7 +224,8 @@ def main():
               "e2e": lambda o: copied_table(o, "e2e"),
               "memory": lambda o: copied_table(o, "memory"),
               "purge": lambda o: copied_table(o, "purge"),
-              "events": lambda o: copied_table(o, "events")}
+              "events": lambda o: copied_table(o, "events"),
+              "storage": lambda o: copied_table(o, "storage")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
