@@ -19,6 +19,9 @@
 # postroom-purge.service and .timer (postroomctl mail purge, daily): verify
 # and security as above, a oneshot as user postroom without capabilities,
 # running a command postroomctl has.
+# postroom-webhookd.service (no socket, no privilege drop): verify and
+# security as above, the Exec options in its -h and SYNOPSIS, in the
+# foreground, as user postroom without capabilities.
 # Skipped (TAP "# SKIP") only when systemd-analyze is not installed.
 . "$(dirname "$0")/../lib/tap.sh"
 
@@ -49,7 +52,7 @@ exec_options() {
 }
 
 # the daemons' units (postroom-purge, a oneshot of postroomctl, at the end)
-units=$(ls "$UNITS"/*.service | grep -v '/postroom-purge\.service$')
+units=$(ls "$UNITS"/*.service | grep -Ev '/postroom-(purge|webhookd)\.service$')
 is "$(echo "$units" | wc -l)" 4 "four daemon units (authd, milter, policyd, lmtpd)"
 ok "[ -f '$TMPFILES' ]" "tmpfiles.d file contrib/systemd/postroom.conf exists"
 
@@ -138,6 +141,54 @@ for unit in $units; do
 		ok "grep -Eq '^d /run/postroom [0-7]+ ' '$TMPFILES'" "$name: tmpfiles.d makes /run/postroom" ;;
 	esac
 done
+
+# --- postroom-webhookd.service: outgoing HTTP only, as postroom -----------
+wh=$UNITS/postroom-webhookd.service
+ok "[ -f '$wh' ]" "postroom-webhookd.service exists"
+if [ -z "$SA" ]; then
+	pass "postroom-webhookd: verify # SKIP systemd-analyze not installed"
+elif [ ! -x "$POSTROOM_BUILDDIR/postroom-webhookd" ]; then
+	pass "postroom-webhookd: verify # SKIP postroom-webhookd not built"
+else
+	mkdir -p "$TAP_TMP/w"
+	sed "s|/usr/sbin/|$POSTROOM_BUILDDIR/|g" "$wh" >"$TAP_TMP/w/postroom-webhookd.service"
+	changed=$(diff "$wh" "$TAP_TMP/w/postroom-webhookd.service" | grep -E '^[<>]' |
+		grep -Evc '^[<>] Exec(Start|StartPre)=')
+	is "$changed" 0 "postroom-webhookd: the verified copy differs only in the Exec paths"
+	if (cd "$TAP_TMP/w" && "$SA" verify --man=no ./postroom-webhookd.service) \
+		>"$TAP_TMP/verify.out" 2>&1 && [ ! -s "$TAP_TMP/verify.out" ]; then
+		pass "postroom-webhookd: systemd-analyze verify is silent"
+	else
+		fail "postroom-webhookd: systemd-analyze verify is silent" "$(cat "$TAP_TMP/verify.out")"
+	fi
+	exposure=$(cd "$TAP_TMP/w" && "$SA" security --offline=true ./postroom-webhookd.service 2>&1 |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	ok "[ -n '$exposure' ] && awk 'BEGIN { exit !($exposure < 3.0) }'" \
+		"postroom-webhookd: systemd-analyze security exposure $exposure < 3.0"
+fi
+opts=$(exec_options "$wh" postroom-webhookd)
+ok "[ -n '$opts' ]" "postroom-webhookd: ExecStart runs /usr/sbin/postroom-webhookd with options"
+ok "grep -Eq '^ExecStart=/usr/sbin/postroom-webhookd .*-f( |\$)' '$wh'" \
+	"postroom-webhookd: ExecStart keeps it in the foreground (-f)"
+if [ -x "$POSTROOM_BUILDDIR/postroom-webhookd" ]; then
+	usage=$("$POSTROOM_BUILDDIR/postroom-webhookd" -h 2>&1)
+	for o in $opts; do
+		like "$usage" "(^|$(printf '\n'))  $o( |\$)" "postroom-webhookd: $o is in 'postroom-webhookd -h'"
+	done
+else
+	pass "postroom-webhookd: options in -h # SKIP not built"
+fi
+synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH/p' "$POSTROOM_SRCDIR/doc/postroom-webhookd.8")
+for o in $opts; do
+	like "$synopsis" "\\\\$o" "postroom-webhookd: $o is in the SYNOPSIS of doc/postroom-webhookd.8"
+done
+ok "grep -qx 'User=postroom' '$wh' && grep -qx 'CapabilityBoundingSet=' '$wh'" \
+	"postroom-webhookd: runs as postroom with no capabilities"
+for opt in NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes; do
+	ok "grep -qx '$opt' '$wh'" "postroom-webhookd: $opt"
+done
+ok "grep -Eq '^RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\$' '$wh'" \
+	"postroom-webhookd: RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"
 
 # --- postroom-purge.service + .timer: postroomctl mail purge, daily -------
 # verified like the daemons' units (a copy whose /usr/bin/postroomctl is
