@@ -11,13 +11,14 @@
  *	the SMTP session, and what reaches deliver around them is stored
  *	flagged in parse_problem), the parse (lib/mime_parse), the store request
  *	(lib/store_mail), the one log line per delivery and the warnings of
- *	a stored message, and the new-email notification (lib/store_notify).
- *	The programs keep what differs: how the message is read, how it is
- *	stored (one transaction, or lmtpd's group commit), what the MTA is
- *	told (pipe(8) exit statuses, LMTP replies), and whether the
- *	notification is sent at once or queued.
+ *	a stored message. The programs keep what differs: how the message
+ *	is read, how it is stored (one transaction, or lmtpd's group
+ *	commit) and what the MTA is told (pipe(8) exit statuses, LMTP
+ *	replies). The application is told by the events outbox, written in
+ *	the storing transaction and sent by postroom-webhookd; the once-only
+ *	HTTP POST from here is gone (deliver.notify_* are webhookd's now).
  * NEVER
- *	exits, replies or touches the database; logs the notification key.
+ *	exits, replies, touches the database or makes an HTTP request.
  * CONFIGURATION
  *	limits.message_size_max, limits.attachment_size_max,
  *	limits.mime_parts_max,
@@ -26,8 +27,7 @@
  *	rules.postmaster_address, rules.suppression_per_domain,
  *	rules.suppression_soft_count, rules.suppression_soft_window,
  *	security.hmac_secret,
- *	deliver.trusted_authserv_id, deliver.notify_url, deliver.notify_key,
- *	deliver.notify_connect_timeout, deliver.notify_timeout
+ *	deliver.trusted_authserv_id
  */
 #include "delivery.h"
 
@@ -63,10 +63,6 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	dc->dmarc_spam_policies = conf_declared("deliver.dmarc_spam_policies")
 					  ? conf_str(cfg, "deliver.dmarc_spam_policies")
 					  : NULL;
-	dc->notify.url = delivery_conf_str(cfg, "deliver.notify_url");
-	dc->notify.api_key = delivery_conf_str(cfg, "deliver.notify_key");
-	dc->notify.connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
-	dc->notify.timeout = (long)conf_int(cfg, "deliver.notify_timeout");
 	dc->postmaster_domain = delivery_conf_str(cfg, "rules.postmaster_domain");
 	dc->postmaster_address = delivery_conf_str(cfg, "rules.postmaster_address");
 	dc->suppression_per_domain = conf_bool(cfg, "rules.suppression_per_domain");
@@ -203,32 +199,4 @@ void delivery_log_notes(const struct delivery *d, const char *sasl_user,
 		log_warn("%ssubmission header ignored: %s", p, res->sent_by_note);
 	if (res->verdict_note)
 		log_warn("%sverdict header ignored: %s", p, res->verdict_note);
-}
-
-char *delivery_notify_body(const struct delivery_conf *dc, const struct mime_msg *m,
-			   const struct store_result *res)
-{
-	struct store_notify_email e;
-
-	if (dc->notify.url == NULL || res->nnotify == 0)
-		return NULL;
-	e.id = res->email_id;
-	e.from = m->from_address;
-	e.from_display = m->from_display;
-	e.subject = m->subject;
-	e.received_at = res->received_at;
-	e.has_attachments = m->natts > 0;
-	return store_notify_body((const char *const *)res->notify_users, res->nnotify, &e);
-}
-
-int delivery_notify_send(const struct store_notify_conf *cf, const char *email_id, const char *body)
-{
-	char *err = NULL;
-
-	if (store_notify_post(cf, body, &err) == 0)
-		return 0;
-	log_warn("email %s stored, but the notification to the application failed: %s", email_id,
-		 err);
-	free(err);
-	return -1;
 }

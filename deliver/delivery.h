@@ -7,10 +7,10 @@
  * attachment limit), delivery_request (what store_message needs), then
  * the program stores (alone, or lmtpd's group commit) and reports:
  * delivery_log (the one line per delivery), delivery_log_notes (the
- * warnings of a stored message), delivery_notify_body and
- * delivery_notify_send (the HTTP notification). What differs between the
- * programs (reading the message, exit statuses or LMTP replies, how and
- * where the notification is sent) stays in the program.
+ * warnings of a stored message). What differs between the programs
+ * (reading the message, exit statuses or LMTP replies) stays in the
+ * program. Neither tells the application over HTTP: the events outbox,
+ * written in the storing transaction, does (postroom-webhookd sends it).
  *
  * CONTRACT: no exits, no replies; the caller decides from the returned
  * step. Strings in struct delivery_conf point into the configuration it
@@ -24,7 +24,6 @@
 #include "conf.h"
 #include "mime_parse.h"
 #include "store_mail.h"
-#include "store_notify.h"
 #include "store_spool.h"
 
 /* What both storing programs read from the configuration. */
@@ -37,7 +36,6 @@ struct delivery_conf {
 	const char *hmac_secret;         /* NULL: none */
 	const char *authserv_id;         /* NULL: none */
 	const char *dmarc_spam_policies; /* NULL: the default */
-	struct store_notify_conf notify; /* url NULL: no notification */
 	const char *postmaster_domain;   /* rules.postmaster_domain, NULL: none */
 	const char *postmaster_address;  /* rules.postmaster_address, NULL: none */
 	int suppression_per_domain;      /* rules.suppression_per_domain */
@@ -49,7 +47,7 @@ struct delivery_conf {
  * rules.recipient_validation, rules.subaddress_delimiters,
  * rules.internal_header_max_age, rules.postmaster_domain,
  * rules.postmaster_address, rules.suppression_*, security.hmac_secret,
- * deliver.trusted_authserv_id, deliver.notify_* into *dc (empty strings
+ * deliver.trusted_authserv_id into *dc (empty strings
  * become NULL) */
 void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc);
 /* delivery_conf_str - a declared string parameter that is set and not
@@ -122,14 +120,5 @@ const char *delivery_result(const struct store_result *res);
  * headers */
 void delivery_log_notes(const struct delivery *d, const char *sasl_user,
 			const struct store_result *res);
-
-/* delivery_notify_body - the notification for a stored message (caller
- * frees), or NULL when there is none to send (no URL, nobody to tell) */
-char *delivery_notify_body(const struct delivery_conf *dc, const struct mime_msg *m,
-			   const struct store_result *res);
-/* delivery_notify_send - POST body; a failure is logged (the email is
- * stored all the same) and returns -1 */
-int delivery_notify_send(const struct store_notify_conf *cf, const char *email_id,
-			 const char *body);
 
 #endif

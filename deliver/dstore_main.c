@@ -13,9 +13,10 @@
  *	environment and, when installed setgid, still holding the group.
  *	The message is spooled to a memory file; the delivery core
  *	(deliver/delivery.c, shared with postroom-lmtpd) checks the limits,
- *	parses it, builds the store request, logs and builds the
- *	notification; here it is stored in one transaction of its own
- *	(lib/store_mail) and the notification is sent at once. Exit
+ *	parses it, builds the store request and logs; here it is stored in
+ *	one transaction of its own (lib/store_mail), which also writes the
+ *	events postroom-webhookd sends to the application (no HTTP request
+ *	from here: a site with only the pipe runs postroom-webhookd). Exit
  *	statuses and the enhanced status code at the start of the output
  *	follow Postfix's pipe(8): 0 delivered,
  *	75 defer (4.3.0 storage, 4.3.5 configuration or invocation), 69 with
@@ -29,7 +30,7 @@
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
  *	deliver.trusted_authserv_id (whose Authentication-Results count, see
- *	lib/verdict.c), deliver.notify_*.
+ *	lib/verdict.c).
  * NEVER
  *	bounces mail because of an operator mistake or a database outage;
  *	dies by a signal; writes anything before the status code on stdout;
@@ -149,17 +150,6 @@ dstore_fail(const struct deliver_args *a, const char *result, int status, const 
 	deliver_exit(status, "%s%s", line, why);
 }
 
-/* dstore_notify - the HTTP notification after commit; never fails */
-static void dstore_notify(const struct delivery_conf *dc, const struct mime_msg *m,
-			  const struct store_result *res)
-{
-	char *body = delivery_notify_body(dc, m, res);
-
-	if (body)
-		delivery_notify_send(&dc->notify, res->email_id, body);
-	free(body);
-}
-
 /* dstore_store - connect, store, report; exits */
 static void __attribute__((noreturn))
 dstore_store(const struct deliver_args *a, const struct dstore_conf *c,
@@ -188,7 +178,6 @@ dstore_store(const struct deliver_args *a, const struct dstore_conf *c,
 	alarm(0); /* committed: a late timeout must not defer a stored message */
 	delivery_log_notes(d, a->sasl_user, &dstore_res);
 	dstore_log(a, delivery_result(&dstore_res), NULL);
-	dstore_notify(&c->dc, d->m, &dstore_res);
 	exit(0);
 }
 

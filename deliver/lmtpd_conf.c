@@ -14,7 +14,7 @@
  *	limits.message_size_max, limits.attachment_size_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
- *	deliver.trusted_authserv_id, deliver.notify_*, rules.sent_recipient,
+ *	deliver.trusted_authserv_id, rules.sent_recipient,
  *	lmtpd.timeout, lmtpd.trusted_clients, lmtpd.group_commit
  */
 #include "lmtpd_conf.h"

@@ -16,8 +16,9 @@
  *	message shares with the others that sessions finish at the same
  *	time (group commit, lmtpd_group); sent-copy markers (X-POSTROOM-SENT or
  *	rules.sent_recipient) are stored as deliver --sent stores them (the
- *	same message: found by its identity). After the commit the
- *	notification is queued for the background sender (lmtpd_notify).
+ *	same message: found by its identity). The application hears of it
+ *	from the events outbox (written in the same transaction; sent by
+ *	postroom-webhookd), never by a request from here.
  *	A connection lost during DATA stores nothing. Before its "354" a
  *	message is charged against the memory budget (lmtpd_budget: by SIZE=,
  *	growing with the data); no room in time -> 451 4.3.2 to DATA, or, for
@@ -29,8 +30,8 @@
  * CONFIGURATION
  *	lmtpd.timeout, lmtpd.group_commit, lmtpd.memory_budget,
  *	lmtpd.memory_wait, and what delivery.c reads
- *	(limits.*, rules.*, security.hmac_secret, deliver.trusted_authserv_id,
- *	deliver.notify_*), through lmtpd_conf
+ *	(limits.*, rules.*, security.hmac_secret, deliver.trusted_authserv_id),
+ *	through lmtpd_conf
  */
 #include "lmtpd_data.h"
 
@@ -48,7 +49,6 @@
 #include "lmtpd_budget.h"
 #include "lmtpd_conf.h"
 #include "lmtpd_group.h"
-#include "lmtpd_notify.h"
 #include "lmtpd_pool.h"
 #include "lmtpd_proto.h"
 
@@ -220,17 +220,6 @@ static void data_status_reply(struct data_tx *t, const char *rcpt, enum store_st
 	}
 }
 
-/* data_notify - queue the HTTP notification after commit */
-static void data_notify(struct data_tx *t)
-{
-	char *body;
-
-	if (t->st != STORE_OK)
-		return;
-	if ((body = delivery_notify_body(&t->set->dc, t->d.m, &t->res)) != NULL)
-		lmtpd_notify_push(&t->set->dc.notify, t->res.email_id, body);
-}
-
 /* data_store_both - the ordinary recipients, then the markers */
 static void data_store_both(struct data_tx *t, struct db *db)
 {
@@ -328,7 +317,6 @@ static void data_report(struct data_tx *t)
 		if (t->nrcpts > 0)
 			delivery_log_notes(&t->d, t->env->auth_user, &t->res);
 		data_log(t, delivery_result(&t->res), NULL);
-		data_notify(t);
 		return;
 	}
 	perm = t->st == STORE_PERMFAIL || t->st_sent == STORE_PERMFAIL ||

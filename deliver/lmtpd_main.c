@@ -50,7 +50,6 @@
 #include "lmtpd_budget.h"
 #include "lmtpd_conf.h"
 #include "lmtpd_group.h"
-#include "lmtpd_notify.h"
 #include "lmtpd_pool.h"
 #include "lmtpd_session.h"
 
@@ -293,7 +292,6 @@ int main(int argc, char **argv)
 	main_warm_up();
 	main_metrics(&srv);
 	lmtpd_budget_init();
-	lmtpd_notify_start();
 	mlisten = conf_str(cfg, "lmtpd.metrics_listen");
 	metrics_on = mlisten && *mlisten;
 	if (metrics_on && metrics_http_start(mlisten, main_health, &srv, &err) < 0)
@@ -307,7 +305,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < nl; i++)
 		close(l[i].fd);
 	main_drain(&srv, timeout);
-	lmtpd_notify_stop(5);
 	if (metrics_on)
 		metrics_http_stop();
 	if (srv.nsessions == 0) {

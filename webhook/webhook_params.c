@@ -35,6 +35,8 @@ static const struct cfg_param webhook_params[] = {
 	{ "webhook.poll_interval", CFG_INT, "1000", 10, 60000, 0,
 	  "milliseconds between looks for due retries (new events wake the worker at once)" },
 	{ "webhook.batch", CFG_INT, "20", 1, 1000, 0, "deliveries one worker claims at a time" },
+	{ "webhook.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
+	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
 };
 
 const struct cfg_table webhook_conf_table = { "postroom-webhookd", webhook_params,

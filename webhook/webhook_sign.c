@@ -14,6 +14,7 @@
  */
 #include "webhook_sign.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,13 +144,18 @@ char *webhook_body_legacy(const struct webhook_event *e)
 {
 	struct store_notify_email m = { 0 };
 	const char *users[1];
+	char at[40], *dot;
 
+	/* MISSION's receivedAt has whole seconds, as the inline POST had */
+	snprintf(at, sizeof at, "%s", e->received_at ? e->received_at : "");
+	if ((dot = strchr(at, '.')) != NULL)
+		snprintf(dot, sizeof at - (size_t)(dot - at), "Z");
 	users[0] = e->user_id ? e->user_id : "";
 	m.id = e->email_id ? e->email_id : "";
 	m.from = e->from ? e->from : "";
 	m.from_display = e->from_display;
 	m.subject = e->subject ? e->subject : "";
-	m.received_at = e->received_at ? e->received_at : "";
+	m.received_at = at;
 	m.has_attachments = e->has_attachments && strcmp(e->has_attachments, "t") == 0;
 	return store_notify_body(users, 1, &m);
 }

@@ -18,7 +18,11 @@
  *	A worker killed mid-send leaves its lease to expire: resent, not lost.
  *	Signed requests carry webhook-id (the event's id, the same on every
  *	retry), webhook-timestamp (fresh on each attempt) and webhook-signature
- *	(webhook_sign.c).
+ *	(webhook_sign.c). The legacy endpoint replaces the once-only POST
+ *	that postroom-deliver and postroom-lmtpd used to make themselves,
+ *	with its timeouts (deliver.notify_connect_timeout,
+ *	deliver.notify_timeout). With webhook.metrics_listen, /metrics and
+ *	/healthz (webhook_metrics.c).
  * NEVER
  *	holds a transaction across an HTTP request; follows a redirect; skips
  *	TLS verification; logs a secret or the API key.
@@ -40,6 +44,7 @@
 #include "db.h"
 #include "deliver_params.h"
 #include "log.h"
+#include "webhook_metrics.h"
 #include "webhook_params.h"
 #include "webhook_sign.h"
 #include "xalloc.h"
@@ -51,6 +56,7 @@ struct wh_endpoint {
 	const char *name, *url, *format, *kinds; /* kinds: "{a,b}" */
 	int legacy;
 	const char *api_key;
+	long connect_timeout, timeout; /* seconds */
 	struct webhook_secret secrets[2];
 	size_t nsecrets;
 };
@@ -73,8 +79,7 @@ static size_t wh_discard(char *p, size_t size, size_t n, void *arg)
 
 /* wh_post - one attempt: the HTTP status, 0 with *error_r (caller frees)
  * when there was no answer */
-static long wh_post(const struct conf *cfg, const struct wh_endpoint *ep, const char *id,
-		    const char *body, char **error_r)
+static long wh_post(const struct wh_endpoint *ep, const char *id, const char *body, char **error_r)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hdrs = NULL;
@@ -115,8 +120,8 @@ static long wh_post(const struct conf *cfg, const struct wh_endpoint *ep, const 
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)conf_int(cfg, "webhook.connect_timeout"));
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)conf_int(cfg, "webhook.timeout"));
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, ep->connect_timeout);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, ep->timeout);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -194,9 +199,7 @@ static int wh_finish(const struct conf *cfg, PGconn *c, const struct wh_endpoint
 static int wh_run(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep)
 {
 	long long batch = conf_int(cfg, "webhook.batch");
-	long long lease = batch * (conf_int(cfg, "webhook.timeout") +
-				   conf_int(cfg, "webhook.connect_timeout")) +
-			  5;
+	long long lease = batch * (ep->timeout + ep->connect_timeout) + 5;
 	char nb[24], ls[48];
 	const char *p[3] = { ep->name, nb, ls };
 	PGresult *r;
@@ -233,7 +236,7 @@ static int wh_run(const struct conf *cfg, PGconn *c, const struct wh_endpoint *e
 		};
 		char *body = ep->legacy ? webhook_body_legacy(&e) : webhook_body_standard(&e);
 		char *err = NULL;
-		long status = wh_post(cfg, ep, e.event_id, body, &err);
+		long status = wh_post(ep, e.event_id, body, &err);
 
 		log_debug("%s: event %s: status %ld", ep->name, e.event_id, status);
 		if (wh_finish(cfg, c, ep, e.position, e.event_id, status, err) < 0) {
@@ -275,6 +278,8 @@ static size_t wh_endpoints(const struct conf *cfg, struct wh_endpoint *ep)
 		ep[n].url = url;
 		ep[n].format = "standard";
 		ep[n].kinds = wh_kinds(conf_str(cfg, "webhook.kinds"));
+		ep[n].connect_timeout = (long)conf_int(cfg, "webhook.connect_timeout");
+		ep[n].timeout = (long)conf_int(cfg, "webhook.timeout");
 		for (tok = strtok_r(copy, " ,\t", &save); tok;
 		     tok = strtok_r(NULL, " ,\t", &save)) {
 			if (ep[n].nsecrets == 2)
@@ -300,6 +305,8 @@ static size_t wh_endpoints(const struct conf *cfg, struct wh_endpoint *ep)
 		ep[n].kinds = xstrdup("{new,link}");
 		ep[n].legacy = 1;
 		ep[n].api_key = conf_str(cfg, "deliver.notify_key");
+		ep[n].connect_timeout = (long)conf_int(cfg, "deliver.notify_connect_timeout");
+		ep[n].timeout = (long)conf_int(cfg, "deliver.notify_timeout");
 		n++;
 	}
 	return n;
@@ -371,9 +378,11 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct conf *cfg;
 	struct db *db = NULL;
+	const char *mlisten, *names[2];
+	char *err = NULL;
 	size_t n, i;
 
-	conf_register(&deliver_conf_table); /* deliver.notify_url, deliver.notify_key */
+	conf_register(&deliver_conf_table); /* deliver.notify_* */
 	conf_register(&webhook_conf_table);
 	daemon_parse_args(argc, argv, WH_PROG, &a);
 	cfg = daemon_load_conf(&a, EX_CONFIG);
@@ -390,14 +399,22 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	mlisten = conf_str(cfg, "webhook.metrics_listen");
+	for (i = 0; i < n; i++)
+		names[i] = ep[i].name;
+	if (mlisten && *mlisten && webhook_metrics_start(mlisten, names, n, &err) < 0)
+		log_fatal(EX_OSERR, "metrics: %s", err);
 	log_info("started: %zu endpoint%s", n, n == 1 ? "" : "s");
 	while (!wh_stop) {
 		int busy = 0, broken = 0;
 
 		if (db == NULL && (db = wh_open(cfg, ep, n)) == NULL) {
+			webhook_metrics_db(0);
 			sleep(1);
 			continue;
 		}
+		if (mlisten && *mlisten && webhook_metrics_refresh(db_conn(db)) < 0)
+			broken = 1;
 		for (i = 0; i < n && !wh_stop; i++) {
 			int got = wh_run(cfg, db_conn(db), &ep[i]);
 
@@ -415,6 +432,8 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("stopping");
+	if (mlisten && *mlisten)
+		webhook_metrics_stop();
 	if (db)
 		db_close(&db);
 	for (i = 0; i < n; i++) {

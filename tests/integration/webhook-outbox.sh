@@ -9,11 +9,15 @@
 # Authorization: ApiKey) rides the same queue; a worker SIGKILLed mid-send
 # leads to a resend by another worker once the lease runs out; 410 parks
 # the delivery (postroomctl events failed) and postroomctl events retry
-# requeues it.
+# requeues it. /metrics (webhook.metrics_listen): the parked count after a
+# 410, the age of the oldest unsent delivery while the endpoint answers
+# 503, /healthz. The events prune (migration 024) keeps pending and parked
+# events, deletes delivered ones, and the read horizon stays exact.
 # No wall-clock bound is asserted: waits are polls with generous limits.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
 . "$POSTROOM_SRCDIR/tests/lib/http.sh"
+. "$POSTROOM_SRCDIR/tests/lib/ports.sh"
 . "$POSTROOM_SRCDIR/tests/integration/deliver-helpers.bash"
 pg_start && pg_fresh_db postroom || { fail "database ready"; done_testing; }
 for u in alice bob; do pctl user add $u@example.com >/dev/null; done
@@ -34,11 +38,16 @@ webhook = { conninfo = "$(pg_role_conninfo webhook)"; url = "$HTTP_REC_URL/hook"
 deliver = { notify_url = "$HTTP_REC_URL/legacy"; notify_key = "k3y-legacy"; };
 CONF
 chmod 600 "$WCONF"
+# the same, with /metrics (one worker only: one port)
+MPORT=$(free_port)
+WCONF_M=$TAP_TMP/webhookd-metrics.conf
+sed "s#^webhook = { #webhook = { metrics_listen = \"127.0.0.1:$MPORT\"; #" "$WCONF" >"$WCONF_M"
+chmod 600 "$WCONF_M"
 
 WPIDS=()
-# worker N - start postroom-webhookd number N (log in $TAP_TMP/wN.log)
+# worker N [CONF] - start postroom-webhookd number N (log in $TAP_TMP/wN.log)
 worker() {
-	"$POSTROOM_BUILDDIR/postroom-webhookd" -f -c "$WCONF" >>"$TAP_TMP/w$1.log" 2>&1 &
+	"$POSTROOM_BUILDDIR/postroom-webhookd" -f -c "${2:-$WCONF}" >>"$TAP_TMP/w$1.log" 2>&1 &
 	WPIDS[$1]=$!
 	at_exit "kill ${WPIDS[$1]} 2>/dev/null; wait ${WPIDS[$1]} 2>/dev/null"
 }
@@ -49,6 +58,21 @@ wait_sql() {
 		[ "$(psqlc "$1")" = t ] && return 0
 		sleep 0.2
 	done
+	return 1
+}
+# metric NAME ENDPOINT - the value of a webhookd gauge (empty: none)
+metric() {
+	curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v s="$1{endpoint=\"$2\"}" '$1 == s { print $2 }'
+}
+# wait_metric NAME ENDPOINT AWK-TEST [SECONDS] - poll until the value passes
+wait_metric() {
+	local i v
+	for i in $(seq $((${4:-30} * 5))); do
+		v=$(metric "$1" "$2")
+		[ -n "$v" ] && awk -v v="$v" "BEGIN { exit !($3) }" && return 0
+		sleep 0.2
+	done
+	echo "# $1{endpoint=\"$2\"} = ${v:-none}" >&2
 	return 1
 }
 worker 1
@@ -152,7 +176,7 @@ wait "${WPIDS[1]}" 2>/dev/null
 is "$(psqlc "SELECT count(*) || ' ' || COALESCE(max(last_status)::text, 'none') FROM webhook_deliveries WHERE endpoint = 'webhook' AND event_id = '$KID'")" \
 	"1 none" "SIGKILLed mid-send: the delivery is still queued, no answer recorded"
 echo 200 >"$STATUS"
-worker 3
+worker 3 "$WCONF_M"
 ok 'wait_sql "SELECT count(*) = 0 FROM webhook_deliveries WHERE event_id = '"'$KID'"'" 60' \
 	"another worker resends it once the lease has run out"
 is "$(python3 -c '
@@ -168,11 +192,43 @@ GID=$(psqlc "SELECT id FROM events ORDER BY position DESC LIMIT 1")
 ok 'wait_sql "SELECT count(*) = 2 FROM webhook_deliveries WHERE event_id = '"'$GID'"' AND parked_at IS NOT NULL AND last_status = 410" 30' \
 	"410: parked at once (both endpoints)"
 is "$(psqlc "SELECT attempts FROM webhook_deliveries WHERE event_id = '$GID' AND endpoint = 'webhook'")" 1 "a parked delivery is not retried"
+ok 'wait_metric postroom_webhook_parked webhook "v == 1" && wait_metric postroom_webhook_parked notify_url "v == 1"' \
+	"/metrics: postroom_webhook_parked is 1 per endpoint after the 410"
+is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/healthz")" 200 "/healthz: 200 while the database answers"
 echo 200 >"$STATUS"
 is "$(pctl events failed | jq -r 'select(.id == "'"$GID"'") | [.endpoint, .last_status] | join(" ")' | sort | paste -sd,)" \
 	"notify_url 410,webhook 410" "postroomctl events failed lists them"
+
+# --- the prune keeps what is not yet handled (migration 024) -----------------------
+# after the parked event: one delivered (R), then one pending (Q, 503)
+printf 'From: r@example.org\nTo: alice@example.com\nSubject: done\nMessage-ID: <r1@x>\n\nr\n' >"$TAP_TMP/r.eml"
+deliver_run "$TAP_TMP/r.eml" -f r@example.org -- alice@example.com
+RPOS=$(psqlc "SELECT max(position) FROM events")
+ok 'wait_sql "SELECT count(*) = 0 FROM webhook_deliveries WHERE position = $RPOS" 30' "an event after the parked one is delivered"
+echo 503 >"$STATUS"
+printf 'From: q@example.org\nTo: alice@example.com\nSubject: pending\nMessage-ID: <q1@x>\n\nq\n' >"$TAP_TMP/q.eml"
+deliver_run "$TAP_TMP/q.eml" -f q@example.org -- alice@example.com
+QID=$(psqlc "SELECT id FROM events ORDER BY position DESC LIMIT 1")
+ok 'wait_sql "SELECT attempts >= 1 AND parked_at IS NULL FROM webhook_deliveries WHERE event_id = '"'$QID'"' AND endpoint = '"'webhook'"'" 30' \
+	"the next event is refused (503): pending"
+ok 'wait_metric postroom_webhook_oldest_unsent_seconds webhook "v > 0"' \
+	"/metrics: postroom_webhook_oldest_unsent_seconds > 0 while the endpoint answers 503"
+is "$(metric postroom_webhook_parked webhook)" 1 "/metrics: the parked count is still 1"
+NALL=$(psqlc "SELECT count(*) FROM events")
+like "$(pctl events prune --keep 0)" "^pruned $((NALL - 2)) events" "events prune --keep 0: every delivered event goes"
+is "$(psqlc "SELECT string_agg(id::text, ',' ORDER BY position) FROM events")" "$GID,$QID" \
+	"the parked and the pending event survive the prune"
+HZ=$(psqlc "SELECT pruned_through FROM events_horizon")
+is "$HZ" "$RPOS" "the horizon is the highest position pruned (past the kept parked event)"
+like "$(pctl events --since $((HZ - 1)) 2>&1)" "expired: resync" "a reader below the horizon: position expired, resync"
+is "$(pctl events --since "$HZ" | jq -r .id | paste -sd,)" "$QID" \
+	"a reader at the horizon reads on: the pending event, never the kept older one twice"
+echo 200 >"$STATUS"
 is "$(pctl events retry "$GID")" "requeued 2 deliveries" "postroomctl events retry ID requeues them"
 ok 'wait_sql "SELECT count(*) = 0 FROM webhook_deliveries" 30' "then they are sent"
+like "$(pctl events prune --keep 0)" "^pruned 2 events" "once delivered, the kept events go in the next prune"
+ok 'wait_metric postroom_webhook_parked webhook "v == 0" && wait_metric postroom_webhook_oldest_unsent_seconds webhook "v == 0"' \
+	"/metrics: nothing parked, nothing unsent"
 
 # --- roles ------------------------------------------------------------------------
 like "$("$PG_BINDIR/psql" -qXAt -d "$(pg_role_conninfo webhook)" -c "DELETE FROM webhook_deliveries" 2>&1)" \

@@ -12,14 +12,15 @@
 #                  alice@ and bob@, an smtp-scoped API key for alice, one
 #                  postroom.conf for every program, the three daemons (and,
 #                  with PIPELINE_NOTIFY=1, an HTTP recorder as
-#                  deliver.notify_url), then Postfix on 127.0.0.1 high ports.
+#                  deliver.notify_url and postroom-webhookd sending to it),
+#                  then Postfix on 127.0.0.1 high ports.
 #                  Exports PIPELINE_DIR, PIPELINE_CONF, PIPELINE_DOMAIN,
 #                  PIPELINE_KEY, PF_PORT_MX, PF_PORT_SUB, PF_PORT_SUBS,
 #                  PF_LOG, PF_CONF (and PGHOST/PGPORT/PGUSER, POSTROOM_CONF,
 #                  POSTROOM_DB for pctl and psqlc; HTTP_REC_* with
 #                  PIPELINE_NOTIFY=1). Every pid is in
 #                  $PIPELINE_DIR/pids/NAME.pid (authd milter policyd postfix
-#                  postgres httprec), every log in $PIPELINE_DIR/logs/
+#                  postgres httprec webhookd), every log in $PIPELINE_DIR/logs/
 #                  (Postfix's in $PF_LOG), the exported variables in
 #                  $PIPELINE_DIR/pipeline.env (source it from another shell).
 #                  Stopped at exit, unless PIPELINE_KEEP=1 (tools/demo),
@@ -35,13 +36,14 @@
 #                          lmtpd each log in as its own role in its group
 #                          role, tests/lib/pg.sh pg_login_roles; postroomctl
 #                          stays the owner)
-#     PIPELINE_NOTIFY=1    notification listener (tests/lib/http.sh);
+#     PIPELINE_NOTIFY=1    notification listener (tests/lib/http.sh) fed by
+#                          postroom-webhookd (login role PREFIX_webhook_login);
 #                          PIPELINE_NOTIFY_ARGS its options (e.g. --hang)
 # pipeline_stop [DIR]  stop everything of the pipeline in DIR (default
 #                  $PIPELINE_DIR), PostgreSQL and Postfix included; works
 #                  from a fresh shell given only the directory; keeps files
 #                  (with PIPELINE_SAVE_LOGS=DIR, copies the logs there first).
-# pipeline_daemon_start NAME   (re)start authd, milter or policyd
+# pipeline_daemon_start NAME   (re)start authd, milter, policyd or webhookd
 # pipeline_daemon_kill NAME [SIGNAL]  signal it (default TERM), wait for
 #                  its end
 # pipeline_pg_stop / pipeline_pg_start   PostgreSQL down / up, data kept
@@ -169,7 +171,7 @@ _pl_main_lines() {
 _pl_conf() {
 	local sp=$PIPELINE_DIR/postfix/spool l sec kv
 	declare -A g=()
-	local order=(database apikey security limits rules authd milter policyd deliver lmtpd)
+	local order=(database apikey security limits rules authd milter policyd deliver lmtpd webhook)
 	g[database]="conninfo = \"host=$PGHOST port=$PGPORT user=$PGUSER dbname=$POSTROOM_DB\";"
 	g[apikey]="bcrypt_cost = ${POSTROOM_TEST_BCRYPT_COST:-4};"
 	g[security]="hmac_secret = \"$PIPELINE_SECRET\";"
@@ -180,8 +182,11 @@ _pl_conf() {
 	g[policyd]="listen = \"inet:127.0.0.1:$PIPELINE_PD_PORT\"; user = \"$PIPELINE_USER\"; spf = false; hostname = \"mx.$PF_DOMAIN\";"
 	g[deliver]=""
 	g[lmtpd]=""
+	g[webhook]=""
 	if [ "${PIPELINE_NOTIFY:-0}" = 1 ]; then
 		g[deliver]="notify_url = \"$HTTP_REC_URL$PIPELINE_NOTIFY_PATH\"; notify_key = \"$PIPELINE_NOTIFY_KEY\";"
+		g[webhook]="poll_interval = 200;"
+		[ "${PIPELINE_ROLES:-1}" = 1 ] && g[webhook]="${g[webhook]} conninfo = \"$(pg_role_conninfo webhook)\";"
 	fi
 	if [ "${PIPELINE_ROLES:-1}" = 1 ]; then
 		for sec in authd milter policyd deliver lmtpd; do
@@ -214,6 +219,7 @@ _pl_wait() {
 		authd) [ -S "$sp/private/auth" ] && grep -q 'LISTEN postroom_keys' "$log" && return 0 ;;
 		milter) [ -S "$sp/postroom/milter.sock" ] && grep -q 'started on' "$log" && return 0 ;;
 		policyd) (exec 3<>"/dev/tcp/127.0.0.1/$PIPELINE_PD_PORT") 2>/dev/null && return 0 ;;
+		webhookd) [ "$(psqlc "SELECT count(*) FROM webhook_endpoints WHERE name = 'notify_url'")" = 1 ] && return 0 ;;
 		esac
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
@@ -229,7 +235,7 @@ pipeline_daemon_start() {
 	case $name in
 	authd) rm -f "$sp/private/auth" ;;
 	milter) rm -f "$sp/postroom/milter.sock" ;;
-	policyd) ;;
+	policyd | webhookd) ;;
 	*) _pl_say "no daemon $name"; return 1 ;;
 	esac
 	echo "--- start $(date -u +%T)" >>"$PIPELINE_DIR/logs/$name.log"
@@ -290,6 +296,8 @@ pipeline_start() {
 
 	pg_start && pg_fresh_db postroom || { _pl_say "PostgreSQL did not start"; return 1; }
 	pg_login_roles || { _pl_say "no login roles"; return 1; }
+	psqlc "CREATE ROLE ${POSTROOM_DB}_webhook_login LOGIN IN ROLE $(psqlc "SELECT rolname FROM schema_roles WHERE role = 'webhook'")" >/dev/null ||
+		{ _pl_say "no webhook login role"; return 1; }
 	head -n 1 "$PG_DIR/data/postmaster.pid" >"$dir/pids/postgres.pid"
 	PIPELINE_USER=${PG_RUNAS:-$(id -un)}
 	pctl domain add "$PIPELINE_DOMAIN" >/dev/null &&
@@ -317,6 +325,9 @@ pipeline_start() {
 	export POSTROOM_CONF=$PIPELINE_CONF
 	pipeline_daemon_start authd && pipeline_daemon_start milter &&
 		pipeline_daemon_start policyd || return 1
+	if [ "${PIPELINE_NOTIFY:-0}" = 1 ]; then
+		pipeline_daemon_start webhookd || return 1
+	fi
 	_pl_env
 	if [ "${PIPELINE_KEEP:-0}" = 1 ]; then
 		tap_cleanup_hooks=("${hooks[@]}")
@@ -334,7 +345,7 @@ pipeline_stop() {
 		mkdir -p "$PIPELINE_SAVE_LOGS" &&
 			cp -r "$dir/logs" "$dir/postfix/maillog" "$PIPELINE_SAVE_LOGS/" 2>/dev/null
 	fi
-	for n in authd milter policyd httprec; do
+	for n in authd milter policyd webhookd httprec; do
 		pipeline_daemon_kill "$n" TERM "$dir"
 		rm -f "$dir/pids/$n.pid"
 	done

@@ -199,8 +199,9 @@ like "$(psqlc "SELECT convert_from(content, 'UTF8') FROM email_raw WHERE email_i
 unlike "$(psqlc "SELECT convert_from(content, 'UTF8') FROM email_raw WHERE email_id = '$EID'")" '^Delivered-To:' \
 	"no per-recipient delivery line in the stored raw message"
 
-# the notification: one POST per stored email, the documented JSON
-http_rec_wait 1 10
+# the notification: postroom-webhookd POSTs MISSION's JSON from the outbox,
+# one per event (a user's copy)
+http_rec_wait 2 30
 req=$(jq -c 'select(.body | contains("e2e inbound"))' "$HTTP_REC_OUT" | head -n 1)
 ok '[ -n "$req" ]' "the HTTP listener received the new-email notification"
 is "$(printf '%s' "$req" | jq -r '.method + " " + .path')" "POST $PIPELINE_NOTIFY_PATH" "POST /api/internal/notifications/new-email"
@@ -216,6 +217,9 @@ is "$(printf '%s' "$body" | jq -r '[.email.id, .email.from, .email.fromDisplay, 
 like "$(printf '%s' "$body" | jq -r '.email.receivedAt')" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$' "receivedAt is UTC ISO 8601"
 users=$(jq -r 'select(.body | contains("e2e inbound")) | .body | fromjson | .userIds[]' "$HTTP_REC_OUT" | sort | tr '\n' ' ')
 is "$users" "$(printf '%s\n' "$ALICE_ID" "$BOB_ID" | sort | tr '\n' ' ')" "the notifications name alice and bob (each delivery, its mailbox)"
+sleep 1
+is "$(jq -r 'select(.body | contains("e2e inbound")) | .body' "$HTTP_REC_OUT" | wc -l)" 2 \
+	"exactly one notification per user: the pipe makes no request of its own, webhookd no duplicate"
 
 # a reply from outside, threaded to the first message
 r=$(smtp_reply DATA "$PF_PORT_MX" dave@foreign.org "$A" --header "From: dave@foreign.org" --header "To: $A" \

@@ -136,7 +136,7 @@ static void test_request(void)
 	UNIT_STR_EQ(rq.authserv_id, "mx.example.com", "the trusted authserv-id");
 }
 
-static void test_result_and_notify(void)
+static void test_result(void)
 {
 	static const struct {
 		int duplicate;
@@ -147,11 +147,7 @@ static void test_result_and_notify(void)
 		{ 1, 1, "delivered (already stored)" },
 		{ 1, 0, "already delivered" },
 	};
-	static char *users[] = { (char *)"u1" };
 	struct store_result res;
-	struct delivery_conf dc;
-	struct mime_msg m;
-	char *body;
 	size_t i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -160,23 +156,6 @@ static void test_result_and_notify(void)
 		res.newly_delivered = t[i].newly;
 		UNIT_STR_EQ(delivery_result(&res), t[i].want, "result word %zu", i);
 	}
-	memset(&dc, 0, sizeof(dc));
-	memset(&res, 0, sizeof(res));
-	memset(&m, 0, sizeof(m));
-	m.from_address = (char *)"alice@example.org";
-	m.subject = (char *)"hi";
-	snprintf(res.email_id, sizeof(res.email_id), "e1");
-	res.notify_users = users;
-	res.nnotify = 1;
-	UNIT_OK(delivery_notify_body(&dc, &m, &res) == NULL, "no URL: no notification");
-	dc.notify.url = "http://127.0.0.1:9/n";
-	res.nnotify = 0;
-	UNIT_OK(delivery_notify_body(&dc, &m, &res) == NULL, "nobody newly delivered: none");
-	res.nnotify = 1;
-	body = delivery_notify_body(&dc, &m, &res);
-	UNIT_OK(body && strstr(body, "\"u1\"") && strstr(body, "\"e1\""),
-		"a URL and a user: the body names both");
-	free(body);
 }
 
 int main(void)
@@ -185,6 +164,6 @@ int main(void)
 	test_prepare();
 	test_attachment_over_limit();
 	test_request();
-	test_result_and_notify();
+	test_result();
 	return unit_done();
 }
