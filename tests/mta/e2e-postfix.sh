@@ -322,7 +322,7 @@ ok '! grep -Eq "Sanitizer|runtime error:" "$PIPELINE_DIR"/logs/*.log' "no saniti
 
 # ---- pipeline_stop from a fresh shell, given only the directory (tools/demo)
 pids=$(cat "$PIPELINE_DIR"/pids/*.pid | tr '\n' ' ')
-is "$(ls "$PIPELINE_DIR/pids" | tr '\n' ' ')" "authd.pid httprec.pid milter.pid policyd.pid postfix.pid postgres.pid " \
+is "$(ls "$PIPELINE_DIR/pids" | tr '\n' ' ')" "authd.pid httprec.pid milter.pid policyd.pid postfix.pid postgres.pid webhookd.pid " \
 	"a pid file for every process of the pipeline"
 env -i PATH="$PATH" POSTROOM_SRCDIR="$POSTROOM_SRCDIR" POSTROOM_BUILDDIR="$POSTROOM_BUILDDIR" bash -c \
 	'. "$POSTROOM_SRCDIR/tests/lib/tap.sh"; . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
