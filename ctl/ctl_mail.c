@@ -1,6 +1,6 @@
 /*
  * NAME
- *	ctl_mail - postroomctl mail list|show|raw, thread show
+ *	ctl_mail - postroomctl mail list|show|raw|compact-raw, thread show
  * DESCRIPTION
  *	Reads stored mail. The JSON shape of an email is documented in
  *	postroomctl(1) and is stable: fields may be added, never renamed or
@@ -8,17 +8,27 @@
  *	the same statement (no query per email). The text form shows what
  *	the sender wrote (subject, names, bodies, attachment names) with
  *	control and bidirectional formatting characters escaped, so that a
- *	message cannot drive the operator's terminal.
+ *	message cannot drive the operator's terminal. A raw message is
+ *	rebuilt from its skeleton and blobs by lib/raw_compact, each blob's
+ *	SHA-256 checked; compact-raw converts mail stored whole before
+ *	migration 025, each message verified by both rebuilds (C and SQL)
+ *	before its old bytes are replaced.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <glib.h>
 
 #include "buf.h"
 #include "ctl.h"
 #include "ctl_suppression.h"
+#include "db.h"
+#include "mime_parse.h"
+#include "raw_compact.h"
+#include "store_spool.h"
 #include "xalloc.h"
 
 #define CTL_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
@@ -240,25 +250,350 @@ static int ctl_mail_show(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
-static int ctl_mail_raw(struct ctl *ctl, const char *id)
+/* ctl_be - an integer of a binary result (int2, int4 or int8) */
+static long long ctl_be(const PGresult *res, int row, int col)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+	int i, n = PQgetlength(res, row, col);
+	unsigned long long v = 0;
+
+	for (i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	if (n == 2)
+		return (short)v;
+	if (n == 4)
+		return (int)v;
+	return (long long)v;
+}
+
+static int ctl_stdout_sink(void *arg, const char *p, size_t n)
+{
+	(void)arg;
+	return fwrite(p, 1, n, stdout) == n ? 0 : -1;
+}
+
+/* what ctl_cmp_sink compares the rebuild with */
+struct ctl_cmp {
+	const char *p;
+	size_t left;
+};
+
+static int ctl_cmp_sink(void *arg, const char *p, size_t n)
+{
+	struct ctl_cmp *c = arg;
+
+	if (n > c->left || memcmp(c->p, p, n) != 0)
+		return -1;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+/* ctl_raw_rebuild - the raw message of email id, rebuilt from its
+ * skeleton and blobs (lib/raw_compact: each blob's SHA-256 checked),
+ * to sink. 0; 1 when there is none; -1 with *error_r (caller frees) */
+static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *arg, char **error_r)
 {
 	const char *params[1] = { id };
-	PGresult *res;
-	int rc = CTL_OK;
+	struct raw_ref *refs = NULL;
+	struct raw_blob *blobs = NULL;
+	PGresult *res, *r2 = NULL;
+	int i, n = 0, rc = 0;
+
+	res = PQexecParams(conn, "SELECT layout, content FROM email_raw_base WHERE email_id = $1",
+			   1, NULL, params, NULL, NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*error_r = xasprintf("database error: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 1;
+	}
+	if (ctl_be(res, 0, 0) == 1) {
+		r2 = PQexecParams(
+			conn,
+			"SELECT r.at, r.line_len, r.crlf, r.position, b.sha256, b.content"
+			" FROM email_raw_refs r LEFT JOIN email_attachments a ON a.email_id"
+			" = r.email_id AND a.position = r.position LEFT JOIN blobs b ON"
+			" b.sha256 = a.sha256 WHERE r.email_id = $1 ORDER BY r.ordinal",
+			1, NULL, params, NULL, NULL, 1);
+		if (PQresultStatus(r2) != PGRES_TUPLES_OK) {
+			*error_r = xasprintf("database error: %s", PQresultErrorMessage(r2));
+			rc = -1;
+			goto out;
+		}
+		n = PQntuples(r2);
+		refs = xcalloc((size_t)n + 1, sizeof(*refs));
+		blobs = xcalloc((size_t)n + 1, sizeof(*blobs));
+		for (i = 0; i < n; i++) {
+			refs[i].at = ctl_be(r2, i, 0);
+			refs[i].line_len = (int)ctl_be(r2, i, 1);
+			refs[i].crlf = *PQgetvalue(r2, i, 2) != 0;
+			refs[i].position = (int)ctl_be(r2, i, 3);
+			if (PQgetisnull(r2, i, 5) || PQgetlength(r2, i, 4) != SHA256_LEN) {
+				*error_r = xasprintf("the blob of attachment %d is missing",
+						     refs[i].position);
+				rc = -1;
+				goto out;
+			}
+			blobs[i].sha256 = (const unsigned char *)PQgetvalue(r2, i, 4);
+			blobs[i].content = (const unsigned char *)PQgetvalue(r2, i, 5);
+			blobs[i].len = (size_t)PQgetlength(r2, i, 5);
+		}
+	}
+	rc = raw_rebuild(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), refs, blobs,
+			 (size_t)n, sink, arg, error_r);
+out:
+	free(refs);
+	free(blobs);
+	PQclear(r2);
+	PQclear(res);
+	return rc;
+}
+
+static int ctl_mail_raw(struct ctl *ctl, const char *id)
+{
+	char *error = NULL;
+	int rc;
 
 	if (!ctl_is_uuid(id))
 		return ctl_fail(CTL_USAGE, "invalid email id '%s' (a UUID, see mail list)", id);
-	res = PQexecParams(db_conn(ctl_db(ctl)),
-			   "SELECT content FROM email_raw WHERE email_id = $1", 1, NULL, params,
-			   NULL, NULL, 1); /* binary result: the bytes as stored */
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		rc = ctl_fail(CTL_UNAVAILABLE, "database error: %s", PQresultErrorMessage(res));
-	else if (PQntuples(res) == 0)
-		rc = ctl_fail(CTL_REFUSED, "no such email: %s", id);
-	else if (fwrite(PQgetvalue(res, 0, 0), 1, (size_t)PQgetlength(res, 0, 0), stdout) !=
-		 (size_t)PQgetlength(res, 0, 0))
-		rc = ctl_fail(CTL_SOFTWARE, "write error");
+	rc = ctl_raw_rebuild(db_conn(ctl_db(ctl)), id, ctl_stdout_sink, NULL, &error);
+	if (rc == 1)
+		return ctl_fail(CTL_REFUSED, "no such email: %s", id);
+	if (rc < 0) {
+		rc = ctl_fail(strncmp(error, "database", 8) == 0 ? CTL_UNAVAILABLE : CTL_SOFTWARE,
+			      "mail raw %s: %s", id, error);
+		free(error);
+		return rc;
+	}
+	return fflush(stdout) == 0 ? CTL_OK : ctl_fail(CTL_SOFTWARE, "write error");
+}
+
+/* the counts of a compact-raw run */
+struct ctl_compact {
+	long examined, compacted, kept, mismatched;
+	long long before, after;
+};
+
+/* ctl_compact_exec - one statement of compact-raw's transaction */
+static int ctl_compact_exec(PGconn *conn, const char *sql, int n, const char *const *p,
+			    const int *lens, const int *fmts, int want_true)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, p, lens, fmts, 0);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (ok && want_true)
+		ok = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	else if (!ok)
+		fprintf(stderr, "postroomctl: mail compact-raw: %s", PQresultErrorMessage(res));
 	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* ctl_compact_positions - the stored position of each parsed attachment
+ * (the first unused row with its digest; 0: not stored) */
+static int *ctl_compact_positions(PGconn *conn, const char *id, const struct mime_msg *m)
+{
+	const char *params[1] = { id };
+	PGresult *res = PQexecParams(conn,
+				     "SELECT position, sha256 FROM email_attachments WHERE email_id"
+				     " = $1 ORDER BY position",
+				     1, NULL, params, NULL, NULL, 1);
+	int *pos = xcalloc(m->natts + 1, sizeof(int)), *used, i, n;
+	size_t k;
+
+	n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+	used = xcalloc((size_t)n + 1, sizeof(int));
+	for (k = 0; k < m->natts; k++)
+		for (i = 0; i < n; i++)
+			if (!used[i] && PQgetlength(res, i, 1) == SHA256_LEN &&
+			    memcmp(PQgetvalue(res, i, 1), m->atts[k].sha256, SHA256_LEN) == 0) {
+				used[i] = 1;
+				pos[k] = (int)ctl_be(res, i, 0);
+				break;
+			}
+	free(used);
+	PQclear(res);
+	return pos;
+}
+
+/* ctl_compact_apply - replace the raw message by its skeleton and
+ * references, verified by both rebuilds (postroom_email_raw and
+ * lib/raw_compact's) against the old bytes; 1 done, 0 not (rolled
+ * back to the savepoint), -1 on a database error */
+static int ctl_compact_apply(PGconn *conn, const char *id, const char *raw, size_t len,
+			     const struct raw_plan *plan, char **skel_r)
+{
+	static const int fmts[2] = { 0, 1 };
+	const char *p[6];
+	int lens[2] = { 0, 0 }, ok = 1;
+	char num[4][32], *error = NULL;
+	struct ctl_cmp cmp = { raw, len };
+	size_t i;
+
+	*skel_r = xmalloc((size_t)plan->skel_len + 1);
+	if (store_spool_pread_all(plan->fd, *skel_r, (size_t)plan->skel_len, 0) !=
+	    (ssize_t)plan->skel_len)
+		return 0;
+	if (ctl_compact_exec(conn, "SAVEPOINT compact", 0, NULL, NULL, NULL, 0) < 0)
+		return -1;
+	p[0] = id;
+	p[1] = *skel_r;
+	lens[1] = (int)plan->skel_len;
+	if (ctl_compact_exec(conn,
+			     "UPDATE email_raw_base SET content = $2, layout = 1 WHERE email_id ="
+			     " $1::uuid",
+			     2, p, lens, fmts, 0) < 0)
+		return -1;
+	for (i = 0; i < plan->nrefs; i++) {
+		snprintf(num[0], sizeof(num[0]), "%zu", i + 1);
+		snprintf(num[1], sizeof(num[1]), "%d", plan->refs[i].position);
+		snprintf(num[2], sizeof(num[2]), "%lld", plan->refs[i].at);
+		snprintf(num[3], sizeof(num[3]), "%d", plan->refs[i].line_len);
+		p[1] = num[0];
+		p[2] = num[1];
+		p[3] = num[2];
+		p[4] = num[3];
+		p[5] = plan->refs[i].crlf ? "t" : "f";
+		if (ctl_compact_exec(conn,
+				     "INSERT INTO email_raw_refs (email_id, ordinal, position, at,"
+				     " line_len, crlf) VALUES ($1::uuid, $2::integer, $3::integer,"
+				     " $4::bigint, $5::integer, $6::boolean)",
+				     6, p, NULL, NULL, 0) < 0)
+			return -1;
+	}
+	p[1] = raw;
+	lens[1] = (int)len;
+	if (ctl_compact_exec(conn, "SELECT postroom_email_raw($1::uuid) = $2::bytea", 2, p, lens,
+			     fmts, 1) < 0)
+		ok = 0;
+	if (ok && (ctl_raw_rebuild(conn, id, ctl_cmp_sink, &cmp, &error) != 0 || cmp.left != 0))
+		ok = 0;
+	free(error);
+	if (ctl_compact_exec(conn,
+			     ok ? "RELEASE SAVEPOINT compact" : "ROLLBACK TO SAVEPOINT compact", 0,
+			     NULL, NULL, NULL, 0) < 0)
+		return -1;
+	return ok;
+}
+
+/* ctl_compact_one - examine one message stored whole before 025 */
+static int ctl_compact_one(PGconn *conn, const char *id, const char *raw, size_t len,
+			   struct ctl_compact *st)
+{
+	static const unsigned char zero[SHA256_LEN];
+	const char *p[1] = { id };
+	struct mime_msg *m = NULL;
+	struct raw_plan plan = { NULL, 0, -1, 0 };
+	char *error = NULL, *skel = NULL;
+	int fd = memfd_create("postroom-raw", MFD_CLOEXEC), *pos = NULL, done = 0;
+
+	st->examined++;
+	st->before += (long long)len;
+	if (fd >= 0 && write(fd, raw, len) == (ssize_t)len &&
+	    mime_parse(fd, 0, -1, zero, NULL, &m, &error) == 0) {
+		pos = ctl_compact_positions(conn, id, m);
+		if (raw_compact(raw, len, m, pos, &plan, &error) == 0 && plan.nrefs > 0)
+			done = ctl_compact_apply(conn, id, raw, len, &plan, &skel);
+		if (plan.nrefs > 0 && done == 0)
+			st->mismatched++;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (done == 1) {
+		st->compacted++;
+		st->after += plan.skel_len;
+	} else if (done == 0) {
+		st->kept++;
+		st->after += (long long)len;
+		if (ctl_compact_exec(
+			    conn, "UPDATE email_raw_base SET layout = 2 WHERE email_id = $1::uuid",
+			    1, p, NULL, NULL, 0) < 0)
+			done = -1;
+	}
+	raw_plan_free(&plan);
+	mime_msg_free(&m);
+	free(pos);
+	free(skel);
+	free(error);
+	return done < 0 ? -1 : 0;
+}
+
+/* ctl_mail_compact_raw - convert mail stored whole before migration 025:
+ * batches of N, each one transaction (resumable: what is done has
+ * layout 1 or 2, and rows in use by a concurrent run are skipped) */
+static int ctl_mail_compact_raw(struct ctl *ctl, int argc, char **argv)
+{
+	char *batch_s = NULL, *end = NULL;
+	const struct ctl_opt opts[] = { { "--batch", &batch_s, 0 }, { NULL, NULL, 0 } };
+	PGconn *conn = db_conn(ctl_db(ctl));
+	struct ctl_compact st = { 0, 0, 0, 0, 0, 0 };
+	long batch = 100;
+	int tty = isatty(2), rc = CTL_OK, i, n;
+
+	if (ctl_parse_args(argc, argv, opts, NULL, 0, 0) < 0)
+		return ctl_usage("mail compact-raw [--batch N]");
+	if (batch_s && ((batch = strtol(batch_s, &end, 10)) < 1 || batch > 100000 || *end)) {
+		free(batch_s);
+		return ctl_fail(CTL_USAGE, "invalid --batch (1 to 100000)");
+	}
+	free(batch_s);
+	for (;;) {
+		char lim[32];
+		const char *p[1] = { lim };
+		PGresult *res;
+
+		snprintf(lim, sizeof(lim), "%ld", batch);
+		if (ctl_compact_exec(conn, "BEGIN", 0, NULL, NULL, NULL, 0) < 0)
+			return ctl_fail(CTL_UNAVAILABLE, "mail compact-raw: cannot begin");
+		res = PQexecParams(
+			conn,
+			"SELECT email_id::text, content FROM email_raw_base WHERE layout = 0"
+			" ORDER BY email_id LIMIT $1::integer FOR UPDATE SKIP LOCKED",
+			1, NULL, p, NULL, NULL, 1);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = ctl_fail(CTL_UNAVAILABLE, "mail compact-raw: %s",
+				      PQresultErrorMessage(res));
+			PQclear(res);
+			break;
+		}
+		n = PQntuples(res);
+		for (i = 0; i < n && rc == CTL_OK; i++)
+			if (ctl_compact_one(conn, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+					    (size_t)PQgetlength(res, i, 1), &st) < 0)
+				rc = ctl_fail(CTL_UNAVAILABLE, "mail compact-raw: stopped at %s",
+					      PQgetvalue(res, i, 0));
+		PQclear(res);
+		if (rc != CTL_OK || ctl_compact_exec(conn, "COMMIT", 0, NULL, NULL, NULL, 0) < 0) {
+			rc = rc != CTL_OK
+				     ? rc
+				     : ctl_fail(CTL_UNAVAILABLE, "mail compact-raw: commit failed");
+			break;
+		}
+		if (tty)
+			fprintf(stderr,
+				"\rcompact-raw: %ld examined, %ld compacted, %lld bytes saved",
+				st.examined, st.compacted, st.before - st.after);
+		if (n < batch)
+			break;
+	}
+	if (tty)
+		fputc('\n', stderr);
+	if (ctl->json)
+		ctl_print_json(json_pack(
+			"{sI sI sI sI sI sI}", "examined", (json_int_t)st.examined, "compacted",
+			(json_int_t)st.compacted, "kept_whole", (json_int_t)st.kept,
+			"not_reproduced", (json_int_t)st.mismatched, "bytes_before",
+			(json_int_t)st.before, "bytes_after", (json_int_t)st.after));
+	else
+		printf("compact-raw: %ld examined, %ld compacted, %ld kept whole (%ld not reproduced);"
+		       " %lld bytes before, %lld after\n",
+		       st.examined, st.compacted, st.kept, st.mismatched, st.before, st.after);
+	if (rc != CTL_OK)
+		PQexec(conn, "ROLLBACK");
 	return rc;
 }
 
@@ -272,9 +607,12 @@ int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv)
 		return ctl_mail_show(ctl, argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[0], "raw") == 0)
 		return ctl_mail_raw(ctl, argv[1]);
+	if (argc >= 1 && strcmp(argv[0], "compact-raw") == 0)
+		return ctl_mail_compact_raw(ctl, argc - 1, argv + 1);
 	if ((rc = ctl_mail_lifecycle(ctl, argc, argv)) >= 0) /* ctl/ctl_mailbox.c */
 		return rc;
-	return ctl_usage("mail list [--user ADDRESS] [--limit N] | mail show ID | mail raw ID");
+	return ctl_usage("mail list [--user ADDRESS] [--limit N] | mail show ID | mail raw ID"
+			 " | mail compact-raw [--batch N]");
 }
 
 int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv)

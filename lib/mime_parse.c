@@ -76,8 +76,9 @@ struct mime_walk {
 	struct buf text;         /* text/plain body being built */
 	int have_text;
 	char *html;
-	int nul_replaced; /* a text body held NUL bytes */
-	int error;        /* a system error while writing */
+	int nul_replaced;            /* a text body held NUL bytes */
+	size_t leaf_start, leaf_end; /* the encoded body of the leaf being walked */
+	int error;                   /* a system error while writing */
 	char *error_text;
 };
 
@@ -468,6 +469,12 @@ static void mime_finish_attachment(struct mime_walk *w, GMimeObject *obj, const 
 	a->is_inline = disp ? g_ascii_strcasecmp(disp, "inline") == 0 : a->content_id != NULL;
 	a->offset = start;
 	a->size = g_mime_stream_tell(s) - start;
+	a->enc_len = -1;
+	if (GMIME_IS_PART(obj) && w->leaf_end > w->leaf_start &&
+	    g_mime_part_get_content_encoding(GMIME_PART(obj)) == GMIME_CONTENT_ENCODING_BASE64) {
+		a->enc_offset = (long long)w->leaf_start;
+		a->enc_len = (long long)(w->leaf_end - w->leaf_start);
+	}
 	if (mime_hash_region(msg->att_fd, a->offset, a->size, a->sha256) < 0) {
 		w->error = 1;
 		w->error_text = xasprintf("reading an attachment back from the memory file failed");
@@ -767,9 +774,12 @@ static void mime_walk_entity(struct mime_walk *w, GMimeObject *obj, size_t head,
 
 		if (name == NULL)
 			name = g_mime_object_get_content_type_parameter(obj, "name");
+		w->leaf_start = w->leaf_end = 0; /* copied as it stands: nothing to cut */
 		mime_add_attachment(w, obj, name, w->map + body, end->content_end - body);
 	} else if (GMIME_IS_PART(obj)) {
 		mime_set_content(w, GMIME_PART(obj), body, end->content_end);
+		w->leaf_start = body;
+		w->leaf_end = end->content_end;
 		mime_leaf(w, obj, pl->in_alt);
 	}
 }

@@ -34,6 +34,10 @@ struct mime_attachment {
 	long long offset; /* decoded content in the message's att_fd */
 	long long size;
 	unsigned char sha256[SHA256_LEN];
+	/* a base64 leaf part: its encoded body is [enc_offset, enc_offset +
+	 * enc_len) of the message (what lib/raw_compact may cut out);
+	 * enc_len -1: not base64, or an attached message copied as it stands */
+	long long enc_offset, enc_len;
 };
 
 /* what mime_parse extracts at most (the message itself is always stored

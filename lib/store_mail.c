@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "mail_class.h"
+#include "raw_compact.h"
 #include "sighdr.h"
 #include "xalloc.h"
 
@@ -921,40 +923,121 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
 	return rc;
 }
 
-/* store_raw - the original bytes from the spool: a small message joins
- * the batch, a large one is streamed with COPY after the batch has run */
+/* store_raw_plan - the raw message with the base64 text of its
+ * extracted attachments cut out, when every one re-encodes byte for
+ * byte (lib/raw_compact); plan->nrefs 0: store it whole */
+static int store_raw_plan(struct store_ctx *c, struct raw_plan *plan)
+{
+	long long len = c->sp->len - c->sp->start, from;
+	long page = sysconf(_SC_PAGESIZE);
+	char *error = NULL;
+	size_t i;
+	void *p;
+	int rc;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->fd = -1;
+	for (i = 0; i < c->m->natts && c->m->atts[i].enc_len <= 0; i++)
+		;
+	if (i == c->m->natts || len <= 0)
+		return 0;
+	from = c->sp->start - c->sp->start % page;
+	p = mmap(NULL, (size_t)(c->sp->len - from), PROT_READ, MAP_PRIVATE, c->sp->fd, (off_t)from);
+	if (p == MAP_FAILED)
+		return store_fail(c, DB_TEMPORARY,
+				  xasprintf("mapping the message: %s", strerror(errno)));
+	rc = raw_compact((const char *)p + (c->sp->start - from), (size_t)len, c->m, NULL, plan,
+			 &error);
+	munmap(p, (size_t)(c->sp->len - from));
+	return rc < 0 ? store_fail(c, DB_TEMPORARY, error) : 0;
+}
+
+/* store_raw_refs - the references of a skeleton, one statement */
+static void store_raw_refs(struct store_ctx *c, struct store_batch *b, const struct raw_plan *plan)
+{
+	char **col[5];
+	const char *p[6];
+	size_t i, k;
+
+	for (k = 0; k < 5; k++)
+		col[k] = xcalloc(plan->nrefs, sizeof(char *));
+	for (i = 0; i < plan->nrefs; i++) {
+		col[0][i] = xasprintf("%zu", i + 1);
+		col[1][i] = xasprintf("%d", plan->refs[i].position);
+		col[2][i] = xasprintf("%lld", plan->refs[i].at);
+		col[3][i] = xasprintf("%d", plan->refs[i].line_len);
+		col[4][i] = xstrdup(plan->refs[i].crlf ? "t" : "f");
+	}
+	p[0] = c->res->email_id;
+	for (k = 0; k < 5; k++)
+		p[k + 1] = store_keep(b, store_pg_array((const char *const *)col[k], plan->nrefs));
+	store_add(b, STMT_OTHER,
+		  "INSERT INTO email_raw_refs (email_id, ordinal, position, at, line_len, crlf)"
+		  " SELECT $1::uuid, r.o, r.p, r.a, r.l, r.c FROM unnest($2::integer[],"
+		  " $3::integer[], $4::bigint[], $5::integer[], $6::boolean[]) AS r(o, p, a, l, c)",
+		  6, p, NULL, NULL);
+	for (k = 0; k < 5; k++) {
+		for (i = 0; i < plan->nrefs; i++)
+			free(col[k][i]);
+		free(col[k]);
+	}
+}
+
+/* store_raw - the original bytes from the spool, or its skeleton and
+ * references (store_raw_plan): a small one joins the batch, a large
+ * one is streamed with COPY after the batch has run */
 static int store_raw(struct store_ctx *c, struct store_batch *b)
 {
-	static const int fmts[2] = { 0, 1 };
+	static const int fmts[3] = { 0, 1, 0 };
 	unsigned char uuid[16];
 	struct buf f = BUF_INIT;
-	long long len = c->sp->len - c->sp->start;
-	const char *p[2];
-	int lens[2] = { 0, 0 }, rc;
+	struct raw_plan plan;
+	long long len = c->sp->len - c->sp->start, off = c->sp->start;
+	const char *p[3];
+	int lens[3] = { 0, 0, 0 }, rc, fd = c->sp->fd;
 
-	if (len <= STORE_INLINE_MAX) {
-		p[0] = c->res->email_id;
-		if ((p[1] = store_read_inline(c, b, c->sp->fd, c->sp->start, len)) == NULL)
-			return -1;
-		lens[1] = (int)len;
-		store_add(b, STMT_OTHER,
-			  "INSERT INTO email_raw (email_id, content) VALUES ($1::uuid, $2)", 2, p,
-			  lens, fmts);
-		return 0;
-	}
 	if (len > STORE_BYTEA_MAX && (c->too_big = 1))
 		return store_fail(c, DB_PERMANENT,
 				  xasprintf("message of %lld bytes exceeds "
 					    "PostgreSQL's 1 GB field limit",
 					    len));
-	if (store_batch_run(c, b) < 0)
+	if (store_raw_plan(c, &plan) < 0)
 		return -1;
-	memset(uuid, 0, sizeof(uuid));
-	store_uuid_bytes(c->res->email_id, uuid);
-	store_field(&f, uuid, 16);
-	rc = store_copy_row(c, "COPY email_raw (email_id, content) FROM STDIN (FORMAT binary)", &f,
-			    2, c->sp->fd, c->sp->start, len);
-	buf_free(&f);
+	if (plan.nrefs > 0) {
+		fd = plan.fd;
+		off = 0;
+		len = plan.skel_len;
+	}
+	if (len <= STORE_INLINE_MAX) {
+		p[0] = c->res->email_id;
+		p[2] = plan.nrefs > 0 ? "1" : "2";
+		if ((p[1] = store_read_inline(c, b, fd, off, len)) == NULL) {
+			raw_plan_free(&plan);
+			return -1;
+		}
+		lens[1] = (int)len;
+		store_add(
+			b, STMT_OTHER,
+			"INSERT INTO email_raw_base (email_id, content, layout) VALUES ($1::uuid, $2,"
+			" $3::smallint)",
+			3, p, lens, fmts);
+		rc = 0;
+	} else if (store_batch_run(c, b) < 0) {
+		rc = -1;
+	} else {
+		memset(uuid, 0, sizeof(uuid));
+		store_uuid_bytes(c->res->email_id, uuid);
+		store_field(&f, uuid, 16);
+		store_field(&f, plan.nrefs > 0 ? "\0\1" : "\0\2", 2);
+		rc = store_copy_row(
+			c,
+			"COPY email_raw_base (email_id, layout, content) FROM STDIN (FORMAT binary)",
+			&f, 3, fd, off, len);
+		buf_free(&f);
+	}
+	if (rc == 0 && plan.nrefs > 0)
+		store_raw_refs(c, b, &plan);
+	raw_plan_free(&plan);
 	return rc;
 }
 

@@ -12,7 +12,7 @@ FUZZ_LIBS="$(pkg-config --libs gmime-3.0 libpq libcrypto)"
 export FUZZ_CFLAGS FUZZ_LIBS
 bin=$(fuzz_build fuzz-deliver lib/store_spool.c lib/mime_parse.c lib/store_mail.c lib/db.c \
 	lib/address.c lib/sighdr.c lib/verdict.c lib/crypto.c lib/buf.c lib/xalloc.c lib/log.c \
-	lib/mime_scan.c lib/filename_safe.c lib/mail_class.c) ||
+	lib/mime_scan.c lib/filename_safe.c lib/mail_class.c lib/verp.c lib/raw_compact.c) ||
 	{ fail "fuzz target builds"; done_testing; }
 pass "fuzz target builds with clang -fsanitize=fuzzer,address,undefined"
 # seeds: the corpus messages (flat copies; MANIFEST and notes left out)

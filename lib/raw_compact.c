@@ -1,0 +1,338 @@
+/*
+ * NAME
+ *	raw_compact - store each attachment's bytes once: cut its base64
+ *	text out of the raw message, rebuild it from the blob
+ * DESCRIPTION
+ *	lib/mime_parse gives each base64 attachment the range of its encoded
+ *	body in the message. The layout is read from the received text: the
+ *	first line's length and ending (LF or CRLF); the decoded blob is
+ *	encoded again in that layout and compared byte for byte with the
+ *	received text (one line break after it may stay in the skeleton).
+ *	Only when every such attachment matches are the ranges cut out:
+ *	odd line lengths, mixed line endings, trailing white space and
+ *	non-canonical base64 all differ somewhere, and the message is then
+ *	stored whole. The rebuild (postroomctl mail raw, compact-raw) is
+ *	the same encoder, after checking each blob's SHA-256; the SQL
+ *	function postroom_email_raw (sql/025) does the same in SQL.
+ * NEVER
+ *	cuts a range it has not compared byte for byte; returns a rebuild
+ *	from a blob whose SHA-256 does not match its digest.
+ */
+#include "raw_compact.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "store_spool.h"
+#include "xalloc.h"
+
+#define RAW_OUT 65536
+#define RAW_CHUNK (3 * 16384) /* whole groups of three bytes */
+
+static const char raw_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* the encoder's state: output buffered, the column of the current line */
+struct raw_enc {
+	int line_len, crlf;
+	long long col;
+	char out[RAW_OUT];
+	size_t n;
+	raw_sink sink;
+	void *arg;
+	int stopped;
+};
+
+static void raw_flush(struct raw_enc *e)
+{
+	if (e->n > 0 && !e->stopped && e->sink(e->arg, e->out, e->n) < 0)
+		e->stopped = 1;
+	e->n = 0;
+}
+
+/* raw_put4 - four characters, a line break first when the line is full */
+static void raw_put4(struct raw_enc *e, const char q[4], int k)
+{
+	int i;
+
+	if (e->n + 12 > RAW_OUT)
+		raw_flush(e);
+	for (i = 0; i < k; i++) {
+		if (e->col == e->line_len) {
+			if (e->crlf)
+				e->out[e->n++] = '\r';
+			e->out[e->n++] = '\n';
+			e->col = 0;
+		}
+		e->out[e->n++] = q[i];
+		e->col++;
+	}
+}
+
+/* raw_enc_feed - n bytes, a multiple of 3 unless last */
+static void raw_enc_feed(struct raw_enc *e, const unsigned char *in, size_t n)
+{
+	char q[4];
+	size_t i;
+
+	for (i = 0; i + 3 <= n; i += 3) {
+		q[0] = raw_alphabet[in[i] >> 2];
+		q[1] = raw_alphabet[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		q[2] = raw_alphabet[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+		q[3] = raw_alphabet[in[i + 2] & 63];
+		raw_put4(e, q, 4);
+	}
+	if (n - i == 1) {
+		q[0] = raw_alphabet[in[i] >> 2];
+		q[1] = raw_alphabet[(in[i] & 3) << 4];
+		q[2] = q[3] = '=';
+		raw_put4(e, q, 4);
+	} else if (n - i == 2) {
+		q[0] = raw_alphabet[in[i] >> 2];
+		q[1] = raw_alphabet[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+		q[2] = raw_alphabet[(in[i + 1] & 15) << 2];
+		q[3] = '=';
+		raw_put4(e, q, 4);
+	}
+}
+
+long long raw_b64_len(long long size, int line_len, int crlf)
+{
+	long long chars = (size + 2) / 3 * 4;
+
+	if (chars == 0 || line_len <= 0)
+		return chars;
+	return chars + (chars - 1) / line_len * (crlf ? 2 : 1);
+}
+
+int raw_b64_write(const unsigned char *in, size_t n, int line_len, int crlf, raw_sink sink,
+		  void *arg)
+{
+	struct raw_enc *e = xcalloc(1, sizeof(*e));
+	int rc;
+
+	e->line_len = line_len > 0 ? line_len : -1;
+	e->crlf = crlf;
+	e->sink = sink;
+	e->arg = arg;
+	raw_enc_feed(e, in, n);
+	raw_flush(e);
+	rc = e->stopped ? -1 : 0;
+	free(e);
+	return rc;
+}
+
+/* what the comparison sink compares with */
+struct raw_cmp {
+	const char *p;
+	size_t left;
+};
+
+static int raw_cmp_sink(void *arg, const char *p, size_t n)
+{
+	struct raw_cmp *c = arg;
+
+	if (n > c->left || memcmp(c->p, p, n) != 0)
+		return -1;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+/* raw_layout - line length and ending of the encoded text t[0, n) */
+static int raw_layout(const char *t, size_t n, int *line_len, int *crlf)
+{
+	const char *nl = memchr(t, '\n', n);
+	size_t len = nl ? (size_t)(nl - t) : n;
+
+	*crlf = nl && len > 0 && t[len - 1] == '\r';
+	if (*crlf)
+		len--;
+	if (len == 0 || len > 1000000000)
+		return -1;
+	*line_len = (int)len;
+	return 0;
+}
+
+/* raw_matches - does the encoding of att in the layout read from
+ * raw[a->enc_offset...] reproduce the received text? *cut the length
+ * of the range to cut (one line break after it stays) */
+static int raw_matches(const char *raw, size_t len, const struct mime_msg *m,
+		       const struct mime_attachment *a, struct raw_ref *r, long long *cut,
+		       char **error_r)
+{
+	const char *t = raw + a->enc_offset;
+	size_t n = (size_t)a->enc_len, eol;
+	struct raw_enc *e;
+	struct raw_cmp cmp;
+	unsigned char *chunk;
+	long long off, exp, left;
+	int ok;
+
+	if (a->enc_offset < 0 || a->enc_len <= 0 || (size_t)(a->enc_offset + a->enc_len) > len ||
+	    raw_layout(t, n, &r->line_len, &r->crlf) < 0)
+		return 0;
+	exp = raw_b64_len(a->size, r->line_len, r->crlf);
+	eol = r->crlf ? 2 : 1;
+	if ((long long)n != exp && !((long long)n == exp + (long long)eol && t[n - 1] == '\n' &&
+				     (!r->crlf || t[n - 2] == '\r')))
+		return 0;
+	*cut = exp;
+	cmp.p = t;
+	cmp.left = (size_t)exp;
+	e = xcalloc(1, sizeof(*e));
+	e->line_len = r->line_len;
+	e->crlf = r->crlf;
+	e->sink = raw_cmp_sink;
+	e->arg = &cmp;
+	chunk = xmalloc(RAW_CHUNK);
+	for (off = a->offset, left = a->size; left > 0 && !e->stopped;) {
+		size_t want = left < RAW_CHUNK ? (size_t)left : RAW_CHUNK;
+		ssize_t got = store_spool_pread_all(m->att_fd, (char *)chunk, want, off);
+
+		if (got != (ssize_t)want) {
+			*error_r = xasprintf("reading an attachment back: %s",
+					     got < 0 ? strerror(errno) : "short read");
+			free(chunk);
+			free(e);
+			return -1;
+		}
+		raw_enc_feed(e, chunk, want);
+		off += (long long)want;
+		left -= (long long)want;
+	}
+	raw_flush(e);
+	ok = !e->stopped && cmp.left == 0;
+	free(chunk);
+	free(e);
+	return ok;
+}
+
+/* raw_skeleton - write raw without the planned ranges to a memfd */
+static int raw_skeleton(const char *raw, size_t len, struct raw_plan *plan, const long long *cuts,
+			char **error_r)
+{
+	long long from = 0, skel = 0;
+	size_t i;
+
+	plan->fd = memfd_create("postroom-skeleton", MFD_CLOEXEC);
+	if (plan->fd < 0) {
+		*error_r = xasprintf("memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i <= plan->nrefs; i++) {
+		long long to = i < plan->nrefs ? plan->refs[i].cut_at : (long long)len;
+		size_t n = (size_t)(to - from);
+		const char *p = raw + from;
+
+		if (i < plan->nrefs)
+			plan->refs[i].at = skel + (long long)n;
+		skel += (long long)n;
+		while (n > 0) {
+			ssize_t w = write(plan->fd, p, n);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				*error_r = xasprintf("writing the skeleton: %s", strerror(errno));
+				return -1;
+			}
+			p += w;
+			n -= (size_t)w;
+		}
+		if (i < plan->nrefs)
+			from = to + cuts[i];
+	}
+	plan->skel_len = skel;
+	return 0;
+}
+
+int raw_compact(const char *raw, size_t len, const struct mime_msg *m, const int *positions,
+		struct raw_plan *plan, char **error_r)
+{
+	long long *cuts = xcalloc(m->natts + 1, sizeof(long long)), end = 0;
+	size_t i;
+	int rc = 0, ok;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->fd = -1;
+	plan->refs = xcalloc(m->natts + 1, sizeof(*plan->refs));
+	for (i = 0; i < m->natts; i++) {
+		const struct mime_attachment *a = &m->atts[i];
+		struct raw_ref *r = &plan->refs[plan->nrefs];
+		int pos = positions ? positions[i] : (int)i + 1;
+
+		if (a->enc_len <= 0 || a->size <= 0 || pos <= 0)
+			continue; /* not base64, empty, or not stored: stays */
+		if (a->enc_offset < end) {
+			ok = 0; /* out of order: not expected from the walk */
+		} else if ((ok = raw_matches(raw, len, m, a, r, &cuts[plan->nrefs], error_r)) < 0) {
+			rc = -1;
+			break;
+		}
+		if (!ok) { /* one mismatch: the message stays whole */
+			plan->nrefs = 0;
+			break;
+		}
+		r->position = pos;
+		r->size = a->size;
+		r->cut_at = a->enc_offset;
+		end = a->enc_offset + cuts[plan->nrefs];
+		plan->nrefs++;
+	}
+	if (rc == 0 && plan->nrefs > 0)
+		rc = raw_skeleton(raw, len, plan, cuts, error_r);
+	free(cuts);
+	if (rc < 0 || plan->nrefs == 0) {
+		raw_plan_free(plan);
+		plan->fd = -1;
+	}
+	return rc;
+}
+
+void raw_plan_free(struct raw_plan *plan)
+{
+	if (plan->fd >= 0)
+		close(plan->fd);
+	xfree(&plan->refs);
+	plan->nrefs = 0;
+	plan->fd = -1;
+}
+
+int raw_rebuild(const char *skel, size_t len, const struct raw_ref *refs,
+		const struct raw_blob *blobs, size_t n, raw_sink sink, void *arg, char **error_r)
+{
+	unsigned char digest[SHA256_LEN];
+	long long from = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		crypto_sha256(blobs[i].content, blobs[i].len, digest);
+		if (memcmp(digest, blobs[i].sha256, SHA256_LEN) != 0) {
+			*error_r = xasprintf("the blob of attachment %d does not match its SHA-256",
+					     refs[i].position);
+			return -1;
+		}
+		if (refs[i].at < from || refs[i].at > (long long)len) {
+			*error_r = xasprintf("reference %zu out of the skeleton", i + 1);
+			return -1;
+		}
+	}
+	for (i = 0; i <= n; i++) {
+		long long to = i < n ? refs[i].at : (long long)len;
+
+		if (to > from && sink(arg, skel + from, (size_t)(to - from)) < 0)
+			goto stopped;
+		if (i < n && raw_b64_write(blobs[i].content, blobs[i].len, refs[i].line_len,
+					   refs[i].crlf, sink, arg) < 0)
+			goto stopped;
+		from = to;
+	}
+	return 0;
+stopped:
+	*error_r = xstrdup("write error");
+	return -1;
+}
