@@ -22,7 +22,8 @@
  *	A new inbound email that lib/mail_class finds to be a bounce, delay
  *	notice, auto-reply or complaint is recorded in the same transaction
  *	(postroom_report_store, sql/019_bounces.sql): linked to the sent
- *	email it names, its recipients suppressed as the rules say.
+ *	email it names (or that its VERP envelope recipient names, lib/verp.c),
+ *	its recipients suppressed as the rules say.
  *	Parameters come from the caller (deliver/delivery.c reads
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, rules.postmaster_address,
@@ -48,6 +49,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "mail_class.h"
+#include "verp.h"
 #include "raw_compact.h"
 #include "sighdr.h"
 #include "xalloc.h"
@@ -1041,14 +1043,36 @@ static int store_raw(struct store_ctx *c, struct store_batch *b)
 	return rc;
 }
 
+/* store_verp - the first envelope recipient that is a VERP address of
+ * this server with a valid MAC (lib/verp.c): its sender's address into
+ * p[0] and the Message-Id hash into p[1] (kept by b); none: NULLs */
+static void store_verp(struct store_ctx *c, struct store_batch *b, const char *p[2])
+{
+	char hash[VERP_HASH_HEX + 1], *base;
+	size_t i;
+
+	p[0] = p[1] = NULL;
+	if (c->rq->env == NULL || c->rq->hmac_secret == NULL)
+		return;
+	for (i = 0; i < c->rq->env->nrcpts; i++)
+		if (verp_check(c->rq->hmac_secret, c->rq->env->rcpts[i], c->rq->subaddress_delims,
+			       &base, hash) == 1) {
+			p[0] = store_keep(b, base);
+			p[1] = store_keep(b, xstrdup(hash));
+			return;
+		}
+}
+
 /* store_report - a bounce, delay notice, auto-reply or complaint
  * (lib/mail_class.c): its row, its link to the sent email it names and
- * the suppressions it causes, one statement (sql/019); nothing for
- * ordinary mail and for a sent copy */
+ * the suppressions it causes, one statement (sql/019); the sent email
+ * is the one a VERP envelope recipient names when there is one (sql/026),
+ * else the one the report names; nothing for ordinary mail and for a
+ * sent copy */
 static void store_report(struct store_ctx *c, struct store_batch *b)
 {
 	struct mail_class_report r;
-	const char **addr, **kind, **act, **st, **diag, *p[12];
+	const char **addr, **kind, **act, **st, **diag, *p[14];
 	size_t i;
 
 	if (c->rq->sent)
@@ -1082,10 +1106,12 @@ static void store_report(struct store_ctx *c, struct store_batch *b)
 	p[9] = c->rq->suppression_scope ? c->rq->suppression_scope : "user";
 	p[10] = store_keep(b, xasprintf("%d", c->rq->soft_bounce_count));
 	p[11] = store_keep(b, xasprintf("%d", c->rq->soft_bounce_window));
+	store_verp(c, b, p + 12);
 	store_add(b, STMT_OTHER,
-		  "SELECT postroom_report_store($1::uuid, $2, $3, $4, $5::text[], $6::text[],"
+		  "SELECT postroom_report_store($1::uuid, $2, $3,"
+		  " COALESCE(postroom_verp_message_id($13, $14), $4), $5::text[], $6::text[],"
 		  " $7::text[], $8::text[], $9::text[], $10, $11::integer, $12::integer)",
-		  12, p, NULL, NULL);
+		  14, p, NULL, NULL);
 	free(addr);
 	free(kind);
 	free(act);

@@ -29,6 +29,8 @@
  *	  - for an authenticated session: a Message-Id when the message has
  *	    none, a signed X-Postroom-Submission (user, mid, qid, ts) at the
  *	    top, and the sent-copy recipient (milter.sent_recipient);
+ *	    with milter.verp, MAIL FROM changed to the sender's per-message
+ *	    VERP address (lib/verp.c), so that bounces link exactly;
  *	  - a bare <Postmaster> recipient (RFC 5321 4.5.1, accepted on the
  *	    MX role) replaced by postmaster@rules.postmaster_domain, so that
  *	    it is stored for that hosted domain's postmaster (unset: left to
@@ -58,6 +60,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "mime_check.h"
+#include "verp.h"
 #include "sighdr.h"
 #include "store_spool.h"
 #include "verdict.h"
@@ -77,6 +80,7 @@ struct milter_conn {
 	char *auth; /* {auth_authen}, NULL = not authenticated */
 	char *qid;
 	char *sender;
+	int can_chgfrom;     /* the MTA lets us change MAIL FROM (milter.verp) */
 	int smtputf8;        /* MAIL FROM carried SMTPUTF8 */
 	long long mail_size; /* MAIL FROM's SIZE=, -1 = none */
 	struct msgsize size;
@@ -379,12 +383,13 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 				    SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_CONN |
 				    SMFIP_NR_HDR | SMFIP_NR_BODY;
 
-	*pf0 = f0 & (edit | SMFIF_SETSYMLIST);
+	*pf0 = f0 & (edit | SMFIF_SETSYMLIST | (S->verp_delim ? SMFIF_CHGFROM : 0));
 	*pf1 = f1 & proto;
 	*pf2 = *pf3 = 0;
 	c->proto = *pf1;
 	c->can_edit = (f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) == (SMFIF_ADDHDRS | SMFIF_CHGHDRS);
 	c->can_redirect = (f0 & (SMFIF_ADDRCPT | SMFIF_DELRCPT)) == (SMFIF_ADDRCPT | SMFIF_DELRCPT);
+	c->can_chgfrom = (f0 & SMFIF_CHGFROM) != 0;
 	if (!c->can_edit)
 		log_warn("the MTA does not let the milter change headers: internal headers cannot "
 			 "be removed");
@@ -825,6 +830,34 @@ static int milter_mark(SMFICTX *ctx, struct milter_conn *c, const char *msgid, c
 	return 0;
 }
 
+/* milter_verp - with milter.verp, the envelope sender of an
+ * authenticated submission becomes its per-message VERP address
+ * (lib/verp.c); a sender that cannot carry one is kept */
+static int milter_verp(SMFICTX *ctx, struct milter_conn *c, const char *mid, const char **what)
+{
+	char *v, *path;
+	int rc;
+
+	if (!S->verp_delim || c->sender == NULL || mid == NULL)
+		return 0;
+	if (!c->can_chgfrom) {
+		log_warn("%s: the MTA does not let the milter change the envelope sender: no VERP",
+			 c->qid ? c->qid : "NOQUEUE");
+		return 0;
+	}
+	if ((v = verp_address(S->secret, c->sender, S->verp_delim, mid)) == NULL)
+		return 0;
+	path = milter_path(v);
+	rc = smfi_chgfrom(ctx, path, NULL);
+	free(path);
+	free(v);
+	if (rc != MI_SUCCESS) {
+		*what = "cannot change the envelope sender (milter.verp)";
+		return -1;
+	}
+	return 0;
+}
+
 /* milter_pm_redirect - every bare <Postmaster> recipient becomes
  * postmaster@rules.postmaster_domain (RFC 5321 4.5.1: the hosted domain
  * named for it); -1 with *what when the MTA refused the change */
@@ -931,8 +964,8 @@ static sfsistat cb_eom(SMFICTX *ctx)
 	else if (milter_spf_applies(c) && (rspf = milter_received_spf(c)) != NULL &&
 		 smfi_insheader(ctx, 0, "Received-SPF", rspf) != MI_SUCCESS)
 		what = "cannot add Received-SPF";
-	else if (sig)
-		(void)milter_mark(ctx, c, msgid, sig, &what); /* sets what on failure */
+	else if (sig && milter_mark(ctx, c, msgid, sig, &what) == 0) /* sets what on failure */
+		(void)milter_verp(ctx, c, msgid ? msgid : c->message_id, &what);
 	if (what == NULL)
 		(void)milter_pm_redirect(ctx, c, &what); /* sets what on failure */
 	free(msgid);
@@ -988,5 +1021,7 @@ static struct smfiDesc milter_desc = {
 struct smfiDesc *milter_callbacks(const struct milter_settings *settings)
 {
 	S = settings;
+	if (S->verp_delim)
+		milter_desc.xxfi_flags |= SMFIF_CHGFROM;
 	return &milter_desc;
 }

@@ -19,7 +19,7 @@
  * PARAMETERS
  *	rules.postmaster_domain, rules.postmaster_address,
  *	milter.socket, milter.user, milter.group, milter.socket_group,
- *	milter.metrics_listen, rules.sent_recipient, milter.timeout,
+ *	milter.metrics_listen, rules.sent_recipient, milter.timeout, milter.verp,
  *	security.hmac_secret, rules.*, limits.message_size_max,
  *	limits.attachment_size_max, limits.mime_parts_max, and for
  *	the lookups (lib/rules_pg.c) database.conninfo,
@@ -81,6 +81,14 @@ static void milter_settings_load(const struct conf *cfg)
 	if (settings.authserv_id != NULL && *settings.authserv_id == '\0')
 		settings.authserv_id = NULL;
 	settings.sent_recipient = sent && *sent ? sent : NULL;
+	if (conf_bool(cfg, "milter.verp")) {
+		if (settings.rules.subaddress_delims == NULL ||
+		    *settings.rules.subaddress_delims == '\0')
+			log_fatal(EX_CONFIG,
+				  "configuration error: milter.verp needs a delimiter in "
+				  "rules.subaddress_delimiters");
+		settings.verp_delim = settings.rules.subaddress_delims[0];
+	}
 	settings.mime.attachment_size_max = conf_int(cfg, "limits.attachment_size_max");
 	settings.mime.parts_max = (size_t)conf_int(cfg, "limits.mime_parts_max");
 	if (rules_role_map_check(settings.role_map, &err) < 0)

@@ -34,6 +34,7 @@ struct milter_settings {
 	const char *secret;         /* security.hmac_secret */
 	long header_max_age;        /* rules.internal_header_max_age */
 	const char *sent_recipient; /* milter.sent_recipient or NULL */
+	char verp_delim;            /* milter.verp: rules.subaddress_delimiters[0]; '\0' = off */
 	/* deliver.trusted_authserv_id or NULL: every incoming
 	 * Authentication-Results with it is removed (the milter runs before
 	 * OpenDKIM and OpenDMARC, which add this hop's) */

@@ -32,6 +32,8 @@ static const struct cfg_param milter_params[] = {
 	  "seconds an address lookup result is cached; 0: no cache" },
 	{ "milter.cache_size", CFG_INT, "100000", 100, 10000000, 0,
 	  "most cached address lookups; the cache is emptied when full" },
+	{ "milter.verp", CFG_BOOL, "no", 0, 0, 0,
+	  "rewrite an authenticated submission's envelope sender to LOCAL+verp-TOKEN@DOMAIN of the sender's own address, so that its bounces link to it exactly" },
 	{ "milter.db_connections", CFG_INT, "4", 1, 64, 0,
 	  "database connections for address lookups (the LISTEN thread has its own)" },
 };

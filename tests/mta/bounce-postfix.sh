@@ -17,7 +17,12 @@
 # - through the MX port, as other sites send them: a delayed DSN (delay,
 #   nothing suppressed), an RFC 3834 auto-reply, an ARF complaint (its
 #   recipient suppressed) and a mailing-list message with Auto-Submitted
-#   (ordinary, never an auto-reply).
+#   (ordinary, never an auto-reply);
+# - with milter.verp on, alice's submission goes out from
+#   alice+verp-TOKEN@domain; the remote bounces it itself with the
+#   Message-ID dropped: its DSN is linked by the VERP address alone, the
+#   address suppressed, the next send refused; a DSN to a forged VERP
+#   address is stored but linked to nothing.
 # Needs root, postfix, swaks, jq.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -207,4 +212,82 @@ EOF2
 mx dev-bounces@lists.example "$TAP_TMP/list.eml"
 pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-list-1@lists.example'" 1 30
 is "$(class_of "$(email_of bp-list-1@lists.example)")" ordinary "a mailing-list message: ordinary, never an auto-reply"
+# VERP (milter.verp, lib/verp.c, sql/026): the milter restarted with it
+# on; the remote now accepts gone@remote.example and bounces it itself
+# (a pipe(8) transport exiting EX_NOUSER), after dropping the Message-ID
+# (its cleanup puts its own in): its DSN, sent by the remote's SMTP
+# client to the MX port (the milter's and policyd's recipient checks,
+# deliver's lookup), names no Message-Id of alice's, so only the
+# envelope recipient can link it
+PIPELINE_CONF_EXTRA=("milter.verp = true")
+_pl_conf && pipeline_daemon_kill milter && pipeline_daemon_start milter
+is "$?" 0 "the milter restarts with milter.verp = true"
+postconf -c "$R_PF_CONF" -e "relay_recipient_maps = inline:{ somebody@remote.example=ok, gone@remote.example=ok }" \
+	"transport_maps = inline:{ gone@remote.example=gone }" \
+	'header_checks = regexp:{ {/^Message-ID:/ IGNORE} }' \
+	"default_transport = smtp:[127.0.0.1]:$PF_PORT_MX" &&
+	postconf -c "$R_PF_CONF" -M "gone/unix=gone unix - n n - - pipe user=nobody argv=/bin/sh -c {exit 67}" &&
+	postfix -c "$R_PF_CONF" reload >/dev/null 2>&1
+r=$(smtp_reply DATA "$PF_PORT_SUB" "$A" gone@remote.example "${TLS[@]}" "${AUTH[@]}" \
+	--header "From: Alice <$A>" --header "Subject: verp" --header "Message-Id: <bp-verp-1@$D>" \
+	--body "hello gone")
+like "$r" '^250 ' "alice's submission to gone@remote.example is queued ($r)"
+pf_wait_log "from=<alice\\+verp-[0-9a-f]{32}@$D>" 30
+VERP=$(grep -oE "from=<alice\\+verp-[0-9a-f]{32}@$D>" "$PF_LOG" | head -n 1 | sed 's/^from=<//; s/>$//')
+like "$VERP" "^alice\\+verp-$(psqlc "SELECT postroom_verp_hash('bp-verp-1@$D')")[0-9a-f]{16}@" \
+	"the envelope sender is alice's VERP address, its hash the database's ($VERP)"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-verp-1@$D' AND sent_by_user_id = '$ALICE_ID'" 1 30
+SENT2=$(email_of "bp-verp-1@$D")
+pipeline_wait_sql "SELECT count(*) FROM email_report_links WHERE sent_email_id = '$SENT2'" 1 30
+DSN2=$(psqlc "SELECT report_email_id FROM email_report_links WHERE sent_email_id = '$SENT2' LIMIT 1")
+ok '[ -n "$DSN2" ]' "the remote's DSN to the VERP address is linked to the sent email"
+[ -n "$DSN2" ] || grep -E 'gone@|verp' "$PF_LOG" "$R_PF_LOG" | tail -n 8 | sed 's/^/# /'
+ok "! grep -q 'message-id=<bp-verp-1@' '$R_PF_LOG' && grep -Eq 'cleanup\[.*message-id=<[^>]*@mx\.remote\.example>' '$R_PF_LOG'" \
+	"...whose returned message carries the remote's own Message-Id only (its header_checks)"
+is "$(psqlc "SELECT class || ' ' || original_message_id FROM email_reports WHERE email_id = '$DSN2'")" \
+	"bounce-hard bp-verp-1@$D" "...a hard bounce whose original is the one the VERP address names"
+is "$(psqlc "SELECT count(*) FROM email_recipients WHERE email_id = '$DSN2' AND user_id = '$ALICE_ID' AND delivered")" 1 \
+	"...stored in alice's mailbox (the VERP address is her subaddress)"
+is "$(psqlc "SELECT address || ' ' || kind FROM email_report_links WHERE report_email_id = '$DSN2'")" \
+	"gone@remote.example hard" "...linked to the recipient it reports on"
+is "$(supp gone@remote.example)" 1 "gone@remote.example is on alice's suppression list"
+r=$(smtp_reply RCPT "$PF_PORT_SUB" "$A" gone@remote.example "${TLS[@]}" "${AUTH[@]}")
+like "$r" '^550 5\.1\.1 .*suppress' "the next submission to it is refused at RCPT: $r"
+
+# a forged token (the hash of a real sent email, a MAC made up): stored
+# for alice as a bounce, linked to nothing, suppressing nothing
+FORGED="alice+verp-$(psqlc "SELECT postroom_verp_hash('bp-sent-1@$D')")0123456789abcdef@$D"
+cat >"$TAP_TMP/forged.eml" <<EOF2
+From: MAILER-DAEMON@mx.remote.example
+To: $FORGED
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bp-forged-1@mx.remote.example>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="f1"
+
+--f1
+Content-Type: text/plain
+
+Your mail was not delivered.
+
+--f1
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.remote.example
+
+Final-Recipient: rfc822; somebody@remote.example
+Action: failed
+Status: 5.1.1
+
+--f1--
+.
+EOF2
+swaks --server 127.0.0.1 --port "$PF_PORT_MX" --ehlo mx.remote.example --from "<>" --to "$FORGED" \
+	--data "$TAP_TMP/forged.eml" --timeout 20 >"$TAP_TMP/swaks.out" 2>&1
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-forged-1@mx.remote.example'" 1 30
+FORGED_ID=$(email_of bp-forged-1@mx.remote.example)
+is "$(class_of "$FORGED_ID")" bounce-hard "a DSN to a forged VERP address is stored as a bounce"
+is "$(psqlc "SELECT count(*) FROM email_report_links WHERE report_email_id = '$FORGED_ID'")" 0 \
+	"...and linked to nothing"
+is "$(supp somebody@remote.example)" 0 "...suppressing nothing"
 done_testing
