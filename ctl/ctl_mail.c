@@ -496,7 +496,8 @@ static int ctl_compact_one(PGconn *conn, const char *id, const char *raw, size_t
 	if (fd >= 0 && write(fd, raw, len) == (ssize_t)len &&
 	    mime_parse(fd, 0, -1, zero, NULL, &m, &error) == 0) {
 		pos = ctl_compact_positions(conn, id, m);
-		if (raw_compact(raw, len, m, pos, &plan, &error) == 0 && plan.nrefs > 0)
+		if (raw_compact(fd, 0, (long long)len, m, pos, &plan, &error) == 0 &&
+		    plan.nrefs > 0)
 			done = ctl_compact_apply(conn, id, raw, len, &plan, &skel);
 		if (plan.nrefs > 0 && done == 0)
 			st->mismatched++;

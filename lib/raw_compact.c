@@ -125,30 +125,51 @@ int raw_b64_write(const unsigned char *in, size_t n, int line_len, int crlf, raw
 	return rc;
 }
 
-/* what the comparison sink compares with */
+/* what the comparison sink compares with: the received text in fd */
 struct raw_cmp {
-	const char *p;
+	int fd;
+	long long off;
 	size_t left;
+	char buf[RAW_OUT];
 };
 
 static int raw_cmp_sink(void *arg, const char *p, size_t n)
 {
 	struct raw_cmp *c = arg;
 
-	if (n > c->left || memcmp(c->p, p, n) != 0)
+	if (n > c->left || n > sizeof(c->buf) ||
+	    store_spool_pread_all(c->fd, c->buf, n, c->off) != (ssize_t)n ||
+	    memcmp(c->buf, p, n) != 0)
 		return -1;
-	c->p += n;
+	c->off += (long long)n;
 	c->left -= n;
 	return 0;
 }
 
-/* raw_layout - line length and ending of the encoded text t[0, n) */
-static int raw_layout(const char *t, size_t n, int *line_len, int *crlf)
+/* raw_layout - line length and ending of the encoded text at [off,
+ * off + n) of fd (read in pieces: one line may be the whole text) */
+static int raw_layout(int fd, long long off, size_t n, int *line_len, int *crlf)
 {
-	const char *nl = memchr(t, '\n', n);
-	size_t len = nl ? (size_t)(nl - t) : n;
+	char buf[4096], prev = 0;
+	size_t len = 0;
+	const char *nl = NULL;
 
-	*crlf = nl && len > 0 && t[len - 1] == '\r';
+	while (len < n && nl == NULL) {
+		size_t want = n - len < sizeof(buf) ? n - len : sizeof(buf);
+		ssize_t got = store_spool_pread_all(fd, buf, want, off + (long long)len);
+
+		if (got != (ssize_t)want)
+			return -1;
+		if ((nl = memchr(buf, '\n', want)) != NULL) {
+			if (nl > buf)
+				prev = nl[-1];
+			len += (size_t)(nl - buf);
+		} else {
+			prev = buf[want - 1];
+			len += want;
+		}
+	}
+	*crlf = nl && len > 0 && prev == '\r';
 	if (*crlf)
 		len--;
 	if (len == 0 || len > 1000000000)
@@ -157,37 +178,51 @@ static int raw_layout(const char *t, size_t n, int *line_len, int *crlf)
 	return 0;
 }
 
-/* raw_matches - does the encoding of att in the layout read from
- * raw[a->enc_offset...] reproduce the received text? *cut the length
- * of the range to cut (one line break after it stays) */
-static int raw_matches(const char *raw, size_t len, const struct mime_msg *m,
+/* raw_tail_eol - does [off, off + n) of fd end with a line break of
+ * eol bytes (CRLF when 2)? */
+static int raw_tail_eol(int fd, long long off, size_t n, size_t eol)
+{
+	char t[2];
+
+	if (n < eol ||
+	    store_spool_pread_all(fd, t, eol, off + (long long)(n - eol)) != (ssize_t)eol)
+		return 0;
+	return t[eol - 1] == '\n' && (eol == 1 || t[0] == '\r');
+}
+
+/* raw_matches - does the encoding of att in the layout read from the
+ * received text (raw_fd at raw_off + a->enc_offset) reproduce it? *cut
+ * the length of the range to cut (one line break after it stays) */
+static int raw_matches(int raw_fd, long long raw_off, long long len, const struct mime_msg *m,
 		       const struct mime_attachment *a, struct raw_ref *r, long long *cut,
 		       char **error_r)
 {
-	const char *t = raw + a->enc_offset;
+	long long t = raw_off + a->enc_offset;
 	size_t n = (size_t)a->enc_len, eol;
 	struct raw_enc *e;
-	struct raw_cmp cmp;
+	struct raw_cmp *cmp;
 	unsigned char *chunk;
 	long long off, exp, left;
 	int ok;
 
-	if (a->enc_offset < 0 || a->enc_len <= 0 || (size_t)(a->enc_offset + a->enc_len) > len ||
-	    raw_layout(t, n, &r->line_len, &r->crlf) < 0)
+	if (a->enc_offset < 0 || a->enc_len <= 0 || a->enc_offset + a->enc_len > len ||
+	    raw_layout(raw_fd, t, n, &r->line_len, &r->crlf) < 0)
 		return 0;
 	exp = raw_b64_len(a->size, r->line_len, r->crlf);
 	eol = r->crlf ? 2 : 1;
-	if ((long long)n != exp && !((long long)n == exp + (long long)eol && t[n - 1] == '\n' &&
-				     (!r->crlf || t[n - 2] == '\r')))
+	if ((long long)n != exp &&
+	    !((long long)n == exp + (long long)eol && raw_tail_eol(raw_fd, t, n, eol)))
 		return 0;
 	*cut = exp;
-	cmp.p = t;
-	cmp.left = (size_t)exp;
+	cmp = xcalloc(1, sizeof(*cmp));
+	cmp->fd = raw_fd;
+	cmp->off = t;
+	cmp->left = (size_t)exp;
 	e = xcalloc(1, sizeof(*e));
 	e->line_len = r->line_len;
 	e->crlf = r->crlf;
 	e->sink = raw_cmp_sink;
-	e->arg = &cmp;
+	e->arg = cmp;
 	chunk = xmalloc(RAW_CHUNK);
 	for (off = a->offset, left = a->size; left > 0 && !e->stopped;) {
 		size_t want = left < RAW_CHUNK ? (size_t)left : RAW_CHUNK;
@@ -198,6 +233,7 @@ static int raw_matches(const char *raw, size_t len, const struct mime_msg *m,
 					     got < 0 ? strerror(errno) : "short read");
 			free(chunk);
 			free(e);
+			free(cmp);
 			return -1;
 		}
 		raw_enc_feed(e, chunk, want);
@@ -205,34 +241,25 @@ static int raw_matches(const char *raw, size_t len, const struct mime_msg *m,
 		left -= (long long)want;
 	}
 	raw_flush(e);
-	ok = !e->stopped && cmp.left == 0;
+	ok = !e->stopped && cmp->left == 0;
 	free(chunk);
 	free(e);
+	free(cmp);
 	return ok;
 }
 
-/* raw_skeleton - write raw without the planned ranges to a memfd */
-static int raw_skeleton(const char *raw, size_t len, struct raw_plan *plan, const long long *cuts,
-			char **error_r)
+/* raw_copy - [off, off + n) of fd appended to out */
+static int raw_copy(int fd, long long off, long long n, int out, char *buf, char **error_r)
 {
-	long long from = 0, skel = 0;
-	size_t i;
+	while (n > 0) {
+		size_t want = n < RAW_OUT ? (size_t)n : RAW_OUT, done = 0;
 
-	plan->fd = memfd_create("postroom-skeleton", MFD_CLOEXEC);
-	if (plan->fd < 0) {
-		*error_r = xasprintf("memfd_create: %s", strerror(errno));
-		return -1;
-	}
-	for (i = 0; i <= plan->nrefs; i++) {
-		long long to = i < plan->nrefs ? plan->refs[i].cut_at : (long long)len;
-		size_t n = (size_t)(to - from);
-		const char *p = raw + from;
-
-		if (i < plan->nrefs)
-			plan->refs[i].at = skel + (long long)n;
-		skel += (long long)n;
-		while (n > 0) {
-			ssize_t w = write(plan->fd, p, n);
+		if (store_spool_pread_all(fd, buf, want, off) != (ssize_t)want) {
+			*error_r = xasprintf("reading the message back: %s", strerror(errno));
+			return -1;
+		}
+		while (done < want) {
+			ssize_t w = write(out, buf + done, want - done);
 
 			if (w < 0 && errno == EINTR)
 				continue;
@@ -240,18 +267,46 @@ static int raw_skeleton(const char *raw, size_t len, struct raw_plan *plan, cons
 				*error_r = xasprintf("writing the skeleton: %s", strerror(errno));
 				return -1;
 			}
-			p += w;
-			n -= (size_t)w;
+			done += (size_t)w;
 		}
-		if (i < plan->nrefs)
-			from = to + cuts[i];
+		off += (long long)want;
+		n -= (long long)want;
 	}
-	plan->skel_len = skel;
 	return 0;
 }
 
-int raw_compact(const char *raw, size_t len, const struct mime_msg *m, const int *positions,
-		struct raw_plan *plan, char **error_r)
+/* raw_skeleton - the message without the planned ranges, to a memfd */
+static int raw_skeleton(int raw_fd, long long raw_off, long long len, struct raw_plan *plan,
+			const long long *cuts, char **error_r)
+{
+	long long from = 0, skel = 0;
+	char *buf = xmalloc(RAW_OUT);
+	size_t i;
+	int rc = 0;
+
+	plan->fd = memfd_create("postroom-skeleton", MFD_CLOEXEC);
+	if (plan->fd < 0) {
+		*error_r = xasprintf("memfd_create: %s", strerror(errno));
+		free(buf);
+		return -1;
+	}
+	for (i = 0; rc == 0 && i <= plan->nrefs; i++) {
+		long long to = i < plan->nrefs ? plan->refs[i].cut_at : len;
+
+		if (i < plan->nrefs)
+			plan->refs[i].at = skel + (to - from);
+		skel += to - from;
+		rc = raw_copy(raw_fd, raw_off + from, to - from, plan->fd, buf, error_r);
+		if (i < plan->nrefs)
+			from = to + cuts[i];
+	}
+	free(buf);
+	plan->skel_len = skel;
+	return rc;
+}
+
+int raw_compact(int raw_fd, long long raw_off, long long len, const struct mime_msg *m,
+		const int *positions, struct raw_plan *plan, char **error_r)
 {
 	long long *cuts = xcalloc(m->natts + 1, sizeof(long long)), end = 0;
 	size_t i;
@@ -269,7 +324,8 @@ int raw_compact(const char *raw, size_t len, const struct mime_msg *m, const int
 			continue; /* not base64, empty, or not stored: stays */
 		if (a->enc_offset < end) {
 			ok = 0; /* out of order: not expected from the walk */
-		} else if ((ok = raw_matches(raw, len, m, a, r, &cuts[plan->nrefs], error_r)) < 0) {
+		} else if ((ok = raw_matches(raw_fd, raw_off, len, m, a, r, &cuts[plan->nrefs],
+					     error_r)) < 0) {
 			rc = -1;
 			break;
 		}
@@ -284,7 +340,7 @@ int raw_compact(const char *raw, size_t len, const struct mime_msg *m, const int
 		plan->nrefs++;
 	}
 	if (rc == 0 && plan->nrefs > 0)
-		rc = raw_skeleton(raw, len, plan, cuts, error_r);
+		rc = raw_skeleton(raw_fd, raw_off, len, plan, cuts, error_r);
 	free(cuts);
 	if (rc < 0 || plan->nrefs == 0) {
 		raw_plan_free(plan);

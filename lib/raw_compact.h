@@ -44,13 +44,14 @@ long long raw_b64_len(long long size, int line_len, int crlf);
 int raw_b64_write(const unsigned char *in, size_t n, int line_len, int crlf, raw_sink sink,
 		  void *arg);
 
-/* raw_compact - the plan for the message raw[0, len) whose parse is m
+/* raw_compact - the plan for the message at [raw_off, raw_off + len) of
+ * raw_fd (read in pieces, never mapped whole) whose parse is m
  * (attachment contents in m->att_fd). positions[i] is the
  * email_attachments.position of m->atts[i] (0: none stored, not cut),
  * NULL for 1, 2, ... Returns 0 with *plan set (nrefs 0: store whole),
  * -1 with *error_r (caller frees) on a system error. raw_plan_free after. */
-int raw_compact(const char *raw, size_t len, const struct mime_msg *m, const int *positions,
-		struct raw_plan *plan, char **error_r);
+int raw_compact(int raw_fd, long long raw_off, long long len, const struct mime_msg *m,
+		const int *positions, struct raw_plan *plan, char **error_r);
 void raw_plan_free(struct raw_plan *plan);
 
 /* raw_blob - one referenced blob as read back, with its stored digest */

@@ -41,7 +41,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -930,12 +929,9 @@ static int store_attachments(struct store_ctx *c, struct store_batch *b)
  * byte (lib/raw_compact); plan->nrefs 0: store it whole */
 static int store_raw_plan(struct store_ctx *c, struct raw_plan *plan)
 {
-	long long len = c->sp->len - c->sp->start, from;
-	long page = sysconf(_SC_PAGESIZE);
+	long long len = c->sp->len - c->sp->start;
 	char *error = NULL;
 	size_t i;
-	void *p;
-	int rc;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->fd = -1;
@@ -943,15 +939,9 @@ static int store_raw_plan(struct store_ctx *c, struct raw_plan *plan)
 		;
 	if (i == c->m->natts || len <= 0)
 		return 0;
-	from = c->sp->start - c->sp->start % page;
-	p = mmap(NULL, (size_t)(c->sp->len - from), PROT_READ, MAP_PRIVATE, c->sp->fd, (off_t)from);
-	if (p == MAP_FAILED)
-		return store_fail(c, DB_TEMPORARY,
-				  xasprintf("mapping the message: %s", strerror(errno)));
-	rc = raw_compact((const char *)p + (c->sp->start - from), (size_t)len, c->m, NULL, plan,
-			 &error);
-	munmap(p, (size_t)(c->sp->len - from));
-	return rc < 0 ? store_fail(c, DB_TEMPORARY, error) : 0;
+	if (raw_compact(c->sp->fd, c->sp->start, len, c->m, NULL, plan, &error) < 0)
+		return store_fail(c, DB_TEMPORARY, error);
+	return 0;
 }
 
 /* store_raw_refs - the references of a skeleton, one statement */
