@@ -22,7 +22,9 @@
 #   alice+verp-TOKEN@domain; the remote bounces it itself with the
 #   Message-ID dropped: its DSN is linked by the VERP address alone, the
 #   address suppressed, the next send refused; a DSN to a forged VERP
-#   address is stored but linked to nothing.
+#   address is stored but linked to nothing;
+# - a private Exim as the remote (tests/lib/exim.sh): its own DSN for an
+#   address it fails in routing is classified, linked and suppressed.
 # Needs root, postfix, swaks, jq.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
@@ -290,4 +292,61 @@ is "$(class_of "$FORGED_ID")" bounce-hard "a DSN to a forged VERP address is sto
 is "$(psqlc "SELECT count(*) FROM email_report_links WHERE report_email_id = '$FORGED_ID'")" 0 \
 	"...and linked to nothing"
 is "$(supp somebody@remote.example)" 0 "...suppressing nothing"
+# Exim as the remote that bounces (issue 21 "Exim's path"): a private
+# Exim (tests/lib/exim.sh) is the MX of exim.example, accepts
+# gone@exim.example and fails it in routing (:fail:); its own DSN goes
+# back by SMTP to the MX port, to alice's VERP address
+. "$POSTROOM_SRCDIR/tests/lib/exim.sh"
+EXIM_DOMAIN=exim.example
+if exim_prepare >"$TAP_TMP/exim-prepare.log" 2>&1 && EXIM_CONF=$(exim_conf_minimal "$TAP_TMP/exim") &&
+	sed -i "/^begin routers/,\$d" "$EXIM_CONF" && cat >>"$EXIM_CONF" <<EOF2 && exim_daemon "$EXIM_CONF"; then
+begin routers
+
+gone:
+  driver = redirect
+  domains = +local_domains
+  local_parts = gone
+  allow_fail
+  data = :fail: mailbox gone
+
+back:
+  driver = manualroute
+  domains = ! +local_domains
+  route_list = * 127.0.0.1
+  self = send
+  transport = to_postroom
+
+blackhole:
+  driver = redirect
+  data = :blackhole:
+
+begin transports
+
+to_postroom:
+  driver = smtp
+  port = $PF_PORT_MX
+  allow_localhost
+  hosts_try_fastopen =
+EOF2
+	pass "a private Exim is the MX of exim.example"
+	# exim.example's MX (the sent-copy route of transport_maps kept)
+	postconf -c "$PF_CONF" -e "transport_maps = inline:{ exim.example=smtp:[127.0.0.1]:$EXIM_PORT }, $(postconf -c "$PF_CONF" -h transport_maps)" &&
+		pipeline_postfix_reload
+	r=$(smtp_reply DATA "$PF_PORT_SUB" "$A" gone@exim.example "${TLS[@]}" "${AUTH[@]}" \
+		--header "From: Alice <$A>" --header "Subject: exim" --header "Message-Id: <bp-exim-1@$D>" \
+		--body "hello exim")
+	like "$r" '^250 ' "alice's submission to gone@exim.example is queued ($r)"
+	pipeline_wait_sql "SELECT count(*) FROM emails WHERE trim(both '<>' from message_id) = 'bp-exim-1@$D' AND sent_by_user_id = '$ALICE_ID'" 1 30
+	SENT3=$(email_of "bp-exim-1@$D")
+	pipeline_wait_sql "SELECT count(*) FROM email_report_links WHERE sent_email_id = '$SENT3'" 1 30
+	DSN3=$(psqlc "SELECT report_email_id FROM email_report_links WHERE sent_email_id = '$SENT3' LIMIT 1")
+	ok '[ -n "$DSN3" ]' "Exim's DSN is stored and linked to the sent email"
+	[ -n "$DSN3" ] || psqlc "SELECT e.subject, COALESCE(r.class, 'ordinary'), r.original_message_id, r.rule, (SELECT string_agg(address || ' ' || kind, ',') FROM email_report_recipients WHERE email_id = e.id) FROM emails e LEFT JOIN email_reports r ON r.email_id = e.id ORDER BY e.received_at DESC LIMIT 2" | sed 's/^/# /'
+	is "$(psqlc "SELECT class || ' ' || (SELECT string_agg(address || ' ' || kind, ',') FROM email_report_links WHERE report_email_id = '$DSN3') FROM email_reports WHERE email_id = '$DSN3'")" \
+		"bounce-hard gone@exim.example hard" "...a hard bounce, linked to the recipient it reports on"
+	is "$(supp gone@exim.example)" 1 "gone@exim.example is on alice's suppression list"
+else
+	fail "a private Exim is the MX of exim.example"
+	sed 's/^/# /' "$TAP_TMP/exim-prepare.log" | tail -n 5
+fi
 done_testing
