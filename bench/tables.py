@@ -225,7 +225,8 @@ def main():
               "memory": lambda o: copied_table(o, "memory"),
               "purge": lambda o: copied_table(o, "purge"),
               "events": lambda o: copied_table(o, "events"),
-              "storage": lambda o: copied_table(o, "storage")}
+              "storage": lambda o: copied_table(o, "storage"),
+              "floor": lambda o: copied_table(o, "floor")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
