@@ -33,7 +33,13 @@
 
 #define CTL_EV_BATCH "1000"
 #define CTL_EV_WAIT_MS 5000 /* read again at least this often (--follow) */
-#define CTL_EV_RETRY_S 1    /* between two connection attempts (--follow) */
+/* after a notification, gather those that follow for this long before
+ * reading: each read takes the outbox's lock K exclusively, and writers
+ * that reach their first event queue behind it, so one read per
+ * notification (hundreds a second under load) would slow delivery; the
+ * delay adds at most this much to the latency (doc/events-consumer.md) */
+#define CTL_EV_BATCH_MS 10
+#define CTL_EV_RETRY_S 1 /* between two connection attempts (--follow) */
 
 #define CTL_EV_QUERY                                                                      \
 	"SELECT position, id, kind, user_id, user_address, email_id, to_json(addresses)," \
@@ -164,13 +170,16 @@ static int ctl_ev_wait(struct ctl_ev *ev)
 
 	if (p.fd < 0)
 		return -1;
-	if ((nf = PQnotifies(conn)) != NULL) { /* arrived while reading */
-		PQfreemem(nf);
-		while ((nf = PQnotifies(conn)) != NULL)
-			PQfreemem(nf);
-		return 0;
+	if ((nf = PQnotifies(conn)) == NULL) { /* none arrived while reading */
+		if (poll(&p, 1, CTL_EV_WAIT_MS) < 0 && errno != EINTR)
+			return -1;
+		if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
+			return -1;
+		if ((nf = PQnotifies(conn)) == NULL)
+			return 0; /* the timeout: read anyway */
 	}
-	if (poll(&p, 1, CTL_EV_WAIT_MS) < 0 && errno != EINTR)
+	PQfreemem(nf);
+	if (poll(NULL, 0, CTL_EV_BATCH_MS) < 0 && errno != EINTR)
 		return -1;
 	if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
 		return -1;
