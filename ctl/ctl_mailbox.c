@@ -262,19 +262,42 @@ static void ctl_purge_fold(struct ctl *ctl, struct ctl_purge *p)
 	PQclear(res);
 }
 
+/* CTL_PURGE_PAUSE_AUTO - --pause auto (the default): after each batch,
+ * sleep CTL_PURGE_DUTY times as long as the batch took, so a purge uses at
+ * most a third of one connection's time and delivery keeps its pace
+ * (bench/purge-bench; the issue's limit: 0.8x the rate without it) */
+#define CTL_PURGE_PAUSE_AUTO (-1L)
+#define CTL_PURGE_DUTY 2
+
+/* ctl_purge_sleep - the pause after a batch that took took_ns */
+static void ctl_purge_sleep(long pause_ms, long long took_ns)
+{
+	long long ns = pause_ms == CTL_PURGE_PAUSE_AUTO ? took_ns * CTL_PURGE_DUTY
+							: (long long)pause_ms * 1000000LL;
+	struct timespec ts;
+
+	if (ns > 60000000000LL)
+		ns = 60000000000LL;
+	if (ns <= 0)
+		return;
+	ts.tv_sec = (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	nanosleep(&ts, NULL);
+}
+
 /* ctl_purge_run - batches until one finds nothing (a dry run: one count),
- * pause_ms milliseconds between two batches */
+ * with the pause (ms, or CTL_PURGE_PAUSE_AUTO) between two batches */
 static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, long pause_ms,
 			  struct ctl_purge *p)
 {
-	struct timespec pause = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
-
+	struct timespec t0, t1;
 	char days[24];
 	const char *params[3] = { days, batch, dry ? "t" : "f" };
 	int tty = isatty(STDERR_FILENO) && !ctl->json;
 
 	snprintf(days, sizeof(days), "%lld", conf_int(ctl->conf, "mailbox.trash_retention_days"));
 	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		PGresult *res = ctl_query(
 			ctl,
 			"SELECT emails, bytes, memberships, tombstones"
@@ -293,8 +316,9 @@ static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, long paus
 		p->batches++;
 		if (tty)
 			ctl_purge_progress(p);
-		if (pause_ms > 0)
-			nanosleep(&pause, NULL);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ctl_purge_sleep(pause_ms, (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL +
+						  (t1.tv_nsec - t0.tv_nsec));
 	}
 	if (tty && p->batches)
 		fputc('\n', stderr);
@@ -302,14 +326,14 @@ static void ctl_purge_run(struct ctl *ctl, int dry, const char *batch, long paus
 		ctl_purge_fold(ctl, p);
 }
 
-/* ctl_mail_purge - mail purge [--dry-run] [--batch N] [--pause MS] */
+/* ctl_mail_purge - mail purge [--dry-run] [--batch N] [--pause MS|auto] */
 static int ctl_mail_purge(struct ctl *ctl, int argc, char **argv)
 {
-	const char *usage = "mail purge [--dry-run] [--batch N] [--pause MS]";
+	const char *usage = "mail purge [--dry-run] [--batch N] [--pause MS|auto]";
 	struct ctl_purge p = { 0, 0, 0, 0, 0, 0 };
 	const char *batch = "500";
 	char *end;
-	long pause_ms = 0;
+	long pause_ms = CTL_PURGE_PAUSE_AUTO;
 	int i, dry = 0;
 
 	for (i = 0; i < argc; i++) {
@@ -318,10 +342,14 @@ static int ctl_mail_purge(struct ctl *ctl, int argc, char **argv)
 		} else if (strcmp(argv[i], "--pause") == 0 && i + 1 < argc) {
 			const char *v = argv[++i];
 
+			if (strcmp(v, "auto") == 0) {
+				pause_ms = CTL_PURGE_PAUSE_AUTO;
+				continue;
+			}
 			pause_ms = strtol(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || pause_ms < 0 || pause_ms > 60000)
-				return ctl_fail(CTL_USAGE, "invalid --pause '%s' (0 to 60000 ms)",
-						v);
+				return ctl_fail(CTL_USAGE,
+						"invalid --pause '%s' (0 to 60000 ms, or auto)", v);
 		} else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
 			long n = strtol(batch = argv[++i], &end, 10);
 

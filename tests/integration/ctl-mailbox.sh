@@ -193,6 +193,8 @@ pctl hold set dave@example.com off >/dev/null
 run_status 64 "purge --batch 0 exits 64" pctl mail purge --batch 0
 run_status 64 "purge with an unknown option exits 64" pctl mail purge --now
 run_status 64 "purge --pause with a bad value exits 64" pctl mail purge --pause -1
+run_status 64 "purge --pause with a word other than auto exits 64" pctl mail purge --pause soon
+run_status 0 "purge --pause auto (the default) is accepted" pctl mail purge --dry-run --pause auto
 
 # --- purge killed (SIGKILL) in the middle, run again: the same end state ----------
 psqlc "INSERT INTO emails (id, message_id, size_bytes, content_sha256, subject, received_at)
