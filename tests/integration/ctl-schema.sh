@@ -19,8 +19,8 @@ like "$out" '"applied": 0' "second migrate applies nothing"
 is "$("$PG_BINDIR/psql" -qXAt -d m1 -c 'SELECT count(*) FROM schema_migrations WHERE version = 1')" 1 \
 	"version 1 recorded once"
 tables=$("$PG_BINDIR/psql" -qXAt -d m1 -c "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
-is "$tables" "api_keys,authd_instances,blobs,domains,email_attachments,email_raw_base,email_raw_refs,email_recipients,email_report_links,email_report_recipients,email_reports,emails,events,events_horizon,mailbox_entries,mailbox_tombstones,quota_limits,quota_usage,schema_fixups,schema_grants,schema_migrations,schema_roles,storage_quota_limits,storage_usage,storage_usage_delta,suppressions,user_addresses,users,webhook_deliveries,webhook_endpoints" \
-	"all tables exist (001 core, 005 quotas, 010 schema_fixups, 011 authd_instances, 012 schema_roles and schema_grants, 015 mailboxes and storage usage, 016 storage quota, 018 events, 019 reports and suppressions, 021 webhooks)"
+is "$tables" "api_keys,authd_instances,blob_objects_freed,blobs,domains,email_attachments,email_raw_base,email_raw_refs,email_recipients,email_report_links,email_report_recipients,email_reports,emails,events,events_horizon,mailbox_entries,mailbox_tombstones,quota_limits,quota_usage,schema_fixups,schema_grants,schema_migrations,schema_roles,storage_quota_limits,storage_usage,storage_usage_delta,suppressions,user_addresses,users,webhook_deliveries,webhook_endpoints" \
+	"all tables exist (001 core, 005 quotas, 010 schema_fixups, 011 authd_instances, 012 schema_roles and schema_grants, 015 mailboxes and storage usage, 016 storage quota, 018 events, 019 reports and suppressions, 021 webhooks, 027 blob_objects_freed)"
 
 # 007: stored messages are compressed with lz4 when the server has it
 if "$PG_BINDIR/psql" -qXAt -d m1 -c "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'" | grep -q lz4; then
