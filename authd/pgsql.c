@@ -49,6 +49,7 @@
 #include "db.h"
 #include "log.h"
 #include "lru.h"
+#include "schema_check.h"
 #include "xalloc.h"
 
 #define AUTHD_PG_BACKOFF_MIN 0.5
@@ -89,7 +90,7 @@ int authd_pg_up(void)
 /* authd_pg_open - connect and bound statements; NULL with *error_r */
 static struct db *authd_pg_open(const char *conninfo, int timeout, char **error_r)
 {
-	struct db *db = db_connect(conninfo, timeout, error_r);
+	struct db *db = schema_check_connect(conninfo, timeout, error_r);
 	enum db_err_class cls;
 	char *sql;
 

@@ -48,6 +48,7 @@
 #include "front.h"
 #include "log.h"
 #include "received.h"
+#include "schema_check.h"
 #include "xalloc.h"
 
 /* What the configuration says, read once. */
@@ -160,7 +161,7 @@ dstore_store(const struct deliver_args *a, const struct dstore_conf *c,
 	struct db *db;
 	enum store_status st;
 
-	if ((db = db_connect(c->conninfo, c->connect_timeout, &d->error)) == NULL) {
+	if ((db = schema_check_connect(c->conninfo, c->connect_timeout, &d->error)) == NULL) {
 		dstore_log(a, "deferred", d->error);
 		deliver_exit(EX_TEMPFAIL, "4.3.0 mail store unavailable, try again later");
 	}

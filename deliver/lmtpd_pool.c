@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "schema_check.h"
 #include "store_mail.h"
 #include "xalloc.h"
 
@@ -80,7 +81,8 @@ struct db *lmtpd_pool_get(struct lmtpd_pool *p, char **error_r)
 	pthread_mutex_unlock(&p->lock);
 	if (db && db_check(db) < 0)
 		db_close(&db); /* the server went away while it was idle */
-	if (db == NULL && (db = db_connect(p->conninfo, p->connect_timeout, error_r)) != NULL &&
+	if (db == NULL &&
+	    (db = schema_check_connect(p->conninfo, p->connect_timeout, error_r)) != NULL &&
 	    store_session_init(db, error_r) < 0)
 		db_close(&db);
 	pthread_mutex_lock(&p->lock);

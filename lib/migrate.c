@@ -5,7 +5,10 @@
  *	Each migration runs in one transaction holding an advisory lock, is
  *	skipped when schema_migrations already records it, and is recorded
  *	in the same transaction: a failure leaves nothing half-applied, and
- *	running it again (or twice at once) changes nothing.
+ *	running it again (or twice at once) changes nothing. A migration
+ *	that a file marks "-- postroom: compatible_from N" (tools/embed-sql)
+ *	records N with it: builds from version N on may run on the schema
+ *	(lib/schema_check.c).
  *	The migration text is a constant compiled into the program; it is
  *	the only SQL not sent through PQexecParams (it holds several
  *	statements and no values).
@@ -41,6 +44,21 @@ static int migrate_script(struct db *db, const char *sql, char **error_r)
 	return ok ? 0 : -1;
 }
 
+/* migrate_mark - record the build versions m is compatible with, when
+ * it declares them (the column exists from sql/029 on) */
+static int migrate_mark(struct db *db, const struct migration *m, char **error_r)
+{
+	char ver[16], from[16];
+	const char *params[2] = { ver, from };
+
+	if (m->compatible_from <= 0)
+		return 0;
+	snprintf(ver, sizeof(ver), "%d", m->version);
+	snprintf(from, sizeof(from), "%d", m->compatible_from);
+	return db_cmd(db, "UPDATE schema_migrations SET compatible_from = $2 WHERE version = $1", 2,
+		      params, NULL, error_r);
+}
+
 /* migrate_one - apply m unless recorded; *done_r = 1 when applied now */
 static int migrate_one(struct db *db, const struct migration *m, int *done_r, char **error_r)
 {
@@ -66,7 +84,8 @@ static int migrate_one(struct db *db, const struct migration *m, int *done_r, ch
 	if (!present) {
 		if (migrate_script(db, m->sql, error_r) < 0 ||
 		    db_cmd(db, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
-			   params, NULL, error_r) < 0)
+			   params, NULL, error_r) < 0 ||
+		    migrate_mark(db, m, error_r) < 0)
 			goto fail;
 		*done_r = 1;
 	}

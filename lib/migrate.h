@@ -8,6 +8,11 @@ struct migration {
 	int version;
 	const char *name;
 	const char *sql;
+	/* the lowest build version that works on a schema with this
+	 * migration applied (a "-- postroom: compatible_from N" line of the
+	 * file, recorded in schema_migrations.compatible_from); 0: only
+	 * builds that know this migration (lib/schema_check.c) */
+	int compatible_from;
 };
 
 extern const struct migration migrations[]; /* ascending versions */

@@ -55,6 +55,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "schema_check.h"
 #include "ttl_cache.h"
 #include "xalloc.h"
 
@@ -145,7 +146,7 @@ static int rules_pg_slot_ready(struct rules_pg *rp, struct rules_pg_slot *s, cha
 		return -1;
 	}
 	s->last_attempt = now;
-	s->db = db_connect(rp->set.conninfo, rp->set.connect_timeout, error_r);
+	s->db = schema_check_connect(rp->set.conninfo, rp->set.connect_timeout, error_r);
 	if (s->db == NULL || db_cmd(s->db, "SET statement_timeout = " RULES_PG_STATEMENT_TIMEOUT, 0,
 				    NULL, &cls, error_r) < 0) {
 		if (!__atomic_exchange_n(&rp->pool_down_logged, 1, __ATOMIC_RELAXED))
@@ -459,7 +460,7 @@ static void rules_pg_loaded(struct rules_pg *rp, char **list, size_t n, const ch
 
 long rules_pg_domain_count(const struct rules_pg *rp, char **error_r)
 {
-	struct db *db = db_connect(rp->set.conninfo, rp->set.connect_timeout, error_r);
+	struct db *db = schema_check_connect(rp->set.conninfo, rp->set.connect_timeout, error_r);
 	char **list;
 	size_t n;
 
@@ -482,7 +483,7 @@ static struct db *rules_pg_listen_connect(struct rules_pg *rp)
 	enum db_err_class cls;
 	char *err = NULL, **list;
 	size_t n;
-	struct db *db = db_connect(rp->set.conninfo, rp->set.connect_timeout, &err);
+	struct db *db = schema_check_connect(rp->set.conninfo, rp->set.connect_timeout, &err);
 
 	if (db == NULL || db_cmd(db, "LISTEN postroom_domains", 0, NULL, &cls, &err) < 0 ||
 	    db_cmd(db, "LISTEN postroom_keys", 0, NULL, &cls, &err) < 0 ||

@@ -44,6 +44,7 @@
 #include "db.h"
 #include "deliver_params.h"
 #include "log.h"
+#include "schema_check.h"
 #include "webhook_metrics.h"
 #include "webhook_params.h"
 #include "webhook_sign.h"
@@ -316,8 +317,8 @@ static size_t wh_endpoints(const struct conf *cfg, struct wh_endpoint *ep)
 static struct db *wh_open(const struct conf *cfg, const struct wh_endpoint *ep, size_t n)
 {
 	char *err = NULL;
-	struct db *db = db_connect(conf_conninfo(cfg, "webhook"),
-				   (int)conf_int(cfg, "database.connect_timeout"), &err);
+	struct db *db = schema_check_connect(conf_conninfo(cfg, "webhook"),
+					     (int)conf_int(cfg, "database.connect_timeout"), &err);
 	PGresult *r;
 	size_t i;
 
