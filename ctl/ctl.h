@@ -130,6 +130,8 @@ int ctl_mail_lifecycle(struct ctl *ctl, int argc, char **argv);
  * the array emails (objects with "id") */
 void ctl_mailbox_add_state(struct ctl *ctl, const char *uid, json_t *emails);
 int ctl_cmd_hold(struct ctl *ctl, int argc, char **argv);
+/* ctl_cmd_blobs - blobs gc | blobs migrate (ctl/ctl_blobs.c, issue 20) */
+int ctl_cmd_blobs(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_retention(struct ctl *ctl, int argc, char **argv);
 /* ctl_user_remove_mailbox - user remove ADDRESS [--keep-mail DAYS] */
 int ctl_user_remove_mailbox(struct ctl *ctl, int argc, char **argv);

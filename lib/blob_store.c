@@ -7,7 +7,8 @@
  *	blobs.region, blobs.credentials_file, blobs.timeout, blobs.min_size)
  *	and opens lib/blob_store_pg.c or lib/blob_store_s3.c behind the
  *	struct blob_store_ops interface of blob_store.h. Also the object key
- *	layout and the enhanced status code of each error class.
+ *	layout (and back: a key to its digest, for blobs gc's listing), S3's
+ *	time stamps, and the enhanced status code of each error class.
  * NEVER
  *	logs a credential; does network or database I/O itself.
  */
@@ -64,6 +65,57 @@ void blob_s3_key(const unsigned char digest[SHA256_LEN], char out[BLOB_S3_KEY_LE
 	memcpy(out + 3, hex + 2, 2);
 	out[5] = '/';
 	memcpy(out + 6, hex, sizeof(hex)); /* with its NUL: 6 + 64 + 1 = 71 */
+}
+
+int blob_s3_key_digest(const char *key, unsigned char digest[SHA256_LEN])
+{
+	size_t i;
+
+	if (strlen(key) != BLOB_S3_KEY_LEN - 1 || key[2] != '/' || key[5] != '/' ||
+	    memcmp(key, key + 6, 2) != 0 || memcmp(key + 3, key + 8, 2) != 0)
+		return -1;
+	for (i = 0; i < SHA256_LEN; i++) {
+		const char *h = key + 6 + 2 * i;
+		int hi = h[0] >= '0' && h[0] <= '9'   ? h[0] - '0'
+			 : h[0] >= 'a' && h[0] <= 'f' ? h[0] - 'a' + 10
+						      : -1;
+		int lo = h[1] >= '0' && h[1] <= '9'   ? h[1] - '0'
+			 : h[1] >= 'a' && h[1] <= 'f' ? h[1] - 'a' + 10
+						      : -1;
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		digest[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int blob_s3_time(const char *s, time_t *t_r)
+{
+	struct tm tm;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return -1;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (strcmp(p, "Z") != 0)
+		return -1;
+	*t_r = timegm(&tm);
+	return 0;
+}
+
+void blob_list_free(struct blob_list *page)
+{
+	free(page->objs);
+	free(page->next);
+	memset(page, 0, sizeof(*page));
 }
 
 int blob_sink_write(const struct blob_sink *out, const char *data, size_t len, char **error_r)

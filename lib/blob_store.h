@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "buf.h"
 #include "crypto.h"
@@ -42,11 +43,30 @@ struct blob_sink {
 
 struct blob_store;
 
+/* One stored blob, as a listing shows it. */
+struct blob_object {
+	unsigned char digest[SHA256_LEN];
+	time_t mtime;   /* when it was last written (S3: LastModified) */
+	long long size; /* bytes */
+};
+
+/* One page of a listing, in key order. Reuse it for the next page;
+ * blob_list_free releases it. */
+struct blob_list {
+	struct blob_object *objs;
+	size_t n, cap;
+	size_t foreign; /* keys not of the blob_s3_key layout: left out, counted */
+	char *next;     /* the token of the next page; NULL after the last */
+};
+
 /* A backend (OpenSMTPD's table backends, Dovecot's passdb drivers). */
 struct blob_store_ops {
 	const char *name; /* "postgresql", "s3" */
 	/* put - store len bytes of fd from offset under digest (the caller
-	 * computed it); a blob already there is kept */
+	 * computed it). postgresql keeps a row already there; s3 always
+	 * uploads, which makes the object's LastModified now: blobs gc's grace
+	 * period counts from it, so an object about to be referenced again is
+	 * never collected */
 	int (*put)(struct blob_store *bs, const unsigned char digest[SHA256_LEN], int fd,
 		   off_t offset, size_t len, char **error_r);
 	/* get - the content of digest into out, verified */
@@ -59,6 +79,16 @@ struct blob_store_ops {
 	 * tell, and returns BLOB_OK) */
 	int (*del)(struct blob_store *bs, const unsigned char digest[SHA256_LEN], char **error_r);
 	void (*free)(struct blob_store *bs);
+	/* list - one page of what is stored, from the start (token NULL) or
+	 * from page->next of the page before, into page (emptied first).
+	 * NULL for a backend whose blobs live in the database (postgresql):
+	 * there nothing can be stored without a row. */
+	int (*list)(struct blob_store *bs, const char *token, struct blob_list *page,
+		    char **error_r);
+	/* stat - when digest was last written (BLOB_NOTFOUND when it is not
+	 * stored); NULL for the same backends as list */
+	int (*stat)(struct blob_store *bs, const unsigned char digest[SHA256_LEN], time_t *mtime_r,
+		    char **error_r);
 };
 
 struct blob_store {
@@ -102,6 +132,24 @@ struct blob_store *blob_store_s3_new(const struct blob_store_conf *bc, int *stat
  * out (BLOB_S3_KEY_LEN bytes, with the NUL) */
 #define BLOB_S3_KEY_LEN 71
 void blob_s3_key(const unsigned char digest[SHA256_LEN], char out[BLOB_S3_KEY_LEN]);
+
+/* blob_s3_key_digest - the digest of an object key of the blob_s3_key
+ * layout (lowercase hex, prefixes matching): 0, or -1 for any other key */
+int blob_s3_key_digest(const char *key, unsigned char digest[SHA256_LEN]);
+
+/* blob_s3_list_parse - a ListObjectsV2 answer (len bytes of XML) into
+ * page, appended: every <Contents> of the blob_s3_key layout, the others
+ * counted in page->foreign; page->next set from NextContinuationToken when
+ * IsTruncated is true. 0, or -1 with *error_r on malformed XML, a
+ * malformed LastModified or Size, or a truncated answer without a token. */
+int blob_s3_list_parse(const char *xml, size_t len, struct blob_list *page, char **error_r);
+
+/* blob_s3_time - an ISO 8601 UTC time as S3 writes it
+ * ("2026-12-05T17:53:55.000Z", fraction optional): 0 with *t_r, or -1 */
+int blob_s3_time(const char *s, time_t *t_r);
+
+/* blob_list_free - release the objects and the token of page (reusable) */
+void blob_list_free(struct blob_list *page);
 
 /* blob_s3_credentials_check - refuse a credentials file readable or
  * writable by others than its owner (root or this process's user) and

@@ -182,8 +182,14 @@ static int blob_pg_del(struct blob_store *bs, const unsigned char digest[SHA256_
 
 static void blob_pg_free(struct blob_store *bs) { free(bs); }
 
+/* no list, no stat: a blob here cannot exist without its row */
 static const struct blob_store_ops blob_store_pg_ops = {
-	"postgresql", blob_pg_put, blob_pg_get, blob_pg_exists, blob_pg_del, blob_pg_free,
+	.name = "postgresql",
+	.put = blob_pg_put,
+	.get = blob_pg_get,
+	.exists = blob_pg_exists,
+	.del = blob_pg_del,
+	.free = blob_pg_free,
 };
 
 struct blob_store *blob_store_pg_new(struct db *db)

@@ -8,8 +8,12 @@
  *	Requests are signed by libcurl's own AWS Signature V4
  *	(CURLOPT_AWS_SIGV4, region blobs.region, service s3); a PUT carries
  *	x-amz-content-sha256 = the digest, so the server itself refuses a
- *	body that does not match it. get streams the object to the sink and
- *	verifies its SHA-256. Every request has a connect and a total
+ *	body that does not match it; put always uploads (a new LastModified
+ *	is what keeps blobs gc away from an object about to be referenced
+ *	again). get streams the object to the sink and verifies its SHA-256.
+ *	list is one ListObjectsV2 page (1000 keys, parsed by
+ *	lib/blob_store_s3_list.c), stat a HEAD for LastModified: both for
+ *	postroomctl blobs gc. Every request has a connect and a total
  *	time-out (blobs.timeout) and no retry.
  *	Errors: no connection, a time-out, 408/429/5xx -> BLOB_TEMP (4.3.0);
  *	401/403, NoSuchBucket, another 4xx, a malformed endpoint ->
@@ -43,6 +47,8 @@
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define S3_ERRBODY_MAX 4096
 #define S3_CONNECT_TIMEOUT_MAX 10
+#define S3_LIST_MAX_KEYS 1000
+#define S3_LIST_BODY_MAX (16 * 1024 * 1024) /* 1000 keys are about 400 KB */
 
 struct blob_store_s3 {
 	struct blob_store bs; /* first: the generic part */
@@ -56,8 +62,9 @@ struct blob_store_s3 {
 /* One request and what came back. */
 struct s3_req {
 	CURL *h;
-	const char *method; /* "GET", "PUT", "DELETE" */
+	const char *method; /* "GET", "PUT", "DELETE", "HEAD" */
 	char key[BLOB_S3_KEY_LEN];
+	const char *query;       /* a request on the bucket itself: its query string */
 	const char *content_sha; /* hex, the x-amz-content-sha256 header */
 	const char *range;       /* "0-0" or NULL */
 	int fd;                  /* PUT: the bytes to send */
@@ -70,6 +77,7 @@ struct s3_req {
 	char *sink_error;
 	struct buf errbody; /* the body of an error answer (capped) */
 	long code;
+	curl_off_t mtime; /* HEAD: Last-Modified, or -1 */
 };
 
 /* s3_read - the PUT body: pread from the caller's fd */
@@ -109,7 +117,13 @@ static size_t s3_write(char *p, size_t size, size_t n, void *arg)
 					   : S3_ERRBODY_MAX - r->errbody.len);
 		return len;
 	}
-	EVP_DigestUpdate(r->sha, p, len);
+	if (r->sha)
+		EVP_DigestUpdate(r->sha, p, len);
+	if (r->out->fd < 0 && r->sha == NULL && r->out->buf->len + len > S3_LIST_BODY_MAX) {
+		r->sink_status = BLOB_TEMP;
+		r->sink_error = xstrdup("object store: the listing is too large");
+		return 0;
+	}
 	if (blob_sink_write(r->out, p, len, &r->sink_error) != BLOB_OK) {
 		r->sink_status = BLOB_TEMP;
 		return 0; /* CURLE_WRITE_ERROR */
@@ -205,7 +219,10 @@ static int s3_perform(struct blob_store_s3 *s, struct s3_req *r, char **error_r)
 		*error_r = xstrdup("curl_easy_init failed");
 		return BLOB_TEMP;
 	}
-	url = xasprintf("%s/%s/%s", s->endpoint, s->bucket, r->key);
+	if (r->query)
+		url = xasprintf("%s/%s?%s", s->endpoint, s->bucket, r->query);
+	else
+		url = xasprintf("%s/%s/%s", s->endpoint, s->bucket, r->key);
 	hdr = xasprintf("x-amz-content-sha256: %s", r->content_sha);
 	hdrs = curl_dl()->slist_append(hdrs, hdr);
 	curl_dl()->easy_setopt(r->h, CURLOPT_URL, url);
@@ -225,6 +242,9 @@ static int s3_perform(struct blob_store_s3 *s, struct s3_req *r, char **error_r)
 		curl_dl()->easy_setopt(r->h, CURLOPT_READFUNCTION, s3_read);
 		curl_dl()->easy_setopt(r->h, CURLOPT_READDATA, r);
 		curl_dl()->easy_setopt(r->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->len);
+	} else if (strcmp(r->method, "HEAD") == 0) {
+		curl_dl()->easy_setopt(r->h, CURLOPT_NOBODY, 1L);
+		curl_dl()->easy_setopt(r->h, CURLOPT_FILETIME, 1L);
 	} else if (strcmp(r->method, "GET") != 0) {
 		curl_dl()->easy_setopt(r->h, CURLOPT_CUSTOMREQUEST, r->method);
 	}
@@ -235,6 +255,9 @@ static int s3_perform(struct blob_store_s3 *s, struct s3_req *r, char **error_r)
 	curl_dl()->easy_setopt(r->h, CURLOPT_HTTPHEADER, hdrs);
 	rc = curl_dl()->easy_perform(r->h);
 	curl_dl()->easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &r->code);
+	r->mtime = -1;
+	if (strcmp(r->method, "HEAD") == 0)
+		curl_dl()->easy_getinfo(r->h, CURLINFO_FILETIME_T, &r->mtime);
 	status = s3_classify(s, r, rc, error_r);
 	curl_dl()->easy_cleanup(r->h);
 	curl_dl()->slist_free_all(hdrs);
@@ -282,8 +305,8 @@ static int blob_s3_exists(struct blob_store *bs, const unsigned char digest[SHA2
 	return status == BLOB_OK ? 1 : status;
 }
 
-/* blob_s3_put - upload unless already there; the server checks the
- * bytes against the digest */
+/* blob_s3_put - upload (again, when it is there: a new LastModified);
+ * the server checks the bytes against the digest */
 static int blob_s3_put(struct blob_store *bs, const unsigned char digest[SHA256_LEN], int fd,
 		       off_t offset, size_t len, char **error_r)
 {
@@ -292,8 +315,6 @@ static int blob_s3_put(struct blob_store *bs, const unsigned char digest[SHA256_
 	struct s3_req r;
 	int status;
 
-	if ((status = blob_s3_exists(bs, digest, error_r)) != 0)
-		return status > 0 ? BLOB_OK : status;
 	crypto_hex(digest, SHA256_LEN, hex);
 	s3_req_init(&r, "PUT", digest);
 	r.content_sha = hex;
@@ -348,6 +369,85 @@ static int blob_s3_del(struct blob_store *bs, const unsigned char digest[SHA256_
 	return status;
 }
 
+/* s3_query_escape - v percent-encoded as SigV4's canonical query wants
+ * (RFC 3986 unreserved characters kept), appended to out */
+static void s3_query_escape(struct buf *out, const char *v)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char e[3];
+
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~') {
+			buf_append(out, v, 1);
+			continue;
+		}
+		e[0] = '%';
+		e[1] = hex[c >> 4];
+		e[2] = hex[c & 15];
+		buf_append(out, e, 3);
+	}
+}
+
+/* blob_s3_list - one ListObjectsV2 page (parameters in canonical order:
+ * SigV4 signs the query as it is sent) */
+static int blob_s3_list(struct blob_store *bs, const char *token, struct blob_list *page,
+			char **error_r)
+{
+	struct buf query = { 0 }, body = { 0 };
+	struct blob_sink sink = { -1, &body };
+	unsigned char none[SHA256_LEN] = { 0 };
+	struct s3_req r;
+	int status;
+
+	page->n = 0;
+	page->foreign = 0;
+	if (token) {
+		buf_append_str(&query, "continuation-token=");
+		s3_query_escape(&query, token);
+		buf_append_str(&query, "&");
+	}
+	buf_printf(&query, "list-type=2&max-keys=%d", S3_LIST_MAX_KEYS);
+	s3_req_init(&r, "GET", none);
+	strcpy(r.key, "(listing)");
+	r.query = query.data;
+	r.out = &sink;
+	status = s3_perform((struct blob_store_s3 *)bs, &r, error_r);
+	if (status == BLOB_NOTFOUND) { /* a 404 on the bucket itself */
+		free(*error_r);
+		status = s3_config_error((struct blob_store_s3 *)bs, error_r,
+					 xstrdup("object store: the bucket was not found"));
+	}
+	if (status == BLOB_OK &&
+	    blob_s3_list_parse(body.data ? body.data : "", body.len, page, error_r) < 0)
+		status = BLOB_TEMP;
+	s3_req_free(&r);
+	buf_free(&query);
+	buf_free(&body);
+	return status;
+}
+
+/* blob_s3_stat - a HEAD: the object's LastModified */
+static int blob_s3_stat(struct blob_store *bs, const unsigned char digest[SHA256_LEN],
+			time_t *mtime_r, char **error_r)
+{
+	struct s3_req r;
+	int status;
+
+	s3_req_init(&r, "HEAD", digest);
+	status = s3_perform((struct blob_store_s3 *)bs, &r, error_r);
+	if (status == BLOB_OK && r.mtime < 0) {
+		*error_r = xasprintf("object store: no Last-Modified for %s", r.key);
+		status = BLOB_TEMP;
+	}
+	if (status == BLOB_OK)
+		*mtime_r = (time_t)r.mtime;
+	s3_req_free(&r);
+	return status;
+}
+
 static void blob_s3_free(struct blob_store *bs)
 {
 	struct blob_store_s3 *s = (struct blob_store_s3 *)bs;
@@ -363,7 +463,14 @@ static void blob_s3_free(struct blob_store *bs)
 }
 
 static const struct blob_store_ops blob_store_s3_ops = {
-	"s3", blob_s3_put, blob_s3_get, blob_s3_exists, blob_s3_del, blob_s3_free,
+	.name = "s3",
+	.put = blob_s3_put,
+	.get = blob_s3_get,
+	.exists = blob_s3_exists,
+	.del = blob_s3_del,
+	.free = blob_s3_free,
+	.list = blob_s3_list,
+	.stat = blob_s3_stat,
 };
 
 int blob_s3_credentials_check(const char *path, int fd, char **error_r)

@@ -51,6 +51,8 @@ static const struct cfg_param conf_params_shared[] = {
 	  "s3: seconds one request may take (connect at most 10); keep it below the MTA's time limit for deliver" },
 	{ "blobs.min_size", CFG_SIZE, "65536", 0, 2048 * MiB, 0,
 	  "s3: blobs smaller than this many bytes stay in PostgreSQL" },
+	{ "blobs.gc_grace", CFG_INT, "7", 0, 36500, 0,
+	  "days postroomctl blobs gc keeps an object after its last write and after its last reference went; restore no database backup older than this" },
 
 	/* API keys */
 	{ "apikey.bcrypt_cost", CFG_INT, "11", 4, 31, 0,
