@@ -34,10 +34,11 @@
 #define CTL_EV_BATCH "1000"
 #define CTL_EV_WAIT_MS 5000 /* read again at least this often (--follow) */
 /* after a notification, gather those that follow for this long before
- * reading: each read takes the outbox's lock K exclusively, and writers
- * that reach their first event queue behind it, so one read per
- * notification (hundreds a second under load) would slow delivery; the
- * delay adds at most this much to the latency (doc/events-consumer.md) */
+ * reading: each read looks through pg_locks and waits for the writers in
+ * flight (sql/028_events_head.sql; it no longer holds writers up), so
+ * one read per notification (hundreds a second under load) would cost
+ * the server for nothing; the delay adds at most this much to the
+ * latency (doc/events-consumer.md) */
 #define CTL_EV_BATCH_MS 10
 #define CTL_EV_RETRY_S 1 /* between two connection attempts (--follow) */
 

@@ -8,7 +8,11 @@
 # was committed (transaction A held open, B committed, read, A committed,
 # read: A's event comes), also under writers whose commits are delayed at
 # random while postroomctl events --follow reads along (it ends with
-# exactly the set committed); READ COMMITTED only; retention in batches
+# exactly the set committed); a reader waiting for an open writer never
+# holds up a second writer (migration 028; 018's read did), keeps no lock
+# when it gives up (lock_timeout, statement_timeout), waits for a writer
+# still on 018's lock; a read in a transaction that wrote events is
+# refused (PR104); READ COMMITTED only; retention in batches
 # and "position expired: resync" (SQLSTATE PR101) from SQL and
 # postroomctl; the app role reads through the function only.
 # No wall-clock bound is asserted: waits are polls with generous limits.
@@ -137,11 +141,16 @@ PB=$(top)
 ok "[ $PB -gt $PA ]" "B committed a later position ($PB) than A holds ($PA)"
 is "$(psqlc "SELECT string_agg(position::text, ' ') FROM events WHERE position > $T0")" "$PB" \
 	"(a plain 'position > since' query now sees B without A: the gap the read must not skip)"
+# a reader that gives up (lock_timeout, then statement_timeout: a cancel)
+# keeps no session lock: one left would stop A's backend for good
 R=$("$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" -c "SET lock_timeout = '1s'" \
-	-c "SELECT position FROM postroom_events_read($T0)" 2>&1)
+	-c "SELECT position FROM postroom_events_read($T0)" -c "RESET lock_timeout" \
+	-c "SET statement_timeout = '1s'" -c "SELECT position FROM postroom_events_read($T0)" \
+	-c "RESET statement_timeout" \
+	-c "SELECT 'held ' || count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()" 2>&1)
 like "$R" "lock timeout" "a read while A is open never returns B alone (here: it waited, then lock_timeout)"
-is "$(psqlc "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ExclusiveLock'")" 0 \
-	"the reader that gave up holds no lock"
+like "$R" "canceling statement due to statement timeout" "... (and then statement_timeout)"
+like "$R" "held 0" "the reader that gave up holds no lock"
 psqlc "SELECT string_agg(position::text, ' ' ORDER BY position) FROM postroom_events_read($T0)" \
 	>"$TAP_TMP/r.out" 2>&1 &
 RP=$!
@@ -168,6 +177,41 @@ R=$("$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" -c "SET lock_timeout = '5s'" \
 	-c "BEGIN" -c "SELECT postroom_mailbox_changed('read', '$CAROL', ARRAY['$E1']::uuid[])" -c "COMMIT" 2>&1)
 is "$R" "" "a second writer commits while the first holds its position"
 sess A "COMMIT;"
+# ... nor for a reader that waits for the first (018's read queued an
+# exclusive lock that every new writer then waited behind until A ended)
+T2=$(top)
+sess A "BEGIN; SELECT postroom_mailbox_changed('read', '$ALICE', ARRAY['$N1']::uuid[]);"
+PA=$(psqlc "SELECT last_value FROM events_position_seq")
+psqlc "SELECT string_agg(position::text, ' ' ORDER BY position) FROM postroom_events_read($T2)" \
+	>"$TAP_TMP/r.out" 2>&1 &
+RP=$!
+sleep 1
+ok "kill -0 $RP" "a reader waits for A"
+R=$("$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" -c "SET lock_timeout = '10s'" -c "SET statement_timeout = '30s'" \
+	-c "BEGIN" -c "SELECT postroom_mailbox_changed('read', '$CAROL', ARRAY['$E1']::uuid[])" -c "COMMIT" 2>&1)
+is "$R" "" "a second writer commits while a reader waits for the first (lock_timeout 10 s)"
+ok "kill -0 $RP" "... and the reader still waits for A"
+sess A "COMMIT;"
+wait $RP
+PB=$(top)
+like "$(cat "$TAP_TMP/r.out")" "^$PA( $PB)?\$" "A committed: the read returns A's event (B's when taken before the read)"
+is "$(psqlc "SELECT string_agg(position::text, ' ' ORDER BY position) FROM postroom_events_read($T2)")" \
+	"$PA $PB" "... and the next read both"
+# a reader in a transaction that wrote events: refused (it would see its own)
+R=$("$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" -v VERBOSITY=verbose -c "BEGIN" \
+	-c "SELECT postroom_mailbox_changed('read', '$CAROL', ARRAY['$E1']::uuid[])" \
+	-c "SELECT count(*) FROM postroom_events_read($T2)" -c "ROLLBACK" 2>&1)
+like "$R" "PR104.*transaction that wrote events" "a read in a transaction that wrote events: refused (PR104)"
+# a writer still on 018's function while 028 is applied (the old shared
+# lock K and a position): the reader waits for it too
+sess A "BEGIN; SELECT pg_advisory_xact_lock_shared(-1518556285451084410), nextval('events_position_seq');"
+psqlc "SELECT postroom_events_head()" >"$TAP_TMP/r.out" 2>&1 &
+RP=$!
+sleep 1
+ok "kill -0 $RP" "a reader waits for a writer holding 018's lock"
+sess A "COMMIT;"
+wait $RP
+ok "[ $(cat "$TAP_TMP/r.out") -ge $((PB + 1)) ]" "... then reads past its position"
 
 R=$("$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" -v VERBOSITY=verbose \
 	-c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT count(*) FROM postroom_events_read(0)" 2>&1)
