@@ -65,6 +65,8 @@ struct mime_walk {
 	GMimeParserOptions *opts;
 	const char *map;         /* the message, mapped read-only */
 	size_t len;              /* its length */
+	char *unmap;             /* the mapping (from a page boundary), NULL: heap */
+	size_t released;         /* bytes of it given back (mime_release) */
 	GMimeStream *whole;      /* a memory stream over map, never copied */
 	gint64 base;             /* offset in the message of what GMime parses */
 	int header_only;         /* GMime parses a header block without its body */
@@ -743,6 +745,27 @@ static void mime_walk_children(struct mime_walk *w, GMimeObject *obj, size_t hea
 	*end = d;
 }
 
+/* mime_release - give the pages of the mapping below the message
+ * offset upto back to the kernel once MIME_READ_MAX of them are walked
+ * (MADV_DONTNEED: a private read-only file mapping is faulted in again
+ * from the spool if read later), so that the parse of a large message
+ * does not hold all of it in its RSS (bench/lmtp-bench's 45 MiB message:
+ * its text body and its whole mapping at once, 1.59x its size) */
+static void mime_release(struct mime_walk *w, size_t upto)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t to;
+
+	if (w->unmap == NULL)
+		return;
+	to = (size_t)(w->map - w->unmap) + upto;
+	to -= to % (size_t)page;
+	if (to < w->released + MIME_READ_MAX)
+		return;
+	(void)madvise(w->unmap + w->released, to - w->released, MADV_DONTNEED);
+	w->released = to;
+}
+
 /* mime_walk_entity - the entity whose header block GMime has parsed into
  * obj (at head; body at body): a multipart's parts, an attached message
  * copied as it stands, or a leaf; *end the delimiter that ends it */
@@ -782,6 +805,7 @@ static void mime_walk_entity(struct mime_walk *w, GMimeObject *obj, size_t head,
 		w->leaf_end = end->content_end;
 		mime_leaf(w, obj, pl->in_alt);
 	}
+	mime_release(w, end->content_end);
 }
 
 /* mime_walk_at - the part starting at start: its header block parsed
@@ -1057,6 +1081,7 @@ int mime_parse(int fd, long long start, long long end, const unsigned char id[SH
 		*error_r = xasprintf("mapping the message: %s", strerror(errno));
 		return -1;
 	}
+	w.unmap = unmap;
 	w.msg = msg = xcalloc(1, sizeof(*msg));
 	msg->att_fd = -1;
 	w.opts = g_mime_parser_options_new();
