@@ -1,6 +1,6 @@
 /*
  * NAME
- *	ctl_mail - postroomctl mail list|show|raw|compact-raw, thread show
+ *	ctl_mail - postroomctl mail list|show|raw|attachment|compact-raw, thread show
  * DESCRIPTION
  *	Reads stored mail. The JSON shape of an email is documented in
  *	postroomctl(1) and is stable: fields may be added, never renamed or
@@ -10,7 +10,11 @@
  *	control and bidirectional formatting characters escaped, so that a
  *	message cannot drive the operator's terminal. A raw message is
  *	rebuilt from its skeleton and blobs by lib/raw_compact, each blob's
- *	SHA-256 checked; compact-raw converts mail stored whole before
+ *	SHA-256 checked; a blob in the object store (blobs.location 's3',
+ *	sql/027) is read from it through lib/blob_store (blobs.* of
+ *	postroom.conf), verified there and again here; mail attachment
+ *	writes one attachment's bytes, verified before the first is
+ *	written. compact-raw converts mail stored whole before
  *	migration 025, each message verified by both rebuilds (C and SQL)
  *	before its old bytes are replaced.
  */
@@ -22,8 +26,10 @@
 
 #include <glib.h>
 
+#include "blob_store.h"
 #include "buf.h"
 #include "ctl.h"
+#include "crypto.h"
 #include "ctl_suppression.h"
 #include "db.h"
 #include "mime_parse.h"
@@ -289,14 +295,50 @@ static int ctl_cmp_sink(void *arg, const char *p, size_t n)
 	return 0;
 }
 
+/* The object store of blobs in location 's3' (opened on first use from
+ * the blobs section, whatever blobs.backend says now: rows stored while it
+ * was s3 stay there until blobs migrate moves them). */
+static const struct conf *ctl_mail_conf;
+static struct blob_store *ctl_mail_s3;
+
+static void ctl_mail_s3_close(void) { blob_store_close(&ctl_mail_s3); }
+
+/* ctl_blob_get - the content of an s3 blob, verified (SHA-256), appended
+ * to out: 0, or -1 with *error_r (caller frees) */
+static int ctl_blob_get(const unsigned char digest[SHA256_LEN], struct buf *out, char **error_r)
+{
+	struct blob_store_conf bc;
+	struct blob_sink sink = { -1, out };
+	char *err = NULL;
+	int status = BLOB_CONFIG;
+
+	if (ctl_mail_s3 == NULL) {
+		blob_store_conf_read(ctl_mail_conf, &bc);
+		if ((ctl_mail_s3 = blob_store_s3_new(&bc, &status, &err)) == NULL) {
+			*error_r = xasprintf("object store: %s", err);
+			free(err);
+			return -1;
+		}
+		atexit(ctl_mail_s3_close);
+	}
+	if ((status = ctl_mail_s3->ops->get(ctl_mail_s3, digest, &sink, &err)) != BLOB_OK) {
+		*error_r = xasprintf("object store (%s): %s", blob_status_name(status), err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
 /* ctl_raw_rebuild - the raw message of email id, rebuilt from its
- * skeleton and blobs (lib/raw_compact: each blob's SHA-256 checked),
- * to sink. 0; 1 when there is none; -1 with *error_r (caller frees) */
+ * skeleton and blobs (lib/raw_compact: each blob's SHA-256 checked; one
+ * in the object store is read from it, verified there too), to sink.
+ * 0; 1 when there is none; -1 with *error_r (caller frees) */
 static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *arg, char **error_r)
 {
 	const char *params[1] = { id };
 	struct raw_ref *refs = NULL;
 	struct raw_blob *blobs = NULL;
+	struct buf *objs = NULL;
 	PGresult *res, *r2 = NULL;
 	int i, n = 0, rc = 0;
 
@@ -314,8 +356,8 @@ static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *ar
 	if (ctl_be(res, 0, 0) == 1) {
 		r2 = PQexecParams(
 			conn,
-			"SELECT r.at, r.line_len, r.crlf, r.position, b.sha256, b.content"
-			" FROM email_raw_refs r LEFT JOIN email_attachments a ON a.email_id"
+			"SELECT r.at, r.line_len, r.crlf, r.position, b.sha256, b.content,"
+			" b.location = 's3' FROM email_raw_refs r LEFT JOIN email_attachments a ON a.email_id"
 			" = r.email_id AND a.position = r.position LEFT JOIN blobs b ON"
 			" b.sha256 = a.sha256 WHERE r.email_id = $1 ORDER BY r.ordinal",
 			1, NULL, params, NULL, NULL, 1);
@@ -327,25 +369,37 @@ static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *ar
 		n = PQntuples(r2);
 		refs = xcalloc((size_t)n + 1, sizeof(*refs));
 		blobs = xcalloc((size_t)n + 1, sizeof(*blobs));
+		objs = xcalloc((size_t)n + 1, sizeof(*objs));
 		for (i = 0; i < n; i++) {
+			int s3 = !PQgetisnull(r2, i, 6) && *PQgetvalue(r2, i, 6) != 0;
+
 			refs[i].at = ctl_be(r2, i, 0);
 			refs[i].line_len = (int)ctl_be(r2, i, 1);
 			refs[i].crlf = *PQgetvalue(r2, i, 2) != 0;
 			refs[i].position = (int)ctl_be(r2, i, 3);
-			if (PQgetisnull(r2, i, 5) || PQgetlength(r2, i, 4) != SHA256_LEN) {
+			if ((PQgetisnull(r2, i, 5) && !s3) || PQgetlength(r2, i, 4) != SHA256_LEN) {
 				*error_r = xasprintf("the blob of attachment %d is missing",
 						     refs[i].position);
 				rc = -1;
 				goto out;
 			}
 			blobs[i].sha256 = (const unsigned char *)PQgetvalue(r2, i, 4);
-			blobs[i].content = (const unsigned char *)PQgetvalue(r2, i, 5);
-			blobs[i].len = (size_t)PQgetlength(r2, i, 5);
+			if (s3 && ctl_blob_get(blobs[i].sha256, &objs[i], error_r) < 0) {
+				rc = -1;
+				goto out;
+			}
+			blobs[i].content =
+				s3 ? (const unsigned char *)(objs[i].data ? objs[i].data : "")
+				   : (const unsigned char *)PQgetvalue(r2, i, 5);
+			blobs[i].len = s3 ? objs[i].len : (size_t)PQgetlength(r2, i, 5);
 		}
 	}
 	rc = raw_rebuild(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1), refs, blobs,
 			 (size_t)n, sink, arg, error_r);
 out:
+	for (i = 0; objs && i < n; i++)
+		buf_free(&objs[i]);
+	free(objs);
 	free(refs);
 	free(blobs);
 	PQclear(r2);
@@ -370,6 +424,75 @@ static int ctl_mail_raw(struct ctl *ctl, const char *id)
 		return rc;
 	}
 	return fflush(stdout) == 0 ? CTL_OK : ctl_fail(CTL_SOFTWARE, "write error");
+}
+
+/* ctl_mail_attachment - the content of attachment N of email id, read
+ * from PostgreSQL or from the object store, its SHA-256 checked before
+ * a byte is written */
+static int ctl_mail_attachment(struct ctl *ctl, const char *id, const char *pos)
+{
+	const char *params[2] = { id, pos };
+	unsigned char digest[SHA256_LEN];
+	struct buf obj = BUF_INIT;
+	const char *data;
+	char *error = NULL, *end;
+	PGresult *res;
+	size_t len;
+	int rc = CTL_OK;
+
+	if (!ctl_is_uuid(id))
+		return ctl_fail(CTL_USAGE, "invalid email id '%s' (a UUID, see mail list)", id);
+	if (strtol(pos, &end, 10) < 1 || *end != '\0' || strlen(pos) > 9)
+		return ctl_fail(CTL_USAGE, "invalid attachment number '%s' (1, 2, ...)", pos);
+	res = PQexecParams(db_conn(ctl_db(ctl)),
+			   "SELECT a.sha256, b.content, b.location = 's3', b.sha256 IS NOT NULL"
+			   " FROM email_attachments a LEFT JOIN blobs b ON b.sha256 = a.sha256"
+			   " WHERE a.email_id = $1 AND a.position = $2::integer",
+			   2, NULL, params, NULL, NULL, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = ctl_fail(CTL_UNAVAILABLE, "mail attachment: database error: %s",
+			      PQresultErrorMessage(res));
+		PQclear(res);
+		return rc;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return ctl_fail(CTL_REFUSED, "no attachment %s of email %s", pos, id);
+	}
+	if (*PQgetvalue(res, 0, 3) == 0 || PQgetlength(res, 0, 0) != SHA256_LEN) {
+		PQclear(res);
+		return ctl_fail(CTL_SOFTWARE, "mail attachment %s %s: its blob is missing", id,
+				pos);
+	}
+	memcpy(digest, PQgetvalue(res, 0, 0), SHA256_LEN);
+	if (*PQgetvalue(res, 0, 2) != 0) {
+		if (ctl_blob_get(digest, &obj, &error) < 0) {
+			rc = ctl_fail(CTL_SOFTWARE, "mail attachment %s %s: %s", id, pos, error);
+			free(error);
+			PQclear(res);
+			return rc;
+		}
+		data = obj.data ? obj.data : "";
+		len = obj.len;
+	} else {
+		data = PQgetvalue(res, 0, 1);
+		len = (size_t)PQgetlength(res, 0, 1);
+	}
+	{
+		unsigned char got[SHA256_LEN];
+
+		crypto_sha256(data, len, got);
+		if (memcmp(got, digest, SHA256_LEN) != 0)
+			rc = ctl_fail(
+				CTL_SOFTWARE,
+				"mail attachment %s %s: the content does not match its SHA-256", id,
+				pos);
+	}
+	if (rc == CTL_OK && (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0))
+		rc = ctl_fail(CTL_SOFTWARE, "write error");
+	buf_free(&obj);
+	PQclear(res);
+	return rc;
 }
 
 /* the counts of a compact-raw run */
@@ -602,18 +725,21 @@ int ctl_cmd_mail(struct ctl *ctl, int argc, char **argv)
 {
 	int rc;
 
+	ctl_mail_conf = ctl->conf;
 	if (argc >= 1 && strcmp(argv[0], "list") == 0)
 		return ctl_mail_list(ctl, argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[0], "show") == 0)
 		return ctl_mail_show(ctl, argc - 1, argv + 1);
 	if (argc == 2 && strcmp(argv[0], "raw") == 0)
 		return ctl_mail_raw(ctl, argv[1]);
+	if (argc == 3 && strcmp(argv[0], "attachment") == 0)
+		return ctl_mail_attachment(ctl, argv[1], argv[2]);
 	if (argc >= 1 && strcmp(argv[0], "compact-raw") == 0)
 		return ctl_mail_compact_raw(ctl, argc - 1, argv + 1);
 	if ((rc = ctl_mail_lifecycle(ctl, argc, argv)) >= 0) /* ctl/ctl_mailbox.c */
 		return rc;
 	return ctl_usage("mail list [--user ADDRESS] [--limit N] | mail show ID | mail raw ID"
-			 " | mail compact-raw [--batch N]");
+			 " | mail attachment ID N | mail compact-raw [--batch N]");
 }
 
 int ctl_cmd_thread(struct ctl *ctl, int argc, char **argv)

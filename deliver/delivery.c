@@ -27,13 +27,16 @@
  *	rules.postmaster_address, rules.suppression_per_domain,
  *	rules.suppression_soft_count, rules.suppression_soft_window,
  *	security.hmac_secret,
- *	deliver.trusted_authserv_id
+ *	deliver.trusted_authserv_id,
+ *	blobs.* (delivery_blobs_open: the object store of blobs.backend = s3,
+ *	blobs.timeout checked against deliver.timeout)
  */
 #include "delivery.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob_store.h"
 #include "log.h"
 #include "rules.h"
 #include "xalloc.h"
@@ -69,6 +72,31 @@ void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc)
 	dc->soft_bounce_count = (int)conf_int(cfg, "rules.suppression_soft_count");
 	dc->soft_bounce_window = (int)conf_int(cfg, "rules.suppression_soft_window");
 }
+
+int delivery_blobs_open(const struct conf *cfg, struct delivery_conf *dc, char **error_r)
+{
+	struct blob_store_conf bc;
+	long limit = conf_declared("deliver.timeout") ? (long)conf_int(cfg, "deliver.timeout") : 0;
+	int status = BLOB_CONFIG;
+
+	dc->blobs = NULL;
+	blob_store_conf_read(cfg, &bc);
+	dc->blob_min_size = bc.min_size;
+	if (bc.backend == NULL || strcmp(bc.backend, "s3") != 0)
+		return BLOB_OK;
+	if (limit > 0 && bc.timeout >= limit) {
+		*error_r =
+			xasprintf("blobs.timeout (%ld s) must be below deliver.timeout (%ld s):"
+				  " pipe(8) would kill postroom-deliver in the middle of an upload",
+				  bc.timeout, limit);
+		return BLOB_CONFIG;
+	}
+	if ((dc->blobs = blob_store_open(&bc, NULL, &status, error_r)) == NULL)
+		return status;
+	return BLOB_OK;
+}
+
+void delivery_blobs_close(struct delivery_conf *dc) { blob_store_close(&dc->blobs); }
 
 void delivery_init(struct delivery *d, const struct delivery_conf *dc, const char *log_prefix)
 {
@@ -159,6 +187,8 @@ void delivery_request(const struct delivery_conf *dc, const struct store_envelop
 	rq->suppression_scope = dc->suppression_per_domain ? "domain" : "user";
 	rq->soft_bounce_count = dc->soft_bounce_count;
 	rq->soft_bounce_window = dc->soft_bounce_window;
+	rq->blobs = dc->blobs;
+	rq->blob_min_size = dc->blob_min_size;
 }
 
 void delivery_log(const struct delivery *d, const struct delivery_report *r, const char *result,

@@ -41,6 +41,10 @@ struct delivery_conf {
 	int suppression_per_domain;      /* rules.suppression_per_domain */
 	int soft_bounce_count;           /* rules.suppression_soft_count */
 	int soft_bounce_window;          /* rules.suppression_soft_window */
+	/* blobs.backend = s3: the object store (delivery_blobs_open; owned,
+	 * delivery_blobs_close) and blobs.min_size; NULL: PostgreSQL */
+	struct blob_store *blobs;
+	long long blob_min_size;
 };
 
 /* delivery_conf_read - limits.message_size_max, limits.attachment_size_max,
@@ -50,6 +54,14 @@ struct delivery_conf {
  * deliver.trusted_authserv_id into *dc (empty strings
  * become NULL) */
 void delivery_conf_read(const struct conf *cfg, struct delivery_conf *dc);
+/* delivery_blobs_open - with blobs.backend = s3, open the object store
+ * into dc->blobs (its credentials file is read now: call it while the
+ * program may still read what the postroom group may); refused when
+ * blobs.timeout is not below deliver.timeout (pipe(8) would kill deliver
+ * mid-upload). 0 (dc->blobs NULL for postgresql), or a BLOB_* status with
+ * *error_r (caller frees). */
+int delivery_blobs_open(const struct conf *cfg, struct delivery_conf *dc, char **error_r);
+void delivery_blobs_close(struct delivery_conf *dc);
 /* delivery_conf_str - a declared string parameter that is set and not
  * empty, else NULL (points into cfg) */
 const char *delivery_conf_str(const struct conf *cfg, const char *name);

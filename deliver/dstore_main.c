@@ -19,13 +19,15 @@
  *	from here: a site with only the pipe runs postroom-webhookd). Exit
  *	statuses and the enhanced status code at the start of the output
  *	follow Postfix's pipe(8): 0 delivered,
- *	75 defer (4.3.0 storage, 4.3.5 configuration or invocation), 69 with
+ *	75 defer (4.3.0 storage or object store, 4.3.5 configuration,
+ *	invocation or the object store refusing its keys or bucket), 69 with
  *	5.3.4 for a message or attachment over its limit, 67 with 5.1.1 for
  *	an unknown recipient of a one-recipient call.
  *	Installed setgid (mailbox_command), it reads the configuration with
  *	the group, then drops it for good before it reads the message.
  *	Parameters: database.conninfo, database.connect_timeout,
- *	deliver.timeout, and through the core (delivery_conf_read)
+ *	deliver.timeout, blobs.* (delivery_blobs_open, with the setgid
+ *	group), and through the core (delivery_conf_read)
  *	limits.message_size_max, limits.attachment_size_max,
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
@@ -42,6 +44,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blob_store.h"
 #include "conf.h"
 #include "db.h"
 #include "delivery.h"
@@ -70,6 +73,7 @@ static char *dstore_rcpts; /* the recipients for the log line */
 /* dstore_cleanup - at exit: release what the delivery held */
 static void dstore_cleanup(void)
 {
+	delivery_blobs_close(&dstore_conf.dc);
 	conf_free(&dstore_cfg);
 	delivery_free(&dstore_delivery);
 	store_result_free(&dstore_res);
@@ -88,6 +92,12 @@ static struct conf *dstore_read_conf(const struct deliver_args *a, struct dstore
 		deliver_operator_error("%s", err);
 	}
 	delivery_conf_read(cfg, &c->dc);
+	/* the object store's credentials file is read now, with the group
+	 * that reads postroom.conf (installed setgid), before it is dropped */
+	if (delivery_blobs_open(cfg, &c->dc, &err) != 0) {
+		dstore_delivery.error = err;
+		deliver_operator_error("blob store configuration: %s", err);
+	}
 	c->conninfo = conf_conninfo(cfg, "deliver");
 	c->connect_timeout = (int)conf_int(cfg, "database.connect_timeout");
 	c->timeout = (int)conf_int(cfg, "deliver.timeout");
@@ -172,9 +182,15 @@ dstore_store(const struct deliver_args *a, const struct dstore_conf *c,
 		dstore_fail(a, "bounced", EX_NOUSER, "5.1.1 ");
 	if (st == STORE_PERMFAIL)
 		dstore_fail(a, "bounced", EX_UNAVAILABLE, "5.3.4 message cannot be stored: ");
+	if (st == STORE_TEMPFAIL && dstore_res.blob_status == BLOB_CONFIG) {
+		dstore_log(a, "deferred", d->error);
+		deliver_exit(EX_TEMPFAIL, "4.3.5 blob store configuration error, mail deferred"
+					  " (see the mail log)");
+	}
 	if (st == STORE_TEMPFAIL) {
 		dstore_log(a, "deferred", d->error);
-		deliver_exit(EX_TEMPFAIL, "4.3.0 mail store unavailable, try again later");
+		deliver_exit(EX_TEMPFAIL, "4.3.0 %s unavailable, try again later",
+			     dstore_res.blob_status ? "object store" : "mail store");
 	}
 	alarm(0); /* committed: a late timeout must not defer a stored message */
 	delivery_log_notes(d, a->sasl_user, &dstore_res);

@@ -15,7 +15,9 @@
  *	rules.recipient_validation, rules.subaddress_delimiters,
  *	rules.internal_header_max_age, security.hmac_secret,
  *	deliver.trusted_authserv_id, rules.sent_recipient,
- *	lmtpd.timeout, lmtpd.trusted_clients, lmtpd.group_commit
+ *	lmtpd.timeout, lmtpd.trusted_clients, lmtpd.group_commit,
+ *	blobs.* (the object store, opened with the settings: a reload opens
+ *	it again, reading the credentials file as lmtpd.user)
  */
 #include "lmtpd_conf.h"
 
@@ -39,6 +41,11 @@ struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 	s->cfg = cfg;
 	s->refs = 1;
 	delivery_conf_read(cfg, &s->dc);
+	if (delivery_blobs_open(cfg, &s->dc, error_r) != 0) {
+		s->cfg = NULL;
+		free(s);
+		return NULL;
+	}
 	s->sent_recipient = delivery_conf_str(cfg, "rules.sent_recipient");
 	s->trusted_clients = conf_str(cfg, "lmtpd.trusted_clients");
 	s->timeout = (int)conf_int(cfg, "lmtpd.timeout");
@@ -47,6 +54,7 @@ struct lmtpd_settings *lmtpd_settings_load(struct conf *cfg, char **error_r)
 	    strtol(mode, NULL, 8) > 07777) {
 		*error_r =
 			xasprintf("lmtpd.socket_mode '%s' is not an octal mode", mode ? mode : "");
+		delivery_blobs_close(&s->dc);
 		s->cfg = NULL;
 		free(s);
 		return NULL;
@@ -77,6 +85,7 @@ void lmtpd_settings_put(struct lmtpd_settings **sp)
 	last = --s->refs == 0;
 	pthread_mutex_unlock(&settings_lock);
 	if (last) {
+		delivery_blobs_close(&s->dc);
 		conf_free(&s->cfg);
 		free(s);
 	}

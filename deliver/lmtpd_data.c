@@ -11,7 +11,9 @@
  *	are those of postroom-deliver: over limits.message_size_max -> 552
  *	5.3.4 (an attachment over limits.attachment_size_max is stored
  *	without it, flagged, never refused after DATA); a database
- *	problem -> 451 4.3.0; beyond what PostgreSQL can store -> 554 5.3.4.
+ *	problem -> 451 4.3.0; beyond what PostgreSQL can store -> 554 5.3.4;
+ *	the object store unreachable -> 451 4.3.0, refusing its keys or
+ *	bucket -> 451 4.3.5 (lib/store_mail: store_result.blob_status).
  *	All ordinary recipients are stored in one transaction, which the
  *	message shares with the others that sessions finish at the same
  *	time (group commit, lmtpd_group); sent-copy markers (X-POSTROOM-SENT or
@@ -39,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blob_store.h"
 #include "delivery.h"
 #include "log.h"
 #include "metrics.h"
@@ -214,8 +217,15 @@ static void data_status_reply(struct data_tx *t, const char *rcpt, enum store_st
 		lmtpd_conn_reply(t->c, "554 5.3.4 <%.256s>: message cannot be stored", rcpt);
 		break;
 	default:
-		lmtpd_conn_reply(
-			t->c, "451 4.3.0 <%.256s>: mail store unavailable, try again later", rcpt);
+		if (res->blob_status == BLOB_CONFIG)
+			lmtpd_conn_reply(t->c,
+					 "451 4.3.5 <%.256s>: blob store configuration error, mail"
+					 " deferred (see the mail log)",
+					 rcpt);
+		else
+			lmtpd_conn_reply(t->c,
+					 "451 4.3.0 <%.256s>: %s unavailable, try again later",
+					 rcpt, res->blob_status ? "object store" : "mail store");
 		break;
 	}
 }

@@ -14,7 +14,9 @@
  *	in the order store_message takes them (identity, attachments,
  *	Message-Ids, threads), each kind sorted, so groups and single stores
  *	do not deadlock on them. A message that cannot join (a part needing
- *	COPY, a --sent copy, a second copy of a message already in the group)
+ *	COPY, a --sent copy, a second copy of a message already in the group,
+ *	one with an attachment for the object store: uploaded before its
+ *	own transaction)
  *	and every message of a group whose transaction failed are stored by
  *	store_message alone, which keeps its retries and its exactly-once.
  * NEVER
@@ -287,8 +289,10 @@ static void group_sort(struct store_group *gr)
 		jb[i].error = NULL;
 		jb[i].grouped = 0;
 		store_ctx_init(&gr->ctx[i], gr->db, jb[i].sp, jb[i].m, jb[i].rq, jb[i].res);
-		gr->state[i] =
-			jb[i].rq->sent || !store_ctx_inline(&gr->ctx[i]) ? GROUP_ALONE : GROUP_IN;
+		gr->state[i] = jb[i].rq->sent || !store_ctx_inline(&gr->ctx[i]) ||
+					       store_ctx_uploads(&gr->ctx[i])
+				       ? GROUP_ALONE
+				       : GROUP_IN;
 		for (j = 0; gr->state[i] == GROUP_IN && j < i; j++)
 			if (gr->state[j] == GROUP_IN &&
 			    memcmp(jb[j].sp->id, jb[i].sp->id, SHA256_LEN) == 0)

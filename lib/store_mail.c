@@ -14,6 +14,11 @@
  *	concurrent deliveries. Threading runs in the database
  *	(postroom_thread_email, sql/002_deliver.sql) under its own locks.
  *	Deadlocks and serialization failures are retried (3 attempts).
+ *	With an object store (store_request.blobs: blobs.backend = s3),
+ *	every attachment of at least blobs.min_size bytes is uploaded
+ *	before the transaction begins and its blobs row has location 's3'
+ *	and no content (sql/027); an object store failure defers with its
+ *	status in store_result.blob_status.
  *	Postmaster (RFC 5321 4.5.1): postmaster@ a hosted domain is stored
  *	for the user or alias postmaster@DOMAIN, else for the owner of
  *	rules.postmaster_address, else unlinked like any address nobody
@@ -31,7 +36,7 @@
  *	rules.suppression_soft_window and security.hmac_secret).
  * NEVER
  *	leaves half a message behind; logs; trusts a signed header that does
- *	not verify.
+ *	not verify; keeps a transaction open across an upload.
  */
 #include "store_mail.h"
 
@@ -45,6 +50,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "blob_store.h"
 #include "buf.h"
 #include "crypto.h"
 #include "mail_class.h"
@@ -817,15 +823,110 @@ static int store_blob_copy(struct store_ctx *c, const struct mime_attachment *a)
 	return rc;
 }
 
+int store_ctx_uploads(const struct store_ctx *c)
+{
+	size_t i;
+
+	if (c->rq->blobs == NULL)
+		return 0;
+	for (i = 0; i < c->m->natts; i++)
+		if (c->m->atts[i].size >= c->rq->blob_min_size)
+			return 1;
+	return 0;
+}
+
+/* store_blob_where - where the blob of digest is stored already: 1 in
+ * the object store, 0 in PostgreSQL, -1 nowhere, -2 recorded in c */
+static int store_blob_where(struct store_ctx *c, const unsigned char *digest)
+{
+	int lens[1] = { SHA256_LEN }, fmts[1] = { 1 }, where;
+	const char *p[1] = { (const char *)digest };
+	enum db_err_class cls;
+	char *err = NULL;
+	PGresult *res;
+
+	res = db_exec_prepared(c->db, "SELECT location = 's3' FROM blobs WHERE sha256 = $1", 1, p,
+			       lens, fmts, &cls, &err);
+	if (res == NULL)
+		return store_fail(c, cls, err) - 1;
+	where = PQntuples(res) == 0 ? -1 : PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return where;
+}
+
+/* store_blobs_upload - with an object store, every attachment of at
+ * least blobs.min_size bytes is uploaded here, BEFORE the transaction
+ * begins: no transaction stays open across network I/O, and a crash in
+ * between leaves an object without a row (blobs gc collects it), never
+ * a row without its object. A blob already in the object store is not
+ * uploaded again; one already in PostgreSQL stays there (its row is
+ * kept: ON CONFLICT DO NOTHING). Any other is always PUT, which makes
+ * its LastModified now, so blobs gc's grace period protects it. The
+ * first failure stops: its BLOB_* status goes to the result. */
+int store_blobs_upload(struct store_ctx *c)
+{
+	const struct mime_msg *m = c->m;
+	struct blob_store *bs = c->rq->blobs;
+	struct timespec t;
+	char *err = NULL;
+	size_t i, j;
+	int where, st;
+
+	if (!store_ctx_uploads(c))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	c->blob_s3 = xcalloc(m->natts, 1);
+	for (i = 0; i < m->natts; i++) {
+		if (m->atts[i].size < c->rq->blob_min_size)
+			continue;
+		for (j = 0; j < i && memcmp(m->atts[j].sha256, m->atts[i].sha256, SHA256_LEN); j++)
+			;
+		if (j < i) { /* the same bytes twice in one message */
+			c->blob_s3[i] = c->blob_s3[j];
+			continue;
+		}
+		if ((where = store_blob_where(c, m->atts[i].sha256)) < -1)
+			return -1;
+		if (where >= 0) {
+			c->blob_s3[i] = (unsigned char)where;
+			continue;
+		}
+		st = bs->ops->put(bs, m->atts[i].sha256, m->att_fd, (off_t)m->atts[i].offset,
+				  (size_t)m->atts[i].size, &err);
+		if (st != BLOB_OK) {
+			c->res->blob_status = st;
+			return store_fail(c, DB_TEMPORARY,
+					  xasprintf("object store (%s): %s", blob_status_name(st),
+						    err ? err : "failed"));
+		}
+		free(err);
+		err = NULL;
+		c->blob_s3[i] = 1;
+	}
+	c->res->us_upload = store_us(&t);
+	return 0;
+}
+
 /* store_blob - the content of attachment a, unless already stored (its
  * digest is locked): a small one joins the batch, a large one is
- * streamed after the batch has run */
+ * streamed after the batch has run; one in the object store
+ * (store_blobs_upload) is a row without content */
 static int store_blob(struct store_ctx *c, struct store_batch *b, const struct mime_attachment *a)
 {
 	static const int lens0[3] = { SHA256_LEN, 0, 0 }, fmts[3] = { 1, 0, 1 };
 	const char *p[3];
 	int lens[3];
 
+	if (c->blob_s3 && c->blob_s3[a - c->m->atts]) {
+		memcpy(lens, lens0, sizeof(lens));
+		p[0] = (const char *)a->sha256;
+		p[1] = store_keep(b, xasprintf("%lld", a->size));
+		store_add(b, STMT_OTHER,
+			  "INSERT INTO blobs (sha256, size_bytes, location) VALUES ($1,"
+			  " $2::bigint, 's3') ON CONFLICT (sha256) DO NOTHING",
+			  2, p, lens, fmts);
+		return 0;
+	}
 	if (a->size > STORE_INLINE_MAX)
 		return store_batch_run(c, b) < 0 ? -1 : store_blob_copy(c, a);
 	memcpy(lens, lens0, sizeof(lens));
@@ -1302,6 +1403,7 @@ void store_ctx_free(struct store_ctx *c)
 	c->nrcpts = 0;
 	xfree(&c->sent_by);
 	xfree(&c->spam_reason);
+	xfree(&c->blob_s3);
 	free(c->auth_results);
 	c->auth_results = NULL;
 	xfree(&c->error);
@@ -1331,7 +1433,7 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 	 * temporary, the MTA retries): even a "permanent" one such as a schema
 	 * that was not migrated is the operator's to fix, not the sender's. */
 	store_resolve_rcpts(&c);
-	if (store_resolve_sender(&c) < 0) {
+	if (store_resolve_sender(&c) < 0 || store_blobs_upload(&c) < 0) {
 		st = STORE_TEMPFAIL;
 	} else {
 		for (res->attempts = 1; store_tx(&c) < 0; res->attempts++) {

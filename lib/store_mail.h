@@ -15,6 +15,8 @@
 #include "mime_parse.h"
 #include "store_spool.h"
 
+struct blob_store;
+
 struct store_request {
 	const struct store_envelope *env;
 	int sent;                      /* --sent: a copy of a submission, nobody's inbox */
@@ -39,11 +41,17 @@ struct store_request {
 	const char *suppression_scope;
 	int soft_bounce_count;
 	int soft_bounce_window;
+	/* issue 20: blobs.backend = s3: every attachment of at least
+	 * blob_min_size bytes goes to this object store, uploaded before the
+	 * transaction begins (lib/blob_store.h; not owned); NULL: every blob
+	 * in PostgreSQL */
+	struct blob_store *blobs;
+	long long blob_min_size;
 };
 
 enum store_status {
 	STORE_OK,
-	STORE_TEMPFAIL,    /* any database error: defer, nothing stored */
+	STORE_TEMPFAIL,    /* any database or object store error: defer, nothing stored */
 	STORE_PERMFAIL,    /* can never be stored: beyond bytea's 1 GB */
 	STORE_UNKNOWN_RCPT /* one-recipient call for an unknown address */
 };
@@ -64,6 +72,10 @@ struct store_result {
 	int attempts;             /* transactions tried (deadlock retries) */
 	long us_sql;              /* microseconds in statements before COMMIT (last attempt) */
 	long us_commit;           /* microseconds in COMMIT (the WAL flush) */
+	/* STORE_TEMPFAIL because the object store failed: its BLOB_* status
+	 * (BLOB_CONFIG: an operator's mistake, 4.3.5; else 4.3.0); 0 otherwise */
+	int blob_status;
+	long us_upload; /* microseconds uploading to the object store */
 };
 
 /* store_message - see above. STORE_OK fills *res; other statuses set

@@ -41,6 +41,9 @@ struct store_ctx {
 	int too_big;      /* beyond what PostgreSQL can store: permanent */
 	int unknown_rcpt; /* the one recipient is unknown (validation on) */
 	int atts_locked;  /* the caller took the attachment locks (store_group) */
+	/* per attachment: its blobs row goes in with location 's3' (uploaded,
+	 * or in the object store already: store_blobs_upload); NULL: none */
+	unsigned char *blob_s3;
 };
 
 /* What a statement of a batch returns that the transaction needs. */
@@ -102,6 +105,12 @@ void store_ctx_init(struct store_ctx *c, struct db *db, const struct store_spool
 void store_ctx_free(struct store_ctx *c);
 /* store_ctx_inline - is every part small enough for a batch (no COPY)? */
 int store_ctx_inline(const struct store_ctx *c);
+/* store_ctx_uploads - would store_blobs_upload upload anything (an
+ * object store, an attachment of at least its minimum size)? */
+int store_ctx_uploads(const struct store_ctx *c);
+/* store_blobs_upload - before the transaction: the attachments bound for
+ * the object store uploaded (c->blob_s3); 0, or -1 recorded in c */
+int store_blobs_upload(struct store_ctx *c);
 /* store_fail - record a failure (the first one wins); returns -1 */
 int store_fail(struct store_ctx *c, enum db_err_class cls, char *error);
 void store_owners_params(struct store_ctx *c, char *arr[2]);
