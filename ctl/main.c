@@ -56,6 +56,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  key create USER-ADDRESS --scope SCOPE[,SCOPE...] [--name N] [--expires WHEN]\n"
 	      "  key list USER-ADDRESS | key revoke KEY-ID | key check USER-ADDRESS [--scope S] (key on stdin)\n"
 	      "  mail list [--user ADDRESS] [--limit N] | mail show ID [--user ADDRESS] | mail raw ID\n"
+	      "  mail attachment ID N\n"
 	      "  mail mark ID... --user ADDRESS [--read|--unread|--flag|--unflag]\n"
 	      "  mail trash|restore|delete ID... --user ADDRESS | mail empty-trash --user ADDRESS\n"
 	      "  mail purge [--dry-run] [--batch N] [--pause MS]\n"
