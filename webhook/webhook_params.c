@@ -35,6 +35,8 @@ static const struct cfg_param webhook_params[] = {
 	{ "webhook.poll_interval", CFG_INT, "1000", 10, 60000, 0,
 	  "milliseconds between looks for due retries (new events wake the worker at once)" },
 	{ "webhook.batch", CFG_INT, "20", 1, 1000, 0, "deliveries one worker claims at a time" },
+	{ "webhook.concurrency", CFG_INT, "8", 1, 100, 0,
+	  "requests one worker has in flight at once, each on a connection kept open" },
 	{ "webhook.metrics_listen", CFG_STRING, NULL, 0, 0, 0,
 	  "HOST:PORT serving /metrics and /healthz over HTTP; unset = none" },
 };

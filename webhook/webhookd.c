@@ -9,12 +9,17 @@
  *	in the signed format, deliver.notify_url in MISSION's legacy format)
  *	with postroom_webhook_register; the events trigger of
  *	sql/021_webhooks.sql queues one delivery per endpoint and event.
- *	LISTEN postroom_events wakes it for new events, webhook.poll_interval
- *	for due retries. postroom_webhook_claim leases up to webhook.batch due
+ *	LISTEN postroom_events wakes it for new events (also one libpq read
+ *	along with a statement's answer), webhook.poll_interval for due
+ *	retries. postroom_webhook_claim leases up to webhook.batch due
  *	deliveries in one autocommitted statement (FOR UPDATE SKIP LOCKED: no
- *	transaction is open during a request); each is POSTed (no redirects,
- *	TLS verified, bounded by webhook.connect_timeout and webhook.timeout),
- *	then finished (2xx) or rescheduled/parked (postroom_webhook_failed).
+ *	transaction is open during a request); they are POSTed
+ *	webhook.concurrency at a time (libcurl's multi interface, one easy
+ *	handle per slot kept from request to request, so its connection is
+ *	reused; no redirects, TLS verified, bounded by
+ *	webhook.connect_timeout and webhook.timeout). A failure is recorded at
+ *	once (rescheduled or parked: postroom_webhook_failed); the 2xx
+ *	answers of a batch are finished together in one statement after it.
  *	A worker killed mid-send leaves its lease to expire: resent, not lost.
  *	Signed requests carry webhook-id (the event's id, the same on every
  *	retry), webhook-timestamp (fresh on each attempt) and webhook-signature
@@ -70,6 +75,22 @@ static void wh_on_signal(int sig)
 	wh_stop = 1;
 }
 
+/* One request slot of a worker: its easy handle is kept from request to
+ * request, so the connection to an endpoint is reused (keep-alive). */
+struct wh_slot {
+	CURL *h;
+	struct curl_slist *hdrs;
+	char *body;
+	int row; /* the claimed row it sends; -1: free */
+};
+
+/* The requests a worker has in flight at once (webhook.concurrency). */
+struct wh_pool {
+	CURLM *m;
+	struct wh_slot *slot;
+	size_t n;
+};
+
 /* wh_discard - ignore the response body */
 static size_t wh_discard(char *p, size_t size, size_t n, void *arg)
 {
@@ -78,21 +99,43 @@ static size_t wh_discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* wh_post - one attempt: the HTTP status, 0 with *error_r (caller frees)
- * when there was no answer */
-static long wh_post(const struct wh_endpoint *ep, const char *id, const char *body, char **error_r)
+/* wh_pool_init - n slots and the multi handle; exits when curl cannot */
+static void wh_pool_init(struct wh_pool *pool, size_t n)
 {
-	CURL *h = curl_easy_init();
-	struct curl_slist *hdrs = NULL;
-	char *line;
-	long code = 0;
-	CURLcode rc;
+	size_t i;
 
-	if (h == NULL) {
-		*error_r = xstrdup("curl_easy_init failed");
-		return 0;
+	pool->m = curl_multi_init();
+	if (pool->m == NULL)
+		log_fatal(EX_SOFTWARE, "curl_multi_init failed");
+	/* keep every slot's connection between batches */
+	curl_multi_setopt(pool->m, CURLMOPT_MAXCONNECTS, (long)(2 * n));
+	pool->slot = xcalloc(n, sizeof *pool->slot);
+	pool->n = n;
+	for (i = 0; i < n; i++) {
+		pool->slot[i].row = -1;
+		if ((pool->slot[i].h = curl_easy_init()) == NULL)
+			log_fatal(EX_SOFTWARE, "curl_easy_init failed");
 	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+}
+
+/* wh_pool_free - the slots (none in flight) and the multi handle */
+static void wh_pool_free(struct wh_pool *pool)
+{
+	size_t i;
+
+	for (i = 0; i < pool->n; i++)
+		curl_easy_cleanup(pool->slot[i].h);
+	free(pool->slot);
+	curl_multi_cleanup(pool->m);
+	memset(pool, 0, sizeof *pool);
+}
+
+/* wh_headers - the request's headers: the signature or the API key */
+static struct curl_slist *wh_headers(const struct wh_endpoint *ep, const char *id, const char *body)
+{
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	char *line;
+
 	if (ep->legacy) {
 		if (ep->api_key && *ep->api_key) {
 			line = xasprintf("Authorization: ApiKey %s", ep->api_key);
@@ -117,8 +160,21 @@ static long wh_post(const struct wh_endpoint *ep, const char *id, const char *bo
 		}
 		free(sig);
 	}
+	return hdrs;
+}
+
+/* wh_start - start one attempt in slot s (it owns body): 0, or -1 when
+ * curl refused it (the slot is free again) */
+static int wh_start(struct wh_pool *pool, struct wh_slot *s, const struct wh_endpoint *ep,
+		    const char *id, char *body, int row)
+{
+	CURL *h = s->h;
+
+	s->hdrs = wh_headers(ep, id, body);
+	s->body = body;
+	s->row = row;
 	curl_easy_setopt(h, CURLOPT_URL, ep->url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, ep->connect_timeout);
@@ -130,14 +186,38 @@ static long wh_post(const struct wh_endpoint *ep, const char *id, const char *bo
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wh_discard);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, WH_PROG);
-	rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	else
-		*error_r = xstrdup(curl_easy_strerror(rc));
-	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(h);
-	return code;
+	curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)s);
+	if (curl_multi_add_handle(pool->m, h) != CURLM_OK) {
+		curl_slist_free_all(s->hdrs);
+		s->hdrs = NULL;
+		free(s->body);
+		s->body = NULL;
+		s->row = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* wh_slot_done - take slot s out of the multi handle; it is free again */
+static void wh_slot_done(struct wh_pool *pool, struct wh_slot *s)
+{
+	curl_multi_remove_handle(pool->m, s->h);
+	curl_slist_free_all(s->hdrs);
+	s->hdrs = NULL;
+	free(s->body);
+	s->body = NULL;
+	s->row = -1;
+}
+
+/* wh_free_slot - a slot with no request, or NULL */
+static struct wh_slot *wh_free_slot(struct wh_pool *pool)
+{
+	size_t i;
+
+	for (i = 0; i < pool->n; i++)
+		if (pool->slot[i].row < 0)
+			return &pool->slot[i];
+	return NULL;
 }
 
 /* The claim: postroom_webhook_claim's rows with text for the body. */
@@ -155,56 +235,142 @@ static const char *wh_val(PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-/* wh_finish - record an attempt's outcome; -1 on a database error */
-static int wh_finish(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep,
+/* wh_body - the request body of claimed row i (caller frees) */
+static char *wh_body(const struct wh_endpoint *ep, PGresult *r, int i)
+{
+	struct webhook_event e = {
+		.position = wh_val(r, i, 0),
+		.event_id = wh_val(r, i, 1),
+		.kind = wh_val(r, i, 2),
+		.user_id = wh_val(r, i, 3),
+		.user = wh_val(r, i, 4),
+		.addresses_json = wh_val(r, i, 5),
+		.email_id = wh_val(r, i, 6),
+		.thread_id = wh_val(r, i, 7),
+		.message_id = wh_val(r, i, 8),
+		.subject = wh_val(r, i, 9),
+		.from = wh_val(r, i, 10),
+		.from_display = wh_val(r, i, 11),
+		.spam = wh_val(r, i, 12),
+		.received_at = wh_val(r, i, 13),
+		.has_attachments = wh_val(r, i, 14),
+		.data_json = wh_val(r, i, 15),
+		.created_at = wh_val(r, i, 16),
+	};
+
+	return ep->legacy ? webhook_body_legacy(&e) : webhook_body_standard(&e);
+}
+
+/* wh_failed - record a failed attempt (status 0: no answer); -1 on a
+ * database error */
+static int wh_failed(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep,
 		     const char *pos, const char *id, long status, const char *err)
 {
 	char st[24], maxa[24], retry[32], base[32], maxd[32];
 	PGresult *r;
 	int ok;
 
-	if (status >= 200 && status < 300) {
-		const char *p[2] = { ep->name, pos };
+	snprintf(st, sizeof st, "%ld", status);
+	snprintf(maxa, sizeof maxa, "%lld", conf_int(cfg, "webhook.max_attempts"));
+	snprintf(retry, sizeof retry, "%lld seconds", conf_int(cfg, "webhook.retry_period"));
+	snprintf(base, sizeof base, "%lld seconds", conf_int(cfg, "webhook.backoff_base"));
+	snprintf(maxd, sizeof maxd, "%lld seconds", conf_int(cfg, "webhook.backoff_max"));
+	const char *p[8] = { ep->name, pos, st, err ? err : "", maxa, retry, base, maxd };
 
-		r = PQexecParams(c, "SELECT postroom_webhook_done($1, $2::bigint)", 2, NULL, p,
-				 NULL, NULL, 0);
-	} else {
-		snprintf(st, sizeof st, "%ld", status);
-		snprintf(maxa, sizeof maxa, "%lld", conf_int(cfg, "webhook.max_attempts"));
-		snprintf(retry, sizeof retry, "%lld seconds",
-			 conf_int(cfg, "webhook.retry_period"));
-		snprintf(base, sizeof base, "%lld seconds", conf_int(cfg, "webhook.backoff_base"));
-		snprintf(maxd, sizeof maxd, "%lld seconds", conf_int(cfg, "webhook.backoff_max"));
-		const char *p[8] = { ep->name, pos, st, err ? err : "", maxa, retry, base, maxd };
-
-		r = PQexecParams(c,
-				 "SELECT postroom_webhook_failed($1, $2::bigint, $3::integer, $4, "
-				 "$5::integer, $6::interval, $7::interval, $8::interval)",
-				 8, NULL, p, NULL, NULL, 0);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-			log_warn("%s: event %s (position %s): %s%s%s", ep->name, id, pos,
-				 status ? "HTTP status " : "",
-				 status ? st : (err ? err : "no answer"),
-				 strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? ": parked"
-								       : ": will retry");
-	}
+	r = PQexecParams(c,
+			 "SELECT postroom_webhook_failed($1, $2::bigint, $3::integer, $4, "
+			 "$5::integer, $6::interval, $7::interval, $8::interval)",
+			 8, NULL, p, NULL, NULL, 0);
 	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (ok && PQntuples(r) == 1)
+		log_warn("%s: event %s (position %s): %s%s%s", ep->name, id, pos,
+			 status ? "HTTP status " : "", status ? st : (err ? err : "no answer"),
+			 strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? ": parked" : ": will retry");
 	if (!ok)
 		log_warn("%s: recording the attempt: %s", ep->name, PQerrorMessage(c));
 	PQclear(r);
 	return ok ? 0 : -1;
 }
 
-/* wh_run - claim and send one batch of ep: how many were claimed, -1 on
- * a database error */
-static int wh_run(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep)
+/* wh_done - the deliveries answered 2xx, positions "{p,q,...}", finished
+ * in one statement; -1 on a database error */
+static int wh_done(PGconn *c, const struct wh_endpoint *ep, const char *positions)
+{
+	const char *p[2] = { ep->name, positions };
+	PGresult *r = PQexecParams(c,
+				   "SELECT postroom_webhook_done($1, u.p) "
+				   "FROM unnest($2::bigint[]) AS u(p)",
+				   2, NULL, p, NULL, NULL, 0);
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		log_warn("%s: recording the attempts: %s", ep->name, PQerrorMessage(c));
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+/* wh_ms - milliseconds of a monotonic clock */
+static double wh_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+}
+
+/* wh_collect - record the attempts that ended: a 2xx's position goes in
+ * *done (finished with the batch), a failure is recorded at once; -1 on
+ * a database error (the attempt is left to its lease) */
+static int wh_collect(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep,
+		      struct wh_pool *pool, PGresult *r, char **done, int *active)
+{
+	CURLMsg *msg;
+	int left, rc = 0;
+
+	while ((msg = curl_multi_info_read(pool->m, &left)) != NULL) {
+		struct wh_slot *s = NULL;
+		long status = 0;
+		const char *err = NULL, *pos, *id;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+		else
+			err = curl_easy_strerror(msg->data.result);
+		pos = PQgetvalue(r, s->row, 0);
+		id = PQgetvalue(r, s->row, 1);
+		wh_slot_done(pool, s); /* msg is gone now */
+		(*active)--;
+		log_debug("%s: event %s: status %ld", ep->name, id, status);
+		if (rc < 0)
+			continue;
+		if (status >= 200 && status < 300) {
+			char *d = xasprintf("%s%s%s", *done ? *done : "", *done ? "," : "", pos);
+
+			free(*done);
+			*done = d;
+		} else if (wh_failed(cfg, c, ep, pos, id, status, err) < 0) {
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+/* wh_run - claim one batch of ep and send it, webhook.concurrency
+ * requests at a time: how many were claimed, -1 on a database error */
+static int wh_run(const struct conf *cfg, PGconn *c, const struct wh_endpoint *ep,
+		  struct wh_pool *pool)
 {
 	long long batch = conf_int(cfg, "webhook.batch");
-	long long lease = batch * (ep->timeout + ep->connect_timeout) + 5;
-	char nb[24], ls[48];
+	long long rounds = (batch + (long long)pool->n - 1) / (long long)pool->n;
+	long long lease = rounds * (ep->timeout + ep->connect_timeout) + 5;
+	char nb[24], ls[48], *done = NULL;
 	const char *p[3] = { ep->name, nb, ls };
+	double t0 = wh_ms(), t1, t2;
 	PGresult *r;
-	int i, n;
+	int n, next = 0, active = 0, rc = 0;
 
 	snprintf(nb, sizeof nb, "%lld", batch);
 	snprintf(ls, sizeof ls, "%lld seconds", lease);
@@ -215,42 +381,40 @@ static int wh_run(const struct conf *cfg, PGconn *c, const struct wh_endpoint *e
 		return -1;
 	}
 	n = PQntuples(r);
-	for (i = 0; i < n && !wh_stop; i++) {
-		struct webhook_event e = {
-			.position = wh_val(r, i, 0),
-			.event_id = wh_val(r, i, 1),
-			.kind = wh_val(r, i, 2),
-			.user_id = wh_val(r, i, 3),
-			.user = wh_val(r, i, 4),
-			.addresses_json = wh_val(r, i, 5),
-			.email_id = wh_val(r, i, 6),
-			.thread_id = wh_val(r, i, 7),
-			.message_id = wh_val(r, i, 8),
-			.subject = wh_val(r, i, 9),
-			.from = wh_val(r, i, 10),
-			.from_display = wh_val(r, i, 11),
-			.spam = wh_val(r, i, 12),
-			.received_at = wh_val(r, i, 13),
-			.has_attachments = wh_val(r, i, 14),
-			.data_json = wh_val(r, i, 15),
-			.created_at = wh_val(r, i, 16),
-		};
-		char *body = ep->legacy ? webhook_body_legacy(&e) : webhook_body_standard(&e);
-		char *err = NULL;
-		long status = wh_post(ep, e.event_id, body, &err);
+	t1 = wh_ms();
+	for (;;) {
+		struct wh_slot *s;
+		int running;
 
-		log_debug("%s: event %s: status %ld", ep->name, e.event_id, status);
-		if (wh_finish(cfg, c, ep, e.position, e.event_id, status, err) < 0) {
-			free(err);
-			free(body);
-			PQclear(r);
-			return -1;
+		while (rc == 0 && !wh_stop && next < n && (s = wh_free_slot(pool)) != NULL) {
+			if (wh_start(pool, s, ep, PQgetvalue(r, next, 1), wh_body(ep, r, next),
+				     next) == 0)
+				active++;
+			else
+				log_warn("%s: curl refused a request", ep->name);
+			next++;
 		}
-		free(err);
-		free(body);
+		if (active == 0)
+			break;
+		curl_multi_perform(pool->m, &running);
+		if (wh_collect(cfg, c, ep, pool, r, &done, &active) < 0)
+			rc = -1;
+		if (active > 0)
+			curl_multi_poll(pool->m, NULL, 0, 1000, NULL);
 	}
+	t2 = wh_ms();
+	if (rc == 0 && done) {
+		char *arr = xasprintf("{%s}", done);
+
+		rc = wh_done(c, ep, arr);
+		free(arr);
+	}
+	free(done);
+	if (n > 0)
+		log_debug("%s: %d claimed in %.1f ms, sent in %.1f ms, finished in %.1f ms",
+			  ep->name, n, t1 - t0, t2 - t1, wh_ms() - t2);
 	PQclear(r);
-	return n;
+	return rc < 0 ? -1 : n;
 }
 
 /* wh_kinds - "a,b" as a text[] literal "{a,b}" (caller frees) */
@@ -360,15 +524,26 @@ static struct db *wh_open(const struct conf *cfg, const struct wh_endpoint *ep, 
 	return db;
 }
 
-/* wh_wait - until a NOTIFY or ms pass; -1 when the connection broke */
+/* wh_wait - until a NOTIFY or ms pass; -1 when the connection broke.
+ * A notification that libpq read along with a claim's or a finish's
+ * answer is already queued, and the socket has nothing more: it counts
+ * at once (not after ms). */
 static int wh_wait(PGconn *c, int ms)
 {
 	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
 	PGnotify *nt;
-	int rc;
+	int rc, queued = 0;
 
 	if (pfd.fd < 0)
 		return -1;
+	if (!PQconsumeInput(c))
+		return -1;
+	while ((nt = PQnotifies(c)) != NULL) {
+		PQfreemem(nt);
+		queued = 1;
+	}
+	if (queued)
+		return 0;
 	rc = poll(&pfd, 1, ms);
 	if (rc < 0 && errno != EINTR)
 		return -1;
@@ -386,6 +561,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct conf *cfg;
 	struct db *db = NULL;
+	struct wh_pool pool;
 	const char *mlisten, *names[2];
 	char *err = NULL;
 	size_t n, i;
@@ -402,6 +578,7 @@ int main(int argc, char **argv)
 				     "deliver.notify_url is set: nothing to send");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		log_fatal(EX_SOFTWARE, "curl_global_init failed");
+	wh_pool_init(&pool, (size_t)conf_int(cfg, "webhook.concurrency"));
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = wh_on_signal;
 	sigaction(SIGTERM, &sa, NULL);
@@ -424,7 +601,7 @@ int main(int argc, char **argv)
 		if (mlisten && *mlisten && webhook_metrics_refresh(db_conn(db)) < 0)
 			broken = 1;
 		for (i = 0; i < n && !wh_stop; i++) {
-			int got = wh_run(cfg, db_conn(db), &ep[i]);
+			int got = wh_run(cfg, db_conn(db), &ep[i], &pool);
 
 			if (got < 0)
 				broken = 1;
@@ -449,6 +626,7 @@ int main(int argc, char **argv)
 		webhook_secret_free(&ep[i].secrets[1]);
 		free((char *)ep[i].kinds);
 	}
+	wh_pool_free(&pool);
 	conf_free(&cfg);
 	curl_global_cleanup();
 	return 0;

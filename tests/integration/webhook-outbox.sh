@@ -12,7 +12,8 @@
 # requeues it. /metrics (webhook.metrics_listen): the parked count after a
 # 410, the age of the oldest unsent delivery while the endpoint answers
 # 503, /healthz. The events prune (migration 024) keeps pending and parked
-# events, deletes delivered ones, and the read horizon stays exact.
+# events, deletes delivered ones, and the read horizon stays exact. One
+# worker with webhook.concurrency 4 has exactly four requests open at once.
 # No wall-clock bound is asserted: waits are polls with generous limits.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -229,6 +230,36 @@ ok 'wait_sql "SELECT count(*) = 0 FROM webhook_deliveries" 30' "then they are se
 like "$(pctl events prune --keep 0)" "^pruned 2 events" "once delivered, the kept events go in the next prune"
 ok 'wait_metric postroom_webhook_parked webhook "v == 0" && wait_metric postroom_webhook_oldest_unsent_seconds webhook "v == 0"' \
 	"/metrics: nothing parked, nothing unsent"
+
+# --- several requests in flight (webhook.concurrency) ---------------------------------
+# one worker, batch 10, concurrency 4, the endpoint not answering: exactly
+# 4 requests are open at once; when they time out they are retried, and
+# once the endpoint answers every event arrives
+kill "${WPIDS[3]}" && wait "${WPIDS[3]}" 2>/dev/null
+WCONF_C=$TAP_TMP/webhookd-conc.conf
+sed 's/batch = 1;/batch = 10; concurrency = 4;/; s/ timeout = 4;/ timeout = 8;/' "$WCONF" >"$WCONF_C"
+chmod 600 "$WCONF_C"
+echo hang >"$STATUS"
+N0=$(http_rec_count)
+for i in 1 2 3; do
+	printf 'From: c@example.org\nTo: bob@example.com\nSubject: conc %s\nMessage-ID: <c%s@x>\n\nc\n' $i $i >"$TAP_TMP/c$i.eml"
+	deliver_run "$TAP_TMP/c$i.eml" -f c@example.org -- bob@example.com alice@example.com
+done
+is "$(psqlc "SELECT count(*) FROM webhook_deliveries WHERE endpoint = 'webhook'")" 6 "6 events queued for the webhook"
+worker 4 "$WCONF_C"
+ok 'http_rec_wait $((N0 + 4)) 30' "webhook.concurrency 4: four requests sent..."
+# (one at a time, the second would come only after the first timed out,
+# and that failure is recorded: webhook.timeout is 8 s here)
+is "$(psqlc "SELECT count(*) FROM webhook_deliveries WHERE endpoint = 'webhook' AND last_error IS NOT NULL")" 0 \
+	"... without waiting for an answer (none has timed out yet)"
+sleep 2
+is "$(($(http_rec_count) - N0))" 4 "... and no fifth while those four are open"
+echo 200 >"$STATUS"
+ok 'wait_sql "SELECT count(*) = 0 FROM webhook_deliveries" 60' "they time out, are retried, and every delivery is done"
+is "$(psqlc "SELECT ev.id FROM events ev JOIN emails e ON e.id = ev.email_id WHERE e.subject LIKE 'conc %'" | python3 -c '
+import json, sys
+ok = {json.loads(l)["headers"]["webhook-id"] for l in open(sys.argv[1]) if json.loads(l)["path"] == "/hook" and json.loads(l)["status"] == 200}
+print(sum(1 for i in sys.stdin.read().split() if i in ok))' "$REQ")" 6 "... each of the 6 events accepted"
 
 # --- roles ------------------------------------------------------------------------
 like "$("$PG_BINDIR/psql" -qXAt -d "$(pg_role_conninfo webhook)" -c "DELETE FROM webhook_deliveries" 2>&1)" \
