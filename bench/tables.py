@@ -135,6 +135,13 @@ def milter_rows(out, name, label):
         rows.append("| %s%s | %s msg/s | %s msg/s | **%s×** | ≥ 0.9×: %s | %s | %s ms (< 1 ms: %s) |"
                     % (label, " (milter %s)" % tag if tag else "", fmt(base), fmt(rate), r, verdict(r, ">=", 0.9), per,
                        p.group(2) if p else "n/a", verdict(p.group(2) if p else None, "<", 1.0)))
+    # issue 23: against the null milter (bench/null-milter.c) of the same run
+    n = re.search(r"best: with null ([0-9.]+) msg/s", text)
+    c = re.search(r"postroom-milter / null milter: best rounds [0-9.]+, CPU ([0-9.]+)", text)
+    if n and variants:
+        r = ratio(variants[0][1], n.group(1))
+        rows.append("| %s, against the null milter | null milter %s msg/s | %s msg/s | **%s×** | ≥ 0.95×: %s | CPU ratio %s | |"
+                    % (label, fmt(n.group(1)), fmt(variants[0][1]), r, verdict(r, ">=", 0.95), c.group(1) if c else "n/a"))
     return rows
 
 
