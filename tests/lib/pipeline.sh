@@ -36,6 +36,9 @@
 #                          lmtpd each log in as its own role in its group
 #                          role, tests/lib/pg.sh pg_login_roles; postroomctl
 #                          stays the owner)
+#     PIPELINE_DB_FROM=DIR use the PostgreSQL, database, domain, users and
+#                          key of the (running) pipeline in DIR: a second
+#                          host on one database (tests/mta/two-hosts.sh)
 #     PIPELINE_NOTIFY=1    notification listener (tests/lib/http.sh) fed by
 #                          postroom-webhookd (login role PREFIX_webhook_login);
 #                          PIPELINE_NOTIFY_ARGS its options (e.g. --hang)
@@ -279,6 +282,29 @@ _pl_env() {
 	done >"$PIPELINE_DIR/pipeline.env"
 }
 
+# _pl_db_new DIR: a new PostgreSQL, database, login roles, domain, users, key
+_pl_db_new() {
+	pg_start && pg_fresh_db postroom || { _pl_say "PostgreSQL did not start"; return 1; }
+	pg_login_roles || { _pl_say "no login roles"; return 1; }
+	psqlc "CREATE ROLE ${POSTROOM_DB}_webhook_login LOGIN IN ROLE $(psqlc "SELECT rolname FROM schema_roles WHERE role = 'webhook'")" >/dev/null ||
+		{ _pl_say "no webhook login role"; return 1; }
+	head -n 1 "$PG_DIR/data/postmaster.pid" >"$1/pids/postgres.pid"
+	PIPELINE_USER=${PG_RUNAS:-$(id -un)}
+	pctl domain add "$PIPELINE_DOMAIN" >/dev/null &&
+		pctl user add "alice@$PIPELINE_DOMAIN" --name Alice >/dev/null &&
+		pctl user add "bob@$PIPELINE_DOMAIN" --name Bob >/dev/null || return 1
+	PIPELINE_KEY=$(pctl --json key create "alice@$PIPELINE_DOMAIN" --scope smtp --name pipeline | jq -r .key)
+	[ -n "$PIPELINE_KEY" ] && [ "$PIPELINE_KEY" != null ] || { _pl_say "no API key"; return 1; }
+}
+
+# _pl_db_from DIR: the PostgreSQL, database, domain, users and key of the
+# pipeline in DIR (a second host on one database: nothing is created)
+_pl_db_from() {
+	[ -f "$1/pipeline.env" ] || { _pl_say "no pipeline in $1"; return 1; }
+	eval "$(grep -E '^export (PGHOST|PGPORT|PGUSER|POSTROOM_DB|PG_DIR|PG_RUNAS|PIPELINE_KEY|PIPELINE_USER)=' "$1/pipeline.env")"
+	export POSTROOM_CONF=$1/postroom.conf
+}
+
 pipeline_start() {
 	local dir=${PIPELINE_DIR:-$TAP_TMP/pipeline}
 	mkdir -p "$dir" && dir=$(cd "$dir" && pwd) || return 1
@@ -294,17 +320,11 @@ pipeline_start() {
 	declare -F free_port >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
 	declare -F pf_start >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/postfix.sh"
 
-	pg_start && pg_fresh_db postroom || { _pl_say "PostgreSQL did not start"; return 1; }
-	pg_login_roles || { _pl_say "no login roles"; return 1; }
-	psqlc "CREATE ROLE ${POSTROOM_DB}_webhook_login LOGIN IN ROLE $(psqlc "SELECT rolname FROM schema_roles WHERE role = 'webhook'")" >/dev/null ||
-		{ _pl_say "no webhook login role"; return 1; }
-	head -n 1 "$PG_DIR/data/postmaster.pid" >"$dir/pids/postgres.pid"
-	PIPELINE_USER=${PG_RUNAS:-$(id -un)}
-	pctl domain add "$PIPELINE_DOMAIN" >/dev/null &&
-		pctl user add "alice@$PIPELINE_DOMAIN" --name Alice >/dev/null &&
-		pctl user add "bob@$PIPELINE_DOMAIN" --name Bob >/dev/null || return 1
-	PIPELINE_KEY=$(pctl --json key create "alice@$PIPELINE_DOMAIN" --scope smtp --name pipeline | jq -r .key)
-	[ -n "$PIPELINE_KEY" ] && [ "$PIPELINE_KEY" != null ] || { _pl_say "no API key"; return 1; }
+	if [ -n "${PIPELINE_DB_FROM:-}" ]; then
+		_pl_db_from "$PIPELINE_DB_FROM" || return 1
+	else
+		_pl_db_new "$dir" || return 1
+	fi
 	PIPELINE_PD_PORT=$(free_port) || return 1
 	if [ "${PIPELINE_NOTIFY:-0}" = 1 ]; then
 		declare -F http_rec_start >/dev/null || . "$POSTROOM_SRCDIR/tests/lib/http.sh"
