@@ -114,8 +114,8 @@ static struct blob_store *ctl_blobs_s3(struct ctl *ctl, const char *cmd, int *rc
 	blob_store_conf_read(ctl->conf, &bc);
 	if (bc.endpoint == NULL || bc.bucket == NULL || bc.credentials_file == NULL) {
 		*rc_r = ctl_fail(CTL_CONFIG,
-				 "blobs %s: no object store configured (blobs.endpoint, "
-				 "blobs.bucket, blobs.credentials_file)",
+				 "blobs %s: the object store needs blobs.endpoint, blobs.bucket "
+				 "and blobs.credentials_file",
 				 cmd);
 		return NULL;
 	}
@@ -124,6 +124,16 @@ static struct blob_store *ctl_blobs_s3(struct ctl *ctl, const char *cmd, int *rc
 		free(err);
 	}
 	return s3;
+}
+
+/* ctl_blobs_none - 1 when the site has never been told of an object
+ * store: backend postgresql and no endpoint */
+static int ctl_blobs_none(struct ctl *ctl)
+{
+	const char *backend = conf_str(ctl->conf, "blobs.backend");
+
+	return (backend == NULL || strcmp(backend, "postgresql") == 0) &&
+	       conf_str(ctl->conf, "blobs.endpoint") == NULL;
 }
 
 /* ctl_blobs_exec - one statement with text parameters; exits on a
@@ -388,6 +398,12 @@ static int ctl_blobs_gc(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	snprintf(g.grace_text, sizeof(g.grace_text), "%ld", g.grace);
+	if (ctl_blobs_none(ctl)) { /* a site without an object store: nothing to collect */
+		printf("blobs gc: no object store configured (blobs.backend postgresql, no "
+		       "blobs.endpoint): nothing to collect\n");
+		rc = CTL_OK;
+		goto out;
+	}
 	if ((g.s3 = ctl_blobs_s3(ctl, "gc", &rc)) == NULL)
 		goto out;
 	rc = ctl_gc_run(&g);

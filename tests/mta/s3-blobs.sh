@@ -185,8 +185,10 @@ pctl mail delete "${ID[m7]}" --user alice@example.com >/dev/null || fail "mail d
 is "$(psqlc "SELECT count(*) FROM emails WHERE id = '${ID[m7]}'")" 0 "m7 expunged"
 is "$(psqlc "SELECT count(*) FROM blob_objects_freed WHERE postroom_blob_key(sha256) = '$xkey'")" 1 \
 	"its object is marked for collection"
-actl blobs gc >"$TAP_TMP/gc2.out" 2>&1
+actl --json blobs gc >"$TAP_TMP/gc2.out" 2>"$TAP_TMP/gc2.err"
 ok "present $xkey" "gc (default grace): the expunged message's object is kept"
+is "$(jq -c '[.deleted, .foreign, .errors, .younger + .freed_recently >= 2]' "$TAP_TMP/gc2.out")" \
+	"[0,1,0,true]" "gc --json: nothing deleted, the foreign key counted, the young ones kept"
 sleep 1.1 # LastModified has a one-second resolution
 actl blobs gc --grace 0 --dry-run >"$TAP_TMP/gc3.out" 2>&1
 like "$(cat "$TAP_TMP/gc3.out")" "would delete ${xkey:6}" "gc --grace 0 --dry-run: would delete it"
