@@ -84,14 +84,16 @@ PF_MASTER_EXTRA=("postroom unix - n n - - pipe flags=Rq user=$RUNUSER argv=$POST
 pf_start || { fail "Postfix starts"; done_testing; }
 pass "Postfix (LMTP to postroom-lmtpd, pipe to postroom-deliver) and postroom-lmtpd start"
 
-# mkmsg NAME - a message with a 200 KB attachment (base64 lines of 76, CRLF)
-# and a 1 KB one, each of fresh random bytes: $TAP_TMP/NAME.eml,
-# NAME.big and NAME.small
+# mkmsg NAME [BIG] - a message with a 200 KB attachment (base64 lines of
+# 76, CRLF) and a 1 KB one, each of fresh random bytes (the large one the
+# bytes of the file BIG when given): $TAP_TMP/NAME.eml, NAME.big and
+# NAME.small
 mkmsg() {
-	"$PY" - "$TAP_TMP/$1" "$1" <<'PY'
+	"$PY" - "$TAP_TMP/$1" "$1" "${2:-}" <<'PY'
 import base64, os, sys
 base, name = sys.argv[1], sys.argv[2]
-big, small = os.urandom(200 * 1024), os.urandom(1024)
+big = open(sys.argv[3], "rb").read() if sys.argv[3] else os.urandom(200 * 1024)
+small = os.urandom(1024)
 open(base + ".big", "wb").write(big)
 open(base + ".small", "wb").write(small)
 def b64(b):
@@ -265,6 +267,34 @@ is "$(psqlc "SELECT count(*) FROM email_recipients r JOIN emails e ON e.id = r.e
 	"... exactly once each"
 ok pf_queue_empty "... and the queue is empty"
 check_stored m-down-lmtp "LMTP after the outage"
+
+# ---- a blob stored already: in the bucket (not uploaded again), in PostgreSQL (stays) --
+# m-again: the large attachment of m-pipe again (its row says s3)
+mkmsg m-again "$TAP_TMP/m-pipe.big"
+s3_curl -D "$TAP_TMP/h1" -o /dev/null "$S3_ENDPOINT/$BUCKET/$(key_of "$TAP_TMP/m-pipe.big")"
+sleep 1.1 # LastModified has whole seconds
+runuser -u "$RUNUSER" -- "$POSTROOM_BUILDDIR/postroom-deliver" -c "$DCONF" \
+	-f sender@foreign.example -- bob@pipe.example <"$TAP_TMP/m-again.eml" >/dev/null 2>&1
+is "$?" 0 "the same large attachment in another message: stored"
+s3_curl -D "$TAP_TMP/h2" -o /dev/null "$S3_ENDPOINT/$BUCKET/$(key_of "$TAP_TMP/m-pipe.big")"
+is "$(grep -i '^last-modified' "$TAP_TMP/h2")" "$(grep -i '^last-modified' "$TAP_TMP/h1")" \
+	"... its object was not uploaded again (a row names it: LastModified unchanged)"
+pctl mail attachment "$(email_of m-again)" 1 | cmp -s - "$TAP_TMP/m-pipe.big" &&
+	pass "... and reads back byte-exact" || fail "... and reads back byte-exact"
+# m-pg: stored with the PostgreSQL backend first, then the same attachment with s3
+mkmsg m-pg && mkmsg m-pg2 "$TAP_TMP/m-pg.big"
+grep -v '^blobs = ' "$DCONF" >"$TAP_TMP/pg.conf" && chown "$RUNUSER" "$TAP_TMP/pg.conf"
+runuser -u "$RUNUSER" -- "$POSTROOM_BUILDDIR/postroom-deliver" -c "$TAP_TMP/pg.conf" \
+	-f sender@foreign.example -- bob@pipe.example <"$TAP_TMP/m-pg.eml" >/dev/null 2>&1
+runuser -u "$RUNUSER" -- "$POSTROOM_BUILDDIR/postroom-deliver" -c "$DCONF" \
+	-f sender@foreign.example -- bob@pipe.example <"$TAP_TMP/m-pg2.eml" >/dev/null 2>&1
+is "$(psqlc "SELECT location FROM blobs WHERE sha256 = decode('$(sha "$TAP_TMP/m-pg.big")', 'hex')")" \
+	postgresql "a large blob stored in PostgreSQL before stays there when mail with it comes with s3"
+is "$(s3_curl -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$BUCKET/$(key_of "$TAP_TMP/m-pg.big")")" 404 \
+	"... and is not uploaded"
+pctl mail raw "$(email_of m-pg2)" | tail -c "$(stat -c %s "$TAP_TMP/m-pg2.eml")" |
+	cmp -s - "$TAP_TMP/m-pg2.eml" && pass "... and the message reads back byte-exact" ||
+	fail "... and the message reads back byte-exact"
 
 # ---- operator mistakes: 4.3.5 with a loud log line -------------------------
 printf 'aws_access_key_id = %s\naws_secret_access_key = wrong%s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" \
