@@ -25,7 +25,8 @@
 #    incompatible, a host whose daemons reconnect defers (Postfix keeps the
 #    mail) and delivers it once when the schema is compatible again.
 # It prints the storing rate of one host and of the two together
-# (diagnostics; no bound asserted).
+# (two SMTP sessions of TWO_HOSTS_N messages, default 30, both to host A,
+# then one to each host; diagnostics, no bound asserted).
 # Needs root, postfix, swaks, jq, unshare.
 set -u
 if [ -z "${TWO_HOSTS_NS:-}" ]; then
@@ -93,17 +94,22 @@ dups() { psqlc "SELECT count(*) FROM (SELECT message_id FROM emails WHERE messag
 now() { date +%s.%N; }
 
 # ---- delivery: a burst through both hosts at once -------------------------------
-N=${TWO_HOSTS_N:-60}
+N=${TWO_HOSTS_N:-30}
+diag "t=${SECONDS}s both hosts up"
+# burst PREFIX PORT1 PORT2: two SMTP sessions at once, N messages each
+burst() {
+	pipeline_send "$N" "alice@$D" "$1a" "$2" >"$TAP_TMP/$1a.out" 2>&1 &
+	local pa=$!
+	pipeline_send "$N" "alice@$D" "$1b" "$3" >"$TAP_TMP/$1b.out" 2>&1 &
+	local pb=$!
+	wait $pa $pb
+}
 t0=$(now)
-pipeline_send "$N" "alice@$D" one "$A_MX" >"$TAP_TMP/one.out" 2>&1
-pipeline_wait_sql "SELECT count(*) FROM emails WHERE message_id LIKE 'one-%'" "$N" 120 ||
-	fail "one host: $N stored" "$(prefix_count one)"
+burst one "$A_MX" "$A_MX"
+pipeline_wait_sql "SELECT count(*) FROM emails WHERE message_id LIKE 'one%'" $((2 * N)) 120 ||
+	fail "one host: $((2 * N)) stored" "$(prefix_count one)"
 t1=$(now)
-pipeline_send "$N" "alice@$D" ba "$A_MX" >"$TAP_TMP/ba.out" 2>&1 &
-pa=$!
-pipeline_send "$N" "alice@$D" bb "$B_MX" >"$TAP_TMP/bb.out" 2>&1 &
-pb=$!
-wait $pa $pb
+burst b "$A_MX" "$B_MX"
 is "$(cat "$TAP_TMP/ba.out") $(cat "$TAP_TMP/bb.out")" "$N $N" "a burst at once: $N messages answered 250 by each host"
 pipeline_wait_sql "SELECT count(*) FROM emails WHERE message_id LIKE 'ba-%' OR message_id LIKE 'bb-%'" $((2 * N)) 180
 t2=$(now)
@@ -112,10 +118,11 @@ is "$(dups)" 0 "... each exactly once"
 is "$(psqlc "SELECT count(DISTINCT e.id) FROM emails e JOIN mailbox_entries m ON m.email_id = e.id
 	JOIN users u ON u.id = m.user_id WHERE u.address = 'alice@$D' AND (e.message_id LIKE 'ba-%' OR e.message_id LIKE 'bb-%')")" \
 	$((2 * N)) "... each in alice's mailbox"
-rate1=$(echo "$N / ($t1 - $t0)" | bc -l)
+rate1=$(echo "2 * $N / ($t1 - $t0)" | bc -l)
 rate2=$(echo "2 * $N / ($t2 - $t1)" | bc -l)
-diag "storing rate: one host $(printf %.1f "$rate1") msg/s ($N messages), two hosts together $(printf %.1f "$rate2") msg/s ($((2 * N)) messages): ratio $(printf %.2f "$(echo "$rate2 / $rate1" | bc -l)")"
+diag "storing rate, two SMTP sessions at once: one host $(printf %.1f "$rate1") msg/s ($((2 * N)) messages), two hosts together $(printf %.1f "$rate2") msg/s ($((2 * N)) messages): ratio $(printf %.2f "$(echo "$rate2 / $rate1" | bc -l)")"
 
+diag "t=${SECONDS}s burst done"
 # ---- delivery: a lost reply, the same queue file again ---------------------------
 # postroom-deliver of host A behind a wrapper that, once, stores and then
 # answers 75 (the reply lost): Postfix retries the same queue file
@@ -164,6 +171,7 @@ is "$(count lost)" 2 "the same message resent through host B (its own Received: 
 rcv=$(psqlc "SELECT string_agg(DISTINCT substring(convert_from(postroom_email_raw(id), 'UTF8') from 'by (mx-[ab])'), ',' ORDER BY substring(convert_from(postroom_email_raw(id), 'UTF8') from 'by (mx-[ab])')) FROM emails WHERE message_id = 'lost@foreign.example'" 2>&1)
 is "$rcv" "mx-a,mx-b" "... one received by each host"
 
+diag "t=${SECONDS}s lost reply, resend done"
 # ---- keys: revoked on one host, refused at once on the other ----------------------
 KEY=$(pctl --json key create "bob@$D" --scope smtp --name two-hosts | jq -r .key)
 KID=$(pctl --json key list "bob@$D" | jq -r '.[] | select(.name == "two-hosts") | .id')
@@ -207,6 +215,7 @@ pipeline_wait_sql "SELECT count(*) FROM emails WHERE message_id = 'big@foreign.e
 r=$(smtp_reply RCPT "$B_MX" sender@foreign.example "bob@$D")
 like "$r" '^452 4\.2\.2' "150 kB stored through host A take bob over 100 kB: host B answers 452 4.2.2 ($r)"
 
+diag "t=${SECONDS}s keys, quotas done"
 # ---- events: both webhookd, one receiver, every event once -------------------------
 pipeline_wait_sql "SELECT count(*) FROM webhook_deliveries WHERE endpoint = 'notify_url'" 0 60 ||
 	fail "every webhook delivery done" "$(psqlc "SELECT count(*), min(last_status), max(attempts) FROM webhook_deliveries")"
@@ -218,6 +227,7 @@ is "$(jq -r .body "$REC_OUT" | sort -u | wc -l)" "$got" "... no event twice"
 sa=$(psqlc "SELECT count(*) FROM pg_stat_activity WHERE usename = '${POSTROOM_DB}_webhook_login'")
 ok "[ $sa -ge 2 ]" "... each with its own database session ($sa)"
 
+diag "t=${SECONDS}s events done"
 # ---- mixed versions: a compatible newer schema, then an incompatible one -----------
 BUILD=$(psqlc "SELECT max(version) FROM schema_migrations")
 NEXT=$((BUILD + 1))
@@ -248,5 +258,6 @@ postqueue -c "$B_PF" -f
 pipeline_wait_sql "SELECT count(*) FROM emails WHERE message_id LIKE 'incb-%'" 3 60
 is "$(prefix_count incb)" 3 "marked compatible again: the deferred mail arrives (lmtpd's next connection checks again)"
 is "$(dups)" 1 "... once (the only message stored twice is the one resent through host B)"
+diag "t=${SECONDS}s mixed versions done"
 
 done_testing
