@@ -3,7 +3,7 @@
  *	ctl_blobs - postroomctl blobs gc | blobs migrate: the objects of
  *	the object store
  * SYNOPSIS
- *	postroomctl blobs gc [--grace DAYS] [--dry-run]
+ *	postroomctl blobs gc [--grace DAYS] [--dry-run] [--page N]
  *	postroomctl blobs migrate --to s3|postgresql [--batch N]
  * DESCRIPTION
  *	gc lists the bucket (ListObjectsV2, page by page) and deletes an
@@ -56,6 +56,7 @@ struct ctl_gc {
 	struct blob_store *s3;
 	long grace; /* days */
 	int dry_run;
+	int page;      /* objects per listing request (0: 1000) */
 	time_t cutoff; /* objects last written before it are old enough */
 	char grace_text[24];
 	unsigned char *seen; /* every listed digest, for the freed marks */
@@ -349,7 +350,7 @@ static int ctl_gc_run(struct ctl_gc *g)
 	PQclear(res);
 	g->cutoff = time(NULL) - (time_t)g->grace * CTL_BLOBS_DAY;
 	do {
-		if ((st = g->s3->ops->list(g->s3, token, &page, &err)) != BLOB_OK) {
+		if ((st = g->s3->ops->list(g->s3, token, g->page, &page, &err)) != BLOB_OK) {
 			ctl_fail(ctl_blobs_status(st), "blobs gc: listing the bucket: %s", err);
 			free(err);
 			break;
@@ -377,8 +378,11 @@ static int ctl_gc_run(struct ctl_gc *g)
 /* ctl_blobs_gc - blobs gc [--grace DAYS] [--dry-run] */
 static int ctl_blobs_gc(struct ctl *ctl, int argc, char **argv)
 {
-	char *grace = NULL, *end = NULL, **rest = xcalloc((size_t)argc + 1, sizeof(char *));
-	struct ctl_opt opts[] = { { "--grace", &grace, 0 }, { NULL, NULL, 0 } };
+	char *grace = NULL, *pg = NULL, *end = NULL,
+	     **rest = xcalloc((size_t)argc + 1, sizeof(char *));
+	struct ctl_opt opts[] = { { "--grace", &grace, 0 },
+				  { "--page", &pg, 0 },
+				  { NULL, NULL, 0 } };
 	struct ctl_gc g;
 	int i, n = 0, rc;
 
@@ -393,8 +397,10 @@ static int ctl_blobs_gc(struct ctl *ctl, int argc, char **argv)
 	}
 	if (ctl_parse_args(n, rest, opts, NULL, 0, 0) < 0 ||
 	    (grace && ((g.grace = strtol(grace, &end, 10)) < 0 || *end || end == grace ||
-		       g.grace > 36500))) {
-		rc = ctl_usage("blobs gc [--grace DAYS] [--dry-run]");
+		       g.grace > 36500)) ||
+	    (pg &&
+	     ((g.page = (int)strtol(pg, &end, 10)) < 1 || *end || end == pg || g.page > 1000))) {
+		rc = ctl_usage("blobs gc [--grace DAYS] [--dry-run] [--page N]");
 		goto out;
 	}
 	snprintf(g.grace_text, sizeof(g.grace_text), "%ld", g.grace);
@@ -411,6 +417,7 @@ out:
 	blob_store_close(&g.s3);
 	free(g.seen);
 	free(grace);
+	free(pg);
 	free(rest);
 	return rc;
 }
@@ -704,6 +711,6 @@ int ctl_cmd_blobs(struct ctl *ctl, int argc, char **argv)
 		return ctl_blobs_gc(ctl, argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "migrate") == 0)
 		return ctl_blobs_migrate(ctl, argc - 1, argv + 1);
-	return ctl_usage("blobs gc [--grace DAYS] [--dry-run] | "
+	return ctl_usage("blobs gc [--grace DAYS] [--dry-run] [--page N] | "
 			 "blobs migrate --to s3|postgresql [--batch N]");
 }

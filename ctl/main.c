@@ -69,7 +69,7 @@ static int ctl_help(FILE *fp, int status)
 	      "  quota set USER-ADDRESS [--messages N|default] [--recipients N|default] | quota show USER-ADDRESS\n"
 	      "  storage-quota set USER-ADDRESS BYTES|default | storage-quota set --domain DOMAIN BYTES|none\n"
 	      "  storage-quota show [USER-ADDRESS] | storage-quota recount [USER-ADDRESS]\n"
-	      "  blobs gc [--grace DAYS] [--dry-run] | blobs migrate --to s3|postgresql [--batch N]\n"
+	      "  blobs gc [--grace DAYS] [--dry-run] [--page N] | blobs migrate --to s3|postgresql [--batch N]\n"
 	      "see postroomctl(1)\n",
 	      fp);
 	return status;

@@ -79,11 +79,12 @@ struct blob_store_ops {
 	 * tell, and returns BLOB_OK) */
 	int (*del)(struct blob_store *bs, const unsigned char digest[SHA256_LEN], char **error_r);
 	void (*free)(struct blob_store *bs);
-	/* list - one page of what is stored, from the start (token NULL) or
-	 * from page->next of the page before, into page (emptied first).
+	/* list - one page of at most max objects (0: the backend's
+	 * largest, S3's 1000) of what is stored, from the start (token NULL)
+	 * or from page->next of the page before, into page (emptied first).
 	 * NULL for a backend whose blobs live in the database (postgresql):
 	 * there nothing can be stored without a row. */
-	int (*list)(struct blob_store *bs, const char *token, struct blob_list *page,
+	int (*list)(struct blob_store *bs, const char *token, int max, struct blob_list *page,
 		    char **error_r);
 	/* stat - when digest was last written (BLOB_NOTFOUND when it is not
 	 * stored); NULL for the same backends as list */

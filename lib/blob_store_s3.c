@@ -393,7 +393,7 @@ static void s3_query_escape(struct buf *out, const char *v)
 
 /* blob_s3_list - one ListObjectsV2 page (parameters in canonical order:
  * SigV4 signs the query as it is sent) */
-static int blob_s3_list(struct blob_store *bs, const char *token, struct blob_list *page,
+static int blob_s3_list(struct blob_store *bs, const char *token, int max, struct blob_list *page,
 			char **error_r)
 {
 	struct buf query = { 0 }, body = { 0 };
@@ -409,7 +409,8 @@ static int blob_s3_list(struct blob_store *bs, const char *token, struct blob_li
 		s3_query_escape(&query, token);
 		buf_append_str(&query, "&");
 	}
-	buf_printf(&query, "list-type=2&max-keys=%d", S3_LIST_MAX_KEYS);
+	buf_printf(&query, "list-type=2&max-keys=%d",
+		   max > 0 && max < S3_LIST_MAX_KEYS ? max : S3_LIST_MAX_KEYS);
 	s3_req_init(&r, "GET", none);
 	strcpy(r.key, "(listing)");
 	r.query = query.data;

@@ -10,9 +10,10 @@
 # object (uploaded without a row) younger than the grace is kept, removed
 # with --grace 0; an object a row names is never removed, nor a key not of
 # postroom's layout; an expunged message's object is kept within the
-# grace and removed after it. Backup and restore: a pg_dump taken before
-# an expunge, the expunge, gc with the default grace, the dump restored
-# into a new database: every message of it reads back byte-exact.
+# grace and removed after it; the listing is followed across pages.
+# Backup and restore: a pg_dump taken before an expunge, the expunge, gc
+# with the default grace, the dump restored into a new database: every
+# message of it reads back byte-exact.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -205,8 +206,10 @@ is "$(exact "$TAP_TMP/restored.conf" "${NAMES[@]}")" "" \
 	"restored: every message reads back byte-exact (m7 from the object gc kept)"
 
 # ---- gc past the grace ---------------------------------------------------------------------
-actl blobs gc --grace 0 >"$TAP_TMP/gc4.out" 2>&1
-is "$?" 0 "gc --grace 0: exit 0 ($(cat "$TAP_TMP/gc4.out"))"
+actl blobs gc --grace 0 --page 4 >"$TAP_TMP/gc4.out" 2>&1
+is "$?" 0 "gc --grace 0 --page 4: exit 0 ($(cat "$TAP_TMP/gc4.out"))"
+like "$(cat "$TAP_TMP/gc4.out")" "^blobs gc: $((NMSG + 1)) objects listed \(1 not postroom's" \
+	"gc --page 4: every object seen across the pages (ListObjectsV2 continuation)"
 ok "! present $okey" "gc --grace 0: the orphan is removed"
 ok "! present $xkey" "gc --grace 0: the expunged message's object is removed"
 ok "present notes/readme.txt" "gc --grace 0: the key not of postroom's layout is left alone"
