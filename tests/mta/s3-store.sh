@@ -15,7 +15,10 @@
 # LMTP answer 451 4.3.0 and deliver exit 75 within blobs.timeout (bounds
 # with slack: the machine is shared), nothing stored, Postfix keeps both
 # messages queued, and once radosgw is back each arrives exactly once; a
-# wrong secret key and a missing bucket defer 4.3.5 with a loud log line.
+# wrong secret key and a missing bucket defer 4.3.5 with a loud log line;
+# blobs.timeout not below deliver.timeout is refused. A blob already in the
+# bucket is not uploaded again, one already in PostgreSQL stays there, and
+# mail compact-raw converts a whole message whose blob is in the bucket.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
 . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
