@@ -91,6 +91,7 @@ CREATE OR REPLACE FUNCTION postroom_events_head() RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     hi    bigint;
+    db    oid;
     pids  integer[];
     vxids text[];
     old   boolean;
@@ -101,13 +102,13 @@ BEGIN
       INTO hi FROM events_position_seq s;
     -- (2) a new statement: the writers holding a position now, and the
     -- transaction of each (a key is exclusive: one holder)
+    SELECT d.oid INTO db FROM pg_database d WHERE d.datname = current_database();
     SELECT array_agg(l.objid::text::integer) FILTER (WHERE l.objsubid = 2),
            array_agg(l.virtualtransaction) FILTER (WHERE l.objsubid = 2),
            COALESCE(bool_or(l.objsubid = 1), false)
       INTO pids, vxids, old
       FROM pg_locks l
-     WHERE l.locktype = 'advisory' AND l.granted
-       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+     WHERE l.locktype = 'advisory' AND l.granted AND l.database = db
        AND ((l.objsubid = 2 AND l.classid = 1886531897 AND l.mode = 'ExclusiveLock')
          OR (l.objsubid = 1 AND l.mode = 'ShareLock'
              AND l.classid = ((-1518556285451084410::bigint >> 32) & 4294967295)::oid
@@ -117,26 +118,38 @@ BEGIN
               USING ERRCODE = 'PR104',
                     HINT = 'read in a transaction of its own: it would see its own uncommitted events';
     END IF;
-    -- (3) wait for each of those transactions, one at a time, never
-    -- queuing before other writers
+    -- (3) wait for those transactions that are still running, one at a
+    -- time, never queuing before other writers; pids[i] NULL: ended
     BEGIN
-        FOR i IN 1 .. COALESCE(array_length(pids, 1), 0) LOOP
-            -- free: that transaction has ended
-            IF pg_try_advisory_lock_shared(1886531897, pids[i]) THEN
-                PERFORM pg_advisory_unlock_shared(1886531897, pids[i]);
-                CONTINUE;
-            END IF;
-            -- held by a later transaction of that backend: it began after
-            -- (2), so its positions are above hi
-            CONTINUE WHEN NOT EXISTS (
-                SELECT 1 FROM pg_locks l
-                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                   AND l.classid = 1886531897 AND l.objid = pids[i]::text::oid
-                   AND l.mode = 'ExclusiveLock' AND l.virtualtransaction = vxids[i]
-                   AND l.database = (SELECT d.oid FROM pg_database d
-                                      WHERE d.datname = current_database()));
+        LOOP
+            -- a free key: that transaction has ended
+            FOR i IN 1 .. COALESCE(array_length(pids, 1), 0) LOOP
+                CONTINUE WHEN pids[i] IS NULL;
+                IF pg_try_advisory_lock_shared(1886531897, pids[i]) THEN
+                    PERFORM pg_advisory_unlock_shared(1886531897, pids[i]);
+                    pids[i] := NULL;
+                END IF;
+            END LOOP;
+            EXIT WHEN pids IS NULL OR array_length(array_remove(pids, NULL), 1) IS NULL;
+            -- a key held by another transaction than in (2): a later one
+            -- of that backend, begun after (2), with positions above hi
+            -- (one look at pg_locks for all of them)
+            SELECT array_agg(CASE WHEN (w.pid, w.vx) IN (
+                       SELECT l.objid::text::integer, l.virtualtransaction
+                         FROM pg_locks l
+                        WHERE l.locktype = 'advisory' AND l.granted AND l.database = db
+                          AND l.objsubid = 2 AND l.classid = 1886531897
+                          AND l.mode = 'ExclusiveLock')
+                       THEN w.pid END ORDER BY w.o)
+              INTO pids
+              FROM unnest(pids, vxids) WITH ORDINALITY AS w(pid, vx, o);
+            SELECT min(u.o) INTO i FROM unnest(pids) WITH ORDINALITY AS u(p, o)
+             WHERE u.p IS NOT NULL;
+            EXIT WHEN i IS NULL;
+            -- wait for the first still running, then look at the others again
             PERFORM pg_advisory_lock_shared(1886531897, pids[i]);
             PERFORM pg_advisory_unlock_shared(1886531897, pids[i]);
+            pids[i] := NULL;
         END LOOP;
         IF old THEN -- 018's writers, only while this migration is applied
             PERFORM pg_advisory_lock(-1518556285451084410);

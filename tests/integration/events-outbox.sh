@@ -197,6 +197,21 @@ PB=$(top)
 like "$(cat "$TAP_TMP/r.out")" "^$PA( $PB)?\$" "A committed: the read returns A's event (B's when taken before the read)"
 is "$(psqlc "SELECT string_agg(position::text, ' ' ORDER BY position) FROM postroom_events_read($T2)")" \
 	"$PA $PB" "... and the next read both"
+# two writers open: the reader waits for both, whichever ends first
+T3=$(top)
+sess A "BEGIN; SELECT postroom_mailbox_changed('read', '$ALICE', ARRAY['$N1']::uuid[]);"
+sess B "BEGIN; SELECT postroom_mailbox_changed('read', '$CAROL', ARRAY['$E1']::uuid[]);"
+psqlc "SELECT string_agg(position::text, ' ' ORDER BY position) FROM postroom_events_read($T3)" \
+	>"$TAP_TMP/r.out" 2>&1 &
+RP=$!
+sleep 1
+sess A "COMMIT;"
+sleep 1
+ok "kill -0 $RP" "two writers open, one commits: the reader still waits for the other"
+sess B "COMMIT;"
+wait $RP
+is "$(cat "$TAP_TMP/r.out")" "$(psqlc "SELECT string_agg(position::text, ' ' ORDER BY position) FROM events WHERE position > $T3")" \
+	"... then returns both events"
 # a reader in a transaction that wrote events: refused (it would see its own)
 R=$("$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" -v VERBOSITY=verbose -c "BEGIN" \
 	-c "SELECT postroom_mailbox_changed('read', '$CAROL', ARRAY['$E1']::uuid[])" \
