@@ -229,4 +229,9 @@ void delivery_log_notes(const struct delivery *d, const char *sasl_user,
 		log_warn("%ssubmission header ignored: %s", p, res->sent_by_note);
 	if (res->verdict_note)
 		log_warn("%sverdict header ignored: %s", p, res->verdict_note);
+	if (res->blobs_reuploaded)
+		log_warn("%s%d object%s deleted by blobs gc before the commit: uploaded again", p,
+			 res->blobs_reuploaded, res->blobs_reuploaded == 1 ? "" : "s");
+	if (res->blob_recheck_error)
+		log_error("%sobject store: %s", p, res->blob_recheck_error);
 }

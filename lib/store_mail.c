@@ -901,10 +901,58 @@ int store_blobs_upload(struct store_ctx *c)
 		}
 		free(err);
 		err = NULL;
-		c->blob_s3[i] = 1;
+		c->blob_s3[i] = 2; /* uploaded by this call: looked for after COMMIT */
 	}
 	c->res->us_upload = store_us(&t);
 	return 0;
+}
+
+/* store_blobs_recheck - after COMMIT: every object this call uploaded is
+ * still there, else it is uploaded again. blobs gc deletes an object
+ * with no row under the digest's stripe lock; the transaction takes that
+ * lock before its row and holds it to COMMIT, so a gc that saw no row
+ * deleted the object before the commit, and this HEAD, after it, sees
+ * that. Failures go to the result (the message is stored: the caller
+ * logs them loudly), never to the delivery's status. */
+static void store_blobs_recheck(struct store_ctx *c)
+{
+	const struct mime_msg *m = c->m;
+	struct blob_store *bs = c->rq->blobs;
+	char *err = NULL;
+	size_t i, j;
+	int st;
+
+	for (i = 0; c->blob_s3 && i < m->natts; i++) {
+		if (c->blob_s3[i] != 2)
+			continue;
+		for (j = 0; j < i && memcmp(m->atts[j].sha256, m->atts[i].sha256, SHA256_LEN); j++)
+			;
+		if (j < i)
+			continue;
+		if ((st = bs->ops->exists(bs, m->atts[i].sha256, &err)) == 1)
+			continue;
+		if (st == 0) {
+			free(err);
+			err = NULL;
+			st = bs->ops->put(bs, m->atts[i].sha256, m->att_fd,
+					  (off_t)m->atts[i].offset, (size_t)m->atts[i].size, &err);
+			if (st == BLOB_OK) {
+				c->res->blobs_reuploaded++;
+				continue;
+			}
+		}
+		if (c->res->blob_recheck_error == NULL) {
+			char hex[2 * SHA256_LEN + 1];
+
+			crypto_hex(m->atts[i].sha256, SHA256_LEN, hex);
+			c->res->blob_recheck_error =
+				xasprintf("object of blob %s is missing after the commit and could"
+					  " not be uploaded again (%s): %s",
+					  hex, blob_status_name(st), err ? err : "failed");
+		}
+		free(err);
+		err = NULL;
+	}
 }
 
 /* store_blob - the content of attachment a, unless already stored (its
@@ -1355,6 +1403,9 @@ void store_result_reset_tx(struct store_result *r)
 	r->newly_delivered = 0;
 	r->duplicate = 0;
 	r->email_id[0] = r->received_at[0] = '\0';
+	r->blobs_reuploaded = 0;
+	free(r->blob_recheck_error);
+	r->blob_recheck_error = NULL;
 }
 
 /* store_session_init - the store's statements take array parameters
@@ -1448,6 +1499,8 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 			xfree(&c.error);
 		}
 	}
+	if (st == STORE_OK)
+		store_blobs_recheck(&c);
 	if (st != STORE_OK) {
 		*error_r = c.error ? c.error : xstrdup("database error");
 		c.error = NULL;

@@ -76,6 +76,12 @@ struct store_result {
 	 * (BLOB_CONFIG: an operator's mistake, 4.3.5; else 4.3.0); 0 otherwise */
 	int blob_status;
 	long us_upload; /* microseconds uploading to the object store */
+	/* after COMMIT, each object this call uploaded is looked for again
+	 * (blobs gc may have deleted it between the upload and the commit):
+	 * how many were missing and uploaded again, and the error when one
+	 * could not be (the message is stored; its object is missing) */
+	int blobs_reuploaded;
+	char *blob_recheck_error;
 };
 
 /* store_message - see above. STORE_OK fills *res; other statuses set

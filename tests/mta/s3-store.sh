@@ -317,6 +317,49 @@ unlike "$out" "PR103|object store" "... without an error"
 pctl mail raw "$id" | cmp -s - "$TAP_TMP/m-pipe.raw" && pass "... and it reads back byte-exact" ||
 	fail "... and it reads back byte-exact"
 
+# ---- blobs gc between an upload and its commit: uploaded again -----------
+# The store is held after its upload and before its first row (a
+# transaction holds emails ACCESS EXCLUSIVE; gc reads only blobs and
+# blob_objects_freed); gc --grace 0 then finds the new object without a
+# row and deletes it. After COMMIT the store looks for each object it
+# uploaded and uploads it again: the row never names a missing object.
+mkmsg m-race
+rkey=$(key_of "$TAP_TMP/m-race.big")
+coproc LOCKER { "$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" >/dev/null 2>&1; }
+echo "BEGIN; LOCK TABLE emails IN ACCESS EXCLUSIVE MODE;" >&"${LOCKER[1]}"
+for _ in $(seq 100); do
+	[ "$(psqlc "SELECT count(*) FROM pg_locks WHERE relation = 'emails'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+	sleep 0.1
+done
+runuser -u "$RUNUSER" -- "$POSTROOM_BUILDDIR/postroom-deliver" -c "$DCONF" -v \
+	-f sender@foreign.example -- bob@pipe.example <"$TAP_TMP/m-race.eml" >"$TAP_TMP/race.out" 2>&1 &
+rpid=$!
+code=404
+for _ in $(seq 200); do
+	code=$(s3_curl -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$BUCKET/$rkey")
+	[ "$code" = 200 ] && break
+	sleep 0.1
+done
+is "$code" 200 "race: the store uploaded its object and waits before its rows"
+sleep 1.1 # LastModified has whole seconds: gc --grace 0 takes it as older
+pctl blobs gc --grace 0 >"$TAP_TMP/race-gc.out" 2>&1
+is "$(s3_curl -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$BUCKET/$rkey")" 404 \
+	"... blobs gc --grace 0 deleted it (no row yet)" || diag "$(cat "$TAP_TMP/race-gc.out")"
+echo "COMMIT;" >&"${LOCKER[1]}"
+exec {LOCKER[1]}>&-
+wait "$rpid"
+is "$?" 0 "... the store commits (exit 0)" || diag "$(cat "$TAP_TMP/race.out")"
+wait "$LOCKER_PID" 2>/dev/null
+is "$(psqlc "SELECT location FROM blobs WHERE sha256 = decode('$(sha "$TAP_TMP/m-race.big")', 'hex')")" s3 \
+	"... its row names the object"
+is "$(s3_curl -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$BUCKET/$rkey")" 200 \
+	"... and the object is there again: uploaded again after the commit"
+like "$(cat "$TAP_TMP/race.out")" "deleted by blobs gc before the commit: uploaded again" \
+	"... with a log line saying so"
+pctl mail attachment "$(email_of m-race)" 1 | cmp -s - "$TAP_TMP/m-race.big" &&
+	pass "... and the attachment reads back byte-exact" ||
+	fail "... and the attachment reads back byte-exact"
+
 # ---- operator mistakes: 4.3.5 with a loud log line -------------------------
 printf 'aws_access_key_id = %s\naws_secret_access_key = wrong%s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" \
 	>"$TAP_TMP/wrong.cred"
