@@ -19,18 +19,10 @@
 # Needs root, apt-get (Exim's packages, as tests/lib/exim.sh), python3,
 # dnsmasq, openssl, jq, unshare.
 set -u
-if [ -z "${DKIM_TEST_NS:-}" ]; then
+if [ -z "${POSTROOM_TEST_NS:-}" ]; then
 	. "$(dirname "$0")/../lib/tap.sh"
-	[ "$(id -u)" -eq 0 ] || { pass "# SKIP needs root (network namespace, Exim)"; done_testing; }
-	for p in dnsmasq unshare python3 jq openssl; do
-		command -v "$p" >/dev/null || { fail "$p installed (tools/install-deps)"; done_testing; }
-	done
-	err=$(unshare -nm --propagation private true 2>&1) ||
-		{ fail "unshare -nm works here" "$err"; done_testing; }
-	export DKIM_TEST_NS=1
-	trap - EXIT
-	rm -rf "$TAP_TMP"
-	exec unshare -nm --propagation private bash "$0" "$@"
+	. "$(dirname "$0")/../lib/netns.sh"
+	netns_reexec "Exim" "dnsmasq python3 jq openssl" "$0" "$@"
 fi
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"

@@ -24,20 +24,10 @@
 # reason: deliver.trusted_authserv_id, deliver.dmarc_spam_policies).
 # Needs root, postfix, swaks, jq, opendkim, opendmarc, dnsmasq, unshare.
 set -u
-if [ -z "${DKIM_TEST_NS:-}" ]; then
+if [ -z "${POSTROOM_TEST_NS:-}" ]; then
 	. "$(dirname "$0")/../lib/tap.sh"
-	[ "$(id -u)" -eq 0 ] || { pass "# SKIP needs root (network namespace, Postfix)"; done_testing; }
-	for p in opendkim opendmarc dnsmasq unshare; do
-		command -v "$p" >/dev/null || { fail "$p installed (tools/install-deps)"; done_testing; }
-	done
-	# a namespace that cannot be made (a container without CAP_SYS_ADMIN)
-	# fails loudly with unshare's own error rather than skipping
-	err=$(unshare -nm --propagation private true 2>&1) ||
-		{ fail "unshare -nm works here" "$err"; done_testing; }
-	export DKIM_TEST_NS=1
-	trap - EXIT
-	rm -rf "$TAP_TMP"
-	exec unshare -nm --propagation private bash "$0" "$@"
+	. "$(dirname "$0")/../lib/netns.sh"
+	netns_reexec "Postfix" "opendkim opendmarc dnsmasq" "$0" "$@"
 fi
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"

@@ -29,15 +29,10 @@
 # then one to each host; diagnostics, no bound asserted).
 # Needs root, postfix, swaks, jq, unshare.
 set -u
-if [ -z "${TWO_HOSTS_NS:-}" ]; then
+if [ -z "${POSTROOM_TEST_NS:-}" ]; then
 	. "$(dirname "$0")/../lib/tap.sh"
-	[ "$(id -u)" -eq 0 ] || { pass "# SKIP needs root (network namespace, Postfix)"; done_testing; }
-	err=$(unshare -nm --propagation private true 2>&1) ||
-		{ fail "unshare -nm works here" "$err"; done_testing; }
-	export TWO_HOSTS_NS=1
-	trap - EXIT
-	rm -rf "$TAP_TMP"
-	exec unshare -nm --propagation private bash "$0" "$@"
+	. "$(dirname "$0")/../lib/netns.sh"
+	netns_reexec "Postfix" "" "$0" "$@"
 fi
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
