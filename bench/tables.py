@@ -233,7 +233,8 @@ def main():
               "purge": lambda o: copied_table(o, "purge"),
               "events": lambda o: copied_table(o, "events"),
               "storage": lambda o: copied_table(o, "storage"),
-              "floor": lambda o: copied_table(o, "floor")}
+              "floor": lambda o: copied_table(o, "floor"),
+              "s3": lambda o: copied_table(o, "s3")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
