@@ -3,10 +3,15 @@
  *	front_client - postroom-deliver's LMTP client mode (deliver.lmtpd_socket)
  * DESCRIPTION
  *	Speaks LMTP (RFC 2033) to postroom-lmtpd on its unix socket: LHLO,
+ *	then pipelined (RFC 2920, one write, the replies read in order)
  *	XFORWARD ADDR= IDENT= (only what the server announced), MAIL FROM
  *	with AUTH=<xtext user> (RFC 4954 section 5; AUTH=<> when none) and
  *	BODY=8BITMIME/SMTPUTF8 when announced, one RCPT per recipient (with
- *	X-POSTROOM-SENT for --sent), then the message read once from stdin:
+ *	X-POSTROOM-SENT for --sent) and DATA (one command a write when
+ *	the server announces no PIPELINING); a refusal before DATA's 354
+ *	ends the call by closing the connection, so nothing is stored and
+ *	the call defers or bounces as it would without pipelining. Then the
+ *	message, read once from stdin (after the 354 with DATA):
  *	with BDAT (CHUNKING) the bytes exactly as the MTA passed them, else
  *	DATA with CRLF line endings and dot-stuffing. lmtpd applies the
  *	same per-delivery prefix rules (lib/store_spool) as direct mode.
@@ -14,7 +19,8 @@
  *	defers the call; at least one 2xx and only permanent refusals
  *	otherwise is success (direct mode likewise stores a
  *	multi-recipient call once and bounces nobody); all refused: 67
- *	5.1.1, 69 5.3.4, 69 for other permanent refusals.
+ *	5.1.1, 69 5.3.4, 69 for other permanent refusals. QUIT is sent,
+ *	its reply not waited for.
  *	Parameters: deliver.lmtpd_socket, deliver.timeout.
  * NEVER
  *	bounces mail because lmtpd is unreachable, slow or speaks an
@@ -38,7 +44,7 @@
 
 /* What the server announced in its LHLO reply. */
 struct client_caps {
-	int chunking, eightbit, smtputf8, dsn;
+	int pipelining, chunking, eightbit, smtputf8, dsn;
 	int xf_addr, xf_ident;
 };
 
@@ -219,7 +225,9 @@ static void client_lhlo(struct client_session *s, struct client_caps *caps)
 		client_finish(s, &r, "LHLO", 0);
 	memset(caps, 0, sizeof(*caps));
 	for (line = strtok_r(r.text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (strcasecmp(line, "CHUNKING") == 0)
+		if (strcasecmp(line, "PIPELINING") == 0)
+			caps->pipelining = 1;
+		else if (strcasecmp(line, "CHUNKING") == 0)
 			caps->chunking = 1;
 		else if (strcasecmp(line, "8BITMIME") == 0)
 			caps->eightbit = 1;
@@ -250,69 +258,158 @@ static int client_is_utf8(const struct deliver_args *a)
 	return 0;
 }
 
-/* client_envelope - XFORWARD, MAIL FROM */
-static void client_envelope(struct client_session *s, const struct client_caps *caps)
+/* What one pipelined command is; its reply is read in this order. */
+enum client_step { STEP_XFORWARD, STEP_MAIL, STEP_RCPT, STEP_DATA };
+
+#define CLIENT_PIPE_MAX 64      /* commands written before their replies are read */
+#define CLIENT_PIPE_BYTES 16384 /* ... or this many bytes of them */
+
+/* The envelope, pipelined (RFC 2920): XFORWARD, MAIL, every RCPT and
+ * DATA go in one write, then the replies are read in order. A window
+ * keeps a long recipient list from filling both socket buffers. */
+struct client_pipe {
+	char *buf;
+	size_t len, size;
+	enum client_step step[CLIENT_PIPE_MAX];
+	size_t rcpt[CLIENT_PIPE_MAX];
+	size_t n;
+	int pipelining;             /* the server announced PIPELINING */
+	size_t accepted;            /* RCPTs answered 2xx */
+	struct lmtp_reply *refused; /* the first permanent RCPT refusal */
+};
+
+static const char *const client_step_name[] = { "XFORWARD", "MAIL FROM", "RCPT TO", "DATA" };
+
+/* client_reply - what a pipelined command's reply means; an early end
+ * exits (the server may already be in DATA: closing the connection
+ * without the final dot stores nothing) */
+static void client_reply(struct client_session *s, struct client_pipe *p, enum client_step step,
+			 size_t i, struct lmtp_reply *r)
+{
+	enum client_verdict v;
+
+	switch (step) {
+	case STEP_XFORWARD:
+	case STEP_MAIL:
+		if (r->code != 250)
+			client_finish(s, r, client_step_name[step], 0);
+		return;
+	case STEP_RCPT:
+		v = client_classify(r->code, r->last);
+		if (v == CLIENT_OK) {
+			p->accepted++;
+			return;
+		}
+		if (v == CLIENT_TEMP || v == CLIENT_PROTOCOL)
+			client_finish(s, r, "RCPT TO", 0);
+		log_warn("recipient <%s> refused by postroom-lmtpd: %d %s", s->a->rcpts[i], r->code,
+			 r->last);
+		if (p->refused->code == 0) {
+			*p->refused = *r;
+			p->refused->last = p->refused->text + (r->last - r->text);
+		}
+		return;
+	case STEP_DATA:
+		if (p->accepted == 0) /* lmtpd says 554 no valid recipients */
+			client_finish(s, p->refused, "every recipient", 1);
+		if (r->code != 354)
+			client_finish(s, r, "DATA", 0);
+		return;
+	}
+}
+
+/* client_flush - write the queued commands, read their replies */
+static void client_flush(struct client_session *s, struct client_pipe *p)
+{
+	struct lmtp_reply r;
+	const char *err;
+	size_t i;
+
+	if (p->n == 0)
+		return;
+	if (lmtp_write(&s->conn, p->buf, p->len, &err) < 0)
+		client_fail(s, client_step_name[p->step[0]], err);
+	for (i = 0; i < p->n; i++) {
+		if (lmtp_read_reply(&s->conn, &r, &err) < 0)
+			client_fail(s, client_step_name[p->step[i]], err);
+		client_reply(s, p, p->step[i], p->rcpt[i], &r);
+	}
+	p->len = p->n = 0;
+}
+
+/* client_queue - one command line for the next write */
+static void client_queue(struct client_session *s, struct client_pipe *p, enum client_step step,
+			 size_t rcpt, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void client_queue(struct client_session *s, struct client_pipe *p, enum client_step step,
+			 size_t rcpt, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		client_fail(s, client_step_name[step], "command line too long");
+	if (p->len + (size_t)n + 2 > p->size) {
+		p->size = p->len + (size_t)n + 2 + CLIENT_PIPE_BYTES;
+		p->buf = xrealloc(p->buf, p->size);
+	}
+	memcpy(p->buf + p->len, line, (size_t)n);
+	memcpy(p->buf + p->len + n, "\r\n", 2);
+	p->len += (size_t)n + 2;
+	p->step[p->n] = step;
+	p->rcpt[p->n++] = rcpt;
+	if (!p->pipelining || p->n == CLIENT_PIPE_MAX || p->len >= CLIENT_PIPE_BYTES)
+		client_flush(s, p);
+}
+
+/* client_envelope - XFORWARD, MAIL FROM, one RCPT per recipient and
+ * (without CHUNKING) DATA, pipelined; returns how many recipients were
+ * accepted (at least one: none ends the call). A 4xx or a protocol
+ * refusal ends the call; permanent RCPT refusals are kept in *refused
+ * (the first one) */
+static size_t client_envelope(struct client_session *s, const struct client_caps *caps,
+			      struct lmtp_reply *refused)
 {
 	const struct deliver_args *a = s->a;
-	struct lmtp_reply r;
-	char x1[600], x2[600], xf[1300];
+	const char *orig = deliver_env("ORIGINAL_RECIPIENT");
+	struct client_pipe p;
+	char x1[600], x2[600], xf[1300], orcpt[700] = "";
+	size_t i;
 
+	memset(&p, 0, sizeof(p));
+	p.refused = refused;
+	p.pipelining = caps->pipelining;
+	refused->code = 0;
 	xf[0] = '\0';
 	if (caps->xf_addr && a->client)
 		snprintf(xf, sizeof(xf), " ADDR=%s", lmtp_xtext(a->client, x1, sizeof(x1)));
 	if (caps->xf_ident && a->queue_id)
 		snprintf(xf + strlen(xf), sizeof(xf) - strlen(xf), " IDENT=%s",
 			 lmtp_xtext(a->queue_id, x2, sizeof(x2)));
-	if (xf[0]) {
-		client_cmd(s, &r, "XFORWARD%s", xf);
-		if (r.code != 250)
-			client_finish(s, &r, "XFORWARD", 0);
-	}
+	if (xf[0])
+		client_queue(s, &p, STEP_XFORWARD, 0, "XFORWARD%s", xf);
 	if (a->sasl_user)
 		lmtp_xtext(a->sasl_user, x1, sizeof(x1));
-	client_cmd(s, &r, "MAIL FROM:<%s> AUTH=%s%s%s", a->sender, a->sasl_user ? x1 : "<>",
-		   caps->eightbit ? " BODY=8BITMIME" : "",
-		   caps->smtputf8 && client_is_utf8(a) ? " SMTPUTF8" : "");
-	if (r.code != 250)
-		client_finish(s, &r, "MAIL FROM", 0);
-}
-
-/* client_rcpts - one RCPT each; returns how many were accepted. A 4xx
- * or a protocol refusal ends the call; permanent refusals are kept in
- * *refused (the first one) */
-static size_t client_rcpts(struct client_session *s, const struct client_caps *caps,
-			   struct lmtp_reply *refused)
-{
-	const struct deliver_args *a = s->a;
-	const char *orig = deliver_env("ORIGINAL_RECIPIENT");
-	struct lmtp_reply r;
-	char orcpt[700] = "";
-	size_t i, ok = 0;
-	enum client_verdict v;
-
+	client_queue(s, &p, STEP_MAIL, 0, "MAIL FROM:<%s> AUTH=%s%s%s", a->sender,
+		     a->sasl_user ? x1 : "<>", caps->eightbit ? " BODY=8BITMIME" : "",
+		     caps->smtputf8 && client_is_utf8(a) ? " SMTPUTF8" : "");
 	if (caps->dsn && orig) { /* local(8)'s X-Original-To: a delivery line too */
 		memcpy(orcpt, " ORCPT=rfc822;", 15);
 		lmtp_xtext(orig, orcpt + 14, sizeof(orcpt) - 14);
 	}
-	refused->code = 0;
-	for (i = 0; i < a->nrcpts; i++) {
-		client_cmd(s, &r, "RCPT TO:<%s>%s%s", a->rcpts[i], orcpt,
-			   a->sent ? " X-POSTROOM-SENT" : "");
-		v = client_classify(r.code, r.last);
-		if (v == CLIENT_OK) {
-			ok++;
-			continue;
-		}
-		if (v == CLIENT_TEMP || v == CLIENT_PROTOCOL)
-			client_finish(s, &r, "RCPT TO", 0);
-		log_warn("recipient <%s> refused by postroom-lmtpd: %d %s", a->rcpts[i], r.code,
-			 r.last);
-		if (refused->code == 0) {
-			*refused = r;
-			refused->last = refused->text + (r.last - r.text);
-		}
-	}
-	return ok;
+	for (i = 0; i < a->nrcpts; i++)
+		client_queue(s, &p, STEP_RCPT, i, "RCPT TO:<%s>%s%s", a->rcpts[i], orcpt,
+			     a->sent ? " X-POSTROOM-SENT" : "");
+	if (!caps->chunking)
+		client_queue(s, &p, STEP_DATA, 0, "DATA");
+	client_flush(s, &p);
+	free(p.buf);
+	if (p.accepted == 0) /* BDAT: no DATA reply said so */
+		client_finish(s, refused, "every recipient", 1);
+	return p.accepted;
 }
 
 /* client_read_in - fill buf from stdin up to size; *eof at end of input */
@@ -403,21 +500,15 @@ static size_t client_stuff(const char *in, size_t n, char *out, int *bol, int *c
 	return o;
 }
 
-/* client_data - the message with DATA: CRLF, dot-stuffed, ".\r\n" */
+/* client_data - the message after DATA's 354: CRLF, dot-stuffed, ".\r\n" */
 static void client_data(struct client_session *s, char *buf)
 {
-	struct lmtp_reply r;
 	const char *err;
 	char *out = xmalloc(2 * CLIENT_CHUNK + 8);
 	ssize_t n;
 	size_t o;
 	int eof = 0, bol = 1, cr = 0;
 
-	client_cmd(s, &r, "DATA");
-	if (r.code != 354) {
-		free(out);
-		client_finish(s, &r, "DATA", 0);
-	}
 	while (!eof) {
 		if ((n = client_read_in(buf, CLIENT_CHUNK, &eof)) < 0)
 			client_in_error(s);
@@ -485,10 +576,7 @@ void client_run(struct client_session *s)
 
 	lmtp_set_deadline(&s->conn, s->timeout);
 	client_lhlo(s, &caps);
-	client_envelope(s, &caps);
-	accepted = client_rcpts(s, &caps, &refused);
-	if (accepted == 0)
-		client_finish(s, &refused, "every recipient", 1);
+	accepted = client_envelope(s, &caps, &refused);
 	buf = xmalloc(CLIENT_CHUNK);
 	if (caps.chunking)
 		client_bdat(s, buf);

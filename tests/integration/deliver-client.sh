@@ -100,6 +100,133 @@ is "$(cjson "$first" | jq -r '[.recipients[] | select(.delivered) | .address] | 
 	"alice@example.com bob@example.com" "... the second call marked bob delivered"
 is "$(POSTROOM_DB=client psqlc "SELECT count(*) FROM emails")" "1" "... and nothing else was stored"
 
+# --- pipelining (RFC 2920): the envelope and DATA in one write ----------------------
+# a proxy in front of the real lmtpd logs every read from the client: without
+# pipelining MAIL, each RCPT and DATA each wait for a reply, so they cannot
+# arrive in one read
+python3 - "$TAP_TMP/pipe.sock" "$TAP_TMP/main/lmtp.sock" "$TAP_TMP/pipe.log" <<'PY' &
+import socket, sys, select
+ls = socket.socket(socket.AF_UNIX); ls.bind(sys.argv[1]); ls.listen(4)
+log = open(sys.argv[3], "a")
+while True:
+    c, _ = ls.accept()
+    u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[2])
+    open_ = True
+    while open_:
+        for r in select.select([c, u], [], [])[0]:
+            d = r.recv(65536)
+            if not d:
+                open_ = False
+                break
+            if r is c:
+                log.write("READ " + repr(d) + "\n"); log.flush()
+                u.sendall(d)
+            else:
+                c.sendall(d)
+    c.close(); u.close()
+PY
+proxy=$!
+at_exit kill "$proxy"
+for i in $(seq 50); do [ -S "$TAP_TMP/pipe.sock" ] && break; sleep 0.1; done
+sed "s|lmtpd_socket = \"[^\"]*\"|lmtpd_socket = \"$TAP_TMP/pipe.sock\"|" "$CONF" >"$TAP_TMP/pipe.conf"
+f=$(msg_file pipe.eml <<'M'
+From: dave@example.org
+Subject: pipelined
+Message-ID: <client-pipe@example.org>
+
+one write
+M
+)
+"$DELIVER_BIN" -c "$TAP_TMP/pipe.conf" -f dave@example.org -C 192.0.2.9 -q 5PIPE -- alice@example.com \
+	ghost@example.com bob@example.com <"$f" >/dev/null 2>&1
+is "$?" "0" "pipelined: two recipients stored, one unknown: 0"
+is "$(ccount client-pipe@example.org)" "1" "... stored once"
+like "$(grep -F 'MAIL FROM' "$TAP_TMP/pipe.log")" \
+	"^READ b'XFORWARD [^']*MAIL FROM:<dave@example.org>[^']*RCPT TO:<alice@example.com>[^']*RCPT TO:<ghost@example.com>[^']*RCPT TO:<bob@example.com>[^']*DATA.r.n'$" \
+	"... XFORWARD, MAIL, the three RCPTs and DATA reached lmtpd in one read (pipelined)"
+is "$(grep -c 'LHLO' "$TAP_TMP/pipe.log")" "1" "... LHLO alone, once"
+kill "$proxy" 2>/dev/null
+
+# a 4xx to a RCPT after DATA was already sent: the message never follows, 75
+python3 - "$TAP_TMP/fake.sock" "$TAP_TMP/fake.log" <<'PY' &
+import socket, sys
+ls = socket.socket(socket.AF_UNIX); ls.bind(sys.argv[1]); ls.listen(4)
+c, _ = ls.accept()
+c.sendall(b"220 fake LMTP\r\n")
+buf = b""
+while b"\r\n" not in buf: buf += c.recv(4096)
+c.sendall(b"250-fake\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+buf = b""
+while not buf.endswith(b"DATA\r\n"):
+    d = c.recv(4096)
+    if not d: break
+    buf += d
+c.sendall(b"250 2.1.0 Ok\r\n451 4.2.0 try later\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
+after = b""
+c.settimeout(15)
+try:
+    while True:
+        d = c.recv(4096)
+        if not d: break
+        after += d
+except socket.timeout:
+    pass
+open(sys.argv[2], "w").write(repr(after))
+PY
+fake=$!
+at_exit kill "$fake"
+for i in $(seq 50); do [ -S "$TAP_TMP/fake.sock" ] && break; sleep 0.1; done
+sed "s|lmtpd_socket = \"[^\"]*\"|lmtpd_socket = \"$TAP_TMP/fake.sock\"|" "$CONF" >"$TAP_TMP/fake.conf"
+"$DELIVER_BIN" -c "$TAP_TMP/fake.conf" -f dave@example.org -- alice@example.com bob@example.com <"$f" \
+	>"$TAP_TMP/o" 2>/dev/null
+is "$?" "75" "a pipelined RCPT answered 451 (DATA already 354): 75"
+like "$(cat "$TAP_TMP/o")" "^4\.2\.0 " "... with the reply's 4.2.0"
+wait "$fake"
+unlike "$(cat "$TAP_TMP/fake.log" 2>/dev/null || echo 'no log')" "no log|one write|\\\\r\\\\n\\.\\\\r\\\\n" \
+	"... and the message never followed DATA (nothing the server could store)"
+
+# a server that announces no PIPELINING gets one command a write
+python3 - "$TAP_TMP/nopipe.sock" "$TAP_TMP/nopipe.log" <<'PY' &
+import socket, sys
+ls = socket.socket(socket.AF_UNIX); ls.bind(sys.argv[1]); ls.listen(4)
+c, _ = ls.accept()
+log = open(sys.argv[2], "w")
+def send(b):
+    try: c.sendall(b)
+    except OSError: pass
+send(b"220 fake LMTP\r\n")
+buf, data, rcpts = b"", False, 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    if not data: log.write("READ " + repr(d) + "\n"); log.flush()
+    buf += d
+    while True:
+        if data:
+            if b"\r\n.\r\n" not in buf: break
+            buf = buf.split(b"\r\n.\r\n", 1)[1]; data = False
+            send(b"250 2.0.0 <r> stored as 0123abcd\r\n" * rcpts)
+            continue
+        if b"\r\n" not in buf: break
+        line, buf = buf.split(b"\r\n", 1)
+        v = line[:4].upper()
+        if v == b"LHLO": send(b"250-fake\r\n250 8BITMIME\r\n")
+        elif v == b"RCPT": rcpts += 1; send(b"250 2.1.5 Ok\r\n")
+        elif v == b"DATA": data = True; send(b"354 go ahead\r\n")
+        elif v == b"QUIT": send(b"221 bye\r\n")
+        else: send(b"250 2.1.0 Ok\r\n")
+PY
+nopipe=$!
+at_exit kill "$nopipe"
+for i in $(seq 50); do [ -S "$TAP_TMP/nopipe.sock" ] && break; sleep 0.1; done
+sed "s|lmtpd_socket = \"[^\"]*\"|lmtpd_socket = \"$TAP_TMP/nopipe.sock\"|" "$CONF" >"$TAP_TMP/nopipe.conf"
+"$DELIVER_BIN" -c "$TAP_TMP/nopipe.conf" -f dave@example.org -- alice@example.com bob@example.com <"$f" \
+	>/dev/null 2>&1
+is "$?" "0" "a server without PIPELINING: delivered, 0"
+wait "$nopipe"
+is "$(grep -c 'RCPT TO' "$TAP_TMP/nopipe.log") $(grep -Ec 'RCPT.*(RCPT|DATA)|MAIL.*RCPT' "$TAP_TMP/nopipe.log")" "2 0" \
+	"... MAIL, each RCPT and DATA in a write of its own (no pipelining without PIPELINING)"
+
 # --- exit statuses ------------------------------------------------------------------
 f=$(msg_file unknown.eml <<'M'
 From: dave@example.org
