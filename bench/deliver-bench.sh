@@ -14,10 +14,14 @@
 #    postroom-lmtpd started here, storing into a second database of the
 #    same PostgreSQL), dovecot-lda into a Maildir (its default fsync
 #    policy) with its own tiny configuration. All run as the same
-#    unprivileged user, the loops fork nothing else; the three take turns
+#    unprivileged user, the loops fork nothing else; they take turns
 #    over slices of 50 messages, so that the load of a shared machine
 #    hits them alike. Reports messages per second and the ratios
-#    (target: postroom >= 1.0x dovecot-lda).
+#    (target: postroom >= 1.0x dovecot-lda). A fourth loop in the same
+#    rotation, dd(1) copying each message to a new file with conv=fsync,
+#    is the floor of a program that is started per message and makes the
+#    message durable (what e2e-bench's pipefloor path runs under pipe(8)):
+#    client mode is also reported against it (issue 23: >= 0.85x).
 # 2. Memory: peak RSS (GNU time %M) of one 45 MiB message carrying a 24 MiB
 #    attachment (target: <= 2 x the message size); in client mode the
 #    front end's and postroom-lmtpd's (VmHWM) separately.
@@ -153,14 +157,28 @@ run_loop() {
 		echo "$(echo "$end - $start" | bc) $fails"' _ "$list" "$TAP_TMP/$name" "$@"
 }
 
+# run_floor LIST - the floor: dd conv=fsync of every message in LIST to a
+# new file, as the bench user; prints the seconds taken and the failures
+run_floor() {
+	mkdir -p "$TAP_TMP/floor" && chown "$BENCH_USER" "$TAP_TMP/floor"
+	runuser -u "$BENCH_USER" -- bash -c '
+		list=$1 out=$2; fails=0
+		start=$(date +%s.%N)
+		while read -r f; do
+			dd of="$out/${f##*/}" bs=65536 conv=fsync status=none <"$f" || fails=$((fails + 1))
+		done <"$list"
+		end=$(date +%s.%N)
+		echo "$(echo "$end - $start" | bc) $fails"' _ "$1" "$TAP_TMP/floor"
+}
+
 # The programs take turns over slices of 50 messages (direct, client,
-# dovecot-lda, then the next slice), so that a change in the load of this
+# dovecot-lda, the dd floor, then the next slice), so that a change in the load of this
 # shared machine during the run hits all of them alike.
 echo "== $count messages, $bytes bytes; $(nproc) cores; $(uname -r)"
 ls "$msgs"/* >"$TAP_TMP/all.list"
 split -l 50 -d -a 3 "$TAP_TMP/all.list" "$TAP_TMP/slice."
 chmod a+r "$TAP_TMP"/slice.*
-t_pr=0 f_pr=0 t_cl=0 f_cl=0 t_lda=0 f_lda=0
+t_pr=0 f_pr=0 t_cl=0 f_cl=0 t_lda=0 f_lda=0 t_fl=0 f_fl=0
 for slice in "$TAP_TMP"/slice.*; do
 	read -r t f < <(run_loop postroom "$slice" "$DELIVER" -c "$POSTROOM_CONF" -f sender@example.org -- rcpt@example.com)
 	t_pr=$(echo "$t_pr + $t" | bc) f_pr=$((f_pr + f))
@@ -170,6 +188,8 @@ for slice in "$TAP_TMP"/slice.*; do
 	fi
 	read -r t f < <(run_loop dovecot-lda "$slice" "$LDA" -c "$lda_dir/dovecot.conf" -f sender@example.org)
 	t_lda=$(echo "$t_lda + $t" | bc) f_lda=$((f_lda + f))
+	read -r t f < <(run_floor "$slice")
+	t_fl=$(echo "$t_fl + $t" | bc) f_fl=$((f_fl + f))
 done
 for name in postroom client dovecot-lda; do
 	[ -s "$TAP_TMP/$name/failures" ] && head -n 5 "$TAP_TMP/$name/failures" >&2
@@ -188,6 +208,11 @@ if [ -n "$client_conf" ]; then
 	echo "ratio postroom client mode / dovecot-lda: $(echo "scale=2; $rate_cl / $rate_lda" | bc)x"
 	echo "ratio postroom client mode / direct mode: $(echo "scale=2; $rate_cl / $rate_pr" | bc)x"
 fi
+rate_fl=$(echo "scale=1; $count / $t_fl" | bc)
+echo "floor, dd conv=fsync to a new file: ${t_fl}s, $rate_fl msg/s, $f_fl failures"
+echo "ratio postroom direct mode / dd floor: $(echo "scale=2; $rate_pr / $rate_fl" | bc)x"
+[ -n "$client_conf" ] &&
+	echo "ratio postroom client mode / dd floor: $(echo "scale=2; $rate_cl / $rate_fl" | bc)x (target >= 0.85x)"
 
 # one 45 MiB message with a 24 MiB attachment
 big="$TAP_TMP/big.eml"
