@@ -14,6 +14,9 @@
  *	problem -> 451 4.3.0; beyond what PostgreSQL can store -> 554 5.3.4;
  *	the object store unreachable -> 451 4.3.0, refusing its keys or
  *	bucket -> 451 4.3.5 (lib/store_mail: store_result.blob_status).
+ *	Those uploads run here, in the session's thread, before the message
+ *	is handed to the group (data_upload): the group's transaction only
+ *	inserts rows, so a slow object store delays no other message.
  *	All ordinary recipients are stored in one transaction, which the
  *	message shares with the others that sessions finish at the same
  *	time (group commit, lmtpd_group); sent-copy markers (X-POSTROOM-SENT or
@@ -73,6 +76,7 @@ struct data_tx {
 	size_t budget;              /* lmtpd.memory_budget */
 	int budget_wait;            /* lmtpd.memory_wait */
 	int over_budget;            /* the charge could not grow: discarded */
+	unsigned char *blob_s3;     /* uploaded by data_upload (store_request.blob_s3) */
 };
 
 /* data_grow - the data passed the size charged for: charge more (twice
@@ -179,6 +183,7 @@ static void data_request(struct data_tx *t, int sent, struct store_request *rq,
 	env->nrcpts = sent ? t->nmarkers : t->nrcpts;
 	env->orig_rcpt = NULL;
 	delivery_request(&t->set->dc, env, sent, t->env->auth_user, t->env->xf_ident, rq);
+	rq->blob_s3 = t->blob_s3;
 }
 
 /* data_store_one - one store_message call (the first error is kept) */
@@ -335,14 +340,78 @@ static void data_report(struct data_tx *t)
 	data_log(t, perm ? "bounced" : "deferred", t->d.error);
 }
 
-/* data_store - the database part, the replies, the report */
+/* data_upload_lookup - where the large attachments are already, on a
+ * pool connection borrowed for these SELECTs only (once more on a fresh
+ * one when it died) */
+static int data_upload_lookup(struct data_tx *t, const struct store_request *rq, char **err)
+{
+	struct lmtpd_pool *pool = t->srv->pool;
+	struct db *db;
+	int rc = -1, attempt;
+
+	for (attempt = 0; attempt < 2 && rc < 0; attempt++) {
+		xfree(err);
+		if ((db = lmtpd_pool_get(pool, err)) == NULL)
+			return -1;
+		rc = store_uploads_lookup(db, t->d.m, rq, &t->res, &t->blob_s3, err);
+		if (rc < 0 && PQstatus(db_conn(db)) == CONNECTION_OK)
+			attempt++; /* not a dead connection: no second try */
+		lmtpd_pool_put(pool, &db);
+	}
+	return rc;
+}
+
+/* data_upload - with an object store, the large attachments are
+ * uploaded here, in the session's own thread, before the message goes
+ * to the group (lmtpd_group): the group's transaction then only inserts
+ * rows, and a slow object store holds back this message alone, never
+ * the others stored with it or after it. Same rules as store_message's
+ * own uploads (lib/store_mail.c): before BEGIN, one already stored is
+ * not uploaded again; the objects are looked for after the COMMIT
+ * (data_recheck). 0, or -1 with the deferral in t */
+static int data_upload(struct data_tx *t)
+{
+	struct store_request rq;
+	struct store_envelope env;
+	char *err = NULL;
+
+	data_request(t, 0, &rq, &env);
+	if (!store_uploads_needed(t->d.m, &rq))
+		return 0;
+	if (data_upload_lookup(t, &rq, &err) == 0 &&
+	    store_uploads_put(t->d.m, &rq, t->blob_s3, &t->res, &err) == 0)
+		return 0;
+	xfree(&t->blob_s3);
+	t->st = STORE_TEMPFAIL;
+	t->res_sent.blob_status = t->res.blob_status; /* the markers' replies */
+	t->d.error = err ? err : xstrdup("object store error");
+	return -1;
+}
+
+/* data_recheck - after the commit: the objects data_upload uploaded are
+ * still there (blobs gc), as store_message looks for its own */
+static void data_recheck(struct data_tx *t)
+{
+	struct store_request rq;
+	struct store_envelope env;
+
+	if (t->blob_s3 == NULL || t->st != STORE_OK || t->st_sent != STORE_OK)
+		return;
+	data_request(t, 0, &rq, &env);
+	store_uploads_recheck(t->d.m, &rq, t->blob_s3, t->nrcpts > 0 ? &t->res : &t->res_sent);
+}
+
+/* data_store - the uploads, the database part, the replies, the report */
 static void data_store(struct data_tx *t)
 {
 	t->st = t->st_sent = STORE_OK;
-	if (t->nmarkers == 0 && t->nrcpts > 0)
+	if (data_upload(t) < 0)
+		;
+	else if (t->nmarkers == 0 && t->nrcpts > 0)
 		data_store_shared(t);
 	else
 		data_store_alone(t);
+	data_recheck(t);
 	t->us_store = delivery_lap(&t->d);
 	data_replies(t);
 	data_report(t);
@@ -473,6 +542,7 @@ int lmtpd_data(struct lmtpd_server *srv, struct lmtpd_conn *c, const char *id,
 	}
 	store_result_free(&t->res);
 	store_result_free(&t->res_sent);
+	free(t->blob_s3);
 	lmtpd_settings_put(&t->set);
 	charge = t->charge;
 	free(t);

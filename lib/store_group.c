@@ -15,8 +15,9 @@
  *	Message-Ids, threads), each kind sorted, so groups and single stores
  *	do not deadlock on them. A message that cannot join (a part needing
  *	COPY, a --sent copy, a second copy of a message already in the group,
- *	one with an attachment for the object store: uploaded before its
- *	own transaction)
+ *	one with an attachment for the object store that its caller did not
+ *	upload already (store_uploads_put: then only rows without content,
+ *	which join))
  *	and every message of a group whose transaction failed are stored by
  *	store_message alone, which keeps its retries and its exactly-once.
  * NEVER
@@ -289,10 +290,14 @@ static void group_sort(struct store_group *gr)
 		jb[i].error = NULL;
 		jb[i].grouped = 0;
 		store_ctx_init(&gr->ctx[i], gr->db, jb[i].sp, jb[i].m, jb[i].rq, jb[i].res);
-		gr->state[i] = jb[i].rq->sent || !store_ctx_inline(&gr->ctx[i]) ||
-					       store_ctx_uploads(&gr->ctx[i])
-				       ? GROUP_ALONE
-				       : GROUP_IN;
+		/* uploaded by the caller already: only rows without content */
+		if (jb[i].rq->blob_s3)
+			store_blobs_upload(&gr->ctx[i]);
+		gr->state[i] =
+			jb[i].rq->sent || !store_ctx_inline(&gr->ctx[i]) ||
+					(store_ctx_uploads(&gr->ctx[i]) && !jb[i].rq->blob_s3)
+				? GROUP_ALONE
+				: GROUP_IN;
 		for (j = 0; gr->state[i] == GROUP_IN && j < i; j++)
 			if (gr->state[j] == GROUP_IN &&
 			    memcmp(jb[j].sp->id, jb[i].sp->id, SHA256_LEN) == 0)

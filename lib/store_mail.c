@@ -18,7 +18,9 @@
  *	every attachment of at least blobs.min_size bytes is uploaded
  *	before the transaction begins and its blobs row has location 's3'
  *	and no content (sql/027); an object store failure defers with its
- *	status in store_result.blob_status.
+ *	status in store_result.blob_status. A caller may do those uploads
+ *	itself first (store_uploads_*: postroom-lmtpd, in the session's
+ *	thread, so the group's transactions never wait for the object store).
  *	Postmaster (RFC 5321 4.5.1): postmaster@ a hosted domain is stored
  *	for the user or alias postmaster@DOMAIN, else for the owner of
  *	rules.postmaster_address, else unlinked like any address nobody
@@ -854,28 +856,27 @@ static int store_blob_where(struct store_ctx *c, const unsigned char *digest)
 	return where;
 }
 
-/* store_blobs_upload - with an object store, every attachment of at
- * least blobs.min_size bytes is uploaded here, BEFORE the transaction
- * begins: no transaction stays open across network I/O, and a crash in
- * between leaves an object without a row (blobs gc collects it), never
- * a row without its object. A blob already in the object store is not
- * uploaded again; one already in PostgreSQL stays there (its row is
- * kept: ON CONFLICT DO NOTHING). Any other is always PUT, which makes
- * its LastModified now, so blobs gc's grace period protects it. The
- * first failure stops: its BLOB_* status goes to the result. */
-int store_blobs_upload(struct store_ctx *c)
+/* uploads_ctx - a context for the upload steps outside store_message */
+static void uploads_ctx(struct store_ctx *c, struct db *db, const struct mime_msg *m,
+			const struct store_request *rq, struct store_result *res)
+{
+	memset(c, 0, sizeof(*c));
+	c->db = db;
+	c->m = m;
+	c->rq = rq;
+	c->res = res;
+}
+
+/* blobs_lookup - where each attachment bound for the object store is
+ * already (c->blob_s3: 0 PostgreSQL, 1 the object store, 3 nowhere: to
+ * upload); the same bytes twice in one message are looked up once */
+static int blobs_lookup(struct store_ctx *c)
 {
 	const struct mime_msg *m = c->m;
-	struct blob_store *bs = c->rq->blobs;
-	struct timespec t;
-	char *err = NULL;
 	size_t i, j;
-	int where, st;
+	int where;
 
-	if (!store_ctx_uploads(c))
-		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	c->blob_s3 = xcalloc(m->natts, 1);
+	c->blob_s3 = xcalloc(m->natts ? m->natts : 1, 1);
 	for (i = 0; i < m->natts; i++) {
 		if (m->atts[i].size < c->rq->blob_min_size)
 			continue;
@@ -887,8 +888,30 @@ int store_blobs_upload(struct store_ctx *c)
 		}
 		if ((where = store_blob_where(c, m->atts[i].sha256)) < -1)
 			return -1;
-		if (where >= 0) {
-			c->blob_s3[i] = (unsigned char)where;
+		c->blob_s3[i] = where >= 0 ? (unsigned char)where : 3;
+	}
+	return 0;
+}
+
+/* blobs_put - every attachment blobs_lookup found nowhere is PUT (then
+ * 2: uploaded by this call, looked for after COMMIT); no database */
+static int blobs_put(struct store_ctx *c)
+{
+	const struct mime_msg *m = c->m;
+	struct blob_store *bs = c->rq->blobs;
+	struct timespec t;
+	char *err = NULL;
+	size_t i, j;
+	int st;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	for (i = 0; i < m->natts; i++) {
+		if (c->blob_s3[i] != 3)
+			continue;
+		for (j = 0; j < i && memcmp(m->atts[j].sha256, m->atts[i].sha256, SHA256_LEN); j++)
+			;
+		if (j < i) {
+			c->blob_s3[i] = 2;
 			continue;
 		}
 		st = bs->ops->put(bs, m->atts[i].sha256, m->att_fd, (off_t)m->atts[i].offset,
@@ -901,11 +924,85 @@ int store_blobs_upload(struct store_ctx *c)
 		}
 		free(err);
 		err = NULL;
-		c->blob_s3[i] = 2; /* uploaded by this call: looked for after COMMIT */
+		c->blob_s3[i] = 2;
 	}
 	c->res->us_upload = store_us(&t);
 	return 0;
 }
+
+/* store_blobs_upload - with an object store, every attachment of at
+ * least blobs.min_size bytes is uploaded here, BEFORE the transaction
+ * begins: no transaction stays open across network I/O, and a crash in
+ * between leaves an object without a row (blobs gc collects it), never
+ * a row without its object. A blob already in the object store is not
+ * uploaded again; one already in PostgreSQL stays there (its row is
+ * kept: ON CONFLICT DO NOTHING). Any other is always PUT, which makes
+ * its LastModified now, so blobs gc's grace period protects it. The
+ * first failure stops: its BLOB_* status goes to the result. When the
+ * caller uploaded already (store_uploads_lookup/_put: rq->blob_s3),
+ * its outcome is taken as it is. */
+int store_blobs_upload(struct store_ctx *c)
+{
+	if (!store_ctx_uploads(c))
+		return 0;
+	if (c->rq->blob_s3) {
+		c->blob_s3 = xmalloc(c->m->natts);
+		memcpy(c->blob_s3, c->rq->blob_s3, c->m->natts);
+		return 0;
+	}
+	if (blobs_lookup(c) < 0)
+		return -1;
+	return blobs_put(c);
+}
+
+int store_uploads_needed(const struct mime_msg *m, const struct store_request *rq)
+{
+	struct store_ctx c;
+	struct store_result res;
+
+	uploads_ctx(&c, NULL, m, rq, &res);
+	return store_ctx_uploads(&c);
+}
+
+/* uploads_done - the outcome of one step for the caller */
+static int uploads_done(struct store_ctx *c, int rc, unsigned char **blob_s3, char **error_r)
+{
+	if (rc < 0) {
+		*error_r = c->error ? c->error : xstrdup("database error");
+		c->error = NULL;
+		xfree(&c->blob_s3);
+	}
+	*blob_s3 = c->blob_s3;
+	return rc;
+}
+
+int store_uploads_lookup(struct db *db, const struct mime_msg *m, const struct store_request *rq,
+			 struct store_result *res, unsigned char **blob_s3_r, char **error_r)
+{
+	struct store_ctx c;
+
+	uploads_ctx(&c, db, m, rq, res);
+	*blob_s3_r = NULL;
+	return uploads_done(&c, blobs_lookup(&c), blob_s3_r, error_r);
+}
+
+int store_uploads_put(const struct mime_msg *m, const struct store_request *rq,
+		      unsigned char *blob_s3, struct store_result *res, char **error_r)
+{
+	struct store_ctx c;
+	int rc;
+
+	uploads_ctx(&c, NULL, m, rq, res);
+	c.blob_s3 = blob_s3;
+	rc = blobs_put(&c);
+	if (rc < 0) {
+		*error_r = c.error ? c.error : xstrdup("object store error");
+		c.error = NULL;
+	}
+	return rc;
+}
+
+static void blobs_recheck(struct store_ctx *c);
 
 /* store_blobs_recheck - after COMMIT: every object this call uploaded is
  * still there, else it is uploaded again. blobs gc deletes an object
@@ -915,6 +1012,25 @@ int store_blobs_upload(struct store_ctx *c)
  * that. Failures go to the result (the message is stored: the caller
  * logs them loudly), never to the delivery's status. */
 static void store_blobs_recheck(struct store_ctx *c)
+{
+	if (c->rq->blob_s3) /* the caller uploaded: it rechecks (store_uploads_recheck) */
+		return;
+	blobs_recheck(c);
+}
+
+void store_uploads_recheck(const struct mime_msg *m, const struct store_request *rq,
+			   unsigned char *blob_s3, struct store_result *res)
+{
+	struct store_ctx c;
+
+	if (blob_s3 == NULL)
+		return;
+	uploads_ctx(&c, NULL, m, rq, res);
+	c.blob_s3 = blob_s3;
+	blobs_recheck(&c);
+}
+
+static void blobs_recheck(struct store_ctx *c)
 {
 	const struct mime_msg *m = c->m;
 	struct blob_store *bs = c->rq->blobs;
@@ -1467,8 +1583,8 @@ int store_ctx_inline(const struct store_ctx *c)
 	if (c->sp->len - c->sp->start > STORE_INLINE_MAX)
 		return 0;
 	for (i = 0; i < c->m->natts; i++)
-		if (c->m->atts[i].size > STORE_INLINE_MAX)
-			return 0;
+		if (c->m->atts[i].size > STORE_INLINE_MAX && !(c->blob_s3 && c->blob_s3[i]))
+			return 0; /* COPY; one in the object store is a row without content */
 	return 1;
 }
 

@@ -47,6 +47,12 @@ struct store_request {
 	 * in PostgreSQL */
 	struct blob_store *blobs;
 	long long blob_min_size;
+	/* uploaded by the caller before this call (store_uploads_lookup and
+	 * store_uploads_put): per attachment, its blobs row goes in with
+	 * location 's3' when nonzero; store_message then neither uploads nor
+	 * looks for the objects after COMMIT (store_uploads_recheck, the
+	 * caller's). NULL: store_message does both. */
+	const unsigned char *blob_s3;
 };
 
 enum store_status {
@@ -90,6 +96,24 @@ enum store_status store_message(struct db *db, const struct store_spool *sp,
 				const struct mime_msg *m, const struct store_request *rq,
 				struct store_result *res, char **error_r);
 void store_result_free(struct store_result *res);
+
+/* The uploads of store_message, done by its caller first, so that the
+ * thread running the transaction never waits for the object store
+ * (postroom-lmtpd: in the session's thread, not the group's). Same
+ * rules: store_uploads_needed - anything to upload at all?
+ * store_uploads_lookup - where each large attachment is already (one
+ * SELECT each; *blob_s3_r, caller frees; 0, or -1 with *error_r);
+ * store_uploads_put - without a database, each one found nowhere PUT
+ * (0, or -1 with *error_r and res->blob_status); then store_message
+ * with rq->blob_s3; after STORE_OK, store_uploads_recheck (failures go
+ * to res, as store_message's own). */
+int store_uploads_needed(const struct mime_msg *m, const struct store_request *rq);
+int store_uploads_lookup(struct db *db, const struct mime_msg *m, const struct store_request *rq,
+			 struct store_result *res, unsigned char **blob_s3_r, char **error_r);
+int store_uploads_put(const struct mime_msg *m, const struct store_request *rq,
+		      unsigned char *blob_s3, struct store_result *res, char **error_r);
+void store_uploads_recheck(const struct mime_msg *m, const struct store_request *rq,
+			   unsigned char *blob_s3, struct store_result *res);
 
 /* store_session_init - ready a long-lived connection for store_message:
  * generic plans for the store's prepared statements (see store_mail.c);

@@ -19,6 +19,9 @@
 # blobs.timeout not below deliver.timeout is refused. A blob already in the
 # bucket is not uploaded again, one already in PostgreSQL stays there, and
 # mail compact-raw converts a whole message whose blob is in the bucket.
+# A slow object store (a proxy holding PUT answers) delays only the
+# message uploading: another LMTP session's message is answered at once;
+# messages uploaded before their transaction join lmtpd's group commit.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
 . "$POSTROOM_SRCDIR/tests/lib/ports.sh"
@@ -398,6 +401,134 @@ like "$out" "blobs.timeout \(400 s\) must be below deliver.timeout \(300 s\)" ".
 out=$("$POSTROOM_BUILDDIR/postroom-deliver" -c "$TAP_TMP/slow.conf" -f sender@foreign.example \
 	-- bob@pipe.example <"$TAP_TMP/m-wrong.eml" 2>/dev/null)
 is "$?/${out:0:6}" "75/4.3.5 " "postroom-deliver defers such a configuration with 4.3.5"
+
+
+# ---- a slow object store holds back only the message uploading ----------
+# A proxy in front of radosgw holds the answer to every PUT for SLOW
+# seconds (not down: blobs.timeout is longer). postroom-lmtpd with one
+# pool connection (lmtpd.pool_size = 1: one group leader). While session
+# A's message waits for its upload, session B's message without
+# attachments is answered 250 well within SLOW (bound SLOW / 2: slack for
+# load): the upload runs in A's session thread, before the group, which
+# only runs transactions. Before, the upload ran in the group's leader, and
+# B waited for it (SLOW s).
+SLOW=6
+"$PY" - "$TAP_TMP/proxy.port" "${S3_ENDPOINT##*:}" "$SLOW" "$TAP_TMP/proxy.puts" <<'PY' &
+import socket, sys, threading, time
+port_file, up_port, delay, marks = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", 0))
+srv.listen(64)
+open(port_file + ".tmp", "w").write(str(srv.getsockname()[1]))
+__import__("os").rename(port_file + ".tmp", port_file)
+def pump(a, b, st, up):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            if not up and "put" not in st:
+                st["put"] = d.startswith(b"PUT ")
+                if st["put"]:
+                    open(marks, "a").write("PUT\n")
+            if up and st.get("put") and not st.get("slept"):
+                time.sleep(delay)
+                st["slept"] = True
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (b,):
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+def serve(c):
+    u = socket.create_connection(("127.0.0.1", up_port))
+    st = {}
+    threading.Thread(target=pump, args=(c, u, st, False), daemon=True).start()
+    threading.Thread(target=pump, args=(u, c, st, True), daemon=True).start()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+proxy_pid=$!
+for _ in $(seq 100); do [ -s "$TAP_TMP/proxy.port" ] && break; sleep 0.1; done
+lmtpd_stop "$LMTPD_PID"
+POSTROOM_CONF=$BASE_CONF LMTPD_EXTRA="$LMTPD_EXTRA pool_size = 1;" \
+	LMTPD_TOP=$(blobs_section "$TAP_TMP/s3-root.cred" |
+		sed "s|$S3_ENDPOINT|http://127.0.0.1:$(cat "$TAP_TMP/proxy.port")|; s/timeout = 3;/timeout = 30;/") \
+	lmtpd_start "$TAP_TMP/lmtpd-slow" || fail "postroom-lmtpd starts behind the slow proxy"
+mkmsg m-slow
+printf 'From: sender@foreign.example\r\nTo: alice@example.com\r\nSubject: plain\r\nMessage-ID: <m-plain@foreign.example>\r\n\r\nno attachment\r\n' \
+	>"$TAP_TMP/m-plain.eml"
+lscript() { # NAME RCPT
+	printf 'S LHLO t\nR\nS MAIL FROM:<sender@foreign.example>\nR\nS RCPT TO:<%s>\nR\nS DATA\nR\nF %s\nS .\nR\nS QUIT\n' \
+		"$2" "$TAP_TMP/$1.eml" >"$TAP_TMP/$1.script"
+}
+lscript m-slow alice@example.com && lscript m-plain alice@example.com
+s=$(date +%s%N)
+LMTP_TIMEOUT=60 lmtp "$LMTPD_SOCKET" "$TAP_TMP/m-slow.script" >"$TAP_TMP/m-slow.out" 2>&1 &
+apid=$!
+for _ in $(seq 300); do [ -s "$TAP_TMP/proxy.puts" ] && break; sleep 0.1; done
+ok "[ -s '$TAP_TMP/proxy.puts' ]" "slow store: A's upload reached the proxy (held $SLOW s)"
+b0=$(date +%s%N)
+out=$(LMTP_TIMEOUT=60 lmtp "$LMTPD_SOCKET" "$TAP_TMP/m-plain.script")
+bms=$((($(date +%s%N) - b0) / 1000000))
+like "$out" "250 2\.0\.0 <alice@example.com> Ok: stored as" "slow store: B (no attachment, another session) is stored"
+ok "[ $bms -lt $((SLOW * 1000 / 2)) ]" "... and answered within $((SLOW * 1000 / 2)) ms while A uploads (took $bms ms)"
+wait "$apid"
+ams=$((($(date +%s%N) - s) / 1000000))
+like "$(cat "$TAP_TMP/m-slow.out")" "250 2\.0\.0 <alice@example.com> Ok: stored as" "... A is stored too (after $ams ms)"
+ok "[ $ams -ge $((SLOW * 1000)) ]" "... A waited for its upload (>= $SLOW s)"
+is "$(psqlc "SELECT location FROM blobs WHERE sha256 = decode('$(sha "$TAP_TMP/m-slow.big")', 'hex')")" s3 \
+	"... its blob is a row with location 's3'"
+pctl mail attachment "$(email_of m-slow)" 1 | cmp -s - "$TAP_TMP/m-slow.big" &&
+	pass "... and reads back byte-exact from the bucket" || fail "... and reads back byte-exact from the bucket"
+# Uploaded before the group, two messages with a 100 KB attachment each
+# (the whole message small enough for one batch) join one group commit:
+# a plain message F holds the one leader (its transaction waits for a
+# lock on emails) while both upload; they queue behind it and are stored
+# together, as rows without content.
+head -c 102400 /dev/urandom >"$TAP_TMP/g.big1" && head -c 102400 /dev/urandom >"$TAP_TMP/g.big2"
+mkmsg m-g1 "$TAP_TMP/g.big1" && mkmsg m-g2 "$TAP_TMP/g.big2"
+sed 's/m-plain@/m-f@/' "$TAP_TMP/m-plain.eml" >"$TAP_TMP/m-f.eml"
+lscript m-g1 alice@example.com && lscript m-g2 alice@example.com && lscript m-f alice@example.com
+: >"$TAP_TMP/proxy.puts"
+gpids=
+for n in m-g1 m-g2; do
+	LMTP_TIMEOUT=60 lmtp "$LMTPD_SOCKET" "$TAP_TMP/$n.script" >"$TAP_TMP/$n.out" 2>&1 &
+	gpids="$gpids $!"
+done
+for _ in $(seq 300); do [ "$(wc -l <"$TAP_TMP/proxy.puts")" -ge 2 ] && break; sleep 0.1; done
+coproc GLOCK { "$PG_BINDIR/psql" -qXAt -d "$POSTROOM_DB" >/dev/null 2>&1; }
+echo "BEGIN; LOCK TABLE emails IN ACCESS EXCLUSIVE MODE;" >&"${GLOCK[1]}"
+LMTP_TIMEOUT=60 lmtp "$LMTPD_SOCKET" "$TAP_TMP/m-f.script" >"$TAP_TMP/m-f.out" 2>&1 &
+fpid=$!
+for _ in $(seq 100); do
+	[ "$(psqlc "SELECT count(*) FROM pg_locks WHERE relation = 'emails'::regclass AND NOT granted")" -ge 1 ] && break
+	sleep 0.1
+done
+sleep $((SLOW + 1)) # both uploads done: queued behind F
+echo "COMMIT;" >&"${GLOCK[1]}"
+exec {GLOCK[1]}>&-
+wait "$GLOCK_PID" 2>/dev/null
+wait "$fpid"
+# shellcheck disable=SC2086
+wait $gpids
+like "$(cat "$TAP_TMP/m-g1.out" "$TAP_TMP/m-g2.out" "$TAP_TMP/m-f.out" | grep -c '^250 2\.0\.0 <alice')" '^3$' \
+	"group: both messages with uploads and the plain one are stored"
+like "$(grep -c 'message-id=<m-g[12]@foreign.example>.*group=2' "$LMTPD_LOG")" '^2$' \
+	"... the two uploaded ones in one group commit (group=2)" || diag "$(grep 'message-id=<m-' "$LMTPD_LOG")"
+for n in 1 2; do
+	is "$(psqlc "SELECT location || ':' || (content IS NULL) FROM blobs WHERE sha256 = decode('$(sha "$TAP_TMP/g.big$n")', 'hex')")" \
+		"s3:true" "... m-g$n: its blob is a row with location 's3' and no content"
+	pctl mail raw "$(email_of m-g$n)" | tail -c "$(stat -c %s "$TAP_TMP/m-g$n.eml")" | cmp -s - "$TAP_TMP/m-g$n.eml" &&
+		pass "... m-g$n: mail raw reads back byte-exact" || fail "... m-g$n: mail raw reads back byte-exact"
+done
+lmtpd_stop "$LMTPD_PID"
+kill "$proxy_pid" 2>/dev/null
+wait "$proxy_pid" 2>/dev/null
 
 diag "whole test: $(($(date +%s) - t0)) s"
 done_testing
