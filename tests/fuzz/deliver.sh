@@ -8,11 +8,12 @@
 . "$POSTROOM_SRCDIR/tests/lib/fuzz.sh"
 
 FUZZ_CFLAGS="$(pkg-config --cflags gmime-3.0 libpq)"
-FUZZ_LIBS="$(pkg-config --libs gmime-3.0 libpq libcrypto)"
+FUZZ_LIBS="$(pkg-config --libs gmime-3.0 libpq libcrypto libconfig expat)"
 export FUZZ_CFLAGS FUZZ_LIBS
 bin=$(fuzz_build fuzz-deliver lib/store_spool.c lib/mime_parse.c lib/store_mail.c lib/db.c \
 	lib/address.c lib/sighdr.c lib/verdict.c lib/crypto.c lib/buf.c lib/xalloc.c lib/log.c \
-	lib/mime_scan.c lib/filename_safe.c lib/mail_class.c lib/verp.c lib/raw_compact.c) ||
+	lib/mime_scan.c lib/filename_safe.c lib/mail_class.c lib/verp.c lib/raw_compact.c \
+	lib/blob_store.c lib/blob_store_pg.c lib/blob_store_s3.c lib/blob_store_s3_list.c lib/curl_dl.c lib/conf.c lib/conf_params.c) ||
 	{ fail "fuzz target builds"; done_testing; }
 pass "fuzz target builds with clang -fsanitize=fuzzer,address,undefined"
 # seeds: the corpus messages (flat copies; MANIFEST and notes left out)
