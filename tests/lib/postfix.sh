@@ -22,6 +22,13 @@
 #     PF_DOMAIN        test domain (default postroom.test), relayed to the
 #                      discard transport, as is everything else
 # pf_stop          stop it and kill any process of this instance left over
+# pf_restart       stop it and start it again on the same configuration,
+#                  ports and queue: unlike `postfix reload`, every process
+#                  runs the new main.cf when it returns, and no queue file
+#                  is left behind in the active queue (a reload that
+#                  replaces qmgr while a delivery holds a file makes the new
+#                  qmgr skip it, "still being delivered", and nothing looks
+#                  at it again until qmgr's next start)
 # pf_wait_log RE [T]  wait up to T seconds (10) until the maillog matches RE
 # pf_queue_empty   true when the queue is empty;  pf_flush: postqueue -f
 #
@@ -222,6 +229,15 @@ pf_stop() {
 	[ -n "$pids" ] && kill -9 $pids 2>/dev/null
 	PF_MASTER_PID=
 	return 0
+}
+
+pf_restart() {
+	pf_stop
+	postfix -c "$PF_CONF" start >"$PF_DIR/start.out" 2>&1 ||
+		_pf_fail "postfix start failed: $(cat "$PF_DIR/start.out")" || return 1
+	PF_MASTER_PID=$(awk '{ print $1; exit }' "$PF_DIR/spool/pid/master.pid")
+	wait_port "$PF_PORT_MX" && return 0
+	_pf_fail "port $PF_PORT_MX does not accept connections"
 }
 
 # pf_wait_log REGEX [TIMEOUT]: wait until the maillog matches (extended RE)

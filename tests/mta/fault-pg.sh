@@ -21,7 +21,7 @@ D=$PIPELINE_DOMAIN
 pctl user add "carol@$D" >/dev/null
 # hold deliveries to postroom; retry deferred mail quickly once flushed
 postconf -c "$PF_CONF" -e "defer_transports = postroom" "minimal_backoff_time = 2s" \
-	"maximal_backoff_time = 4s" "queue_run_delay = 2s" && pipeline_postfix_reload
+	"maximal_backoff_time = 4s" "queue_run_delay = 2s" && pf_restart
 pass "pipeline started; delivery to postroom held (defer_transports = postroom)"
 
 is "$(pipeline_send "$N" "alice@$D,bob@$D" fault-pg)" "$N" "$N messages to alice and bob accepted (250 at end of data)"
@@ -53,7 +53,7 @@ like "$r" '^(4[0-9][0-9] |535 5\.7\.8 .*Temporary authentication failure)' \
 
 # release the queue into postroom-deliver with the database down
 start=$(wc -l <"$PF_LOG")
-postconf -c "$PF_CONF" -e "defer_transports =" && pipeline_postfix_reload && pf_flush
+postconf -c "$PF_CONF" -e "defer_transports =" && pf_restart && pf_flush
 since() { tail -n +"$((start + 1))" "$PF_LOG" | grep 'status=deferred' | grep -v '(deferred transport)'; }
 for i in $(seq 300); do
 	[ "$(pairs since)" -ge $((2 * N)) ] && break
