@@ -329,6 +329,42 @@ static int ctl_blob_get(const unsigned char digest[SHA256_LEN], struct buf *out,
 	return 0;
 }
 
+/* ctl_raw_bodies - text_body and html_body of email id as UTF-8 bytes
+ * (binary), read once for all its text references; NULL with *error_r */
+static PGresult *ctl_raw_bodies(PGconn *conn, const char *id, char **error_r)
+{
+	const char *params[1] = { id };
+	PGresult *res = PQexecParams(conn,
+				     "SELECT convert_to(text_body, 'UTF8'), convert_to(html_body,"
+				     " 'UTF8') FROM emails WHERE id = $1",
+				     1, NULL, params, NULL, NULL, 1);
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		return res;
+	*error_r = PQresultStatus(res) == PGRES_TUPLES_OK
+			   ? xstrdup("the email row of a text reference is missing")
+			   : xasprintf("database error: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	return NULL;
+}
+
+/* ctl_raw_text - reference i of r2 (source, src_off, src_len in columns
+ * 7-9) as a slice of its body; a slice past the body's end is short,
+ * which raw_rebuild refuses */
+static void ctl_raw_text(const PGresult *bodies, const PGresult *r2, int i, struct raw_ref *ref,
+			 struct raw_blob *blob)
+{
+	int col = ref->source == RAW_SRC_TEXT ? 0 : 1;
+	long long have = PQgetisnull(bodies, 0, col) ? 0 : PQgetlength(bodies, 0, col);
+	long long off = PQgetisnull(r2, i, 8) ? 0 : ctl_be(r2, i, 8);
+
+	ref->size = PQgetisnull(r2, i, 9) ? -1 : ctl_be(r2, i, 9);
+	if (off < 0 || off > have)
+		off = have;
+	blob->content = (const unsigned char *)PQgetvalue(bodies, 0, col) + off;
+	blob->len = (size_t)(ref->size >= 0 && ref->size < have - off ? ref->size : have - off);
+}
+
 /* ctl_raw_rebuild - the raw message of email id, rebuilt from its
  * skeleton and blobs (lib/raw_compact: each blob's SHA-256 checked; one
  * in the object store is read from it, verified there too), to sink.
@@ -339,7 +375,7 @@ static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *ar
 	struct raw_ref *refs = NULL;
 	struct raw_blob *blobs = NULL;
 	struct buf *objs = NULL;
-	PGresult *res, *r2 = NULL;
+	PGresult *res, *r2 = NULL, *bodies = NULL;
 	int i, n = 0, rc = 0;
 
 	res = PQexecParams(conn, "SELECT layout, content FROM email_raw_base WHERE email_id = $1",
@@ -357,9 +393,10 @@ static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *ar
 		r2 = PQexecParams(
 			conn,
 			"SELECT r.at, r.line_len, r.crlf, r.position, b.sha256, b.content,"
-			" b.location = 's3' FROM email_raw_refs r LEFT JOIN email_attachments a ON a.email_id"
-			" = r.email_id AND a.position = r.position LEFT JOIN blobs b ON"
-			" b.sha256 = a.sha256 WHERE r.email_id = $1 ORDER BY r.ordinal",
+			" b.location = 's3', r.source, r.src_off, r.src_len FROM email_raw_refs r"
+			" LEFT JOIN email_attachments a ON r.source = 0 AND a.email_id = r.email_id AND"
+			" a.position = r.position LEFT JOIN blobs b ON b.sha256 = a.sha256"
+			" WHERE r.email_id = $1 ORDER BY r.ordinal",
 			1, NULL, params, NULL, NULL, 1);
 		if (PQresultStatus(r2) != PGRES_TUPLES_OK) {
 			*error_r = xasprintf("database error: %s", PQresultErrorMessage(r2));
@@ -377,6 +414,16 @@ static int ctl_raw_rebuild(PGconn *conn, const char *id, raw_sink sink, void *ar
 			refs[i].line_len = (int)ctl_be(r2, i, 1);
 			refs[i].crlf = *PQgetvalue(r2, i, 2) != 0;
 			refs[i].position = (int)ctl_be(r2, i, 3);
+			refs[i].source = (int)ctl_be(r2, i, 7);
+			if (refs[i].source != RAW_SRC_BLOB) { /* a text: its length checked */
+				if (bodies == NULL &&
+				    (bodies = ctl_raw_bodies(conn, id, error_r)) == NULL) {
+					rc = -1;
+					goto out;
+				}
+				ctl_raw_text(bodies, r2, i, &refs[i], &blobs[i]);
+				continue;
+			}
 			if ((PQgetisnull(r2, i, 5) && !s3) || PQgetlength(r2, i, 4) != SHA256_LEN) {
 				*error_r = xasprintf("the blob of attachment %d is missing",
 						     refs[i].position);
@@ -402,6 +449,7 @@ out:
 	free(objs);
 	free(refs);
 	free(blobs);
+	PQclear(bodies);
 	PQclear(r2);
 	PQclear(res);
 	return rc;
@@ -551,9 +599,9 @@ static int ctl_compact_apply(PGconn *conn, const char *id, const char *raw, size
 			     const struct raw_plan *plan, char **skel_r)
 {
 	static const int fmts[2] = { 0, 1 };
-	const char *p[6];
+	const char *p[9];
 	int lens[2] = { 0, 0 }, ok = 1;
-	char num[4][32], *error = NULL;
+	char num[7][32], *error = NULL;
 	struct ctl_cmp cmp = { raw, len };
 	size_t i;
 
@@ -576,16 +624,24 @@ static int ctl_compact_apply(PGconn *conn, const char *id, const char *raw, size
 		snprintf(num[1], sizeof(num[1]), "%d", plan->refs[i].position);
 		snprintf(num[2], sizeof(num[2]), "%lld", plan->refs[i].at);
 		snprintf(num[3], sizeof(num[3]), "%d", plan->refs[i].line_len);
+		snprintf(num[4], sizeof(num[4]), "%d", plan->refs[i].source);
+		snprintf(num[5], sizeof(num[5]), "%lld", plan->refs[i].src_off);
+		snprintf(num[6], sizeof(num[6]), "%lld", plan->refs[i].size);
 		p[1] = num[0];
 		p[2] = num[1];
 		p[3] = num[2];
 		p[4] = num[3];
 		p[5] = plan->refs[i].crlf ? "t" : "f";
-		if (ctl_compact_exec(conn,
-				     "INSERT INTO email_raw_refs (email_id, ordinal, position, at,"
-				     " line_len, crlf) VALUES ($1::uuid, $2::integer, $3::integer,"
-				     " $4::bigint, $5::integer, $6::boolean)",
-				     6, p, NULL, NULL, 0) < 0)
+		p[6] = num[4];
+		p[7] = plan->refs[i].source == RAW_SRC_BLOB ? NULL : num[5];
+		p[8] = plan->refs[i].source == RAW_SRC_BLOB ? NULL : num[6];
+		if (ctl_compact_exec(
+			    conn,
+			    "INSERT INTO email_raw_refs (email_id, ordinal, position, at,"
+			    " line_len, crlf, source, src_off, src_len) VALUES ($1::uuid,"
+			    " $2::integer, $3::integer, $4::bigint, $5::integer, $6::boolean,"
+			    " $7::smallint, $8::bigint, $9::bigint)",
+			    9, p, NULL, NULL, 0) < 0)
 			return -1;
 	}
 	p[1] = raw;
@@ -597,7 +653,7 @@ static int ctl_compact_apply(PGconn *conn, const char *id, const char *raw, size
 			     "SELECT CASE WHEN EXISTS (SELECT 1 FROM email_raw_refs x JOIN"
 			     " email_attachments a ON a.email_id = x.email_id AND a.position ="
 			     " x.position JOIN blobs b ON b.sha256 = a.sha256 WHERE x.email_id ="
-			     " $1::uuid AND b.location = 's3') THEN true ELSE"
+			     " $1::uuid AND x.source = 0 AND b.location = 's3') THEN true ELSE"
 			     " postroom_email_raw($1::uuid) = $2::bytea END",
 			     2, p, lens, fmts, 1) < 0)
 		ok = 0;

@@ -557,6 +557,49 @@ static char *mime_part_text(struct mime_walk *w, GMimeObject *obj)
 	return out;
 }
 
+/* mime_text_drop - forget the pieces of a body about to be replaced */
+static void mime_text_drop(struct mime_msg *msg, int html)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < msg->ntexts; i++)
+		if (msg->texts[i].html != html)
+			msg->texts[k++] = msg->texts[i];
+	msg->ntexts = k;
+}
+
+/* mime_text_add - the leaf being walked, whose text is [off, off + len)
+ * of a body, as a piece raw_compact may cut (struct mime_text_piece);
+ * nothing when its encoding or charset rules it out */
+static void mime_text_add(struct mime_walk *w, GMimeObject *obj, int html, size_t off, size_t len)
+{
+	const char *cs = g_mime_object_get_content_type_parameter(obj, "charset");
+	struct mime_text_piece *t;
+	int b64 = 0;
+
+	if (!GMIME_IS_PART(obj) || w->leaf_end <= w->leaf_start || len == 0)
+		return;
+	switch (g_mime_part_get_content_encoding(GMIME_PART(obj))) {
+	case GMIME_CONTENT_ENCODING_DEFAULT:
+	case GMIME_CONTENT_ENCODING_7BIT:
+	case GMIME_CONTENT_ENCODING_8BIT:
+	case GMIME_CONTENT_ENCODING_BINARY: break;
+	case GMIME_CONTENT_ENCODING_BASE64: b64 = 1; break;
+	default: return;
+	}
+	if (cs && g_ascii_strcasecmp(cs, "utf-8") != 0 && g_ascii_strcasecmp(cs, "utf8") != 0 &&
+	    g_ascii_strcasecmp(cs, "us-ascii") != 0)
+		return;
+	w->msg->texts = xgrow(w->msg->texts, w->msg->ntexts, sizeof(*w->msg->texts));
+	t = &w->msg->texts[w->msg->ntexts++];
+	t->html = html;
+	t->base64 = b64;
+	t->body_off = (long long)off;
+	t->len = (long long)len;
+	t->enc_offset = (long long)w->leaf_start;
+	t->enc_len = (long long)(w->leaf_end - w->leaf_start);
+}
+
 /* mime_leaf - a body candidate or an attachment */
 static void mime_leaf(struct mime_walk *w, GMimeObject *obj, int in_alt)
 {
@@ -571,9 +614,12 @@ static void mime_leaf(struct mime_walk *w, GMimeObject *obj, int in_alt)
 	if (!attached && plain && (in_alt || !w->have_text || filename == NULL)) {
 		t = mime_part_text(w, obj);
 		if (in_alt || !w->have_text) {
+			mime_text_drop(w->msg, 0);
+			mime_text_add(w, obj, 0, 0, strlen(t));
 			buf_adopt(&w->text, t, strlen(t)); /* a large body is not copied */
 		} else {
 			buf_append_char(&w->text, '\n');
+			mime_text_add(w, obj, 0, w->text.len, strlen(t));
 			buf_append_str(&w->text, t);
 			free(t);
 		}
@@ -583,6 +629,8 @@ static void mime_leaf(struct mime_walk *w, GMimeObject *obj, int in_alt)
 	if (!attached && html && (in_alt || w->html == NULL)) {
 		free(w->html);
 		w->html = mime_part_text(w, obj);
+		mime_text_drop(w->msg, 1);
+		mime_text_add(w, obj, 1, 0, strlen(w->html));
 		return;
 	}
 	mime_add_attachment(w, obj, filename, NULL, 0);
@@ -1136,6 +1184,7 @@ void mime_msg_free(struct mime_msg **mp)
 		close(msg->att_fd);
 	free(msg->rcpts);
 	free(msg->atts);
+	free(msg->texts);
 	free(msg->references);
 	free(msg->message_id);
 	free(msg->from_address);

@@ -44,6 +44,20 @@ struct mime_attachment {
  * whole): attachments over attachment_size_max decoded bytes are not
  * extracted (0: no limit); parts beyond the first parts_max are not
  * walked (0: MIME_PARTS_MAX_DEFAULT). Both are said in parse_problem. */
+/* a text part whose decoded text is part of text_body or html_body and
+ * may be cut out of the raw message like an attachment (lib/raw_compact
+ * compares before cutting): charset absent, UTF-8 or US-ASCII, and no
+ * transfer encoding (7bit, 8bit, binary: the text is the encoded body
+ * itself) or base64. The text is [body_off, body_off + len) of the
+ * body; its encoded body [enc_offset, enc_offset + enc_len) of the
+ * message. */
+struct mime_text_piece {
+	int html; /* in html_body, else in text_body */
+	int base64;
+	long long body_off, len;
+	long long enc_offset, enc_len;
+};
+
 struct mime_limits {
 	long long attachment_size_max;
 	size_t parts_max;
@@ -66,6 +80,8 @@ struct mime_msg {
 	size_t nrcpts;
 	struct mime_attachment *atts;
 	size_t natts;
+	struct mime_text_piece *texts; /* in message order */
+	size_t ntexts;
 	/* the largest decoded size of an attachment left out for being over
 	 * attachment_size_max (0: none was), and how many were left out */
 	long long oversize_size;

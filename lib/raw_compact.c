@@ -11,9 +11,12 @@
  *	Only when every such attachment matches are the ranges cut out:
  *	odd line lengths, mixed line endings, trailing white space and
  *	non-canonical base64 all differ somewhere, and the message is then
- *	stored whole. The rebuild (postroomctl mail raw, compact-raw) is
- *	the same encoder, after checking each blob's SHA-256; the SQL
- *	function postroom_email_raw (sql/025) does the same in SQL.
+ *	stored whole. Text parts are cut the same way (sql/030): a part
+ *	without transfer encoding whose received bytes are its decoded text
+ *	in text_body or html_body, or a base64 one whose text encodes to
+ *	them. The rebuild (postroomctl mail raw, compact-raw) is the same
+ *	encoder, after checking each blob's SHA-256 (each text's length);
+ *	the SQL function postroom_email_raw (sql/030) does the same in SQL.
  * NEVER
  *	cuts a range it has not compared byte for byte; returns a rebuild
  *	from a blob whose SHA-256 does not match its digest.
@@ -31,6 +34,9 @@
 
 #define RAW_OUT 65536
 #define RAW_CHUNK (3 * 16384) /* whole groups of three bytes */
+/* a text part shorter than this stays in the skeleton: a reference row
+ * and its index entry take about as many bytes */
+#define RAW_TEXT_MIN 256
 
 static const char raw_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -190,25 +196,60 @@ static int raw_tail_eol(int fd, long long off, size_t n, size_t eol)
 	return t[eol - 1] == '\n' && (eol == 1 || t[0] == '\r');
 }
 
-/* raw_matches - does the encoding of att in the layout read from the
- * received text (raw_fd at raw_off + a->enc_offset) reproduce it? *cut
- * the length of the range to cut (one line break after it stays) */
-static int raw_matches(int raw_fd, long long raw_off, long long len, const struct mime_msg *m,
-		       const struct mime_attachment *a, struct raw_ref *r, long long *cut,
-		       char **error_r)
+/* what a cut range is rebuilt from: the decoded bytes in a file
+ * (an attachment in the message's att_fd) or in memory (a text body) */
+struct raw_src {
+	int fd;
+	long long off;
+	const unsigned char *mem;
+	long long size;
+};
+
+/* raw_feed_src - the whole source through the encoder; 0, or -1 with
+ * *error_r when the attachment could not be read back */
+static int raw_feed_src(struct raw_enc *e, const struct raw_src *src, char **error_r)
 {
-	long long t = raw_off + a->enc_offset;
-	size_t n = (size_t)a->enc_len, eol;
+	unsigned char *chunk;
+	long long off, left;
+
+	if (src->mem) {
+		raw_enc_feed(e, src->mem, (size_t)src->size);
+		return 0;
+	}
+	chunk = xmalloc(RAW_CHUNK);
+	for (off = src->off, left = src->size; left > 0 && !e->stopped;) {
+		size_t want = left < RAW_CHUNK ? (size_t)left : RAW_CHUNK;
+		ssize_t got = store_spool_pread_all(src->fd, (char *)chunk, want, off);
+
+		if (got != (ssize_t)want) {
+			*error_r = xasprintf("reading an attachment back: %s",
+					     got < 0 ? strerror(errno) : "short read");
+			free(chunk);
+			return -1;
+		}
+		raw_enc_feed(e, chunk, want);
+		off += (long long)want;
+		left -= (long long)want;
+	}
+	free(chunk);
+	return 0;
+}
+
+/* raw_matches_b64 - does the base64 encoding of src in the layout read
+ * from the received text (raw_fd at t, n bytes) reproduce it? *cut the
+ * length of the range to cut (one line break after it stays) */
+static int raw_matches_b64(int raw_fd, long long t, size_t n, const struct raw_src *src,
+			   struct raw_ref *r, long long *cut, char **error_r)
+{
+	size_t eol;
 	struct raw_enc *e;
 	struct raw_cmp *cmp;
-	unsigned char *chunk;
-	long long off, exp, left;
+	long long exp;
 	int ok;
 
-	if (a->enc_offset < 0 || a->enc_len <= 0 || a->enc_offset + a->enc_len > len ||
-	    raw_layout(raw_fd, t, n, &r->line_len, &r->crlf) < 0)
+	if (raw_layout(raw_fd, t, n, &r->line_len, &r->crlf) < 0)
 		return 0;
-	exp = raw_b64_len(a->size, r->line_len, r->crlf);
+	exp = raw_b64_len(src->size, r->line_len, r->crlf);
 	eol = r->crlf ? 2 : 1;
 	if ((long long)n != exp &&
 	    !((long long)n == exp + (long long)eol && raw_tail_eol(raw_fd, t, n, eol)))
@@ -223,29 +264,59 @@ static int raw_matches(int raw_fd, long long raw_off, long long len, const struc
 	e->crlf = r->crlf;
 	e->sink = raw_cmp_sink;
 	e->arg = cmp;
-	chunk = xmalloc(RAW_CHUNK);
-	for (off = a->offset, left = a->size; left > 0 && !e->stopped;) {
-		size_t want = left < RAW_CHUNK ? (size_t)left : RAW_CHUNK;
-		ssize_t got = store_spool_pread_all(m->att_fd, (char *)chunk, want, off);
-
-		if (got != (ssize_t)want) {
-			*error_r = xasprintf("reading an attachment back: %s",
-					     got < 0 ? strerror(errno) : "short read");
-			free(chunk);
-			free(e);
-			free(cmp);
-			return -1;
-		}
-		raw_enc_feed(e, chunk, want);
-		off += (long long)want;
-		left -= (long long)want;
+	if (raw_feed_src(e, src, error_r) < 0) {
+		free(e);
+		free(cmp);
+		return -1;
 	}
 	raw_flush(e);
 	ok = !e->stopped && cmp->left == 0;
-	free(chunk);
 	free(e);
 	free(cmp);
 	return ok;
+}
+
+/* raw_matches_verbatim - is the received text (raw_fd at t, n bytes)
+ * the text of src itself, with at most one line break after it (which
+ * stays)? *cut its length */
+static int raw_matches_verbatim(int raw_fd, long long t, size_t n, const struct raw_src *src,
+				struct raw_ref *r, long long *cut)
+{
+	struct raw_cmp *cmp;
+	size_t len = (size_t)src->size, done;
+	int ok = 1;
+
+	if (n != len && !(n == len + 1 && raw_tail_eol(raw_fd, t, n, 1)) &&
+	    !(n == len + 2 && raw_tail_eol(raw_fd, t, n, 2)))
+		return 0;
+	cmp = xcalloc(1, sizeof(*cmp));
+	cmp->fd = raw_fd;
+	cmp->off = t;
+	cmp->left = len;
+	for (done = 0; ok && done < len; done += RAW_OUT) {
+		size_t k = len - done < RAW_OUT ? len - done : RAW_OUT;
+
+		ok = raw_cmp_sink(cmp, (const char *)src->mem + done, k) == 0;
+	}
+	free(cmp);
+	r->line_len = 0;
+	r->crlf = 0;
+	*cut = (long long)len;
+	return ok;
+}
+
+/* raw_matches - may [enc_offset, enc_offset + enc_len) of the message
+ * be cut, src rebuilding it (verbatim when line_len 0 is asked)? */
+static int raw_matches(int raw_fd, long long raw_off, long long len, long long enc_offset,
+		       long long enc_len, int verbatim, const struct raw_src *src,
+		       struct raw_ref *r, long long *cut, char **error_r)
+{
+	if (enc_offset < 0 || enc_len <= 0 || enc_offset + enc_len > len)
+		return 0;
+	if (verbatim)
+		return raw_matches_verbatim(raw_fd, raw_off + enc_offset, (size_t)enc_len, src, r,
+					    cut);
+	return raw_matches_b64(raw_fd, raw_off + enc_offset, (size_t)enc_len, src, r, cut, error_r);
 }
 
 /* raw_copy - [off, off + n) of fd appended to out */
@@ -305,27 +376,106 @@ static int raw_skeleton(int raw_fd, long long raw_off, long long len, struct raw
 	return rc;
 }
 
+/* a range raw_compact may cut: an attachment (index into m->atts) or a
+ * text piece (index into m->texts), in message order */
+struct raw_cand {
+	long long enc_offset;
+	int text;
+	size_t i;
+};
+
+static int raw_cand_cmp(const void *a, const void *b)
+{
+	const struct raw_cand *x = a, *y = b;
+
+	return x->enc_offset < y->enc_offset ? -1 : x->enc_offset > y->enc_offset;
+}
+
+/* raw_candidates - what may be cut, sorted; *n their number */
+static struct raw_cand *raw_candidates(const struct mime_msg *m, const int *positions, size_t *n)
+{
+	struct raw_cand *c = xcalloc(m->natts + m->ntexts + 1, sizeof(*c));
+	size_t i, k = 0;
+
+	for (i = 0; i < m->natts; i++) {
+		int pos = positions ? positions[i] : (int)i + 1;
+
+		if (m->atts[i].enc_len <= 0 || m->atts[i].size <= 0 || pos <= 0)
+			continue; /* not base64, empty, or not stored: stays */
+		c[k].enc_offset = m->atts[i].enc_offset;
+		c[k].text = 0;
+		c[k++].i = i;
+	}
+	for (i = 0; i < m->ntexts; i++) {
+		const struct mime_text_piece *t = &m->texts[i];
+		const char *body = t->html ? m->html_body : m->text_body;
+
+		if (body == NULL || t->len < RAW_TEXT_MIN || t->enc_len <= 0)
+			continue; /* a short text stays: its reference would cost as much */
+		c[k].enc_offset = t->enc_offset;
+		c[k].text = 1;
+		c[k++].i = i;
+	}
+	qsort(c, k, sizeof(*c), raw_cand_cmp);
+	*n = k;
+	return c;
+}
+
+/* raw_cand_match - raw_matches for one candidate, its reference filled */
+static int raw_cand_match(int raw_fd, long long raw_off, long long len, const struct mime_msg *m,
+			  const int *positions, const struct raw_cand *c, struct raw_ref *r,
+			  long long *cut, char **error_r)
+{
+	struct raw_src src = { -1, 0, NULL, 0 };
+	const struct mime_text_piece *t;
+	const struct mime_attachment *a;
+	int ok;
+
+	if (c->text) {
+		t = &m->texts[c->i];
+		src.mem = (const unsigned char *)(t->html ? m->html_body : m->text_body) +
+			  t->body_off;
+		src.size = t->len;
+		ok = raw_matches(raw_fd, raw_off, len, t->enc_offset, t->enc_len, !t->base64, &src,
+				 r, cut, error_r);
+		r->position = 0;
+		r->source = t->html ? RAW_SRC_HTML : RAW_SRC_TEXT;
+		r->src_off = t->body_off;
+		r->size = t->len;
+		r->cut_at = t->enc_offset;
+		return ok;
+	}
+	a = &m->atts[c->i];
+	src.fd = m->att_fd;
+	src.off = a->offset;
+	src.size = a->size;
+	ok = raw_matches(raw_fd, raw_off, len, a->enc_offset, a->enc_len, 0, &src, r, cut, error_r);
+	r->position = positions ? positions[c->i] : (int)c->i + 1;
+	r->source = RAW_SRC_BLOB;
+	r->src_off = 0;
+	r->size = a->size;
+	r->cut_at = a->enc_offset;
+	return ok;
+}
+
 int raw_compact(int raw_fd, long long raw_off, long long len, const struct mime_msg *m,
 		const int *positions, struct raw_plan *plan, char **error_r)
 {
-	long long *cuts = xcalloc(m->natts + 1, sizeof(long long)), end = 0;
-	size_t i;
+	size_t ncand, i;
+	struct raw_cand *cand = raw_candidates(m, positions, &ncand);
+	long long *cuts = xcalloc(ncand + 1, sizeof(long long)), end = 0;
 	int rc = 0, ok;
 
 	memset(plan, 0, sizeof(*plan));
 	plan->fd = -1;
-	plan->refs = xcalloc(m->natts + 1, sizeof(*plan->refs));
-	for (i = 0; i < m->natts; i++) {
-		const struct mime_attachment *a = &m->atts[i];
+	plan->refs = xcalloc(ncand + 1, sizeof(*plan->refs));
+	for (i = 0; i < ncand; i++) {
 		struct raw_ref *r = &plan->refs[plan->nrefs];
-		int pos = positions ? positions[i] : (int)i + 1;
 
-		if (a->enc_len <= 0 || a->size <= 0 || pos <= 0)
-			continue; /* not base64, empty, or not stored: stays */
-		if (a->enc_offset < end) {
-			ok = 0; /* out of order: not expected from the walk */
-		} else if ((ok = raw_matches(raw_fd, raw_off, len, m, a, r, &cuts[plan->nrefs],
-					     error_r)) < 0) {
+		if (cand[i].enc_offset < end) {
+			ok = 0; /* overlapping or out of order: not expected from the walk */
+		} else if ((ok = raw_cand_match(raw_fd, raw_off, len, m, positions, &cand[i], r,
+						&cuts[plan->nrefs], error_r)) < 0) {
 			rc = -1;
 			break;
 		}
@@ -333,15 +483,13 @@ int raw_compact(int raw_fd, long long raw_off, long long len, const struct mime_
 			plan->nrefs = 0;
 			break;
 		}
-		r->position = pos;
-		r->size = a->size;
-		r->cut_at = a->enc_offset;
-		end = a->enc_offset + cuts[plan->nrefs];
+		end = r->cut_at + cuts[plan->nrefs];
 		plan->nrefs++;
 	}
 	if (rc == 0 && plan->nrefs > 0)
 		rc = raw_skeleton(raw_fd, raw_off, len, plan, cuts, error_r);
 	free(cuts);
+	free(cand);
 	if (rc < 0 || plan->nrefs == 0) {
 		raw_plan_free(plan);
 		plan->fd = -1;
@@ -366,8 +514,14 @@ int raw_rebuild(const char *skel, size_t len, const struct raw_ref *refs,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		crypto_sha256(blobs[i].content, blobs[i].len, digest);
-		if (memcmp(digest, blobs[i].sha256, SHA256_LEN) != 0) {
+		if (refs[i].source != RAW_SRC_BLOB) {
+			if (blobs[i].len != (size_t)refs[i].size) {
+				*error_r = xasprintf("the text of reference %zu is not in its body",
+						     i + 1);
+				return -1;
+			}
+		} else if (crypto_sha256(blobs[i].content, blobs[i].len, digest),
+			   memcmp(digest, blobs[i].sha256, SHA256_LEN) != 0) {
 			*error_r = xasprintf("the blob of attachment %d does not match its SHA-256",
 					     refs[i].position);
 			return -1;
@@ -382,8 +536,12 @@ int raw_rebuild(const char *skel, size_t len, const struct raw_ref *refs,
 
 		if (to > from && sink(arg, skel + from, (size_t)(to - from)) < 0)
 			goto stopped;
-		if (i < n && raw_b64_write(blobs[i].content, blobs[i].len, refs[i].line_len,
-					   refs[i].crlf, sink, arg) < 0)
+		if (i < n && refs[i].line_len == 0 && blobs[i].len > 0 &&
+		    sink(arg, (const char *)blobs[i].content, blobs[i].len) < 0)
+			goto stopped;
+		if (i < n && refs[i].line_len > 0 &&
+		    raw_b64_write(blobs[i].content, blobs[i].len, refs[i].line_len, refs[i].crlf,
+				  sink, arg) < 0)
 			goto stopped;
 		from = to;
 	}

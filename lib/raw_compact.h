@@ -5,9 +5,11 @@
  * CONTRACT: the skeleton is the raw message with the ranges cut out;
  * each reference says where in the skeleton the encoding of one
  * attachment row's blob goes back, in what layout (line length, LF or
- * CRLF). raw_compact cuts only when the re-encoding of every base64
- * attachment it may cut is byte for byte the received text; otherwise
- * it cuts nothing (the message is stored whole). */
+ * CRLF), or where a text part's encoded body is its decoded text in
+ * text_body or html_body, itself or in base64 (struct mime_text_piece).
+ * raw_compact cuts only when the re-encoding of every base64 attachment
+ * and text piece it may cut is byte for byte the received text;
+ * otherwise it cuts nothing (the message is stored whole). */
 #ifndef POSTROOM_RAW_COMPACT_H
 #define POSTROOM_RAW_COMPACT_H
 
@@ -16,13 +18,21 @@
 #include "crypto.h"
 #include "mime_parse.h"
 
+/* what a reference's bytes come from (email_raw_refs.source) */
+#define RAW_SRC_BLOB 0 /* the blob of an email_attachments row */
+#define RAW_SRC_TEXT 1 /* [src_off, src_off + size) of emails.text_body */
+#define RAW_SRC_HTML 2 /* the same of emails.html_body */
+
 struct raw_ref {
-	int position;     /* email_attachments.position of the blob */
-	long long at;     /* where in the skeleton its encoding goes */
-	int line_len;     /* characters a line (the last one may be shorter) */
-	int crlf;         /* lines end in CRLF, else LF */
-	long long size;   /* the blob's size (decoded) */
-	long long cut_at; /* where the encoding was in the raw message */
+	int source;        /* RAW_SRC_* */
+	int position;      /* email_attachments.position of the blob (0: a text) */
+	long long src_off; /* where in the text body (RAW_SRC_TEXT, RAW_SRC_HTML) */
+	long long at;      /* where in the skeleton its encoding goes */
+	int line_len;      /* base64: characters a line (the last one may be
+			    * shorter); 0: the bytes themselves (a text) */
+	int crlf;          /* lines end in CRLF, else LF */
+	long long size;    /* the blob's size (decoded), or the text's */
+	long long cut_at;  /* where the encoding was in the raw message */
 };
 
 struct raw_plan {
@@ -54,7 +64,8 @@ int raw_compact(int raw_fd, long long raw_off, long long len, const struct mime_
 		const int *positions, struct raw_plan *plan, char **error_r);
 void raw_plan_free(struct raw_plan *plan);
 
-/* raw_blob - one referenced blob as read back, with its stored digest */
+/* raw_blob - one referenced blob as read back, with its stored digest;
+ * for a text reference, its bytes in the body (sha256 unused) */
 struct raw_blob {
 	const unsigned char *content;
 	size_t len;
@@ -62,8 +73,9 @@ struct raw_blob {
 };
 
 /* raw_rebuild - the original message from skel[0, len), n refs (in
- * order) and their blobs, to sink; each blob's SHA-256 is checked
- * first. 0, or -1 with *error_r (caller frees). */
+ * order) and their blobs or texts, to sink; each blob's SHA-256 (each
+ * text's length) is checked first. 0, or -1 with *error_r (caller
+ * frees). */
 int raw_rebuild(const char *skel, size_t len, const struct raw_ref *refs,
 		const struct raw_blob *blobs, size_t n, raw_sink sink, void *arg, char **error_r);
 

@@ -1202,7 +1202,7 @@ static int store_raw_plan(struct store_ctx *c, struct raw_plan *plan)
 	plan->fd = -1;
 	for (i = 0; i < c->m->natts && c->m->atts[i].enc_len <= 0; i++)
 		;
-	if (i == c->m->natts || len <= 0)
+	if ((i == c->m->natts && c->m->ntexts == 0) || len <= 0)
 		return 0;
 	if (raw_compact(c->sp->fd, c->sp->start, len, c->m, NULL, plan, &error) < 0)
 		return store_fail(c, DB_TEMPORARY, error);
@@ -1212,28 +1212,36 @@ static int store_raw_plan(struct store_ctx *c, struct raw_plan *plan)
 /* store_raw_refs - the references of a skeleton, one statement */
 static void store_raw_refs(struct store_ctx *c, struct store_batch *b, const struct raw_plan *plan)
 {
-	char **col[5];
-	const char *p[6];
+	char **col[8];
+	const char *p[9];
 	size_t i, k;
 
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 8; k++)
 		col[k] = xcalloc(plan->nrefs, sizeof(char *));
 	for (i = 0; i < plan->nrefs; i++) {
+		const struct raw_ref *r = &plan->refs[i];
+
 		col[0][i] = xasprintf("%zu", i + 1);
-		col[1][i] = xasprintf("%d", plan->refs[i].position);
-		col[2][i] = xasprintf("%lld", plan->refs[i].at);
-		col[3][i] = xasprintf("%d", plan->refs[i].line_len);
-		col[4][i] = xstrdup(plan->refs[i].crlf ? "t" : "f");
+		col[1][i] = xasprintf("%d", r->position);
+		col[2][i] = xasprintf("%lld", r->at);
+		col[3][i] = xasprintf("%d", r->line_len);
+		col[4][i] = xstrdup(r->crlf ? "t" : "f");
+		col[5][i] = xasprintf("%d", r->source);
+		col[6][i] = r->source == RAW_SRC_BLOB ? NULL : xasprintf("%lld", r->src_off);
+		col[7][i] = r->source == RAW_SRC_BLOB ? NULL : xasprintf("%lld", r->size);
 	}
 	p[0] = c->res->email_id;
-	for (k = 0; k < 5; k++)
+	for (k = 0; k < 8; k++)
 		p[k + 1] = store_keep(b, store_pg_array((const char *const *)col[k], plan->nrefs));
-	store_add(b, STMT_OTHER,
-		  "INSERT INTO email_raw_refs (email_id, ordinal, position, at, line_len, crlf)"
-		  " SELECT $1::uuid, r.o, r.p, r.a, r.l, r.c FROM unnest($2::integer[],"
-		  " $3::integer[], $4::bigint[], $5::integer[], $6::boolean[]) AS r(o, p, a, l, c)",
-		  6, p, NULL, NULL);
-	for (k = 0; k < 5; k++) {
+	store_add(
+		b, STMT_OTHER,
+		"INSERT INTO email_raw_refs (email_id, ordinal, position, at, line_len, crlf,"
+		" source, src_off, src_len) SELECT $1::uuid, r.o, r.p, r.a, r.l, r.c, r.s, r.so, r.sl"
+		" FROM unnest($2::integer[], $3::integer[], $4::bigint[], $5::integer[],"
+		" $6::boolean[], $7::smallint[], $8::bigint[], $9::bigint[])"
+		" AS r(o, p, a, l, c, s, so, sl)",
+		9, p, NULL, NULL);
+	for (k = 0; k < 8; k++) {
 		for (i = 0; i < plan->nrefs; i++)
 			free(col[k][i]);
 		free(col[k]);
