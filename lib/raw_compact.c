@@ -506,26 +506,35 @@ void raw_plan_free(struct raw_plan *plan)
 	plan->fd = -1;
 }
 
+/* raw_ref_check - the bytes of reference i (from 0), before anything is
+ * written: a blob matches its SHA-256, a text has its recorded length */
+static int raw_ref_check(const struct raw_ref *r, const struct raw_blob *b, size_t i,
+			 char **error_r)
+{
+	unsigned char digest[SHA256_LEN];
+
+	if (r->source != RAW_SRC_BLOB) {
+		if (b->len == (size_t)r->size)
+			return 0;
+		*error_r = xasprintf("the text of reference %zu is not in its body", i + 1);
+		return -1;
+	}
+	crypto_sha256(b->content, b->len, digest);
+	if (memcmp(digest, b->sha256, SHA256_LEN) == 0)
+		return 0;
+	*error_r = xasprintf("the blob of attachment %d does not match its SHA-256", r->position);
+	return -1;
+}
+
 int raw_rebuild(const char *skel, size_t len, const struct raw_ref *refs,
 		const struct raw_blob *blobs, size_t n, raw_sink sink, void *arg, char **error_r)
 {
-	unsigned char digest[SHA256_LEN];
 	long long from = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (refs[i].source != RAW_SRC_BLOB) {
-			if (blobs[i].len != (size_t)refs[i].size) {
-				*error_r = xasprintf("the text of reference %zu is not in its body",
-						     i + 1);
-				return -1;
-			}
-		} else if (crypto_sha256(blobs[i].content, blobs[i].len, digest),
-			   memcmp(digest, blobs[i].sha256, SHA256_LEN) != 0) {
-			*error_r = xasprintf("the blob of attachment %d does not match its SHA-256",
-					     refs[i].position);
+		if (raw_ref_check(&refs[i], &blobs[i], i, error_r) < 0)
 			return -1;
-		}
 		if (refs[i].at < from || refs[i].at > (long long)len) {
 			*error_r = xasprintf("reference %zu out of the skeleton", i + 1);
 			return -1;
