@@ -217,14 +217,15 @@ is "$(report "$D_ID")" ordinary "a mailing-list message with Auto-Submitted: ord
 is "$(psqlc "SELECT count(*) FROM email_report_links WHERE report_email_id = '$D_ID'")" 0 "...and not linked"
 LIST=$D_ID
 
-# the 'new' events: the class (and the sent email) in their data
-ev() { psqlc "SELECT string_agg(data::text, ' ') FROM events WHERE kind = 'new' AND email_id = '$1'"; }
+# the 'new' events: the class (and the sent email) in their data, as the
+# read function returns it (031: looked up when read, not in the row)
+ev() { psqlc "SELECT string_agg(data::text, ' ') FROM postroom_events_read(NULL, 100000) WHERE kind = 'new' AND email_id = '$1'"; }
 is "$(ev "$HARD")" "{\"class\": \"bounce-hard\", \"sent_email_id\": \"$SENT_ID\"}" \
 	"the hard bounce's 'new' event: class bounce-hard and the sent email"
 is "$(ev "$AUTO")" "{\"class\": \"auto-reply\", \"sent_email_id\": \"$SENT_ID\"}" \
 	"the auto-reply's 'new' event: class auto-reply and the sent email"
 is "$(ev "$LIST")" '{"class": "ordinary"}' "the list message's 'new' event: class ordinary, no sent email"
-is "$(psqlc "SELECT count(*) FROM events WHERE kind = 'sent' AND email_id = '$SENT_ID' AND data IS NULL")" 1 \
+is "$(psqlc "SELECT count(*) FROM postroom_events_read(NULL, 100000) WHERE kind = 'sent' AND email_id = '$SENT_ID' AND data IS NULL")" 1 \
 	"the sent copy's 'sent' event: no data"
 is "$("$PG_BINDIR/psql" -qXAt -v ON_ERROR_STOP=1 "$(pg_role_conninfo app)" -c \
 	"SELECT data->>'class' FROM postroom_events_read(NULL, 1000, NULL) WHERE kind = 'new' AND email_id = '$ARF'")" \

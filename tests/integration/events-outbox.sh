@@ -14,7 +14,8 @@
 # still on 018's lock; a read in a transaction that wrote events is
 # refused (PR104); READ COMMITTED only; retention in batches
 # and "position expired: resync" (SQLSTATE PR101) from SQL and
-# postroomctl; the app role reads through the function only.
+# postroomctl; the app role reads through the function only; a 'new'
+# or 'link' event's addresses and class looked up when read (031).
 # No wall-clock bound is asserted: waits are polls with generous limits.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -99,6 +100,26 @@ is "$(pctl events --since "$S6" | jq -r '[.kind, .user, .email_id] | join(" ")' 
 is "$(pctl events --since 0 --user support@example.com | jq -r .user | sort -u)" "bob@example.com" \
 	"--user (by an alias): only that user's events"
 run_status 1 "--user of an unknown address: refused" pctl events --user nobody@example.com
+
+# --- details looked up when read (migration 031) ------------------------------------
+# the storing path writes kind, user and email; the readers add the
+# addresses and class: the same values, never a wrong one once expunged
+is "$(psqlc "SELECT count(*) FROM events WHERE kind IN ('new', 'link') AND (addresses IS NOT NULL OR data IS NOT NULL)")" 0 \
+	"the rows of 'new' and 'link' events carry no addresses or data (looked up when read)"
+is "$(pctl events --since "$S0" | jq -r 'select(.email_id == "'"$E1"'" and (.kind == "new" or .kind == "link")) | [.kind, .user, (.addresses | join(",")), .data.class] | join(" ")' | sort | tr '\n' ' ')" \
+	"link dave@example.com dave@example.com ordinary new alice@example.com alice@example.com ordinary new bob@example.com bob@example.com,support@example.com ordinary new carol@example.com carol@example.com ordinary " \
+	"read: each user's delivered addresses and the class of the email"
+is "$(pctl events --since "$S3" | jq -c 'select(.kind == "new" and (.email_id == "'"$R1"'" or .email_id == "'"$R2"'")) | [.user, .addresses, .data]' | sort -u)" \
+	'["alice@example.com",null,null]' \
+	"read after the email was expunged: no addresses and no data, never a wrong class"
+P=$(psqlc "SELECT min(position) FROM events WHERE kind = 'new' AND email_id = '$E1'")
+psqlc "UPDATE events SET addresses = '{old@example.com}', data = '{\"class\": \"bounce-soft\"}' WHERE position = $P" >/dev/null
+is "$(pctl events --since $((P - 1)) | head -n 1 | jq -c '[.addresses, .data]')" '[["old@example.com"],{"class":"bounce-soft"}]' \
+	"a row that carries its own (written before 031): read as written"
+is "$(psqlc "SELECT addresses[1] || ' ' || (data->>'class') FROM postroom_event_details('new', '$BOB', '$E1', '{x@example.com}', '{\"class\": \"delay\"}')")" \
+	"x@example.com delay" "postroom_event_details keeps given values"
+is "$(psqlc "SELECT coalesce(addresses::text, 'null') || ' ' || coalesce(data::text, 'null') FROM postroom_event_details('read', '$BOB', '$E1', NULL, NULL)")" \
+	"null null" "...and looks nothing up for other kinds"
 
 # --- NOTIFY -----------------------------------------------------------------------
 msg n1 x@example.org alice@example.com n1@x
