@@ -24,9 +24,11 @@
  *	tempfailed (451 4.3.0) until the database is back; 1
  *	(postroom-policyd) keeps serving the last domain set and the
  *	cached answers, and only what must be asked fails.
- *	The storage quota (postroom_storage_quota_full, sql/016) is
- *	asked of the pool at every RCPT it applies to and never cached:
- *	usage changes with every delivery. While the database is away it
+ *	The storage quota (postroom_storage_quota_state, sql/032) is
+ *	asked of the pool at every RCPT to a user with a limit and never
+ *	cached then: usage changes with every delivery. That no limit
+ *	applies to an address is cached like an owned address (a limit
+ *	given notifies postroom_addresses). While the database is away it
  *	fails like any query that must be asked (451 4.3.0, both daemons).
  *	A pooled connection runs with statement_timeout 5 s and is
  *	replaced once when found broken (a server restart).
@@ -185,9 +187,11 @@ PGresult *rules_pg_exec(struct rules_pg *rp, const char *sql, int n, const char 
 	return res;
 }
 
-/* rules_pg_try - one attempt on the slot; -1 when the connection broke */
+/* rules_pg_try - one attempt on the slot; -1 when the connection broke.
+ * With value_r, the first row's first column as an integer (left as it
+ * is without a row or for NULL) */
 static int rules_pg_try(struct rules_pg *rp, struct rules_pg_slot *s, const char *sql, int n,
-			const char *const *params, enum rules_lookup *r)
+			const char *const *params, enum rules_lookup *r, int *value_r)
 {
 	enum db_err_class cls;
 	char *err = NULL;
@@ -200,6 +204,9 @@ static int rules_pg_try(struct rules_pg *rp, struct rules_pg_slot *s, const char
 	res = db_exec(s->db, sql, n, params, &cls, &err);
 	if (res != NULL) {
 		*r = PQntuples(res) > 0 ? RULES_FOUND : RULES_NOT_FOUND;
+		if (value_r != NULL && PQntuples(res) > 0 && PQnfields(res) > 0 &&
+		    !PQgetisnull(res, 0, 0))
+			*value_r = atoi(PQgetvalue(res, 0, 0));
 		PQclear(res);
 		return 0;
 	}
@@ -208,18 +215,25 @@ static int rules_pg_try(struct rules_pg *rp, struct rules_pg_slot *s, const char
 	return rules_pg_slot_check(s);
 }
 
-/* rules_pg_query - FOUND when sql returns a row, NOT_FOUND when none; a
+/* rules_pg_query_value - FOUND when sql returns a row (*value_r its
+ * first column, when value_r is given), NOT_FOUND when none; a
  * connection found broken (server restarted) is replaced once */
-static enum rules_lookup rules_pg_query(struct rules_pg *rp, const char *sql, int n,
-					const char *const *params)
+static enum rules_lookup rules_pg_query_value(struct rules_pg *rp, const char *sql, int n,
+					      const char *const *params, int *value_r)
 {
 	struct rules_pg_slot *s = rules_pg_pool_take(rp);
 	enum rules_lookup r = RULES_LOOKUP_ERROR;
 
-	if (rules_pg_try(rp, s, sql, n, params, &r) < 0)
-		(void)rules_pg_try(rp, s, sql, n, params, &r);
+	if (rules_pg_try(rp, s, sql, n, params, &r, value_r) < 0)
+		(void)rules_pg_try(rp, s, sql, n, params, &r, value_r);
 	rules_pg_pool_give(rp, s);
 	return r;
+}
+
+static enum rules_lookup rules_pg_query(struct rules_pg *rp, const char *sql, int n,
+					const char *const *params)
+{
+	return rules_pg_query_value(rp, sql, n, params, NULL);
 }
 
 /* ---- the address cache ------------------------------------------------ */
@@ -338,29 +352,68 @@ static enum rules_lookup rules_pg_offline_pass(void *ctx, enum rules_lookup r, c
 	return RULES_NOT_FOUND;
 }
 
-/* rules_pg_storage_full - postroom_storage_quota_full() (sql/016): one
- * indexed lookup per address, never cached (usage changes with every
- * delivery), a failure is RULES_LOOKUP_ERROR */
-static enum rules_lookup rules_pg_storage_full(void *ctx, const char *const *addresses, int n,
-					       long long size)
+/* the storage quota of one or two addresses, always one row: 0 no limit
+ * applies to them, 1 a limit with room, 2 full (sql/032) */
+#define RULES_PG_QUOTA_SQL(arr)                                                        \
+	"SELECT CASE WHEN count(*) = 0 THEN 0 WHEN bool_or(is_full) THEN 2 ELSE 1 END" \
+	"  FROM postroom_storage_quota_state(" arr ", $1)"
+enum { RULES_PG_QUOTA_NONE, RULES_PG_QUOTA_ROOM, RULES_PG_QUOTA_FULL };
+
+/* rules_pg_quota_ask - the state of the addresses, -1 on a failure */
+static int rules_pg_quota_ask(struct rules_pg *rp, const char *const *addresses, int n,
+			      long long size)
 {
 	char sz[24];
 	const char *params[3];
+	int v = -1;
 
-	if (n < 1 || n > 2)
-		return RULES_LOOKUP_ERROR;
 	snprintf(sz, sizeof(sz), "%lld", size > 0 ? size : 0);
 	params[0] = sz;
 	params[1] = addresses[0];
 	params[2] = n > 1 ? addresses[1] : NULL;
-	return rules_pg_offline_pass(
-		ctx,
-		rules_pg_query(
-			ctx,
-			n > 1 ? "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2, $3], $1)"
-			      : "SELECT 1 FROM postroom_storage_quota_full(ARRAY[$2], $1)",
-			n + 1, params),
-		"storage quota");
+	if (rules_pg_query_value(rp,
+				 n > 1 ? RULES_PG_QUOTA_SQL("ARRAY[$2, $3]")
+				       : RULES_PG_QUOTA_SQL("ARRAY[$2]"),
+				 n + 1, params, &v) != RULES_FOUND)
+		return -1;
+	return v >= RULES_PG_QUOTA_NONE && v <= RULES_PG_QUOTA_FULL ? v : -1;
+}
+
+/* rules_pg_storage_full - FOUND when a user of the addresses is full
+ * (or would be with size bytes). "No limit applies" is cached like an
+ * owned address (sql/032 notifies postroom_addresses when a limit is
+ * given, which empties the cache); a user with a limit is asked every
+ * time: usage changes with every delivery. A failure is
+ * RULES_LOOKUP_ERROR. */
+static enum rules_lookup rules_pg_storage_full(void *ctx, const char *const *addresses, int n,
+					       long long size)
+{
+	struct rules_pg *rp = ctx;
+	int trusted, v, none = RULES_PG_QUOTA_NONE;
+	unsigned long gen;
+	time_t now;
+	char *key;
+
+	if (n < 1 || n > 2)
+		return RULES_LOOKUP_ERROR;
+	key = xasprintf("q\n%s\n%s", addresses[0], n > 1 ? addresses[1] : "");
+	trusted = rules_pg_trusted(rp);
+	gen = ttl_cache_generation(rp->cache);
+	now = time(NULL);
+	if (trusted && ttl_cache_get(rp->cache, key, &v, now)) {
+		free(key);
+		return RULES_NOT_FOUND;
+	}
+	v = rules_pg_quota_ask(rp, addresses, n, size);
+	if (v == RULES_PG_QUOTA_NONE && trusted)
+		(void)ttl_cache_put_if(rp->cache, key, &none,
+				       __atomic_load_n(&rp->ttl_found, __ATOMIC_RELAXED), now, gen);
+	free(key);
+	return rules_pg_offline_pass(ctx,
+				     v < 0                      ? RULES_LOOKUP_ERROR
+				     : v == RULES_PG_QUOTA_FULL ? RULES_FOUND
+								: RULES_NOT_FOUND,
+				     "storage quota");
 }
 
 /* rules_pg_suppressed - postroom_suppressed() (sql/019): never cached,

@@ -29,7 +29,7 @@ static const struct cfg_param milter_params[] = {
 	{ "milter.timeout", CFG_INT, "300", 10, 7200, 0,
 	  "seconds to wait for the MTA before closing a milter connection" },
 	{ "milter.cache_ttl", CFG_INT, "30", 0, 3600, 0,
-	  "seconds an address lookup result is cached; 0: no cache" },
+	  "seconds an address lookup result (and \"no storage limit\") is cached; 0: no cache" },
 	{ "milter.cache_size", CFG_INT, "100000", 100, 10000000, 0,
 	  "most cached address lookups; the cache is emptied when full" },
 	{ "milter.verp", CFG_BOOL, "no", 0, 0, 0,

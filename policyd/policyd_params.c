@@ -39,7 +39,7 @@ static const struct cfg_param policyd_params[] = {
 	{ "policyd.db_connections", CFG_INT, "4", 1, 256, 0,
 	  "PostgreSQL connections shared by all client connections" },
 	{ "policyd.cache_ttl", CFG_INT, "60", 0, 86400, 0,
-	  "seconds hosted domains and found addresses are cached (domain changes are also notified)" },
+	  "seconds hosted domains, found addresses and \"no storage limit\" are cached (changes are also notified)" },
 	{ "policyd.cache_negative_ttl", CFG_INT, "10", 0, 86400, 0,
 	  "seconds an unknown address stays cached as unknown" },
 	{ "policyd.quota_messages", CFG_INT, "200", 0, 100000000, 0,

@@ -9,7 +9,8 @@
 # postmaster exempt, a submission to a full local user; the soft limit (a
 # message accepted is stored even when it takes its user over); exact
 # usage after 8 concurrent deliveries to one user; recount repairing a
-# wrong usage; rules.storage_quota = false; the database down (451 4.3.0).
+# wrong usage; rules.storage_quota = false; the database down (451 4.3.0);
+# "no limit" cached until a user's or a domain's limit notifies (032).
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -107,6 +108,37 @@ pctl storage-quota set --domain example.com "$UB" >/dev/null
 is "$(inb dave@example.com)" "DUNNO" "policyd: dave (holding nothing) under the domain default: accepted"
 is "$(inb dave@example.com $((UB + 1)))" "452 4.2.2 Mailbox full" "policyd: the domain default applies with size="
 pctl storage-quota set --domain example.com none >/dev/null
+
+# ---- "no limit" is cached; a limit given empties the cache (sql/032) -------
+# (the same lib/rules_pg.c serves the milter)
+# quota_wait ADDRESS WANT - poll policyd (a notification is asynchronous)
+quota_wait() {
+	local i got
+	for i in $(seq 50); do
+		got=$(inb "$1")
+		[ "$got" = "$2" ] && break
+		sleep 0.1
+	done
+	echo "$got"
+}
+is "$(inb carol@example.com)" "DUNNO" "policyd: carol, no limit: accepted (the answer kept)"
+psqlc "ALTER TABLE storage_quota_limits DISABLE TRIGGER storage_quota_limits_notify" >/dev/null
+pctl storage-quota set carol@example.com 0 >/dev/null
+is "$(inb carol@example.com)" "DUNNO" \
+	"policyd: a limit set without its notification is not seen: 'no limit' was cached"
+psqlc "ALTER TABLE storage_quota_limits ENABLE TRIGGER storage_quota_limits_notify" >/dev/null
+psqlc "UPDATE storage_quota_limits SET bytes = 0 WHERE user_id = (SELECT id FROM users WHERE address = 'carol@example.com')" >/dev/null
+is "$(quota_wait carol@example.com "452 4.2.2 Mailbox full")" "452 4.2.2 Mailbox full" \
+	"policyd: a user's limit given (storage_quota_limits notifies): 452 within 5 s"
+pctl storage-quota set carol@example.com default >/dev/null
+is "$(quota_wait carol@example.com DUNNO)" "DUNNO" "policyd: her limit removed: accepted again"
+is "$(inb carol@example.com)" "DUNNO" "policyd: ...and 'no limit' kept again"
+pctl storage-quota set --domain example.com 0 >/dev/null
+is "$(quota_wait carol@example.com "452 4.2.2 Mailbox full")" "452 4.2.2 Mailbox full" \
+	"policyd: a domain default given (domains notifies): 452 within 5 s"
+pctl storage-quota set --domain example.com none >/dev/null
+is "$(quota_wait carol@example.com DUNNO)" "DUNNO" "policyd: the domain default removed: accepted"
+is "$(inb alice@example.com)" "452 4.2.2 Mailbox full" "policyd: alice, with a limit, is still asked each time"
 
 # ---- postroom-milter -------------------------------------------------------
 # (a configuration file of its own: policyd's are copied from $POSTROOM_CONF)
