@@ -19,7 +19,7 @@
 -- cached (it changes with every delivery).
 --
 -- Builds of version 29-31 keep calling postroom_storage_quota_full,
--- which is unchanged.
+-- whose answers are unchanged (it now reads postroom_storage_quota_state).
 -- postroom: compatible_from 29
 
 -- postroom_storage_quota_state - of p_addresses, one row for each whose
@@ -50,6 +50,17 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END $$;
+
+-- postroom_storage_quota_full - 016's contract (those at or over the
+-- limit, or crossed by p_size), now read from the state above: the rule
+-- is written once
+CREATE OR REPLACE FUNCTION postroom_storage_quota_full(p_addresses text[], p_size bigint DEFAULT 0)
+RETURNS TABLE (address text, usage bigint, quota bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT s.address, s.usage, s.quota
+      FROM postroom_storage_quota_state(p_addresses, p_size) s
+     WHERE s.is_full;
+$$;
 
 -- a limit given or taken: the daemons' cached "no limit" answers go
 CREATE TRIGGER storage_quota_limits_notify
