@@ -19,6 +19,9 @@
 # authd_stop [PID]  SIGTERM and wait (default: $AUTHD_PID)
 # authd_metric NAME[{labels}]  the value of one series from /metrics
 #                  (0 when absent), e.g. authd_metric postroom_authd_bcrypt_total
+# key_wrong KEY    KEY with its last character changed: the same prefix,
+#                  a wrong secret (never KEY itself, whatever its last
+#                  character: "x" would equal it one time in 62)
 # authd_client ARGS...  tests/lib/authd_client.py (see its usage); e.g.
 #                  authd_client "$AUTHD_SOCKET" auth user@x.test "$KEY"
 #
@@ -32,6 +35,10 @@ AUTHD_CLIENT_PY="$POSTROOM_SRCDIR/tests/lib/authd_client.py"
 AUTHD_PYTHON=${AUTHD_PYTHON:-$([ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)}
 
 authd_client() { "$AUTHD_PYTHON" "$AUTHD_CLIENT_PY" "$@"; }
+
+key_wrong() {
+	if [ "${1: -1}" = x ]; then echo "${1%?}y"; else echo "${1%?}x"; fi
+}
 
 # _authd_lines NAME: the array or string variable NAME, one item a line
 _authd_lines() {

@@ -47,9 +47,9 @@ for i in $(seq 50); do grep -q "A=postroom_plain:$U" "$TAP_TMP/exim/log/mainlog"
 like "$(cat "$TAP_TMP/exim/log/mainlog")" "A=postroom_plain:$U" "Exim logs the id authd returned (user=)"
 out=$(sw LOGIN "$KEY" --quit-after AUTH)
 like "$out" '<- +235 Authentication succeeded' "LOGIN, good key: 235"
-out=$(sw PLAIN "${KEY:0:42}x" --quit-after AUTH)
+out=$(sw PLAIN "$(key_wrong "$KEY")" --quit-after AUTH)
 like "$out" '<\*\* +535 Incorrect authentication data' "PLAIN, wrong key: 535"
-out=$(sw LOGIN "${KEY:0:42}x" --quit-after AUTH)
+out=$(sw LOGIN "$(key_wrong "$KEY")" --quit-after AUTH)
 like "$out" '<\*\* +535 Incorrect authentication data' "LOGIN, wrong key: 535"
 out=$(sw PLAIN "$KEY_IMAP" --quit-after AUTH)
 like "$out" '<\*\* +535 ' "key without smtp scope: 535"

@@ -46,9 +46,9 @@ if pf_wait_log "sasl_method=PLAIN, sasl_username=$U"; then pass "Postfix logs sa
 else fail "Postfix logs sasl_username=$U" "$(tail -n 5 "$PF_LOG")"; fi
 out=$(sw LOGIN "$KEY")
 like "$out" '<- +235 2\.7\.0 Authentication successful' "LOGIN, good key: 235"
-out=$(sw PLAIN "${KEY:0:42}x")
+out=$(sw PLAIN "$(key_wrong "$KEY")")
 like "$out" '<\*\* +535 5\.7\.8 Error: authentication failed: Invalid address or API key' "PLAIN, wrong key: 535"
-out=$(sw LOGIN "${KEY:0:42}x")
+out=$(sw LOGIN "$(key_wrong "$KEY")")
 like "$out" '<\*\* +535 5\.7\.8 Error: authentication failed: Invalid address or API key' "LOGIN, wrong key: 535"
 out=$(sw PLAIN "$KEY_IMAP")
 like "$out" '<\*\* +535 5\.7\.8 Error: authentication failed: API key not valid for SMTP' "key without smtp scope: 535"
@@ -75,7 +75,7 @@ ok '[ "$conns0" -ge 1 ]' "smtpd keeps its authd connection open ($conns0 open)"
 out=$(doveadm auth test -a "$AUTHD_SOCKET" "$U" "$KEY" 2>&1); st=$?
 is "$st" 0 "doveadm auth test, good key: exit 0"
 like "$out" "user=$U" "doveadm shows user=$U"
-out=$(doveadm auth test -a "$AUTHD_SOCKET" "$U" "${KEY:0:42}x" 2>&1); st=$?
+out=$(doveadm auth test -a "$AUTHD_SOCKET" "$U" "$(key_wrong "$KEY")" 2>&1); st=$?
 is "$st" 77 "doveadm auth test, wrong key: exit 77"
 like "$out" 'reason=Invalid address or API key' "doveadm shows the reason"
 

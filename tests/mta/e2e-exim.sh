@@ -169,8 +169,8 @@ authr() {	# MECH KEY: the reply to AUTH on submission (STARTTLS)
 }
 like "$(authr PLAIN "$KEY")" '^235 ' "AUTH PLAIN, good key: 235"
 like "$(authr LOGIN "$KEY")" '^235 ' "AUTH LOGIN, good key: 235"
-like "$(authr PLAIN "${KEY:0:42}x")" '^535 ' "AUTH PLAIN, wrong key: 535"
-like "$(authr LOGIN "${KEY:0:42}x")" '^535 ' "AUTH LOGIN, wrong key: 535"
+like "$(authr PLAIN "$(key_wrong "$KEY")")" '^535 ' "AUTH PLAIN, wrong key: 535"
+like "$(authr LOGIN "$(key_wrong "$KEY")")" '^535 ' "AUTH LOGIN, wrong key: 535"
 like "$(authr PLAIN "$KEY_IMAP")" '^535 ' "AUTH PLAIN, key without the smtp scope: 535"
 like "$(authr LOGIN "$KEY_IMAP")" '^535 ' "AUTH LOGIN, key without the smtp scope: 535"
 like "$(authr PLAIN "$KEY_REV")" '^235 ' "key about to be revoked: 235"

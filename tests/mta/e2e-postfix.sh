@@ -25,6 +25,7 @@ set -u
 . "$POSTROOM_SRCDIR/tests/lib/postfix.sh"
 . "$POSTROOM_SRCDIR/tests/lib/http.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pipeline.sh"
+. "$POSTROOM_SRCDIR/tests/lib/authd.sh"	# key_wrong
 . "$POSTROOM_SRCDIR/tests/milter/milter.sh"	# smtp_reply
 
 PIPELINE_NOTIFY=1
@@ -139,8 +140,8 @@ auth() {
 }
 like "$(auth 127.0.0.11 PLAIN "$KEY")" '^235 2\.7\.0 ' "AUTH PLAIN, good key: 235"
 like "$(auth 127.0.0.11 LOGIN "$KEY")" '^235 2\.7\.0 ' "AUTH LOGIN, good key: 235"
-like "$(auth 127.0.0.12 PLAIN "${KEY:0:42}x")" '^535 5\.7\.8 .*Invalid address or API key' "AUTH PLAIN, wrong key: 535"
-like "$(auth 127.0.0.13 LOGIN "${KEY:0:42}x")" '^535 5\.7\.8 .*Invalid address or API key' "AUTH LOGIN, wrong key: 535"
+like "$(auth 127.0.0.12 PLAIN "$(key_wrong "$KEY")")" '^535 5\.7\.8 .*Invalid address or API key' "AUTH PLAIN, wrong key: 535"
+like "$(auth 127.0.0.13 LOGIN "$(key_wrong "$KEY")")" '^535 5\.7\.8 .*Invalid address or API key' "AUTH LOGIN, wrong key: 535"
 like "$(auth 127.0.0.14 PLAIN "$KEY_IMAP")" '^535 5\.7\.8 .*API key not valid for SMTP' "AUTH PLAIN, key without the smtp scope: 535"
 like "$(auth 127.0.0.15 LOGIN "$KEY_IMAP")" '^535 5\.7\.8 .*API key not valid for SMTP' "AUTH LOGIN, key without the smtp scope: 535"
 like "$(auth 127.0.0.16 PLAIN "$KEY_REV")" '^235 ' "key to be revoked: 235 (now cached)"
@@ -148,7 +149,7 @@ pctl key revoke "$REV_ID" >/dev/null
 like "$(auth 127.0.0.17 PLAIN "$KEY_REV")" '^535 5\.7\.8 .*Invalid address or API key' "AUTH PLAIN, revoked key: 535 at once"
 like "$(auth 127.0.0.18 LOGIN "$KEY_REV")" '^535 5\.7\.8 .*Invalid address or API key' "AUTH LOGIN, revoked key: 535"
 for i in 1 2 3 4 5; do
-	r=$(auth 127.0.0.19 PLAIN "${KEY:0:42}x")
+	r=$(auth 127.0.0.19 PLAIN "$(key_wrong "$KEY")")
 	sleep 0.2	# past the per-IP back-off: each attempt is a verification
 done
 like "$r" '^535 ' "five wrong keys from one address: 535 each ($r)"
