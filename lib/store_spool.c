@@ -30,18 +30,28 @@
 
 #define SPOOL_CHUNK 65536
 
+/* The scans below jump from line end to line end with memchr (the
+ * message passes through them three times; a byte-by-byte loop was a
+ * tenth of postroom-lmtpd's CPU, perf at one LMTP session). */
+
+/* bare_lf - is the LF at p (inside buf) bare: not after a CR, the CR of
+ * the previous chunk (prev_cr) counting for the first byte? */
+static int bare_lf(const char *buf, const char *p, int prev_cr)
+{
+	return !(p > buf ? p[-1] == '\r' : prev_cr);
+}
+
 long long store_crlf_size(const char *buf, size_t len, int *prev_cr)
 {
 	long long n = (long long)len;
-	int cr = *prev_cr;
-	size_t i;
+	const char *p = buf, *end = buf + len, *lf;
 
-	for (i = 0; i < len; i++) {
-		if (buf[i] == '\n' && !cr)
-			n++;
-		cr = buf[i] == '\r';
+	while (p < end && (lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n += bare_lf(buf, lf, *prev_cr);
+		p = lf + 1;
 	}
-	*prev_cr = cr;
+	if (len > 0)
+		*prev_cr = buf[len - 1] == '\r';
 	return n;
 }
 
@@ -277,16 +287,17 @@ ssize_t store_spool_pread_all(int fd, char *p, size_t len, long long off)
 /* spool_hash_chunk - feed buf to the digest with bare LF made CRLF */
 static void spool_hash_chunk(EVP_MD_CTX *md, const char *buf, size_t len, int *prev_cr)
 {
-	size_t i, from = 0;
+	const char *from = buf, *p = buf, *end = buf + len, *lf;
 
-	for (i = 0; i < len; i++) {
-		if (buf[i] == '\n' && !(i > 0 ? buf[i - 1] == '\r' : *prev_cr)) {
-			EVP_DigestUpdate(md, buf + from, i - from);
+	while (p < end && (lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (bare_lf(buf, lf, *prev_cr)) {
+			EVP_DigestUpdate(md, from, (size_t)(lf - from));
 			EVP_DigestUpdate(md, "\r\n", 2);
-			from = i + 1;
+			from = lf + 1;
 		}
+		p = lf + 1;
 	}
-	EVP_DigestUpdate(md, buf + from, len - from);
+	EVP_DigestUpdate(md, from, (size_t)(end - from));
 	if (len > 0)
 		*prev_cr = buf[len - 1] == '\r';
 }

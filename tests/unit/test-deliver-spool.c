@@ -118,10 +118,73 @@ static void test_identity(void)
 	UNIT_OK(size == 20 + 33, "... and of its size");
 }
 
+/* crlf_form - the reference rule, written out byte by byte: every LF not
+ * after a CR becomes CRLF; returns the new length (out: 2 * len bytes) */
+static size_t crlf_form(const char *in, size_t len, char *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			out[n++] = '\r';
+		out[n++] = in[i];
+	}
+	return n;
+}
+
+/* Random messages of CR, LF and text (the line-end scans jump with memchr:
+ * every position of a line end, a chunk boundary between CR and LF, runs
+ * of them), against the reference above: the size cut in two chunks at
+ * every point, and the identity of a spool crossing its 64 KiB chunks. */
+static void test_line_ends_random(void)
+{
+	static const char alphabet[] = "\r\na";
+	enum { N = 600, BIG = 200000 };
+	char in[N], ref[2 * N], *big = malloc(BIG), *bigref = malloc(2 * BIG);
+	unsigned char got[SHA256_LEN], want[SHA256_LEN];
+	struct store_envelope env = { "", NULL, 0, NULL };
+	size_t len, cut, i, bad_size = 0, bad_split = 0;
+	unsigned seed = 23;
+	long long size = 0;
+	int cr, round;
+
+	for (round = 0; round < 2000; round++) {
+		len = (size_t)(rand_r(&seed) % N);
+		for (i = 0; i < len; i++)
+			in[i] = alphabet[rand_r(&seed) % 3];
+		cr = 0;
+		if (store_crlf_size(in, len, &cr) != (long long)crlf_form(in, len, ref))
+			bad_size++;
+		cut = len ? (size_t)(rand_r(&seed) % (len + 1)) : 0;
+		cr = 0;
+		if (store_crlf_size(in, cut, &cr) + store_crlf_size(in + cut, len - cut, &cr) !=
+		    (long long)crlf_form(in, len, ref))
+			bad_split++;
+	}
+	UNIT_OK(bad_size == 0, "CRLF size of 2,000 random messages matches the reference");
+	UNIT_OK(bad_split == 0, "... and cut in two chunks at a random point");
+
+	/* 'S' first: no per-delivery prefix; a CR at the end of the first
+	 * 64 KiB chunk and its LF at the start of the next */
+	for (i = 0; i < BIG - 1; i++)
+		big[i] = i == 0 ? 'S' : alphabet[rand_r(&seed) % 3];
+	big[65535] = '\r';
+	big[65536] = '\n';
+	big[BIG - 1] = '\0';
+	crypto_sha256(bigref, crlf_form(big, BIG - 1, bigref), want);
+	identity(big, &env, got, &size);
+	UNIT_OK(memcmp(got, want, SHA256_LEN) == 0,
+		"identity of a random 200 KB message is the SHA-256 of its CRLF form");
+	UNIT_OK(size == (long long)crlf_form(big, BIG - 1, bigref), "... and its size");
+	free(big);
+	free(bigref);
+}
+
 int main(void)
 {
 	test_crlf_size();
 	test_prefix();
 	test_identity();
+	test_line_ends_random();
 	return unit_done();
 }
