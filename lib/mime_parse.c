@@ -512,25 +512,13 @@ static void mime_add_attachment(struct mime_walk *w, GMimeObject *obj, const cha
 	mime_finish_attachment(w, obj, filename, s, start);
 }
 
-/* mime_part_text - the decoded UTF-8 text of a text part, whole: GMime's
- * g_mime_text_part_get_text returns a C string, which a NUL in the text
- * would cut, so the decoded bytes are taken with their length here (the
- * same steps: the part's charset, if any, converted to UTF-8) and every
- * NUL becomes U+FFFD */
-static char *mime_part_text(struct mime_walk *w, GMimeObject *obj)
+/* part_decoded - a memory stream with the part's decoded bytes,
+ * converted from charset to UTF-8 when charset is given */
+static GMimeStream *part_decoded(GMimeDataWrapper *content, const char *charset)
 {
-	GMimeDataWrapper *content =
-		GMIME_IS_PART(obj) ? g_mime_part_get_content(GMIME_PART(obj)) : NULL;
-	const char *charset = g_mime_object_get_content_type_parameter(obj, "charset");
-	GMimeStream *mem, *filtered;
-	GMimeFilter *filter;
-	GByteArray *bytes;
-	char *out;
+	GMimeStream *mem = g_mime_stream_mem_new(), *filtered;
+	GMimeFilter *filter = charset ? g_mime_filter_charset_new(charset, "utf-8") : NULL;
 
-	if (content == NULL)
-		return xstrdup("");
-	mem = g_mime_stream_mem_new();
-	filter = charset ? g_mime_filter_charset_new(charset, "utf-8") : NULL;
 	if (filter) {
 		filtered = g_mime_stream_filter_new(mem);
 		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
@@ -541,10 +529,78 @@ static char *mime_part_text(struct mime_walk *w, GMimeObject *obj)
 	} else {
 		g_mime_data_wrapper_write_to_stream(content, mem);
 	}
-	bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	if (bytes->len > 0 && memchr(bytes->data, '\0', bytes->len))
+	return mem;
+}
+
+/* is_ascii - every byte below 0x80 and none NUL */
+static int is_ascii(const guint8 *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] == 0 || p[i] >= 0x80)
+			return 0;
+	return 1;
+}
+
+enum as_is { AS_IS_NO, AS_IS_UTF8, AS_IS_ASCII };
+
+/* charset_as_is - may a part in charset skip the conversion to UTF-8 when
+ * its bytes are valid (as_is_valid)? Converting valid UTF-8 or ASCII to
+ * UTF-8 copies it unchanged, and iconv was most of the cost of the text
+ * parts (perf of postroom-lmtpd). */
+static enum as_is charset_as_is(const char *charset)
+{
+	if (charset == NULL)
+		return AS_IS_NO;
+	if (g_ascii_strcasecmp(charset, "utf-8") == 0 || g_ascii_strcasecmp(charset, "utf8") == 0)
+		return AS_IS_UTF8;
+	if (g_ascii_strcasecmp(charset, "us-ascii") == 0)
+		return AS_IS_ASCII;
+	return AS_IS_NO;
+}
+
+/* as_is_valid - valid UTF-8 (without NUL), or ASCII, as kind says;
+ * anything else (invalid bytes, a NUL) takes the conversion, as before */
+static int as_is_valid(enum as_is kind, const GByteArray *b)
+{
+	return kind == AS_IS_UTF8 ? g_utf8_validate_len((const char *)b->data, b->len, NULL)
+				  : is_ascii(b->data, b->len);
+}
+
+/* mime_part_text - the decoded UTF-8 text of a text part, whole: GMime's
+ * g_mime_text_part_get_text returns a C string, which a NUL in the text
+ * would cut, so the decoded bytes are taken with their length here (the
+ * same steps: the part's charset, if any, converted to UTF-8) and every
+ * NUL becomes U+FFFD */
+static char *mime_part_text(struct mime_walk *w, GMimeObject *obj)
+{
+	GMimeDataWrapper *content =
+		GMIME_IS_PART(obj) ? g_mime_part_get_content(GMIME_PART(obj)) : NULL;
+	const char *charset = g_mime_object_get_content_type_parameter(obj, "charset");
+	enum as_is kind = charset_as_is(charset);
+	GMimeStream *mem = NULL;
+	GByteArray *bytes = NULL;
+	int valid = 0;
+	char *out;
+
+	if (content == NULL)
+		return xstrdup("");
+	if (kind != AS_IS_NO) {
+		mem = part_decoded(content, NULL);
+		bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+		if (!(valid = as_is_valid(kind, bytes))) {
+			g_object_unref(mem);
+			mem = NULL;
+		}
+	}
+	if (mem == NULL) {
+		mem = part_decoded(content, charset);
+		bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	}
+	if (!valid && bytes->len > 0 && memchr(bytes->data, '\0', bytes->len))
 		w->nul_replaced = 1;
-	if (g_utf8_validate_len((const char *)bytes->data, bytes->len, NULL)) {
+	if (valid || g_utf8_validate_len((const char *)bytes->data, bytes->len, NULL)) {
 		/* valid already (the usual case): the decoded bytes themselves
 		 * (g_malloc is malloc: freed by the caller with free) */
 		g_byte_array_append(bytes, (const guint8 *)"", 1);

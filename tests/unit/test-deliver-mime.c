@@ -290,6 +290,57 @@ static void test_nul_text(void)
 	mime_msg_free(&m);
 }
 
+/* text_of - the text body of a one-part text/plain message in charset */
+static struct mime_msg *text_of(const char *charset, const char *body, size_t len)
+{
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "Subject: c\nContent-Type: text/plain; charset=%s\n\n",
+			 charset);
+
+	memcpy(msg + n, body, len);
+	return parse_lim(msg, (size_t)n + len, NULL);
+}
+
+/* test_charset_as_is - UTF-8 and US-ASCII text skips the conversion only
+ * when it is valid; what is not valid is converted as any other charset */
+static void test_charset_as_is(void)
+{
+	struct mime_msg *m;
+	const char *t;
+
+	m = text_of("utf-8", "caf\xc3\xa9\n", 6);
+	UNIT_STR_EQ(m ? m->text_body : NULL, "caf\xc3\xa9\n", "valid UTF-8 text as it is");
+	mime_msg_free(&m);
+	m = text_of("UTF8", "a\xe2\x82\xac\n", 5);
+	UNIT_STR_EQ(m ? m->text_body : NULL, "a\xe2\x82\xac\n", "charset UTF8, any case: the same");
+	mime_msg_free(&m);
+	m = text_of("US-ASCII", "hello\n", 6);
+	UNIT_STR_EQ(m ? m->text_body : NULL, "hello\n", "ASCII text as it is");
+	mime_msg_free(&m);
+	m = text_of("iso-8859-1", "caf\xe9\n", 5);
+	UNIT_STR_EQ(m ? m->text_body : NULL, "caf\xc3\xa9\n",
+		    "Latin-1 is still converted (E9 is U+00E9, C3 A9)");
+	mime_msg_free(&m);
+	m = text_of("utf-8", "bo\0dy\n", 6);
+	UNIT_STR_EQ(m ? m->text_body : NULL,
+		    "bo\xef\xbf\xbd"
+		    "dy\n",
+		    "UTF-8 with a NUL: the NUL is U+FFFD");
+	UNIT_STR_EQ(m ? m->parse_problem : NULL, "NUL bytes in the text replaced by U+FFFD",
+		    "... and said in parse_problem");
+	mime_msg_free(&m);
+	m = text_of("us-ascii", "caf\xe9\n", 5);
+	t = m && m->text_body ? m->text_body : "\xe9";
+	UNIT_OK(g_utf8_validate(t, -1, NULL) && strncmp(t, "caf", 3) == 0,
+		"8-bit bytes in US-ASCII text: converted, valid UTF-8, never the raw byte");
+	mime_msg_free(&m);
+	m = text_of("utf-8", "caf\xe9\n", 5);
+	t = m && m->text_body ? m->text_body : "\xe9";
+	UNIT_OK(g_utf8_validate(t, -1, NULL) && strncmp(t, "caf", 3) == 0,
+		"invalid UTF-8 text: converted, valid UTF-8, never the raw byte");
+	mime_msg_free(&m);
+}
+
 /* test_scan - lib/mime_scan: header blocks and delimiters, GMime's rules */
 static void test_scan(void)
 {
@@ -418,6 +469,7 @@ int main(void)
 	test_structure();
 	test_problems();
 	test_nul_text();
+	test_charset_as_is();
 	test_scan();
 	test_stream_walk();
 	test_filenames();
