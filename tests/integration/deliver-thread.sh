@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deliver-thread.sh - threading: in order, child first (adoption), merge of
 # two threads, References-only chains, forged References across strangers,
-# the earliest eligible of several emails with one Message-Id, and
+# the earliest eligible of several emails with one Message-Id, the early
+# answer for a message naming nothing (033) and its plan, and
 # concurrent deliveries (children of one parent; parent and child at once).
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -25,6 +26,28 @@ put() {
 	echo "$D_ID"
 }
 thread_of() { psqlc "SELECT thread_id FROM emails WHERE id = '$1'"; }
+
+# 033's early answer for a message that names nothing: on an empty table
+# its probe (is this Message-Id named by a stored email?) must still be an
+# index lookup, as its generic plan stays for the connection's life
+LOG_AT=$(wc -c <"$PG_DIR/server.log")
+out=$("$PG_BINDIR/psql" -qXAt -v ON_ERROR_STOP=1 -d postroom 2>&1 <<'SQL'
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET plan_cache_mode = force_generic_plan;
+INSERT INTO emails (message_id, from_address, size_bytes, content_sha256)
+VALUES ('lone@x', 'carol@example.com', 1, sha256('lone@x'::bytea)) RETURNING id \gset
+UPDATE emails SET thread_id = id WHERE id = :'id';
+SELECT postroom_thread_email(:'id') = :'id';
+SELECT postroom_thread_email(:'id') = :'id';
+DELETE FROM emails WHERE id = :'id';
+SQL
+)
+is "$out" "$(printf 't\nt')" "a message naming nothing, named by nothing: its own thread at once"
+probe=$(tail -c +"$((LOG_AT + 1))" "$PG_DIR/server.log" | grep -A12 'c.reference_ids @> ARRAY\[me_mid\]' | grep -E 'Scan on emails c|Scan on emails_reference|Index Scan|Bitmap Index Scan' | sort -u)
+like "$probe" "emails_(in_reply_to|reference_ids)_idx" "its probe's plan, made on an empty table, uses the indexes"
+unlike "$probe" "Seq Scan on emails" "... and never scans emails"
 
 # in order
 msg a1 carol@example.com bob@example.com a1@x
