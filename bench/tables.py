@@ -184,7 +184,7 @@ def copied_table(out, name):
     if len(parts) < 3:
         return failed_note(out, name)
     extra = [l.strip() for l in text.splitlines()
-             if l.strip().startswith(("failures:", "big message:", "# Postfix log:", "lmtpd's mean", "# checks:"))]
+             if l.strip().startswith(("failures:", "big message:", "# Postfix log:", "lmtpd's mean", "# checks:", "# CPU a message"))]
     return parts[1] + ("\n" + "\n".join("- " + l.lstrip("# ") for l in extra) + "\n" if extra else "")
 
 
@@ -234,7 +234,8 @@ def main():
               "events": lambda o: copied_table(o, "events"),
               "storage": lambda o: copied_table(o, "storage"),
               "floor": lambda o: copied_table(o, "floor"),
-              "s3": lambda o: copied_table(o, "s3")}
+              "s3": lambda o: copied_table(o, "s3"),
+              "ceiling": lambda o: copied_table(o, "ceiling")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
