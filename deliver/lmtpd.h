@@ -22,6 +22,9 @@ struct lmtpd_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int nsessions;
+	/* threads whose session has ended, not yet joined (lmtpd_session_reap) */
+	pthread_t *ended;
+	size_t nended, ended_cap;
 	struct metric *m_sessions, *m_messages_ok, *m_messages_temp, *m_messages_perm, *m_bytes,
 		*m_duration, *m_rcpts;
 };

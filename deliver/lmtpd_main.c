@@ -245,6 +245,7 @@ static void main_drain(struct lmtpd_server *srv, int seconds)
 	if (srv->nsessions > 0)
 		log_warn("lmtpd: %d sessions still open at exit", srv->nsessions);
 	pthread_mutex_unlock(&srv->lock);
+	lmtpd_session_reap(srv);
 }
 
 int main(int argc, char **argv)

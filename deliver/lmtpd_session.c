@@ -427,9 +427,34 @@ static void *session_main(void *arg)
 	pthread_mutex_lock(&srv->lock);
 	srv->nsessions--;
 	metric_set(srv->m_sessions, srv->nsessions);
+	if (srv->nended == srv->ended_cap) {
+		srv->ended_cap = srv->ended_cap ? 2 * srv->ended_cap : 16;
+		srv->ended = xrealloc(srv->ended, srv->ended_cap * sizeof(*srv->ended));
+	}
+	srv->ended[srv->nended++] = pthread_self();
 	pthread_cond_broadcast(&srv->idle);
 	pthread_mutex_unlock(&srv->lock);
 	return NULL;
+}
+
+/* Session threads are joined, not detached: a detached thread could still
+ * be running its thread-local destructors (OpenSSL's per-thread state)
+ * when the daemon exits after the last session said it ended, which
+ * LeakSanitizer saw under load (tests/integration/lmtpd-ops.sh). */
+void lmtpd_session_reap(struct lmtpd_server *srv)
+{
+	pthread_t *t;
+	size_t n, i;
+
+	pthread_mutex_lock(&srv->lock);
+	t = srv->ended;
+	n = srv->nended;
+	srv->ended = NULL;
+	srv->nended = srv->ended_cap = 0;
+	pthread_mutex_unlock(&srv->lock);
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
 }
 
 void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const char *peer)
@@ -464,8 +489,8 @@ void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const ch
 	s->trusted = trusted;
 	snprintf(s->id, sizeof(s->id), "lmtp%lu", counter);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	lmtpd_session_reap(srv);
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	/* the main thread's 8 MiB: GMime's parsers recurse (a header of
 	 * thousands of encoded words goes ~2,500 frames deep); a smaller
 	 * stack crashed the whole daemon on a corpus message that pipe mode

@@ -11,5 +11,8 @@
 /* lmtpd_session_spawn - serve fd on a thread of its own (detached);
  * trusted: may use AUTH=, XFORWARD, X-POSTROOM-SENT; peer for the log */
 void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const char *peer);
+/* lmtpd_session_reap - join the threads whose session has ended: they
+ * are gone, their thread-local state (OpenSSL's, GLib's) freed */
+void lmtpd_session_reap(struct lmtpd_server *srv);
 
 #endif
