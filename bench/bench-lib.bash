@@ -27,6 +27,10 @@
 #                              waited (the timeout when it never does)
 #   bl_ratio A B [SCALE]       A / B, "n/a" when B is 0 or empty
 #   bl_hwm PID                 peak RSS (VmHWM, KiB) of a running process
+#   bl_busy                    jiffies every CPU spent busy since boot (user,
+#                              nice, system, irq, softirq, steal: /proc/stat)
+#   bl_cpu_ms J0 J1 N          ms of CPU a unit from two bl_busy readings
+#                              and N units (N of 0 counts as 1)
 
 BL_USER=${BL_USER:-postroom-bench}
 BL_SECRET=${BL_SECRET:-bench-secret-0123456789abcdef0123456789abcdef}
@@ -143,3 +147,11 @@ bl_ratio() {
 }
 
 bl_hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+bl_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+bl_cpu_ms() {
+	local n=$3
+	[ "$n" -gt 0 ] || n=1
+	echo "scale=3; ($2 - $1) * 1000 / $(getconf CLK_TCK) / $n" | bc
+}
