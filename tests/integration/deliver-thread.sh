@@ -2,7 +2,8 @@
 # deliver-thread.sh - threading: in order, child first (adoption), merge of
 # two threads, References-only chains, forged References across strangers,
 # the earliest eligible of several emails with one Message-Id, the early
-# answer for a message naming nothing (033) and its plan, and
+# answer for a message naming nothing (033) and its plan, the References
+# index without a pending list (034), and
 # concurrent deliveries (children of one parent; parent and child at once).
 . "$(dirname "$0")/../lib/tap.sh"
 . "$POSTROOM_SRCDIR/tests/lib/pg.sh"
@@ -86,6 +87,11 @@ msg r2 bob@example.com carol@example.com r2@x '' '<r1@x>'
 msg r3 carol@example.com bob@example.com r3@x '' '<r1@x> <r2@x> <missing@x>'
 R1=$(put r1 bob@example.com); R2=$(put r2 carol@example.com); R3=$(put r3 bob@example.com)
 is "$(thread_of "$R2") $(thread_of "$R3")" "$R1 $R1" "a References-only chain is one thread"
+# 034: references go into the GIN index at once, never to its pending
+# list, which every probe would read (gin_clean_pending_list: the pages
+# it merged)
+is "$(psqlc "SELECT gin_clean_pending_list('emails_reference_ids_idx'::regclass)")" "0" \
+	"the References index keeps no pending list (fastupdate = off)"
 
 # forged References: a stranger's message naming a1 does not join bob's thread
 msg f1 mallory@evil.example eve@example.com f1@x a1@x '<a1@x>'

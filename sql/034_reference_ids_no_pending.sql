@@ -1,0 +1,31 @@
+-- 034_reference_ids_no_pending.sql - the References index without GIN's
+-- pending list (issue 23: the LMTP rate, and the rate of a large store)
+--
+-- emails_reference_ids_idx (002) was made with GIN's default fastupdate =
+-- on: a new email's reference_ids go to an unsorted pending list, merged
+-- into the index only by VACUUM or when the list passes
+-- gin_pending_list_limit (4 MB). Every search of the index reads that
+-- whole list. Threading searches it for every stored message (033's probe
+-- "does a stored email name this Message-Id?", and the children part of
+-- the threads query for mail that names or is named): measured on one
+-- connection, postroom_thread_email for a message naming nothing took
+-- 25 us with the list empty, 95 us with 10 pending pages (what a 2,306-
+-- message benchmark leaves), 700 us with 103 and 2.7 ms with 413. VACUUM
+-- (autovacuum: after 1,000 + 20 % of the table's rows are new) or the
+-- 4 MB limit empties it; the benchmark's mail leaves about 4 pages a
+-- thousand emails, so a store of 100,000 emails reaches ~80 pages before
+-- autovacuum comes (up to ~0.5 ms a delivery), and one of a million emails fills
+-- the 4 MB (up to ~3 ms a delivery, and the delivery that passes the limit
+-- merges the whole list inside its storing transaction). With fastupdate
+-- off each insert goes into the index at once: 10,000 rows of three
+-- references each took 260 ms against 205 ms (+5.5 us a row), and every
+-- search reads only the index.
+--
+-- The list left by fastupdate = on is merged here (gin_clean_pending_list:
+-- 358 ms for 413 pages here, holding the index's lock, so deliveries
+-- wait that long once). Nothing else changes: compatible with
+-- builds of version 29 and later.
+-- postroom: compatible_from 29
+
+ALTER INDEX emails_reference_ids_idx SET (fastupdate = off);
+SELECT gin_clean_pending_list('emails_reference_ids_idx'::regclass);
