@@ -235,7 +235,8 @@ def main():
               "storage": lambda o: copied_table(o, "storage"),
               "floor": lambda o: copied_table(o, "floor"),
               "s3": lambda o: copied_table(o, "s3"),
-              "ceiling": lambda o: copied_table(o, "ceiling")}
+              "ceiling": lambda o: copied_table(o, "ceiling"),
+              "gin": lambda o: copied_table(o, "gin")}
     for name, make in makers.items():
         if name in ran:
             blocks[name] = stamp(out, make(out))
