@@ -13,6 +13,8 @@
 
 #define LMTPD_PROG "postroom-lmtpd"
 
+struct lmtpd_session;
+
 struct lmtpd_server {
 	struct lmtpd_pool *pool;
 	struct lmtpd_group *group; /* group commit over the pool */
@@ -22,9 +24,14 @@ struct lmtpd_server {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;
 	int nsessions;
-	/* threads whose session has ended, not yet joined (lmtpd_session_reap) */
+	/* threads that have ended, not yet joined (lmtpd_session_reap) */
 	pthread_t *ended;
 	size_t nended, ended_cap;
+	/* session threads waiting for a next connection (lmtpd_session.c),
+	 * and the sessions handed to them, not yet taken */
+	pthread_cond_t work;
+	int nwaiting;
+	struct lmtpd_session *queue;
 	struct metric *m_sessions, *m_messages_ok, *m_messages_temp, *m_messages_perm, *m_bytes,
 		*m_duration, *m_rcpts;
 };

@@ -245,7 +245,7 @@ static void main_drain(struct lmtpd_server *srv, int seconds)
 	if (srv->nsessions > 0)
 		log_warn("lmtpd: %d sessions still open at exit", srv->nsessions);
 	pthread_mutex_unlock(&srv->lock);
-	lmtpd_session_reap(srv);
+	lmtpd_session_stop(srv);
 }
 
 int main(int argc, char **argv)
@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 	sigfd = main_signals();
 	pthread_mutex_init(&srv.lock, NULL);
 	pthread_cond_init(&srv.idle, NULL);
+	pthread_cond_init(&srv.work, NULL);
 	if (gethostname(srv.hostname, sizeof(srv.hostname) - 1) < 0 || srv.hostname[0] == '\0')
 		snprintf(srv.hostname, sizeof(srv.hostname), "localhost");
 	srv.max_sessions = (int)conf_int(cfg, "lmtpd.max_sessions");

@@ -2,7 +2,8 @@
  * NAME
  *	lmtpd_session - one LMTP connection: commands and the envelope
  * DESCRIPTION
- *	Each connection is served by a thread of its own; its input and
+ *	Each connection is served by a thread of its own, which then waits a
+ *	while to serve a next one (session_next); its input and
  *	replies are lmtpd_conn's (a pipelining client, RFC 2920, gets its
  *	replies in one write). The envelope: LHLO, MAIL FROM (SIZE, BODY,
  *	SMTPUTF8, and AUTH= from trusted clients), RCPT TO (recipient
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "address.h"
@@ -58,6 +60,7 @@ struct lmtpd_session {
 	int lhlo;
 	int have_mail; /* a transaction: MAIL was accepted */
 	struct lmtpd_envelope env;
+	struct lmtpd_session *next; /* in srv->queue */
 };
 
 /* session_rcpt_lookup - RCPT-time validation: 0 known (or validation
@@ -411,13 +414,21 @@ static void session_linger(struct lmtpd_session *s)
 			break;
 }
 
-/* session_main - the thread of one connection */
-static void *session_main(void *arg)
+/* A session thread outlives its connection: it waits up to
+ * SESSION_IDLE_SECONDS for the next one, so that a client connecting once
+ * a message (postroom-deliver in client mode: one connection a message)
+ * does not pay a thread's start and end, and OpenSSL's and GLib's
+ * per-thread set-up, each time (measured: 0.5-0.7 ms of lmtpd's CPU a
+ * connection on 2 vCPUs, doc/BENCHMARKS.md). At most SESSION_IDLE_MAX
+ * wait; the others end as before. */
+#define SESSION_IDLE_SECONDS 30
+#define SESSION_IDLE_MAX 32
+
+/* session_end - the bookkeeping of a session that is over */
+static void session_end(struct lmtpd_session *s)
 {
-	struct lmtpd_session *s = arg;
 	struct lmtpd_server *srv = s->srv;
 
-	session_serve(s);
 	if (lmtpd_conn_flush(&s->conn) == 0)
 		session_linger(s);
 	session_reset(s);
@@ -427,13 +438,54 @@ static void *session_main(void *arg)
 	pthread_mutex_lock(&srv->lock);
 	srv->nsessions--;
 	metric_set(srv->m_sessions, srv->nsessions);
-	if (srv->nended == srv->ended_cap) {
-		srv->ended_cap = srv->ended_cap ? 2 * srv->ended_cap : 16;
-		srv->ended = xrealloc(srv->ended, srv->ended_cap * sizeof(*srv->ended));
-	}
-	srv->ended[srv->nended++] = pthread_self();
 	pthread_cond_broadcast(&srv->idle);
 	pthread_mutex_unlock(&srv->lock);
+}
+
+/* session_next - wait for the next session handed to this thread; NULL:
+ * none came in time, too many wait already, or the daemon stops (then
+ * the thread is listed for lmtpd_session_reap) */
+static struct lmtpd_session *session_next(struct lmtpd_server *srv)
+{
+	struct lmtpd_session *s = NULL;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SESSION_IDLE_SECONDS;
+	pthread_mutex_lock(&srv->lock);
+	if (srv->nwaiting < SESSION_IDLE_MAX && !srv->stopping) {
+		srv->nwaiting++;
+		while (srv->queue == NULL && !srv->stopping)
+			if (pthread_cond_timedwait(&srv->work, &srv->lock, &until) == ETIMEDOUT)
+				break;
+		srv->nwaiting--;
+	}
+	/* a session handed over is served, whatever else happened */
+	if ((s = srv->queue) != NULL)
+		srv->queue = s->next;
+	if (s == NULL) {
+		if (srv->nended == srv->ended_cap) {
+			srv->ended_cap = srv->ended_cap ? 2 * srv->ended_cap : 16;
+			srv->ended = xrealloc(srv->ended, srv->ended_cap * sizeof(*srv->ended));
+		}
+		srv->ended[srv->nended++] = pthread_self();
+		pthread_cond_broadcast(&srv->idle);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return s;
+}
+
+/* session_main - a session thread: its connection, then the next ones
+ * handed to it */
+static void *session_main(void *arg)
+{
+	struct lmtpd_session *s = arg;
+	struct lmtpd_server *srv = s->srv;
+
+	do {
+		session_serve(s);
+		session_end(s);
+	} while ((s = session_next(srv)) != NULL);
 	return NULL;
 }
 
@@ -455,6 +507,38 @@ void lmtpd_session_reap(struct lmtpd_server *srv)
 	for (i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	free(t);
+}
+
+/* lmtpd_session_stop - wake the threads waiting for a session (the
+ * daemon stops: srv->stopping is set); when no session is open, wait
+ * until they have ended; join every ended thread */
+void lmtpd_session_stop(struct lmtpd_server *srv)
+{
+	pthread_mutex_lock(&srv->lock);
+	pthread_cond_broadcast(&srv->work);
+	while (srv->nsessions == 0 && srv->nwaiting > 0)
+		pthread_cond_wait(&srv->idle, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	lmtpd_session_reap(srv);
+}
+
+/* session_hand_over - give s to a waiting thread: 1 done, 0 none waits
+ * for one (each waiting thread takes one session) */
+static int session_hand_over(struct lmtpd_server *srv, struct lmtpd_session *s)
+{
+	struct lmtpd_session **tail;
+	int queued = 0, done = 0;
+
+	pthread_mutex_lock(&srv->lock);
+	for (tail = &srv->queue; *tail != NULL; tail = &(*tail)->next)
+		queued++;
+	if (srv->nwaiting > queued) {
+		*tail = s;
+		pthread_cond_signal(&srv->work);
+		done = 1;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return done;
 }
 
 void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const char *peer)
@@ -489,6 +573,8 @@ void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const ch
 	s->trusted = trusted;
 	snprintf(s->id, sizeof(s->id), "lmtp%lu", counter);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	if (session_hand_over(srv, s))
+		return;
 	lmtpd_session_reap(srv);
 	pthread_attr_init(&attr);
 	/* the main thread's 8 MiB: GMime's parsers recurse (a header of

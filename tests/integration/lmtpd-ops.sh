@@ -3,7 +3,8 @@
 # the database (stopped during a transaction: that transaction gets 451
 # 4.3.0, nothing stored, the next one in the same session succeeds; a
 # restart between transactions costs nothing; down at RCPT: 451); many
-# concurrent sessions over a pool of two connections; SIGHUP reloads;
+# concurrent sessions over a pool of two connections; a session thread
+# serves the next connection; SIGHUP reloads;
 # SIGTERM finishes the transaction in flight, answers the next MAIL and
 # idle sessions with 421 4.3.2 and exits 0; notifications go out from the
 # outbox through postroom-webhookd (an endpoint that hangs does not slow
@@ -146,6 +147,23 @@ printf 'limits = { message_size_max = 123456; };\n' >>"$LMTPD_CONF"
 kill -HUP "$LMTPD_PID"
 sleep 0.5
 like "$(printf 'LHLO c\r\nQUIT\r\n' | lmtp "$S")" "250 SIZE 123456" "SIGHUP: a new message_size_max is in force"
+
+# --- a session thread serves the next connection ----------------------------------
+# (lmtpd_session.c: a thread whose session ended waits for the next one.)
+# The daemon's threads while a session is open, then while a later one is:
+# the same threads, none started for the second
+hold() { # hold SECONDS - an open session (LHLO answered) for that long
+	"$LMTP_PYTHON" -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.recv(512)
+s.sendall(b"LHLO t\r\n"); time.sleep(0.2); s.recv(4096)
+time.sleep(float(sys.argv[2])); s.sendall(b"QUIT\r\n"); s.recv(512); s.close()' "$S" "$1"
+}
+tids() { ls "/proc/$LMTPD_PID/task" | sort -n | tr '\n' ' '; }
+hold 1 & sleep 0.7; T1=$(tids); wait $!
+sleep 0.5
+hold 1 & sleep 0.7; T2=$(tids); wait $!
+is "$T2" "$T1" "a later connection is served by the thread of an earlier one (no thread started)"
+ok '[ "$(wc -w <<<"$T1")" -ge 2 ]' "... (threads seen: $T1)"
 
 # --- SIGTERM ---------------------------------------------------------------------
 f=$(msg term1)
