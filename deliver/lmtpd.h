@@ -31,6 +31,7 @@ struct lmtpd_server {
 	 * and the sessions handed to them, not yet taken */
 	pthread_cond_t work;
 	int nwaiting;
+	int nthreads; /* session threads not yet listed in ended */
 	struct lmtpd_session *queue;
 	struct metric *m_sessions, *m_messages_ok, *m_messages_temp, *m_messages_perm, *m_bytes,
 		*m_duration, *m_rcpts;

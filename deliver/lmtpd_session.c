@@ -469,6 +469,7 @@ static struct lmtpd_session *session_next(struct lmtpd_server *srv)
 			srv->ended = xrealloc(srv->ended, srv->ended_cap * sizeof(*srv->ended));
 		}
 		srv->ended[srv->nended++] = pthread_self();
+		srv->nthreads--;
 		pthread_cond_broadcast(&srv->idle);
 	}
 	pthread_mutex_unlock(&srv->lock);
@@ -511,12 +512,13 @@ void lmtpd_session_reap(struct lmtpd_server *srv)
 
 /* lmtpd_session_stop - wake the threads waiting for a session (the
  * daemon stops: srv->stopping is set); when no session is open, wait
- * until they have ended; join every ended thread */
+ * until every session thread has listed itself as ended (one whose
+ * session has just ended may not wait yet); join them all */
 void lmtpd_session_stop(struct lmtpd_server *srv)
 {
 	pthread_mutex_lock(&srv->lock);
 	pthread_cond_broadcast(&srv->work);
-	while (srv->nsessions == 0 && srv->nwaiting > 0)
+	while (srv->nsessions == 0 && srv->nthreads > 0)
 		pthread_cond_wait(&srv->idle, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	lmtpd_session_reap(srv);
@@ -582,11 +584,15 @@ void lmtpd_session_spawn(struct lmtpd_server *srv, int fd, int trusted, const ch
 	 * stack crashed the whole daemon on a corpus message that pipe mode
 	 * stores. Address space only, until touched. */
 	pthread_attr_setstacksize(&attr, 8 * 1024 * 1024);
+	pthread_mutex_lock(&srv->lock);
+	srv->nthreads++;
+	pthread_mutex_unlock(&srv->lock);
 	if (pthread_create(&t, &attr, session_main, s) != 0) {
 		log_error("lmtp: cannot start a session thread for %s", peer);
 		close(fd);
 		free(s);
 		pthread_mutex_lock(&srv->lock);
+		srv->nthreads--;
 		srv->nsessions--;
 		pthread_cond_broadcast(&srv->idle);
 		pthread_mutex_unlock(&srv->lock);
