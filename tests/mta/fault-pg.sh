@@ -73,7 +73,18 @@ pipeline_pg_start && pass "PostgreSQL started" || fail "PostgreSQL started"
 pf_flush
 pipeline_wait_queue 0 150
 left=$(pipeline_queue_count)
-is "$left" 0 "the flushed queue empties"
+# stuck: one line on what holds the messages left (CI shows the lines
+# right after "not ok"): each one's last log line, the deliveries still
+# running, and what their database sessions wait for
+stuck() {
+	local q
+	for q in $(postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | grep -o '[0-9A-Z][0-9A-Za-z]*"$' | tr -d '"'); do
+		printf '%s last: %s; ' "$q" "$(grep -F "$q" "$PF_LOG" | tail -n 1 | cut -d' ' -f5- | cut -c1-240)"
+	done
+	printf 'postroom-deliver running (seconds each): %s; ' "$(ps -eo comm=,etimes= | awk '$1 ~ /^postroom-deliv/ { printf "%s ", $2 }')"
+	printf 'sessions: %s' "$(psqlc "SELECT string_agg(application_name || ' ' || state || ' ' || coalesce(wait_event_type || ':' || wait_event, '-') || ' ' || round(extract(epoch FROM now() - state_change)) || 's ' || left(query, 60), ' | ') FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()" 2>&1)"
+}
+if [ "$left" = 0 ]; then pass "the flushed queue empties"; else fail "the flushed queue empties" "got: $left left; $(stuck)" "expected: 0"; fi
 [ "$left" = 0 ] || {
 	postqueue -c "$PF_CONF" -p 2>&1 | sed 's/^/# queue: /'
 	for q in $(postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | grep -o '[0-9A-Z][0-9A-Za-z]*"$' | tr -d '"'); do
