@@ -17,12 +17,16 @@
  *	server has been idle (nothing in flight) for a second, malloc_trim(0)
  *	gives the free pages of every arena back to the kernel (trimming
  *	whenever the last message in flight ended cost 8% of the throughput
- *	of one LMTP session: the pages were faulted in again at once). Measured (GLib 2.74, the
- *parser before issue 16's rewrite, 4 messages of 1,000,000 header lines at once, idle RSS 11
- *MB): 2.4 GB stayed without either, 1.4 GB with G_SLICE alone, 14 MB with both. NEVER lets a charge
- *outlive its transaction (the caller releases on every path); refuses a message that is alone in
- *flight. CONFIGURATION lmtpd.memory_budget, lmtpd.memory_wait (read by the caller, lmtpd_data, from
- *the settings of its transaction)
+ *	of one LMTP session: the pages were faulted in again at once).
+ *	Measured (GLib 2.74, the parser before issue 16's rewrite, 4
+ *	messages of 1,000,000 header lines at once, idle RSS 11 MB): 2.4 GB
+ *	stayed without either, 1.4 GB with G_SLICE alone, 14 MB with both.
+ * NEVER
+ *	lets a charge outlive its transaction (the caller releases on every
+ *	path); refuses a message that is alone in flight.
+ * CONFIGURATION
+ *	lmtpd.memory_budget, lmtpd.memory_wait (read by the caller,
+ *	lmtpd_data, from the settings of its transaction)
  */
 #include "lmtpd_budget.h"
 
