@@ -426,7 +426,7 @@ pipeline_wait_sql() {
 # pipeline_queue_count: messages in Postfix's queue (distinct queue ids:
 # showq may list a file twice, or miss it, while it moves between queues)
 pipeline_queue_count() {
-	postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | sort -u | wc -l
+	pf_queue_ids | wc -l
 }
 
 # pipeline_wait_queue N [SECONDS]: until the queue holds N messages (30 s)

@@ -31,6 +31,7 @@
 #                  at it again until qmgr's next start)
 # pf_wait_log RE [T]  wait up to T seconds (10) until the maillog matches RE
 # pf_queue_empty   true when the queue is empty;  pf_flush: postqueue -f
+# pf_queue_ids     the queue ids in the queue, one a line, each once
 #
 # It must never touch /etc/postfix or a system Postfix, and never deliver
 # anywhere: every transport not overridden by a caller is `discard`.
@@ -256,3 +257,9 @@ pf_queue_empty() {
 }
 
 pf_flush() { postqueue -c "$PF_CONF" -f; }
+
+# pf_queue_ids: each once (showq may list a file twice, or miss it, while
+# it moves between queues)
+pf_queue_ids() {
+	postqueue -c "$PF_CONF" -j 2>/dev/null | sed -n 's/.*"queue_id": *"\([0-9A-Za-z]*\)".*/\1/p' | sort -u
+}

@@ -78,7 +78,7 @@ left=$(pipeline_queue_count)
 # running, and what their database sessions wait for
 stuck() {
 	local q
-	for q in $(postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | grep -o '[0-9A-Z][0-9A-Za-z]*"$' | tr -d '"'); do
+	for q in $(pf_queue_ids); do
 		printf '%s last: %s; ' "$q" "$(grep -F "$q" "$PF_LOG" | tail -n 1 | cut -d' ' -f5- | cut -c1-240)"
 	done
 	printf 'postroom-deliver running (seconds each): %s; ' "$(ps -eo comm=,etimes= | awk '$1 ~ /^postroom-deliv/ { printf "%s ", $2 }')"
@@ -87,7 +87,7 @@ stuck() {
 if [ "$left" = 0 ]; then pass "the flushed queue empties"; else fail "the flushed queue empties" "got: $left left; $(stuck)" "expected: 0"; fi
 [ "$left" = 0 ] || {
 	postqueue -c "$PF_CONF" -p 2>&1 | sed 's/^/# queue: /'
-	for q in $(postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | grep -o '[0-9A-Z][0-9A-Za-z]*"$' | tr -d '"'); do
+	for q in $(pf_queue_ids); do
 		grep -F "$q" "$PF_LOG" | tail -n 20 | sed 's/^/# log: /'
 	done
 }

@@ -256,7 +256,7 @@ like "$(grep 'bob@pipe.example.*status=deferred' "$PF_LOG" | tail -n 1)" "dsn=4\
 	"radosgw stopped: the pipe defers with 4.3.0"
 is "$(psqlc "SELECT count(*) FROM emails")/$(psqlc "SELECT count(*) FROM blobs")/$(psqlc "SELECT count(*) FROM events")" \
 	"$before" "nothing stored: no email, blob or event row"
-is "$(postqueue -c "$PF_CONF" -j 2>/dev/null | grep -o '"queue_id": *"[0-9A-Za-z]*"' | sort -u | wc -l)" 2 \
+is "$(pf_queue_ids | wc -l)" 2 \
 	"Postfix keeps both messages queued"
 # radosgw back (the same cluster, objects kept)
 radosgw -c "$S3_DIR/ceph.conf" -n client.rgw >>"$S3_DIR/log/restart.out" 2>&1
